@@ -1,0 +1,130 @@
+"""Argument checks shared by attacks, evaluators and defences.
+
+They run at the NumPy edge, before anything reaches TensorFlow, so a user sees one line that names
+the problem instead of a traceback from inside a compiled graph.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from robustmask.errors import AttackError, DataError, RobustmaskError
+
+
+def check_epsilons(eps) -> tuple[list[float], bool]:
+    """Return (epsilons as floats, whether a single number was given)."""
+    scalar = np.ndim(eps) == 0
+    values = [eps] if scalar else list(eps) if isinstance(eps, (Sequence, np.ndarray)) else None
+    if values is None:
+        raise AttackError(f"eps must be a number or a sequence of numbers, got {type(eps).__name__}")
+    if not values:
+        raise AttackError("eps is an empty sequence: give at least one epsilon")
+    out = []
+    for value in values:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise AttackError(f"eps must be numbers, got {value!r}") from None
+        if not math.isfinite(value):
+            raise AttackError(f"eps must be finite, got {value}")
+        if value < 0:
+            raise AttackError(f"eps must be >= 0, got {value}")
+        out.append(value)
+    return out, scalar
+
+
+def check_images(x, clip=None, name: str = "x") -> np.ndarray:
+    """Check an image batch: numeric, 2-D or more, no NaN/inf, inside the clip range."""
+    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
+        x = x.numpy()
+    x = np.asarray(x)
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise DataError(f"{name} must be a numeric array of images, got dtype {x.dtype}")
+    if x.ndim < 2:
+        raise DataError(f"{name} must be a batch of inputs (first axis = examples), got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise DataError(f"{name} is empty (shape {x.shape})")
+    if np.issubdtype(x.dtype, np.floating):
+        bad = ~np.isfinite(x)
+        if bad.any():
+            first = int(np.argwhere(bad.reshape(len(x), -1).any(axis=1))[0, 0])
+            raise DataError(f"{name} holds {int(bad.sum())} NaN/inf values (first in example {first})")
+    if clip is not None:
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if lo < clip[0] - 1e-6 or hi > clip[1] + 1e-6:
+            hint = " (scale images to [0, 1]: divide by 255)" if hi > 1.5 and clip[1] <= 1 else ""
+            raise DataError(
+                f"{name} has values in [{lo:g}, {hi:g}], outside the valid range [{clip[0]:g}, {clip[1]:g}]{hint}; "
+                "or pass clip=None to the attack"
+            )
+    return x
+
+
+def check_clip(clip):
+    if clip is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in clip)
+    except (TypeError, ValueError):
+        raise AttackError(f"clip must be (low, high) or None, got {clip!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise AttackError(f"clip must be finite with low < high, got {clip!r}")
+    return (lo, hi)
+
+
+def check_labels(y, n: int, num_classes: int, name: str = "y") -> np.ndarray:
+    """Integer labels from integer labels or one-hot rows, checked against the model's classes."""
+    if hasattr(y, "numpy") and not isinstance(y, np.ndarray):
+        y = y.numpy()
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 2:
+        if y.shape[1] != num_classes:
+            raise DataError(
+                f"{name} is one-hot with {y.shape[1]} columns but the model has {num_classes} classes"
+            )
+        labels = np.argmax(y, axis=1)
+    elif y.ndim == 1:
+        if np.issubdtype(y.dtype, np.floating):
+            if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+                raise DataError(f"{name} must be integer class labels or one-hot rows; got non-integer values")
+        elif not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{name} must be integer class labels or one-hot rows, got dtype {y.dtype}")
+        labels = y.astype(np.int64)
+    else:
+        raise DataError(f"{name} must be integer labels (n,) or one-hot (n, classes), got shape {y.shape}")
+    if len(labels) != n:
+        raise DataError(f"{name} has {len(labels)} labels for {n} inputs")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DataError(
+            f"{name} holds label {int(labels.max() if labels.max() >= num_classes else labels.min())} "
+            f"but the model has {num_classes} classes (labels 0..{num_classes - 1})"
+        )
+    return labels
+
+
+def check_input_shape(x_shape, model_input_shape, name: str = "x"):
+    if model_input_shape is None:
+        return
+    expected = tuple(model_input_shape)
+    got = tuple(x_shape[1:])
+    if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
+        raise DataError(
+            f"{name} has inputs of shape {got} but the model takes {expected}: resize the images to the model's size"
+        )
+
+
+def check_fraction_or_count(value, name: str) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise RobustmaskError(f"{name} must be a fraction in (0, 1] or a positive count, got {value!r}")
+    if isinstance(value, (float, np.floating)):
+        if not (0.0 < value <= 1.0):
+            raise RobustmaskError(f"{name} as a fraction must be in (0, 1], got {value}")
+        return float(value)
+    if value <= 0:
+        raise RobustmaskError(f"{name} as a count must be positive, got {value}")
+    return int(value)

@@ -1,0 +1,36 @@
+"""Attacks: native TensorFlow attacks, ART adapters and the name registry.
+
+Every attack is called the same way, ``attack(model, x, y, eps)``, and works in the same Evaluator.
+Attacks that live in optional modules (the ART adapters) are imported on first use.
+"""
+
+import importlib
+
+from robustmask.attacks.base import Attack
+from robustmask.attacks.fgsm import FGSM
+from robustmask.attacks.registry import ENTRY_POINT_GROUP, available, get, register
+
+_LAZY = {}  # public class name -> module, filled from the registry's built-in table below
+
+
+def _lazy_table():
+    from robustmask.attacks.registry import _BUILTIN
+
+    for path in _BUILTIN.values():
+        module, _, attr = path.partition(":")
+        _LAZY.setdefault(attr, module)
+    _LAZY.setdefault("ARTAttack", "robustmask.attacks.art.adapter")
+    _LAZY.setdefault("attack_report", "robustmask.attacks.report")
+
+
+_lazy_table()
+
+__all__ = sorted({"Attack", "FGSM", "ENTRY_POINT_GROUP", "available", "get", "register", *_LAZY})
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'robustmask.attacks' has no attribute {name!r}")

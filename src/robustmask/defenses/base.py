@@ -1,0 +1,26 @@
+"""The `Defense` interface.
+
+A defence takes a model (and, where it trains, training data) and returns a defended model. It
+never changes the model it was given: the undefended model stays usable for comparison.
+Adversarial training, input transforms, detectors and distillation all fit this one method.
+"""
+
+from __future__ import annotations
+
+import abc
+
+
+class Defense(abc.ABC):
+    """Base class of all defences."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @abc.abstractmethod
+    def fit(self, model, train_data, **kwargs):
+        """Return ``(defended_model, history)``; ``history`` is a Keras History or None.
+
+        ``train_data`` is ``(x, y)`` arrays or a batched tf.data.Dataset of (x, y); a defence that
+        needs no data accepts None.
+        """

@@ -1,0 +1,209 @@
+"""The Evaluator: accuracy and loss of a model under an attack, one row per epsilon.
+
+Its table has the form of Tables 4 and 5 of Sheikh & Zafar (2023): columns ``Epsilon``,
+``Accuracy (%)`` and ``Loss`` (mean categorical cross-entropy against the true labels), the first
+row (eps 0) being the clean data. It streams the data batch by batch (memory does not grow with
+the test set) and asks the attack for all epsilons of a batch at once, so FGSM costs one gradient
+per batch for the whole sweep.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from robustmask._batching import iterate_batches, num_examples
+from robustmask._validation import check_epsilons, check_images, check_input_shape, check_labels
+from robustmask.attacks.base import Attack
+from robustmask.errors import RobustmaskError
+from robustmask.evaluation.sanity import sanity_warnings
+from robustmask.modelinfo import cross_entropy, inspect_model, log_probabilities
+
+TABLE_COLUMNS = ("Epsilon", "Accuracy (%)", "Loss")
+
+
+@dataclass
+class EvaluationResult:
+    """Everything an evaluation measured.
+
+    Attributes:
+        table: the Table-4/5 DataFrame (Epsilon, Accuracy (%), Loss).
+        reports: sklearn classification reports per epsilon (the paper's Fig. 14), as DataFrames
+            indexed by class name plus accuracy / macro avg / weighted avg.
+        wrong_confidence: per epsilon, the mean confidence (top probability) of wrong predictions
+            (the paper's Fig. 15); NaN where nothing was wrong.
+        predicted_classes: per epsilon (rows), how many images were predicted as each class.
+        perturbation: per epsilon, mean and max L-inf / L2 size of the perturbations.
+        warnings: sanity checks that failed (Carlini et al. 2019), as sentences.
+    """
+
+    table: pd.DataFrame
+    reports: dict = field(default_factory=dict)
+    wrong_confidence: pd.Series | None = None
+    predicted_classes: pd.DataFrame | None = None
+    perturbation: pd.DataFrame | None = None
+    warnings: list = field(default_factory=list)
+
+
+class Evaluator:
+    """Sweep an attack over epsilons and tabulate accuracy and loss.
+
+    Args:
+        attack: any `robustmask.Attack` (FGSM for the paper's tables).
+        epsilons: the epsilons of the sweep, in table order. The clean row (eps 0) is always
+            first: it is added when missing.
+        batch_size: images per batch streamed through the model and the attack.
+        class_names: names for the classification reports (default: "0", "1", ...).
+        labels: "true" attacks with the true labels (the paper); "predicted" with the model's own
+            predictions (no label leaking). Accuracy and loss are always against the true labels.
+
+    Example::
+
+        evaluator = robustmask.Evaluator(robustmask.attacks.FGSM(), epsilons=PAPER_EPSILONS)
+        table = evaluator.evaluate(model, (x_test, y_test))       # the paper's Table 4
+        result = evaluator.evaluate(model, test_ds, details=True)  # + reports, confidences
+    """
+
+    def __init__(self, attack: Attack, epsilons, *, batch_size: int = 64, class_names=None,
+                 labels: str = "true"):
+        if not isinstance(attack, Attack):
+            raise RobustmaskError(
+                f"attack must be a robustmask Attack (e.g. robustmask.attacks.FGSM()), got {type(attack).__name__}"
+            )
+        if attack.targeted:
+            raise RobustmaskError(f"the Evaluator measures untargeted robustness; {attack.name} is targeted")
+        if labels not in ("true", "predicted"):
+            raise RobustmaskError(f"labels must be 'true' or 'predicted', got {labels!r}")
+        eps, _ = check_epsilons(epsilons)
+        self.attack = attack
+        # The clean row comes first, whatever order the epsilons came in; duplicates are dropped.
+        self.epsilons = [0.0] + [e for e in dict.fromkeys(eps) if e != 0.0]
+        self.batch_size = int(batch_size)
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.labels = labels
+
+    def evaluate(self, model, data, *, details: bool = False, progress: bool = False):
+        """Evaluate `model` on `data`: ``(x, y)`` arrays or a batched tf.data.Dataset of (x, y).
+
+        Returns the table (a DataFrame), or an `EvaluationResult` when ``details=True``.
+        """
+        attacked = [e for e in self.epsilons if e > 0]
+        n_eps = len(self.epsilons)
+        correct = np.zeros(n_eps, np.int64)
+        loss_sum = np.zeros(n_eps)
+        wrong_conf_sum = np.zeros(n_eps)
+        wrong_count = np.zeros(n_eps, np.int64)
+        linf = [[] for _ in range(n_eps)]
+        l2 = [[] for _ in range(n_eps)]
+        y_true_all, y_pred_all = [], [[] for _ in range(n_eps)]
+        info = None
+        score = None
+        seen = 0
+
+        batches = iterate_batches(data, self.batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            total = num_examples(data)
+            batches = tqdm(batches, total=None if total is None else -(-total // self.batch_size),
+                           desc=f"{self.attack.name} sweep", unit="batch")
+        for x_batch, y_batch in batches:
+            x_batch = check_images(x_batch, self.attack.clip)
+            if info is None:
+                info = inspect_model(model, self.attack.from_logits, x_batch)
+                check_input_shape(x_batch.shape, info.input_shape)
+                score = _compiled_scorer(model, info)
+            y_idx = check_labels(y_batch, len(x_batch), info.num_classes)
+            x_t = tf.convert_to_tensor(x_batch, tf.float32)
+            y_true = tf.one_hot(y_idx, info.num_classes)
+            variants = [x_t]
+            if attacked:
+                y_attack = y_true
+                if self.labels == "predicted":
+                    y_attack = tf.one_hot(tf.argmax(score(x_t), axis=1), info.num_classes)
+                adversarial = self.attack.generate(model, x_t, y_attack, attacked)
+                variants += [adversarial[i] for i in range(len(attacked))]
+            y_true_all.append(y_idx)
+            for i, images in enumerate(variants):
+                log_probs = score(images)
+                losses = cross_entropy(y_true, log_probs).numpy()
+                log_probs = log_probs.numpy()
+                predicted = np.argmax(log_probs, axis=1)
+                is_wrong = predicted != y_idx
+                correct[i] += int(np.sum(~is_wrong))
+                loss_sum[i] += float(np.sum(losses))
+                wrong_conf_sum[i] += float(np.sum(np.exp(log_probs.max(axis=1))[is_wrong]))
+                wrong_count[i] += int(np.sum(is_wrong))
+                y_pred_all[i].append(predicted)
+                if i > 0:
+                    delta = (images - x_t).numpy().reshape(len(x_batch), -1)
+                    linf[i].append(np.abs(delta).max(axis=1))
+                    l2[i].append(np.sqrt((delta.astype(np.float64) ** 2).sum(axis=1)))
+            seen += len(x_batch)
+        if seen == 0:
+            raise RobustmaskError("the evaluation data is empty")
+
+        table = pd.DataFrame({
+            "Epsilon": self.epsilons,
+            "Accuracy (%)": 100.0 * correct / seen,
+            "Loss": loss_sum / seen,
+        })
+        table.attrs.update(attack=self.attack.name, examples=seen)
+        checks = sanity_warnings(table, info.num_classes)
+        for message in checks:
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        if not details:
+            return table
+        y_true = np.concatenate(y_true_all)
+        names = self.class_names or [str(c) for c in range(info.num_classes)]
+        if len(names) != info.num_classes:
+            raise RobustmaskError(f"{len(names)} class_names given for a model with {info.num_classes} classes")
+        reports, distribution = {}, []
+        for i, eps in enumerate(self.epsilons):
+            y_pred = np.concatenate(y_pred_all[i])
+            reports[eps] = classification_report_frame(y_true, y_pred, names)
+            distribution.append(np.bincount(y_pred, minlength=info.num_classes))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            wrong_confidence = pd.Series(wrong_conf_sum / wrong_count, index=self.epsilons, name="wrong_confidence")
+        perturbation = pd.DataFrame({
+            "Epsilon": self.epsilons,
+            "Linf (mean)": [0.0] + [float(np.mean(np.concatenate(v))) for v in linf[1:]],
+            "Linf (max)": [0.0] + [float(np.max(np.concatenate(v))) for v in linf[1:]],
+            "L2 (mean)": [0.0] + [float(np.mean(np.concatenate(v))) for v in l2[1:]],
+        })
+        return EvaluationResult(
+            table=table,
+            reports=reports,
+            wrong_confidence=wrong_confidence,
+            predicted_classes=pd.DataFrame(distribution, index=pd.Index(self.epsilons, name="Epsilon"), columns=names),
+            perturbation=perturbation,
+            warnings=checks,
+        )
+
+
+def classification_report_frame(y_true, y_pred, class_names) -> pd.DataFrame:
+    """sklearn's classification report as a DataFrame (precision, recall, f1-score, support)."""
+    from sklearn.metrics import classification_report
+
+    report = classification_report(
+        y_true, y_pred, labels=list(range(len(class_names))), target_names=list(class_names),
+        output_dict=True, zero_division=0,
+    )
+    accuracy = report.pop("accuracy", None)
+    frame = pd.DataFrame(report).T[["precision", "recall", "f1-score", "support"]]
+    if accuracy is not None:
+        frame.loc["accuracy"] = [np.nan, np.nan, accuracy, frame.loc["macro avg", "support"]]
+    frame["support"] = frame["support"].astype(int)
+    return frame
+
+
+def _compiled_scorer(model, info):
+    @tf.function(reduce_retracing=True)
+    def score(x):
+        return log_probabilities(model(x, training=False), info)
+
+    return score

@@ -1,0 +1,92 @@
+"""Shared fixtures: tiny, briefly trained Keras classifiers on tiny images.
+
+Attacks on untrained models "succeed" with zero perturbation (degenerate features), so every model
+fixture is trained until it classifies its data well, and the tests can tell a working attack
+from a broken one.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+IMAGE = 12
+
+
+def make_images(n_per_class: int, num_classes: int = 3, size: int = IMAGE, seed: int = 0):
+    """Noisy images whose class is a bright square in a class-specific corner, in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(num_classes), n_per_class)
+    rng.shuffle(y)
+    x = rng.uniform(0.1, 0.5, size=(len(y), size, size, 3)).astype(np.float32)
+    half = size // 2
+    corners = [(0, 0), (0, half), (half, 0), (half, half)]
+    for i, label in enumerate(y):
+        r, c = corners[label % 4]
+        x[i, r : r + half, c : c + half, label % 3] += 0.4
+    return np.clip(x, 0.0, 1.0), y.astype(np.int64)
+
+
+def build_cnn(num_classes: int = 3, activation: str | None = "softmax", size: int = IMAGE):
+    import keras
+
+    return keras.Sequential([
+        keras.Input((size, size, 3)),
+        keras.layers.Conv2D(8, 3, activation="relu", padding="same"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(num_classes, activation=activation),
+    ])
+
+
+def train(model, x, y, epochs: int = 25):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    return make_images(40)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_data):
+    """A 3-class softmax CNN that classifies `tiny_data` (nearly) perfectly."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = train(build_cnn(3), *tiny_data)
+    accuracy = np.mean(np.argmax(model.predict(tiny_data[0], verbose=0), 1) == tiny_data[1])
+    assert accuracy > 0.95, f"fixture model did not learn its data (accuracy {accuracy:.2f})"
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_logits_model(tiny_model):
+    """The same network as `tiny_model` with the softmax removed: it outputs logits."""
+    model = build_cnn(3, activation=None)
+    model.set_weights(tiny_model.get_weights())
+    return model
+
+
+@pytest.fixture(scope="session")
+def binary_data():
+    return make_images(40, num_classes=2, seed=1)
+
+
+@pytest.fixture(scope="session")
+def binary_model(binary_data):
+    """A 2-class softmax CNN (mask / no mask)."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    return train(build_cnn(2), *binary_data)

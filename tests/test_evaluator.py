@@ -1,0 +1,157 @@
+"""The Evaluator's tables equal a hand computation; it streams; it warns about suspicious results."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from sklearn.metrics import classification_report
+
+import robustmask
+from robustmask.attacks import FGSM
+from robustmask.errors import DataError, RobustmaskError
+from robustmask.evaluation import TABLE_COLUMNS, sanity_warnings
+
+EPSILONS = [0.02, 0.05, 0.1]
+
+
+def hand_table(model, x, y, epsilons):
+    rows = []
+    for eps in [0.0] + epsilons:
+        images = x if eps == 0 else FGSM()(model, x, y, eps=eps)
+        p = model.predict(images, verbose=0).astype(np.float64)
+        rows.append((eps, 100 * np.mean(p.argmax(1) == y), np.mean(-np.log(p[np.arange(len(y)), y]))))
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+def test_table_equals_hand_computation(tiny_model, tiny_data):
+    x, y = tiny_data
+    table = robustmask.Evaluator(FGSM(), EPSILONS, batch_size=32).evaluate(tiny_model, (x, y))
+    assert list(table.columns) == list(TABLE_COLUMNS)
+    expected = hand_table(tiny_model, x, y, EPSILONS)
+    np.testing.assert_allclose(table["Epsilon"], expected["Epsilon"])
+    np.testing.assert_allclose(table["Accuracy (%)"], expected["Accuracy (%)"])
+    np.testing.assert_allclose(table["Loss"], expected["Loss"], rtol=1e-4)
+    # The attack works on this model: accuracy falls with eps.
+    assert table["Accuracy (%)"].iloc[-1] < table["Accuracy (%)"].iloc[0] - 20
+
+
+def test_clean_row_first_and_dataset_equals_arrays(tiny_model, tiny_data):
+    x, y = tiny_data
+    evaluator = robustmask.Evaluator(FGSM(), [0.05, 0.0, 0.02], batch_size=17)
+    assert evaluator.epsilons == [0.0, 0.05, 0.02]
+    from_arrays = evaluator.evaluate(tiny_model, (x, y))
+    dataset = tf.data.Dataset.from_tensor_slices((x, np.eye(3)[y])).batch(25)
+    from_dataset = evaluator.evaluate(tiny_model, dataset)
+    pd.testing.assert_frame_equal(from_arrays, from_dataset, atol=1e-5)
+    assert list(robustmask.Evaluator(FGSM(), [0.01]).epsilons) == [0.0, 0.01]
+
+
+class CountingLayer(keras.layers.Layer):
+    """Counts the images that pass through it (forward passes, eager or compiled)."""
+
+    def build(self, input_shape):
+        self.seen = self.add_weight(shape=(), initializer="zeros", trainable=False, dtype="float32")
+
+    def call(self, x):
+        self.seen.assign_add(tf.cast(tf.shape(x)[0], tf.float32))
+        return x
+
+
+def test_one_gradient_per_batch_for_all_epsilons(tiny_model, tiny_data):
+    x, y = tiny_data
+    counter = CountingLayer()
+    model = keras.Sequential([keras.Input((12, 12, 3)), counter, *tiny_model.layers])
+    robustmask.Evaluator(FGSM(), EPSILONS, batch_size=40).evaluate(model, (x, y))
+    # One forward (+ backward) for the attack and one scoring pass per epsilon row, per image.
+    assert counter.seen.numpy() == len(x) * (1 + 1 + len(EPSILONS))
+
+
+def test_details_match_sklearn_and_hand_counts(tiny_model, tiny_data):
+    x, y = tiny_data
+    names = ["incorrect_mask", "with_mask", "without_mask"]
+    result = robustmask.Evaluator(FGSM(), EPSILONS, class_names=names).evaluate(tiny_model, (x, y), details=True)
+    assert set(result.reports) == {0.0, *EPSILONS}
+    adv = FGSM()(tiny_model, x, y, eps=0.1)
+    p = tiny_model.predict(adv, verbose=0)
+    predicted = p.argmax(1)
+    expected = classification_report(y, predicted, target_names=names, output_dict=True, zero_division=0)
+    report = result.reports[0.1]
+    for name in names:
+        assert report.loc[name, "precision"] == pytest.approx(expected[name]["precision"])
+        assert report.loc[name, "recall"] == pytest.approx(expected[name]["recall"])
+        assert report.loc[name, "support"] == expected[name]["support"]
+    assert report.loc["accuracy", "f1-score"] == pytest.approx(expected["accuracy"])
+    wrong = predicted != y
+    assert result.wrong_confidence[0.1] == pytest.approx(p.max(1)[wrong].mean(), rel=1e-4)
+    np.testing.assert_array_equal(result.predicted_classes.loc[0.1].to_numpy(), np.bincount(predicted, minlength=3))
+    assert result.perturbation.loc[3, "Linf (max)"] <= 0.1 + 1e-6
+
+
+def test_streaming_memory_does_not_hold_the_adversarial_set(tiny_model):
+    """A large generated dataset is evaluated batch by batch (would not fit as one tensor in a test)."""
+    def batches():
+        rng = np.random.default_rng(0)
+        for _ in range(30):
+            yield rng.uniform(0, 1, (64, 12, 12, 3)).astype(np.float32), rng.integers(0, 3, 64)
+
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=(
+        tf.TensorSpec((None, 12, 12, 3), tf.float32), tf.TensorSpec((None,), tf.int64)))
+    table = robustmask.Evaluator(FGSM(), [0.01]).evaluate(tiny_model, dataset)
+    assert table.attrs["examples"] == 30 * 64
+
+
+def test_sanity_warns_when_the_attack_changes_nothing(tiny_data):
+    x, y = tiny_data
+    # A model whose input goes through a stop_gradient: FGSM's gradient is zero everywhere.
+    inputs = keras.Input((12, 12, 3))
+    masked = keras.layers.Lambda(lambda t: tf.stop_gradient(t))(inputs)
+    hidden = keras.layers.Flatten()(masked)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=30, verbose=0)
+    with pytest.warns(RuntimeWarning, match="did not change the loss"):
+        robustmask.Evaluator(FGSM(), EPSILONS).evaluate(model, (x, y))
+
+
+def test_sanity_checks_on_tables():
+    good = pd.DataFrame({"Epsilon": [0, 0.1, 0.2], "Accuracy (%)": [95.0, 60.0, 30.0], "Loss": [0.1, 1, 2]})
+    assert sanity_warnings(good, 3, examples=1000) == []
+    rising = good.assign(**{"Accuracy (%)": [95.0, 40.0, 70.0]})
+    assert "accuracy rose from 40.00% to 70.00%" in sanity_warnings(rising, 3, examples=1000)[0]
+    stuck = pd.DataFrame({"Epsilon": [0, 0.3, 0.5], "Accuracy (%)": [95.0, 80.0, 75.0], "Loss": [0.1, 1, 2]})
+    assert "far above chance" in sanity_warnings(stuck, 3, examples=1000)[0]
+    noisy = good.assign(**{"Accuracy (%)": [95.0, 40.0, 40.5]})
+    assert sanity_warnings(noisy, 3, examples=1000) == []
+
+
+def test_bad_arguments(tiny_model, tiny_data):
+    x, y = tiny_data
+    with pytest.raises(RobustmaskError, match="must be a robustmask Attack"):
+        robustmask.Evaluator("fgsm", [0.1])
+    with pytest.raises(RobustmaskError, match="targeted"):
+        robustmask.Evaluator(FGSM(targeted=True), [0.1])
+    with pytest.raises(RobustmaskError, match="eps must be >= 0"):
+        robustmask.Evaluator(FGSM(), [-0.1])
+    with pytest.raises(DataError, match="label 5"):
+        robustmask.Evaluator(FGSM(), [0.1]).evaluate(tiny_model, (x, np.full(len(y), 5)))
+    with pytest.raises(DataError, match="120 images but 3 labels"):
+        robustmask.Evaluator(FGSM(), [0.1]).evaluate(tiny_model, (x, y[:3]))
+    with pytest.raises(DataError, match="must be batched"):
+        robustmask.Evaluator(FGSM(), [0.1]).evaluate(tiny_model, tf.data.Dataset.from_tensor_slices((x[:, 0, 0, 0], y)))
+    with pytest.raises(RobustmaskError, match="2 class_names given for a model with 3 classes"):
+        robustmask.Evaluator(FGSM(), [0.1], class_names=["a", "b"]).evaluate(tiny_model, (x, y), details=True)
+
+
+def test_predicted_labels_option(tiny_model, tiny_data):
+    x, y = tiny_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flipped = (y + 1) % 3  # wrong "true" labels: the true-label attack pushes towards the model's answer
+        with_true = robustmask.Evaluator(FGSM(), [0.1]).evaluate(tiny_model, (x, flipped))
+        with_predicted = robustmask.Evaluator(FGSM(), [0.1], labels="predicted").evaluate(tiny_model, (x, flipped))
+    assert with_predicted["Loss"].iloc[1] < with_true["Loss"].iloc[1]
