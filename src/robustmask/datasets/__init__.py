@@ -1,0 +1,26 @@
+"""Face-mask data: the Kaggle folder loader and the embedded synthetic data set.
+
+* :func:`load_face_mask_directory` / :func:`load_image` read the Kaggle "Sophisticated Face Mask
+  Dataset" layout (or any folder with one sub-folder per class) and single photos.
+* :func:`synthetic_face_masks` draws the library's default, offline data set in the same three
+  classes; :func:`write_synthetic_face_mask_directory` writes it as PNGs in the Kaggle layout.
+
+Label ``i`` means ``CLASS_NAMES[i]`` everywhere in robustmask.
+"""
+
+from robustmask.datasets.directory import CLASS_NAMES, FaceMaskData, load_face_mask_directory, load_image
+from robustmask.datasets.synthetic import (
+    SUBCATEGORIES,
+    synthetic_face_masks,
+    write_synthetic_face_mask_directory,
+)
+
+__all__ = [
+    "CLASS_NAMES",
+    "SUBCATEGORIES",
+    "FaceMaskData",
+    "load_face_mask_directory",
+    "load_image",
+    "synthetic_face_masks",
+    "write_synthetic_face_mask_directory",
+]
