@@ -21,6 +21,7 @@ def _lazy_table():
         _LAZY.setdefault(attr, module)
     _LAZY.setdefault("ARTAttack", "robustmask.attacks.art.adapter")
     _LAZY.setdefault("attack_report", "robustmask.attacks.report")
+    _LAZY.setdefault("perturbation_norms", "robustmask.attacks.report")
 
 
 _lazy_table()

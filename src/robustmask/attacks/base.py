@@ -92,8 +92,13 @@ class Attack(abc.ABC):
         """
 
     def run_many(self, model, x, y, epsilons):
-        """All epsilons for one batch: (len(epsilons), batch, ...). Override when they share work."""
-        return tf.stack([self.run(model, x, y, epsilons[i]) for i in range(epsilons.shape[0])])
+        """All epsilons for one batch: (len(epsilons), batch, ...). Override when they share work.
+
+        One eps at a time in a graph loop: the graph holds one copy of `run` whatever the number
+        of epsilons, and that number may be unknown when the function is traced.
+        """
+        return tf.map_fn(lambda eps: tf.cast(self.run(model, x, y, eps), tf.float32), epsilons,
+                         parallel_iterations=1, fn_output_signature=tf.TensorSpec(x.shape, tf.float32))
 
     # ------------------------------------------------------------------ helpers for `run`
     def model_info(self, model, sample=None) -> ModelInfo:
