@@ -11,7 +11,7 @@ import robustmask
 from robustmask.attacks import FGSM
 from robustmask.defenses import MultiEpsilonAdversarialTrainer
 from robustmask.defenses.multi_epsilon import copy_model
-from robustmask.errors import DataError, RobustmaskError
+from robustmask.errors import DataError, ModelError, RobustmaskError
 
 EPSILONS = [0.05, 0.1, 0.15]
 
@@ -111,6 +111,10 @@ def test_frozen_layers_stay_frozen_in_the_copy():
     model = keras.Model(outer_inputs, outputs)
     clone = copy_model(model)
     assert len(clone.trainable_weights) == len(model.trainable_weights) == 2
+    x = np.random.default_rng(0).uniform(0, 1, (8, 12, 12, 3)).astype(np.float32)
+    y = np.arange(8) % 3
+    everything, _ = MultiEpsilonAdversarialTrainer([0.01], layers="all", epochs=1).fit(model, (x, y), verbose=0)
+    assert len(everything.trainable_weights) == 6 and not inner.trainable  # the user's model keeps its flags
     for a, b in zip(model.get_weights(), clone.get_weights()):
         np.testing.assert_array_equal(a, b)
 
@@ -119,6 +123,8 @@ def test_bad_arguments(tiny_model, tiny_data):
     x, y = tiny_data
     with pytest.raises(RobustmaskError, match="source must be one of"):
         MultiEpsilonAdversarialTrainer(EPSILONS, source="latest")
+    with pytest.raises(RobustmaskError, match="layers must be 'trainable' or 'all'"):
+        MultiEpsilonAdversarialTrainer(EPSILONS, layers="head")
     with pytest.raises(RobustmaskError, match="subset as a fraction must be in"):
         MultiEpsilonAdversarialTrainer(EPSILONS, subset=1.5)
     with pytest.raises(RobustmaskError, match="subset as a count must be positive"):
@@ -133,3 +139,59 @@ def test_bad_arguments(tiny_model, tiny_data):
         MultiEpsilonAdversarialTrainer(EPSILONS).fit(tiny_model, (x * 255, y), verbose=0)
     with pytest.raises(DataError, match="120 images but 5 labels"):
         MultiEpsilonAdversarialTrainer(EPSILONS).fit(tiny_model, (x, y[:5]), verbose=0)
+
+
+def frozen_base_model(x, y):
+    """A conv base frozen after training, and a trainable head: the paper's layout in small."""
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((12, 12, 3))
+    base = keras.Model(inputs, keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(8, 3, activation="relu")(inputs)),
+                       name="base")
+    outer = keras.Input((12, 12, 3))
+    hidden = keras.layers.Flatten(name="pooling")(base(outer))
+    hidden = keras.layers.Dropout(0.2)(keras.layers.Dense(16, activation="relu")(hidden))
+    model = keras.Model(outer, keras.layers.Dense(3, activation="softmax")(hidden))
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=20, verbose=0)
+    base.trainable = False
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    return model
+
+
+def test_split_frozen_prefix_equals_the_model(tiny_data):
+    from robustmask.frozen_features import split_frozen_prefix
+
+    x, y = tiny_data
+    model = frozen_base_model(x, y)
+    features, head = split_frozen_prefix(model, x[:4])
+    np.testing.assert_allclose(head(features(x[:16])), model(x[:16]), atol=1e-6)
+    assert head.layers[0] is model.layers[3]  # shared layers: training the head trains the model
+    assert split_frozen_prefix(build_unfrozen := copy_model(model)) is not None
+    build_unfrozen.layers[1].trainable = True
+    assert split_frozen_prefix(build_unfrozen) is None  # nothing frozen in front: no split
+
+
+def test_feature_cache_trains_the_head_on_fixed_copies(tiny_data):
+    x, y = tiny_data
+    model = frozen_base_model(x, y)
+    base_before = [w.copy() for w in model.layers[1].get_weights()]
+    trainer = MultiEpsilonAdversarialTrainer([0.02, 0.05, 0.08], epochs=15, cache="features", seed=0)
+    defended, history = trainer.fit(model, (x, y), verbose=0)
+    for a, b in zip(base_before, defended.layers[1].get_weights()):
+        np.testing.assert_array_equal(a, b)  # the base stayed frozen
+    # D' = 120 clean + 360 copies, in batches of 32 images: 15 steps an epoch.
+    assert len(history.history["loss"]) == 15
+    evaluator = robustmask.Evaluator(FGSM(), [0.08])
+    undefended = evaluator.evaluate(model, (x, y))["Accuracy (%)"].iloc[-1]
+    robust = evaluator.evaluate(defended, (x, y))["Accuracy (%)"].iloc[-1]
+    assert robust > undefended
+    with pytest.raises(RobustmaskError, match="cache='features' needs source='original'"):
+        MultiEpsilonAdversarialTrainer([0.1], cache="features", source="current")
+    with pytest.raises(ModelError, match="leading layers are frozen"):
+        MultiEpsilonAdversarialTrainer([0.1], cache="features", epochs=1).fit(build_cnn_model(), (x, y), verbose=0)
+
+
+def build_cnn_model():
+    from conftest import build_cnn
+
+    return build_cnn(3)

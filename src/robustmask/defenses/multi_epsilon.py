@@ -41,6 +41,14 @@ class MultiEpsilonAdversarialTrainer(Defense):
         labels: the labels the attack uses: "true" or "predicted". Default: "true" with
             source="original" (the paper), "predicted" with source="current", where true labels
             would leak into the adversarial examples (Kurakin et al. 2016, arXiv 1611.01236).
+        layers: "trainable" retrains the layers the model trains (a frozen base stays frozen, as
+            in the paper); "all" unfreezes every layer of the defended copy, so the features
+            themselves can become robust (give a small learning rate with `optimizer`).
+        cache: "none" (default) makes the copies batch by batch in every epoch: memory stays flat
+            however large the data. "features", for a model whose leading layers are frozen (the
+            paper's MobileNetV2) with source="original": D' is made once, as in the paper, and
+            only its base features are kept (1,280 floats an image for MobileNetV2, not 150,528
+            pixels), so every epoch trains the head alone. Same training, many times faster.
         epochs: passes over D'.
         batch_size: images per update, clean and adversarial together (the paper's 32 over D').
             Each update holds ceil(batch_size / (n+1)) clean images and their n copies each.
@@ -55,13 +63,18 @@ class MultiEpsilonAdversarialTrainer(Defense):
     """
 
     def __init__(self, epsilons, subset=1.0, *, attack: Attack | None = None, source: str = "original",
-                 labels: str | None = None, epochs: int = 10, batch_size: int = 32, optimizer=None, loss=None,
+                 labels: str | None = None, layers: str = "trainable", cache: str = "none", epochs: int = 10, batch_size: int = 32, optimizer=None, loss=None,
                  seed: int = 0):
         self.epsilons, _ = check_epsilons(epsilons)
         self.subset = check_fraction_or_count(subset, "subset")
         self.attack = FGSM() if attack is None else attack
+        if cache not in ("none", "features"):
+            raise RobustmaskError(f"cache must be 'none' or 'features', got {cache!r}")
         if not isinstance(self.attack, Attack):
             raise RobustmaskError(f"attack must be a robustmask Attack, got {type(self.attack).__name__}")
+        if not self.attack.graph_safe and cache == "none":
+            raise RobustmaskError(f"{self.attack.name} runs outside TensorFlow graphs and cannot make copies inside "
+                                  "the training step; use a native attack (fgsm, bim, pgd) or cache='features'")
         if not self.attack.eps_bounded or self.attack.targeted:
             raise RobustmaskError(f"{self.attack.name} cannot make the copies: it must be untargeted and eps-bounded")
         if source not in SOURCES:
@@ -72,6 +85,13 @@ class MultiEpsilonAdversarialTrainer(Defense):
         if labels not in ("true", "predicted"):
             raise RobustmaskError(f"labels must be 'true' or 'predicted', got {labels!r}")
         self.labels = labels
+        if layers not in ("trainable", "all"):
+            raise RobustmaskError(f"layers must be 'trainable' or 'all', got {layers!r}")
+        self.layers = layers
+        if cache == "features" and (source != "original" or layers != "trainable"):
+            raise RobustmaskError("cache='features' needs source='original' and layers='trainable': "
+                                  "the copies and the base must stay fixed while the head trains")
+        self.cache = cache
         if not isinstance(epochs, int) or epochs < 1:
             raise RobustmaskError(f"epochs must be a positive integer, got {epochs!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -96,7 +116,12 @@ class MultiEpsilonAdversarialTrainer(Defense):
         dataset, sample = self._subset(train_data)
         info = inspect_model(model, self.attack.from_logits, sample)
         defended = copy_model(model)
+        if self.layers == "all":
+            _unfreeze(defended)  # the copy only: the user's model keeps its frozen layers
         reference = model if self.source == "original" else defended
+        if self.cache == "features":
+            return defended, self._fit_on_features(model, defended, dataset, info, sample, epochs, validation_data,
+                                                   callbacks, verbose)
         trainer = _AdversarialAugmentation(defended, reference, self.attack, self.epsilons, self.labels, info)
         trainer.compile(optimizer=self._optimizer(model), loss=self._loss(model, info),
                         metrics=["accuracy"])
@@ -107,6 +132,33 @@ class MultiEpsilonAdversarialTrainer(Defense):
             history = trainer.fit(dataset, epochs=epochs or self.epochs, validation_data=validation_data,
                                   callbacks=callbacks, verbose=verbose, shuffle=False)
         return defended, history
+
+    def _fit_on_features(self, model, defended, dataset, info, sample, epochs, validation_data, callbacks, verbose):
+        from robustmask.frozen_features import split_frozen_prefix
+
+        split = split_frozen_prefix(defended, sample[:2])
+        if split is None:
+            raise ModelError("cache='features' needs a model whose leading layers are frozen and whose trainable "
+                             "layers form a chain (as robustmask.zoo.facemask_mobilenetv2); use cache='none'")
+        features, head = split
+        compute = tf.function(lambda x: features(x, training=False), reduce_retracing=True)
+        feature_batches, label_batches = [], []
+        epsilons = tf.constant(self.epsilons, tf.float32)
+        for x, y in dataset:  # the clean subset once; each batch with its copies, as features
+            y_attack = _attack_labels(model, x, y, self.labels, info)
+            adversarial = self.attack.generate(model, x, y_attack, epsilons)
+            images = tf.concat([x[None], adversarial], axis=0)
+            images = tf.reshape(images, tf.concat([[-1], tf.shape(x)[1:]], axis=0))
+            feature_batches.append(compute(images).numpy())
+            label_batches.append(np.tile(y.numpy(), (len(self.epsilons) + 1,) + (1,) * (y.shape.rank - 1)))
+        if validation_data is not None and not is_dataset(validation_data):
+            validation_data = (features.predict(validation_data[0], batch_size=64, verbose=0), validation_data[1])
+        elif validation_data is not None:
+            raise RobustmaskError("with cache='features', give validation_data as (x, y) arrays")
+        head.compile(optimizer=self._optimizer(model), loss=self._loss(model, info), metrics=["accuracy"])
+        return head.fit(np.concatenate(feature_batches), np.concatenate(label_batches), epochs=epochs or self.epochs,
+                        batch_size=self.batch_size, shuffle=True, validation_data=validation_data,
+                        callbacks=callbacks, verbose=verbose)
 
     # ------------------------------------------------------------------ data
     def _subset(self, data):
@@ -216,19 +268,29 @@ class _AdversarialAugmentation(keras.Model):
     def train_step(self, data):
         x, y = data[0], data[1]
         x = tf.cast(x, tf.float32)
-        if self.labels == "predicted":
-            log_probs = log_probabilities(self.reference(x, training=False), self.info)
-            y_attack = tf.one_hot(tf.argmax(log_probs, axis=-1), self.info.num_classes)
-        elif y.shape.rank == 2 and y.shape[-1] == self.info.num_classes and self.info.num_classes > 1:
-            y_attack = tf.cast(y, tf.float32)
-        else:
-            y_attack = tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), self.info.num_classes)
+        y_attack = _attack_labels(self.reference, x, y, self.labels, self.info)
         adversarial = tf.stop_gradient(self.attack.generate(self.reference, x, y_attack, self.epsilons))
         copies = len(self.epsilons) + 1
         x_all = tf.concat([x[None], adversarial], axis=0)
         x_all = tf.reshape(x_all, tf.concat([[-1], tf.shape(x)[1:]], axis=0))
         y_all = tf.tile(y, tf.concat([[copies], tf.ones(tf.rank(y) - 1, tf.int32)], axis=0))
         return super().train_step((x_all, y_all))
+
+
+def _attack_labels(model, x, y, labels, info):
+    """One-hot labels for the attack: the true ones, or the model's predictions."""
+    if labels == "predicted":
+        log_probs = log_probabilities(model(x, training=False), info)
+        return tf.one_hot(tf.argmax(log_probs, axis=-1), info.num_classes)
+    if y.shape.rank == 2 and y.shape[-1] == info.num_classes and info.num_classes > 1:
+        return tf.cast(y, tf.float32)
+    return tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), info.num_classes)
+
+
+def _unfreeze(layer):
+    layer.trainable = True
+    for inner in getattr(layer, "layers", []):
+        _unfreeze(inner)
 
 
 def copy_model(model):

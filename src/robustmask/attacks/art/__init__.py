@@ -1,0 +1,36 @@
+"""Adapters over IBM's Adversarial Robustness Toolbox (ART).
+
+https://github.com/Trusted-AI/adversarial-robustness-toolbox
+
+Importing a name from here imports ART (slow), so ``robustmask.attacks`` imports each adapter module
+only when one of its names is first used: ``robustmask.attacks.ARTPGD`` or
+``robustmask.attacks.get("art-pgd")``.
+
+* `adapter`: `ARTAttack`, the generic adapter (any ART evasion attack), and the estimator it builds.
+* `gradient`: ARTFGSM, ARTBIM, ARTPGD, MIFGSM, AutoPGD (eps-bounded, white-box).
+* `minimal`: JSMA, DeepFool, CarliniL2, CarliniLInf (choose their own perturbation size: no eps).
+* `blackbox`: SquareAttack (eps-bounded), HopSkipJump (no eps): predictions only, ``attack.queries``.
+* `universal`: UniversalPerturbation (one perturbation for all images, ``attack.apply``).
+* `patch`: AdversarialPatch (a patch on the mask region, ``attack.apply``).
+"""
+
+import importlib
+
+_MODULES = {
+    "ARTAttack": "adapter",
+    "ARTFGSM": "gradient", "ARTBIM": "gradient", "ARTPGD": "gradient", "MIFGSM": "gradient", "AutoPGD": "gradient",
+    "JSMA": "minimal", "DeepFool": "minimal", "CarliniL2": "minimal", "CarliniLInf": "minimal",
+    "SquareAttack": "blackbox", "HopSkipJump": "blackbox",
+    "UniversalPerturbation": "universal",
+    "AdversarialPatch": "patch",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        value = getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

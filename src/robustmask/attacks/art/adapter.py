@@ -1,0 +1,600 @@
+"""The generic adapter: any evasion attack of IBM's Adversarial Robustness Toolbox as a robustmask `Attack`.
+
+Nicolae et al., "Adversarial Robustness Toolbox v1.0.0", 2018, https://arxiv.org/abs/1807.01069.
+
+`ARTAttack` builds the ART estimator from a Keras model itself, once per model (held weakly: the cache
+never keeps a model alive), maps robustmask's ``eps`` (the L-inf budget) onto the ART parameters that
+mean it, and returns NumPy arrays of x's shape and dtype, like every robustmask attack.
+
+What ART sees of the model
+--------------------------
+ART gets a view of the model that outputs **log-probabilities**, whatever the model ends in (softmax,
+logits, a single sigmoid unit), and computes its loss with
+``keras.losses.CategoricalCrossentropy(from_logits=True)``. Log-probabilities are logits (softmax of
+them gives back the probabilities) and differ from the model's own logits by one constant per image, so
+
+* the cross-entropy, its gradient, and hence FGSM/BIM/PGD are exactly those of the native attacks
+  (which use the same `robustmask.modelinfo.log_probabilities`), with no 1e-7 probability clipping
+  that zeroes the gradient on confidently classified images of a softmax model;
+* attacks that work on logit *differences* -- DeepFool, Carlini & Wagner, the DLR loss of AutoPGD,
+  Square's margin -- see exactly the logit differences of the model, as their papers assume, even
+  for a softmax model (Keras 3 keeps the logits behind a softmax layer; see `modelinfo`);
+* single-unit (sigmoid) binary models appear to ART as ordinary 2-class models.
+
+The few ART attacks that read the outputs as probabilities (NewtonFool, VirtualAdversarialMethod) get
+the probabilities instead (``ARTAttack(..., outputs="probabilities")``).
+
+Black-box attacks (`needs_gradients = False`) get only an ART ``BlackBoxClassifierNeuralNetwork``
+over a predict function that returns NumPy arrays (no gradient can flow through it) and counts the
+images it is asked about: ``attack.queries``.
+
+ART attacks are not graph-safe (``graph_safe = False``): `generate` runs eagerly through NumPy and
+refuses to run inside a tf.function.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import weakref
+from typing import ClassVar
+
+import numpy as np
+import tensorflow as tf
+
+from robustmask.attacks.base import Attack
+from robustmask.errors import AttackError, ModelError
+from robustmask.modelinfo import ModelInfo, log_probabilities
+
+__all__ = ["ARTAttack", "LOSSES", "WholeSetAttack", "art_estimator"]
+
+# ART attacks (by class name) that only query predictions: given a black-box estimator by default.
+BLACK_BOX_ART_ATTACKS = frozenset({
+    "SquareAttack", "HopSkipJump", "BoundaryAttack", "GeoDA", "SignOPTAttack", "SimBA", "ZooAttack",
+    "PixelAttack", "ThresholdAttack",
+})
+
+# ART attacks that read the estimator's outputs as probabilities: they see probabilities, not
+# log-probabilities (VirtualAdversarialMethod refuses anything else).
+PROBABILITY_ART_ATTACKS = frozenset({"NewtonFool", "VirtualAdversarialMethod"})
+
+OUTPUTS = ("log_probabilities", "probabilities")
+
+# model -> {key: estimator or compiled predict function}. Weak keys; the values hold the model only
+# through a weak reference (see `_ModelView`), so a model that is deleted takes its entries with it.
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+# ---------------------------------------------------------------------------------------------- estimators
+class _ModelView:
+    """What ART calls as "the model": log-probabilities (or probabilities) (batch, classes), the Keras
+    model held weakly."""
+
+    def __init__(self, model, info: ModelInfo, outputs: str = "log_probabilities"):
+        try:
+            self._ref = weakref.ref(model)
+        except TypeError:  # plain callables that cannot be weakly referenced
+            self._ref = lambda: model  # noqa: E731
+        self.info = info
+        self.outputs = outputs
+
+    @property
+    def model(self):
+        model = self._ref()
+        if model is None:
+            raise ModelError("the Keras model behind this ART estimator has been deleted")
+        return model
+
+    def __call__(self, x, training=False):
+        # Attacks run the model in inference mode (no dropout, frozen BatchNorm), as native attacks do.
+        log_probs = log_probabilities(self.model(tf.cast(x, tf.float32), training=False), self.info)
+        return tf.exp(log_probs) if self.outputs == "probabilities" else log_probs
+
+
+def _classifier_class():
+    """A TensorFlowV2Classifier whose `predict` honours batching (ART's feeds everything at once)."""
+    global _KerasClassifier
+    if _KerasClassifier is None:
+        from art.estimators.classification import TensorFlowV2Classifier
+
+        class KerasClassifier(TensorFlowV2Classifier):
+            """ART's estimator with batched predictions and compiled gradients.
+
+            ART's TensorFlowV2Classifier feeds everything to the model at once and computes its
+            gradients eagerly, one forward pass per class; here predictions go in chunks and the
+            gradients are compiled tf.functions with one forward pass. The model is never in training
+            mode (no preprocessing or defences are attached, so none is skipped).
+            """
+
+            chunk_size = 128
+
+            def __init__(self, *args, per_example_loss=None, **kwargs):
+                super().__init__(*args, **kwargs)
+                model, loss_object = self._model, self._loss_object
+                per_example = per_example_loss or _cross_entropy
+
+                def jacobian(x):  # (n, classes, ...): d output[:, k] / d x for every class k
+                    with tf.GradientTape(persistent=True) as tape:
+                        tape.watch(x)
+                        out = model(x)
+                        columns = [out[:, k] for k in range(out.shape[-1])]
+                    grads = tf.stack([tape.gradient(column, x) for column in columns], axis=1)
+                    del tape
+                    return grads
+
+                def selected(x, onehot):  # (n, ...): d output[i, label_i] / d x_i
+                    with tf.GradientTape() as tape:
+                        tape.watch(x)
+                        out = tf.reduce_sum(model(x) * onehot)
+                    return tape.gradient(out, x)
+
+                def loss_gradient(x, y):
+                    with tf.GradientTape() as tape:
+                        tape.watch(x)
+                        loss = loss_object(y, model(x))
+                    return tape.gradient(loss, x)
+
+                def losses(x, y):
+                    return per_example(y, model(x))
+
+                self._losses = tf.function(losses, reduce_retracing=True)
+                self._jacobian = tf.function(jacobian, reduce_retracing=True)
+                self._selected = tf.function(selected, reduce_retracing=True)
+                self._loss_gradient = tf.function(loss_gradient, reduce_retracing=True)
+
+            def predict(self, x, batch_size: int = 128, training_mode: bool = False, **kwargs):
+                # ART's TensorFlowV2Classifier ignores batch_size; some attacks pass batch_size=1, so
+                # the chunk size is the robustmask attack's batch_size, set before each run.
+                x = np.asarray(x)
+                step = max(int(self.chunk_size), 1)
+                parent = super().predict
+                if len(x) <= step:
+                    return parent(x)
+                return np.concatenate([parent(x[i : i + step]) for i in range(0, len(x), step)])
+
+            def class_gradient(self, x, label=None, training_mode: bool = False, **kwargs):
+                x_t = tf.convert_to_tensor(np.asarray(x, np.float32))
+                if label is None:
+                    return self._jacobian(x_t).numpy()
+                labels = np.asarray(label).reshape(-1)
+                if labels.size == 1:
+                    labels = np.full(len(x_t), int(labels[0]))
+                onehot = tf.one_hot(labels.astype(np.int64), self.nb_classes, dtype=tf.float32)
+                return self._selected(x_t, onehot).numpy()[:, None]
+
+            def compute_loss(self, x, y, reduction: str = "none", training_mode: bool = False, **kwargs):
+                # ART's version sets tf.keras.losses.Reduction on the loss object; this one is compiled
+                # and per example whatever the loss object is.
+                y = np.asarray(y, np.float32)
+                if y.ndim == 1:
+                    y = np.eye(self.nb_classes, dtype=np.float32)[y.astype(np.int64)]
+                losses = self._losses(tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(y)).numpy()
+                if reduction == "mean":
+                    return losses.mean()
+                if reduction == "sum":
+                    return losses.sum()
+                return losses
+
+            def loss_gradient(self, x, y, training_mode: bool = False, **kwargs):
+                is_numpy = isinstance(x, np.ndarray)
+                x_t = tf.convert_to_tensor(x, tf.float32)
+                y_t = tf.convert_to_tensor(y, tf.float32)
+                if y_t.shape.rank == 1:
+                    y_t = tf.one_hot(tf.cast(y_t, tf.int64), self.nb_classes)
+                grads = self._loss_gradient(x_t, y_t)
+                return grads.numpy() if is_numpy else grads
+
+        _KerasClassifier = KerasClassifier
+    return _KerasClassifier
+
+
+_KerasClassifier = None
+
+
+def _cached(model, key, factory):
+    try:
+        entries = _CACHE.setdefault(model, {})
+    except TypeError:  # not weak-referenceable: no caching
+        return factory()
+    if key not in entries:
+        entries[key] = factory()
+    return entries[key]
+
+
+def _cross_entropy(y, logits):
+    return tf.nn.softmax_cross_entropy_with_logits(tf.cast(y, tf.float32), logits)
+
+
+def _cross_entropy_of_probabilities(y, probs):
+    return -tf.reduce_sum(tf.cast(y, probs.dtype) * tf.math.log(tf.maximum(probs, 1e-30)), axis=-1)
+
+
+def _difference_of_logits_ratio(y, logits):
+    """Croce & Hein's DLR loss per example: -(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3 + 1e-12).
+
+    It needs at least 3 classes, and is invariant to adding a constant to the logits, so
+    log-probabilities give exactly the DLR of the model's logits.
+    """
+    y = tf.cast(y, logits.dtype)
+    top = tf.sort(logits, axis=-1, direction="DESCENDING")
+    z_y = tf.reduce_sum(y * logits, axis=-1)
+    z_other = tf.reduce_max(logits - 1e9 * y, axis=-1)
+    return -(z_y - z_other) / (top[:, 0] - top[:, 2] + 1e-12)
+
+
+class _MeanLoss:
+    """A per-example loss as an ART loss object: called, it returns the batch mean."""
+
+    reduction = "mean"
+
+    def __init__(self, per_example):
+        self.per_example = per_example
+
+    def __call__(self, y, logits):
+        return tf.reduce_mean(self.per_example(y, logits))
+
+
+LOSSES = {"cross_entropy": _cross_entropy, "difference_logits_ratio": _difference_of_logits_ratio}
+
+
+def art_estimator(model, info: ModelInfo, clip_values=None, loss: str = "cross_entropy",
+                  outputs: str = "log_probabilities"):
+    """ART's white-box estimator of a Keras model (cached per model, loss and outputs, held weakly).
+
+    It predicts log-probabilities (``outputs="probabilities"``: probabilities, for the few ART attacks
+    that need them). With the default cross-entropy its loss object is
+    ``keras.losses.CategoricalCrossentropy(from_logits=True)`` (``from_logits=False`` on
+    probabilities), the model's own cross-entropy (see the module docstring);
+    ``loss="difference_logits_ratio"`` gives AutoPGD's DLR loss instead.
+    """
+    import keras
+
+    if loss not in LOSSES:
+        raise AttackError(f"unknown loss {loss!r}; robustmask's ART estimators have {', '.join(LOSSES)}")
+    if outputs not in OUTPUTS:
+        raise AttackError(f"outputs must be one of {', '.join(OUTPUTS)}, got {outputs!r}")
+    if outputs == "probabilities" and loss != "cross_entropy":
+        raise AttackError(f"the {loss} loss needs log-probabilities (logits), not probabilities")
+    clip_key = None if clip_values is None else tuple(float(v) for v in clip_values)
+    key = ("white-box", clip_key, info, loss, outputs)
+
+    def build():
+        if outputs == "probabilities":
+            loss_object, per_example = keras.losses.CategoricalCrossentropy(), _cross_entropy_of_probabilities
+        elif loss == "cross_entropy":
+            loss_object, per_example = keras.losses.CategoricalCrossentropy(from_logits=True), _cross_entropy
+        else:
+            loss_object, per_example = _MeanLoss(LOSSES[loss]), LOSSES[loss]
+        return _classifier_class()(
+            model=_ModelView(model, info, outputs),
+            nb_classes=info.num_classes,
+            input_shape=_input_shape(model, info),
+            loss_object=loss_object,
+            clip_values=clip_key,
+            per_example_loss=per_example,
+        )
+
+    estimator = _cached(model, key, build)
+    if estimator.input_shape is None:  # learnt from the first batch for models that do not declare it
+        estimator._input_shape = info.input_shape
+    return estimator
+
+
+def _predict_function(model, info: ModelInfo, outputs: str = "log_probabilities"):
+    """A compiled forward pass to log-probabilities (or probabilities), cached per model (held weakly)."""
+    view = _ModelView(model, info, outputs)
+    return _cached(model, ("predict", info, outputs), lambda: tf.function(view, reduce_retracing=True))
+
+
+def _input_shape(model, info: ModelInfo):
+    shape = info.input_shape
+    if shape is None or any(d is None for d in shape):
+        return None
+    return tuple(int(d) for d in shape)
+
+
+# ---------------------------------------------------------------------------------------------- the adapter
+class ARTAttack(Attack):
+    """Any ART evasion attack as a robustmask `Attack`: ``ARTAttack(art_attack_class, **params)``.
+
+    Nicolae et al., "Adversarial Robustness Toolbox v1.0.0", https://arxiv.org/abs/1807.01069.
+
+    ``params`` go to the ART attack's constructor (checked against its signature); the estimator is
+    built from the Keras model at call time. How ``eps`` reaches ART:
+
+    * the ART attack has an ``eps`` parameter (FGSM, BIM, PGD, MI-FGSM, AutoPGD, Square, universal
+      perturbation...): it is eps-bounded, ``attack(model, x, y, eps=...)`` sets ART's ``eps``, and, where
+      ART also has ``eps_step``, ``eps_step = abs_stepsize`` if given, else ``rel_stepsize * eps``, else
+      ART's own default ratio (its default ``eps_step / eps``, 0.1 / 0.3 for most attacks). eps is an
+      L-inf budget, so only ``norm=inf`` is accepted. The result is projected onto the eps ball.
+    * the ART attack has no ``eps`` (DeepFool, Carlini & Wagner, JSMA, HopSkipJump, adversarial
+      patch...): it chooses its own perturbation size, ``eps_bounded`` is False, and it is called
+      without eps (an eps raises `AttackError`).
+
+    ``targeted=True`` (``y`` = target classes, passed to ART one-hot) needs an ART attack with a
+    ``targeted`` parameter. Black-box ART attacks (Square, HopSkipJump, Boundary, ...; or
+    ``black_box=True``) only get the model's predictions; ``attack.queries`` then counts the images
+    the model was asked about in the last call.
+
+    Args:
+        art_attack_class: an ART evasion attack class, or its name in ``art.attacks.evasion``.
+        clip: valid input range, ART's ``clip_values``; ``None`` gives ART none.
+        from_logits: ``None`` detects softmax vs logits (see `Attack`).
+        targeted: ``y`` holds target classes.
+        batch_size: images per ART call and per forward pass, and ART's ``batch_size``; ``None``: 128,
+            and the generic adapter leaves ART's own ``batch_size`` default (the named adapters pass 128).
+        rel_stepsize, abs_stepsize: ART's ``eps_step`` as a fraction of eps, or in input units.
+        black_box: give ART only predictions; ``None`` decides from the attack class.
+        outputs: what ART sees the model output: ``"log_probabilities"`` (default) or
+            ``"probabilities"`` (default for NewtonFool and VirtualAdversarialMethod, which need them).
+        **params: the ART attack's own parameters (``max_iter=10``, ``num_random_init=1``...).
+
+    Example::
+
+        from art.attacks.evasion import ElasticNet, FastGradientMethod
+        fgm = robustmask.attacks.ARTAttack(FastGradientMethod)
+        x_adv = fgm(model, x_test, y_test, eps=0.004)
+        ead = robustmask.attacks.ARTAttack("ElasticNet", max_iter=20)   # chooses its own size
+        x_adv = ead(model, x_test, y_test)
+    """
+
+    eps_bounded: ClassVar[bool] = True
+    needs_gradients: ClassVar[bool] = True
+    graph_safe: ClassVar[bool] = False
+
+    def __init__(self, art_attack_class, *, clip=(0.0, 1.0), from_logits: bool | None = None,
+                 targeted: bool = False, batch_size: int | None = None, rel_stepsize: float | None = None,
+                 abs_stepsize: float | None = None, black_box: bool | None = None, outputs: str | None = None,
+                 loss=None, **params):
+        if loss is not None:
+            raise AttackError(f"{type(self).__name__}: ART attacks use their own loss; loss= is not supported")
+        super().__init__(clip=clip, from_logits=from_logits, targeted=targeted,
+                         batch_size=128 if batch_size is None else batch_size)
+        # ART's own batch_size: the named adapters share robustmask's; the generic adapter leaves ART's
+        # default alone unless batch_size is given (some attacks, ZOO, want their small default).
+        self._art_batch_size = batch_size if batch_size is not None or type(self) is ARTAttack else self.batch_size
+        self.art_class = _resolve_art_class(art_attack_class)
+        self._signature = _art_parameters(self.art_class)
+        self.art_params = dict(params)
+        self._check_params()
+
+        # eps: an instance attribute where the generic adapter learns it from the ART signature.
+        takes_eps = "eps" in self._signature
+        if takes_eps != type(self).eps_bounded:
+            self.eps_bounded = takes_eps
+        if black_box is None:
+            black_box = self.art_class.__name__ in BLACK_BOX_ART_ATTACKS
+        if bool(black_box) == type(self).needs_gradients:
+            self.needs_gradients = not black_box
+        if outputs is None:
+            outputs = "probabilities" if self.art_class.__name__ in PROBABILITY_ART_ATTACKS else "log_probabilities"
+        if outputs not in OUTPUTS:
+            raise AttackError(f"{self.name}: outputs must be one of {', '.join(OUTPUTS)}, got {outputs!r}")
+        self.outputs = outputs
+        self.queries: int | None = None if self.needs_gradients else 0
+
+        self.rel_stepsize = _check_positive(rel_stepsize, "rel_stepsize")
+        self.abs_stepsize = _check_positive(abs_stepsize, "abs_stepsize")
+        if self.rel_stepsize is None and self.abs_stepsize is None and "eps_step" in self._signature:
+            self.rel_stepsize = _art_default_ratio(self._signature)  # ART's own eps_step / eps
+
+    # ------------------------------------------------------------------ construction checks
+    def _check_params(self):
+        cls_name = self.art_class.__name__
+        for reserved, use in (("eps", "pass eps when calling the attack: attack(model, x, y, eps=...)"),
+                              ("eps_step", "use rel_stepsize (a fraction of eps) or abs_stepsize"),
+                              ("estimator", "the estimator is built from the Keras model"),
+                              ("classifier", "the estimator is built from the Keras model")):
+            if reserved in self.art_params:
+                raise AttackError(f"{self.name}: do not pass {reserved}= to {cls_name}; {use}")
+        unknown = sorted(set(self.art_params) - set(self._signature))
+        if unknown:
+            raise AttackError(
+                f"{self.name}: {cls_name} has no parameter(s) {', '.join(unknown)}; "
+                f"it takes {', '.join(sorted(self._signature)) or 'none'}"
+            )
+        if "targeted" in self.art_params:
+            raise AttackError(f"{self.name}: pass targeted= as robustmask's own argument, not among ART's params")
+        if self.targeted and "targeted" not in self._signature and not self._handles_targets():
+            raise AttackError(f"{self.name}: {cls_name} has no targeted mode; use targeted=False")
+        norm = self.art_params.get("norm", self._signature.get("norm", np.inf))
+        if "eps" in self._signature and norm not in (np.inf, "inf", float("inf")):
+            raise AttackError(
+                f"{self.name}: robustmask's eps is an L-inf budget, so norm must be inf (got norm={norm!r})"
+            )
+
+    def _handles_targets(self) -> bool:
+        """Subclasses that implement targeting themselves (JSMA picks targets) return True."""
+        return False
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.art_params.items())
+        sep = ", " if params else ""
+        return f"{self.name}({self.art_class.__name__}{sep}{params}, clip={self.clip}, targeted={self.targeted})"
+
+    # ------------------------------------------------------------------ robustmask entry points
+    def run(self, model, x, y, eps):
+        raise AttackError(
+            f"{self.name} runs ART through NumPy and cannot run inside a tf.function (graph_safe=False); "
+            "call attack(model, x, y, eps) or attack.generate(...) eagerly"
+        )
+
+    def __call__(self, model, x, y=None, eps=None):
+        if not self.needs_gradients:
+            self.queries = 0
+        return super().__call__(model, x, y, eps)
+
+    def predict_labels(self, model, x) -> np.ndarray:
+        # The base asks the model for labels when y is None: for a black-box attack those are queries too.
+        if not self.needs_gradients:
+            self.queries = (self.queries or 0) + len(x)
+        return super().predict_labels(model, x)
+
+    def generate(self, model, x, y, epsilons):
+        """Adversarial batches for every epsilon: a (len(epsilons), batch, ...) float32 tensor. Eager only."""
+        if not tf.executing_eagerly():
+            raise AttackError(
+                f"{self.name} is an ART attack: it runs through NumPy and is not graph-safe, so it cannot run "
+                "inside a tf.function or a train_step; use a native attack (FGSM, BIM, PGD) there"
+            )
+        x = np.asarray(x.numpy() if hasattr(x, "numpy") else x, np.float32)
+        y = np.asarray(y.numpy() if hasattr(y, "numpy") else y, np.float32)
+        epsilons = [float(e) for e in np.reshape(np.asarray(epsilons, np.float64), [-1])]
+        info = self.model_info(model, x)
+        if info.input_shape is None or any(d is None for d in info.input_shape):
+            info = ModelInfo(info.num_classes, info.output, info.single_unit, tuple(x.shape[1:]))
+        self.check_model(model, info)
+
+        if not self.eps_bounded:  # run once; the same images for every eps
+            adv = self._finish(self.run_art(model, info, x, y, None), x, None)
+            return tf.convert_to_tensor(np.broadcast_to(adv[None], (len(epsilons),) + adv.shape).copy())
+        out = np.empty((len(epsilons),) + x.shape, np.float32)
+        for i, eps in enumerate(epsilons):
+            out[i] = x if eps == 0 else self._finish(self.run_art(model, info, x, y, eps), x, eps)
+        return tf.convert_to_tensor(out)
+
+    # ------------------------------------------------------------------ hooks for the named adapters
+    def check_model(self, model, info: ModelInfo):
+        """Refuse a model the attack cannot work on (raise AttackError). Called before each run."""
+
+    def estimator(self, model, info: ModelInfo):
+        """The ART estimator the attack gets: white-box (cached) or a query-counting black box."""
+        if self.needs_gradients:
+            estimator = art_estimator(model, info, self.clip, outputs=self.outputs)
+            estimator.chunk_size = self.batch_size
+            return estimator
+        from art.estimators.classification import BlackBoxClassifierNeuralNetwork
+
+        forward = _predict_function(model, info, self.outputs)
+
+        def predict(batch):
+            self.queries = (self.queries or 0) + len(batch)
+            return forward(tf.convert_to_tensor(np.asarray(batch, np.float32))).numpy()
+
+        # Square indexes clip_values; with clip=None it gets an unbounded box.
+        clip_values = self.clip if self.clip is not None else (-np.inf, np.inf)
+        return BlackBoxClassifierNeuralNetwork(predict, _input_shape(model, info), info.num_classes,
+                                               channels_first=False, clip_values=clip_values)
+
+    def art_kwargs(self, eps) -> dict:
+        """The ART constructor's keyword arguments for one eps (None for attacks without eps)."""
+        kwargs = dict(self.art_params)
+        sig = self._signature
+        if "targeted" in sig:
+            kwargs["targeted"] = self.targeted
+        if "verbose" in sig and "verbose" not in kwargs:
+            kwargs["verbose"] = False
+        if "batch_size" in sig and "batch_size" not in kwargs and self._art_batch_size is not None:
+            kwargs["batch_size"] = self._art_batch_size
+        if eps is not None and "eps" in sig:
+            kwargs["eps"] = float(eps)
+            if "eps_step" in sig:
+                kwargs["eps_step"] = float(self.stepsize(eps))
+        return kwargs
+
+    def stepsize(self, eps) -> float:
+        """ART's eps_step for this eps: abs_stepsize, else rel_stepsize * eps."""
+        if self.abs_stepsize is not None:
+            return self.abs_stepsize
+        return self.rel_stepsize * eps
+
+    def art_labels(self, model, info, x, y):
+        """The y ART gets: one-hot true labels (untargeted) or targets (targeted)."""
+        return y
+
+    def make_art_attack(self, estimator, eps):
+        try:
+            return self.art_class(estimator, **self.art_kwargs(eps))
+        except (ValueError, TypeError) as error:
+            raise AttackError(f"{self.name}: ART's {self.art_class.__name__} refused its parameters: {error}") from None
+
+    def run_art(self, model, info, x, y, eps):
+        """One ART run on a NumPy batch: returns the adversarial batch (NumPy)."""
+        estimator = self.estimator(model, info)
+        attack = self.make_art_attack(estimator, eps)
+        adv = attack.generate(x=x, y=self.art_labels(model, info, x, y))
+        if isinstance(adv, tuple):
+            raise AttackError(
+                f"{self.name}: ART's {self.art_class.__name__} returns {len(adv)} arrays (a patch?), not adversarial "
+                "images; for patches use robustmask.attacks.AdversarialPatch"
+            )
+        self.after_run(attack, x, adv)
+        return adv
+
+    def after_run(self, art_attack, x, adv):
+        """Keep what the ART attack learnt (a universal perturbation, a patch). Default: nothing."""
+
+    def _finish(self, adv, x, eps):
+        adv = np.asarray(adv, np.float32).reshape(x.shape)
+        if eps is not None and self.eps_bounded:
+            adv = np.clip(adv, x - np.float32(eps), x + np.float32(eps))
+        if self.clip is not None:
+            adv = np.clip(adv, self.clip[0], self.clip[1])
+        return adv
+
+
+class WholeSetAttack:
+    """Mixin for adapters that learn one thing from all the images of a call (a universal
+    perturbation, a patch): the base class must not split the call into batches, while ART and the
+    forward passes keep working in batches of ``batch_size``. Put it before `ARTAttack` in the bases."""
+
+    _inner_batch_size: int | None = None
+
+    def __call__(self, model, x, y=None, eps=None):
+        saved = self.batch_size
+        self.batch_size, self._inner_batch_size = max(len(x), 1), saved
+        try:
+            return super().__call__(model, x, y, eps)
+        finally:
+            self.batch_size, self._inner_batch_size = saved, None
+
+    def estimator(self, model, info):
+        estimator = super().estimator(model, info)
+        estimator.chunk_size = self._inner_batch_size or self.batch_size
+        return estimator
+
+    def art_kwargs(self, eps) -> dict:
+        kwargs = super().art_kwargs(eps)
+        if "batch_size" in self._signature and "batch_size" not in self.art_params:
+            kwargs["batch_size"] = self._inner_batch_size or self.batch_size
+        return kwargs
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _resolve_art_class(art_attack_class):
+    if isinstance(art_attack_class, str):
+        import art.attacks.evasion as evasion
+
+        cls = getattr(evasion, art_attack_class, None)
+        if cls is None:
+            raise AttackError(f"art.attacks.evasion has no attack called {art_attack_class!r}")
+        return cls
+    if not inspect.isclass(art_attack_class):
+        raise AttackError(f"ARTAttack needs an ART evasion attack class, got {art_attack_class!r}")
+    from art.attacks.attack import EvasionAttack
+
+    if not issubclass(art_attack_class, EvasionAttack):
+        raise AttackError(f"{art_attack_class.__name__} is not an ART evasion attack (art.attacks.EvasionAttack)")
+    return art_attack_class
+
+
+def _art_parameters(cls) -> dict:
+    """The ART constructor's parameters (after the estimator) and their defaults."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[2:]
+    return {p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _art_default_ratio(signature) -> float:
+    eps, step = signature.get("eps"), signature.get("eps_step")
+    if isinstance(eps, (int, float)) and isinstance(step, (int, float)) and eps > 0 and step > 0:
+        return float(step) / float(eps)
+    return 1.0 / 3.0
+
+
+def _check_positive(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value <= 0:
+        raise AttackError(f"{name} must be a positive number, got {value!r}")
+    return float(value)

@@ -1,0 +1,76 @@
+"""Black-box ART attacks: Square (score-based) and HopSkipJump (decision-based).
+
+They never touch the model's gradients: ART gets a ``BlackBoxClassifierNeuralNetwork`` over a predict
+function that returns NumPy arrays and counts its queries. After a call, ``attack.queries`` holds the
+number of images the model was asked to classify (the labels the attack looked up itself included).
+A defence that only masks gradients does not stop them, which makes them a check on gradient masking
+(Carlini et al. 2019, "On Evaluating Adversarial Robustness", https://arxiv.org/abs/1902.06705).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robustmask.attacks.art.adapter import ARTAttack
+
+__all__ = ["SquareAttack", "HopSkipJump"]
+
+
+class SquareAttack(ARTAttack):
+    """Square Attack, ART's implementation: random square-shaped updates at the corners of the eps ball.
+
+    Andriushchenko, Croce, Flammarion & Hein, "Square Attack: a query-efficient black-box adversarial
+    attack via random search", ECCV 2020, https://arxiv.org/abs/1912.00049. Score-based: it uses the
+    model's output scores (margin of the true class), never its gradients. Untargeted.
+
+    eps -> ART ``eps`` (L-inf). ``attack.queries``: model queries of the last call.
+
+    Args:
+        max_iter: iterations (each queries the images still correctly classified once).
+        p_init: initial fraction of pixels per square update.
+        nb_restarts: restarts.
+
+    Example::
+
+        square = robustmask.attacks.SquareAttack(max_iter=1000)
+        x_adv = square(model, x_test, y_test, eps=0.004)
+        print(square.queries)
+    """
+
+    needs_gradients = False
+
+    def __init__(self, max_iter: int = 100, p_init: float = 0.8, nb_restarts: int = 1, **kwargs):
+        from art.attacks.evasion import SquareAttack as ARTSquareAttack
+
+        super().__init__(ARTSquareAttack, max_iter=int(max_iter), p_init=float(p_init),
+                         nb_restarts=int(nb_restarts), **kwargs)
+
+
+class HopSkipJump(ARTAttack):
+    """HopSkipJump, ART's implementation: a decision-based attack that needs only the predicted labels.
+
+    Chen, Jordan & Wainwright, "HopSkipJumpAttack: A Query-Efficient Decision-Based Attack", IEEE S&P
+    2020, https://arxiv.org/abs/1904.02144. Starts from an image of another class (or noise) and walks
+    along the decision boundary towards x, estimating its direction from label queries only.
+
+    It minimises the perturbation instead of respecting a budget, so it takes no eps
+    (``eps_bounded = False``); ``norm`` is the distance it minimises (``np.inf`` by default, robustmask's
+    threat model; the paper also has 2). Untargeted or targeted (``y`` = targets).
+    ``attack.queries``: model queries of the last call.
+
+    Example::
+
+        hsj = robustmask.attacks.HopSkipJump(max_iter=20, max_eval=1000)
+        x_adv = hsj(model, x_test, y_test)
+        print(hsj.queries)
+    """
+
+    eps_bounded = False
+    needs_gradients = False
+
+    def __init__(self, norm=np.inf, max_iter: int = 50, max_eval: int = 10000, init_eval: int = 100,
+                 init_size: int = 100, **kwargs):
+        from art.attacks.evasion import HopSkipJump as ARTHopSkipJump
+
+        super().__init__(ARTHopSkipJump, norm=norm, max_iter=int(max_iter), max_eval=int(max_eval),
+                         init_eval=int(init_eval), init_size=int(init_size), **kwargs)

@@ -1,0 +1,195 @@
+"""Gradient attacks from ART with an L-inf budget: FGSM, BIM, PGD, MI-FGSM and AutoPGD.
+
+All are eps-bounded: ``attack(model, x, y, eps=...)`` sets ART's ``eps`` and derives its ``eps_step``
+from eps (each class says how; ``abs_stepsize`` overrides with a step in input units).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robustmask.attacks.art.adapter import ARTAttack, art_estimator
+from robustmask.errors import AttackError
+
+__all__ = ["ARTFGSM", "ARTBIM", "ARTPGD", "MIFGSM", "AutoPGD"]
+
+
+def _steps(value, name="max_iter") -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise AttackError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class ARTFGSM(ARTAttack):
+    """Fast Gradient Sign Method, ART's implementation (``FastGradientMethod``, norm inf).
+
+    Goodfellow, Shlens & Szegedy, "Explaining and Harnessing Adversarial Examples", ICLR 2015,
+    https://arxiv.org/abs/1412.6572. Gives the same images as the native `robustmask.attacks.FGSM`
+    (same loss, same gradient); useful to check one against the other.
+
+    eps -> ART ``eps`` (the single step); ``eps_step`` is unused (``minimal=False``).
+
+    Example::
+
+        fgsm = robustmask.attacks.ARTFGSM()
+        x_adv = fgsm(model, x_test, y_test, eps=0.004)
+    """
+
+    def __init__(self, num_random_init: int = 0, **kwargs):
+        from art.attacks.evasion import FastGradientMethod
+
+        super().__init__(FastGradientMethod, num_random_init=num_random_init, **kwargs)
+
+
+class ARTBIM(ARTAttack):
+    """Basic Iterative Method, ART's implementation (``BasicIterativeMethod``).
+
+    Kurakin, Goodfellow & Bengio, "Adversarial examples in the physical world", ICLR 2017 workshop,
+    https://arxiv.org/abs/1607.02533. Starts at x, ``max_iter`` signed-gradient steps, each projected
+    onto the eps ball.
+
+    eps -> ART ``eps``; ``eps_step = 1.25 * eps / max_iter`` (the native `BIM`'s rule: Kurakin et al.'s
+    min(eps + 4, 1.25 eps) iterations of one level add up to 1.25 eps), or ``rel_stepsize * eps``.
+
+    Example::
+
+        bim = robustmask.attacks.ARTBIM(max_iter=10)
+        x_adv = bim(model, x_test, y_test, eps=0.004)
+    """
+
+    def __init__(self, max_iter: int = 10, rel_stepsize: float | None = None, **kwargs):
+        from art.attacks.evasion import BasicIterativeMethod
+
+        max_iter = _steps(max_iter)
+        rel_stepsize = 1.25 / max_iter if rel_stepsize is None else rel_stepsize
+        super().__init__(BasicIterativeMethod, max_iter=max_iter, rel_stepsize=rel_stepsize, **kwargs)
+
+
+class ARTPGD(ARTAttack):
+    """Projected Gradient Descent with random restarts, ART's implementation (``ProjectedGradientDescent``).
+
+    Madry, Makelov, Schmidt, Tsipras & Vladu, "Towards Deep Learning Models Resistant to Adversarial
+    Attacks", ICLR 2018, https://arxiv.org/abs/1706.06083. Starts at a random point of the eps ball
+    (``num_random_init`` restarts, ART keeps the best), then ``max_iter`` projected signed-gradient steps.
+
+    eps -> ART ``eps``; ``eps_step = 2.5 * eps / max_iter`` (Madry et al.'s rule, as in their
+    robustness library: enough to cross the ball from a random start), or ``rel_stepsize * eps``.
+
+    Example::
+
+        pgd = robustmask.attacks.ARTPGD(max_iter=20, num_random_init=3)
+        x_adv = pgd(model, x_test, y_test, eps=0.004)
+    """
+
+    def __init__(self, max_iter: int = 10, num_random_init: int = 1, rel_stepsize: float | None = None,
+                 **kwargs):
+        from art.attacks.evasion import ProjectedGradientDescent
+
+        max_iter = _steps(max_iter)
+        num_random_init = _steps(num_random_init + 1, "num_random_init + 1") - 1
+        rel_stepsize = 2.5 / max_iter if rel_stepsize is None else rel_stepsize
+        super().__init__(ProjectedGradientDescent, max_iter=max_iter, num_random_init=num_random_init,
+                         rel_stepsize=rel_stepsize, **kwargs)
+
+
+class MIFGSM(ARTAttack):
+    """Momentum Iterative FGSM, ART's ``MomentumIterativeMethod``.
+
+    Dong, Liao, Pang, Su, Zhu, Hu & Li, "Boosting Adversarial Attacks with Momentum", CVPR 2018,
+    https://arxiv.org/abs/1710.06081. Accumulates a velocity of L1-normalised gradients (decay ``mu``)
+    and steps along its sign; transfers better to other models than BIM.
+
+    eps -> ART ``eps``; ``eps_step = eps / max_iter`` (the paper's alpha = eps / T), or
+    ``rel_stepsize * eps``. Defaults are the paper's: T = 10, mu = 1.0.
+
+    Example::
+
+        mifgsm = robustmask.attacks.MIFGSM(max_iter=10, decay=1.0)
+        x_adv = mifgsm(model, x_test, y_test, eps=0.004)
+    """
+
+    def __init__(self, max_iter: int = 10, decay: float = 1.0, rel_stepsize: float | None = None, **kwargs):
+        from art.attacks.evasion import MomentumIterativeMethod
+
+        max_iter = _steps(max_iter)
+        rel_stepsize = 1.0 / max_iter if rel_stepsize is None else rel_stepsize
+        super().__init__(MomentumIterativeMethod, max_iter=max_iter, decay=float(decay),
+                         rel_stepsize=rel_stepsize, **kwargs)
+
+    def make_art_attack(self, estimator, eps):
+        # ART 1.20 disables momentum in its TensorFlow implementation (ART issue #2439) and picks that one
+        # for a TensorFlow estimator; its NumPy implementation is correct: use it.
+        from art.attacks.evasion.projected_gradient_descent.projected_gradient_descent_numpy import (
+            ProjectedGradientDescentNumpy,
+        )
+
+        attack = super().make_art_attack(estimator, eps)
+        if not isinstance(getattr(attack, "_attack", None), ProjectedGradientDescentNumpy):
+            kwargs = self.art_kwargs(eps)
+            attack._attack = ProjectedGradientDescentNumpy(
+                estimator=estimator, norm=np.inf, eps=kwargs["eps"], eps_step=kwargs["eps_step"],
+                decay=kwargs["decay"], max_iter=kwargs["max_iter"], targeted=kwargs["targeted"],
+                num_random_init=0, batch_size=kwargs["batch_size"], verbose=kwargs["verbose"],
+            )
+        return attack
+
+
+_APGD_LOSSES = {
+    "ce": "cross_entropy", "cross_entropy": "cross_entropy",
+    "dlr": "difference_logits_ratio", "difference_logits_ratio": "difference_logits_ratio",
+}
+
+
+class AutoPGD(ARTAttack):
+    """Auto-PGD, ART's ``AutoProjectedGradientDescent``: PGD with a step size it adapts by itself.
+
+    Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+    parameter-free attacks", ICML 2020, https://arxiv.org/abs/2003.01690 (APGD-CE and APGD-DLR of
+    AutoAttack).
+
+    eps -> ART ``eps``; ``eps_step = 2 * eps`` (the paper's initial step, which APGD then halves as
+    needed), or ``rel_stepsize * eps``.
+
+    Args:
+        loss_type: ``"ce"`` (cross-entropy, default) or ``"dlr"`` (Difference of Logits Ratio, which is
+            invariant to the scale of the logits). DLR needs logits and at least 3 classes. ART sees
+            log-probabilities, which differ from the logits by one constant per image, and DLR is
+            invariant to that constant: so DLR works on softmax models too, but not on 2-class models
+            (it needs a third-largest logit); that is checked at call time.
+        max_iter: iterations per restart (the paper: 100).
+        nb_random_init: random restarts (ART keeps the best).
+        **kwargs: ``clip``, ``targeted``, ``batch_size``, ``rel_stepsize``, ``abs_stepsize``.
+
+    Example::
+
+        apgd = robustmask.attacks.AutoPGD(loss_type="dlr", max_iter=100)
+        x_adv = apgd(model, x_test, y_test, eps=0.004)
+    """
+
+    def __init__(self, loss_type: str = "ce", max_iter: int = 100, nb_random_init: int = 1,
+                 rel_stepsize: float | None = None, **kwargs):
+        from art.attacks.evasion import AutoProjectedGradientDescent
+
+        if loss_type not in _APGD_LOSSES:
+            raise AttackError(f"AutoPGD: loss_type must be 'ce' or 'dlr', got {loss_type!r}")
+        self.loss_type = loss_type
+        max_iter = _steps(max_iter)
+        nb_random_init = _steps(nb_random_init, "nb_random_init")
+        rel_stepsize = 2.0 if rel_stepsize is None else rel_stepsize
+        self._loss = _APGD_LOSSES[loss_type]
+        super().__init__(AutoProjectedGradientDescent, max_iter=max_iter, nb_random_init=nb_random_init,
+                         rel_stepsize=rel_stepsize, **kwargs)
+
+    def estimator(self, model, info):
+        # ART's own loss_type path builds a fresh, uncompiled estimator on every call; an estimator whose
+        # loss is already CE or DLR (compiled, cached) is given instead, with ART's loss_type=None.
+        estimator = art_estimator(model, info, self.clip, loss=self._loss)
+        estimator.chunk_size = self.batch_size
+        return estimator
+
+    def check_model(self, model, info):
+        if self._loss == "difference_logits_ratio" and info.num_classes < 3:
+            raise AttackError(
+                f"AutoPGD(loss_type='dlr') needs a model with at least 3 classes (DLR divides by the gap between "
+                f"the largest and third-largest logit); this model has {info.num_classes}: use loss_type='ce'"
+            )

@@ -1,0 +1,170 @@
+"""ART attacks that choose their own perturbation size: JSMA, DeepFool, Carlini & Wagner (L2, L-inf).
+
+They take no eps (``eps_bounded = False``): call them as ``attack(model, x, y)`` and measure what they
+did with `robustmask.attacks.attack_report` (or compare the L-inf size of each perturbation with a
+budget). Passing ``eps`` raises `AttackError`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robustmask.attacks.art.adapter import ARTAttack, art_estimator
+from robustmask.errors import AttackError
+
+__all__ = ["JSMA", "DeepFool", "CarliniL2", "CarliniLInf"]
+
+
+def _predictions(model, info, x, attack):
+    estimator = art_estimator(model, info, attack.clip)
+    estimator.chunk_size = attack.batch_size
+    return estimator.predict(x)
+
+
+class JSMA(ARTAttack):
+    """Jacobian-based Saliency Map Attack, ART's ``SaliencyMapMethod``: changes a few pixels a lot (L0).
+
+    Papernot, McDaniel, Jha, Fredrikson, Celik & Swami, "The Limitations of Deep Learning in Adversarial
+    Settings", IEEE EuroS&P 2016, https://arxiv.org/abs/1511.07528. Repeatedly picks the pair of input
+    features whose increase most raises the target class (the saliency map of the Jacobian) and adds
+    ``theta`` to them, until the target class wins or a fraction ``gamma`` of the features changed.
+
+    JSMA is a targeted attack. ``targeted=True``: ``y`` are the targets. Untargeted (default): the
+    target of each image is its runner-up class, the most likely class other than its label.
+
+    Args:
+        theta: change applied to each chosen feature (clipped to the valid range); the paper's +1 sets
+            a feature of a [0, 1] image to its maximum.
+        gamma: largest fraction of the features it may change; the paper's 14.5%.
+        **kwargs: ``clip``, ``from_logits``, ``targeted``, ``batch_size``.
+
+    Example::
+
+        jsma = robustmask.attacks.JSMA(theta=1.0, gamma=0.1)
+        x_adv = jsma(model, x_test, y_test)                         # no eps: it chooses its own
+        x_tgt = robustmask.attacks.JSMA(targeted=True)(model, x_test, np.full(len(x_test), 0))
+    """
+
+    eps_bounded = False
+
+    def __init__(self, theta: float = 1.0, gamma: float = 0.145, **kwargs):
+        from art.attacks.evasion import SaliencyMapMethod
+
+        if not 0.0 < float(gamma) <= 1.0:
+            raise AttackError(f"JSMA: gamma is a fraction of the features in (0, 1], got {gamma!r}")
+        if float(theta) == 0.0:
+            raise AttackError("JSMA: theta must not be 0 (it is the change applied to each chosen feature)")
+        super().__init__(SaliencyMapMethod, theta=float(theta), gamma=float(gamma), **kwargs)
+
+    def _handles_targets(self) -> bool:
+        return True
+
+    def art_labels(self, model, info, x, y):
+        if self.targeted:
+            return y
+        # Untargeted: aim each image at its runner-up class (never its own label).
+        scores = np.where(y > 0.5, -np.inf, _predictions(model, info, x, self))
+        return np.eye(info.num_classes, dtype=np.float32)[np.argmax(scores, axis=1)]
+
+
+class DeepFool(ARTAttack):
+    """DeepFool, ART's implementation: the smallest step across the nearest (linearised) class boundary.
+
+    Moosavi-Dezfooli, Fawzi & Frossard, "DeepFool: a simple and accurate method to fool deep neural
+    networks", CVPR 2016, https://arxiv.org/abs/1511.04599. Minimal L2 perturbations, then ``overshoot``
+    (the paper's 0.02) to land past the boundary. Untargeted only.
+
+    Images the model already misclassifies (prediction != ``y``) are returned unchanged: they are
+    adversarial already. ART's DeepFool works on the model's logit differences; it gets them exactly,
+    even for a softmax model (see `robustmask.attacks.ARTAttack`).
+
+    Args:
+        max_iter: largest number of linearisation steps.
+        overshoot: relative overshoot past the boundary (ART's ``epsilon``).
+        nb_grads: how many of the most likely classes are considered.
+
+    Example::
+
+        deepfool = robustmask.attacks.DeepFool(max_iter=50)
+        x_adv = deepfool(model, x_test, y_test)               # no eps: it chooses its own
+    """
+
+    eps_bounded = False
+
+    def __init__(self, max_iter: int = 50, overshoot: float = 0.02, nb_grads: int = 10, **kwargs):
+        from art.attacks.evasion import DeepFool as ARTDeepFool
+
+        if float(overshoot) < 0:
+            raise AttackError(f"DeepFool: overshoot must be >= 0, got {overshoot!r}")
+        super().__init__(ARTDeepFool, max_iter=int(max_iter), epsilon=float(overshoot), nb_grads=int(nb_grads),
+                         **kwargs)
+
+    def run_art(self, model, info, x, y, eps):
+        # Only images the model gets right: the others are adversarial already.
+        correct = np.argmax(_predictions(model, info, x, self), axis=1) == np.argmax(y, axis=1)
+        adv = np.array(x, copy=True)
+        if correct.any():
+            adv[correct] = super().run_art(model, info, x[correct], y[correct], eps)
+        return adv
+
+
+class CarliniL2(ARTAttack):
+    """Carlini & Wagner L2 attack, ART's ``CarliniL2Method``: small L2 perturbations by optimisation.
+
+    Carlini & Wagner, "Towards Evaluating the Robustness of Neural Networks", IEEE S&P 2017,
+    https://arxiv.org/abs/1608.04644. Minimises ``||delta||_2^2 + c * f(x + delta)`` in tanh space, with
+    f the logit-margin loss and c found by binary search. Untargeted or targeted (``y`` = targets).
+
+    Args:
+        confidence: margin (in logits) by which the adversarial class must win (the paper's kappa).
+        learning_rate, max_iter: the inner optimiser.
+        binary_search_steps, initial_const: the search for c.
+
+    Example::
+
+        cw = robustmask.attacks.CarliniL2(binary_search_steps=5, max_iter=20)
+        x_adv = cw(model, x_test, y_test)                     # no eps: it chooses its own
+    """
+
+    eps_bounded = False
+
+    def __init__(self, confidence: float = 0.0, learning_rate: float = 0.01, binary_search_steps: int = 10,
+                 max_iter: int = 10, initial_const: float = 0.01, **kwargs):
+        from art.attacks.evasion import CarliniL2Method
+
+        super().__init__(CarliniL2Method, confidence=float(confidence), learning_rate=float(learning_rate),
+                         binary_search_steps=int(binary_search_steps), max_iter=int(max_iter),
+                         initial_const=float(initial_const), **kwargs)
+
+
+class CarliniLInf(ARTAttack):
+    """Carlini & Wagner L-inf attack, ART's ``CarliniLInfMethod``: the smallest L-inf perturbation it finds.
+
+    Carlini & Wagner, "Towards Evaluating the Robustness of Neural Networks", IEEE S&P 2017,
+    https://arxiv.org/abs/1608.04644. Shrinks an L-inf bound tau by ``decrease_factor`` while the
+    attack still succeeds. ART's version takes no budget, so it is not eps-bounded: call it without
+    eps and compare the size of its perturbations with a budget.
+
+    Cost: ART runs it one image at a time; for each tau (starting at 1, times ``decrease_factor``
+    while it succeeds, down to 1/256) it tries every c from ``initial_const`` to ``largest_const``
+    (times ``const_factor``), each with ``max_iter`` optimiser steps. With the paper's defaults that is
+    thousands of gradient computations per image; ``learning_rate=0.1, initial_const=0.5,
+    largest_const=2.0, decrease_factor=0.5`` is a quick approximation.
+
+    Example::
+
+        cw = robustmask.attacks.CarliniLInf(max_iter=10)
+        x_adv = cw(model, x_test, y_test)
+    """
+
+    eps_bounded = False
+
+    def __init__(self, confidence: float = 0.0, learning_rate: float = 0.01, max_iter: int = 10,
+                 decrease_factor: float = 0.9, initial_const: float = 1e-5, largest_const: float = 20.0,
+                 const_factor: float = 2.0, **kwargs):
+        from art.attacks.evasion import CarliniLInfMethod
+
+        super().__init__(CarliniLInfMethod, confidence=float(confidence), learning_rate=float(learning_rate),
+                         max_iter=int(max_iter), decrease_factor=float(decrease_factor),
+                         initial_const=float(initial_const), largest_const=float(largest_const),
+                         const_factor=float(const_factor), **kwargs)

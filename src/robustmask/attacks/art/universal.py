@@ -1,0 +1,103 @@
+"""Universal adversarial perturbation: one perturbation that fools the model on most images."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from robustmask._validation import check_images
+from robustmask.attacks.art.adapter import ARTAttack, WholeSetAttack
+from robustmask.errors import AttackError
+
+__all__ = ["UniversalPerturbation"]
+
+# Per-image attackers with an eps budget: by default they get the universal eps (and BIM/PGD 10 steps
+# of 2.5 * eps / 10, the rule of `robustmask.attacks.ARTPGD`).
+_BUDGETED = ("fgsm", "bim", "pgd")
+
+
+class UniversalPerturbation(WholeSetAttack, ARTAttack):
+    """Universal adversarial perturbation, ART's ``UniversalPerturbation``: one perturbation for all images.
+
+    Moosavi-Dezfooli, Fawzi, Fawzi & Frossard, "Universal adversarial perturbations", CVPR 2017,
+    https://arxiv.org/abs/1610.08401. Goes over the images, adds to the shared perturbation the
+    (DeepFool, by default) step that fools the model on each image it does not fool yet, and projects
+    it onto the eps ball, until it fools a fraction ``1 - delta`` of the images or ``max_iter`` passes
+    are done. It is the "one matrix for all images" that Sheikh & Zafar (2023) name as future work.
+
+    eps -> ART ``eps``, the L-inf radius of the universal perturbation. One call computes one
+    perturbation from all the images it is given (the call is not split into batches). Afterwards:
+
+    * ``attack.perturbation``: the perturbation, shape of one image (of the last eps in the call);
+    * ``attack.fooling_rate``: the fraction of the given images it fooled;
+    * ``attack.apply(x)``: the perturbation added to new images, clipped to the valid range.
+
+    Args:
+        attacker: ART's name of the per-image attack: ``"deepfool"`` (the paper), ``"fgsm"``, ``"pgd"``...
+        attacker_params: its parameters (``verbose=False`` is added where it has one). ``"fgsm"``,
+            ``"bim"`` and ``"pgd"`` get ``eps`` = the universal eps unless given (BIM/PGD also 10 steps of
+            ``2.5 * eps / 10``).
+        delta: stop once a fraction ``1 - delta`` of the images is fooled.
+        max_iter: passes over the images.
+
+    Example::
+
+        uap = robustmask.attacks.UniversalPerturbation(max_iter=5)
+        x_adv = uap(model, x_train[:500], y_train[:500], eps=0.02)
+        x_test_adv = uap.apply(x_test)            # the same perturbation on unseen images
+    """
+
+    def __init__(self, attacker: str = "deepfool", attacker_params: dict | None = None, delta: float = 0.2,
+                 max_iter: int = 10, **kwargs):
+        from art.attacks.evasion import UniversalPerturbation as ARTUniversalPerturbation
+
+        inner = ARTUniversalPerturbation.attacks_dict.get(attacker)
+        if inner is None:
+            raise AttackError(
+                f"UniversalPerturbation: unknown attacker {attacker!r}; ART offers "
+                f"{', '.join(sorted(ARTUniversalPerturbation.attacks_dict))}"
+            )
+        module, _, name = inner.rpartition(".")
+        inner_cls = getattr(importlib.import_module(module), name)
+        params = dict(attacker_params or {})
+        if "verbose" in getattr(inner_cls, "attack_params", ()) and "verbose" not in params:
+            params["verbose"] = False
+        if not 0.0 <= float(delta) <= 1.0:
+            raise AttackError(f"UniversalPerturbation: delta must be in [0, 1], got {delta!r}")
+        super().__init__(ARTUniversalPerturbation, attacker=attacker, attacker_params=params, delta=float(delta),
+                         max_iter=int(max_iter), **kwargs)
+        self.perturbation: np.ndarray | None = None
+        self.fooling_rate: float | None = None
+
+    def art_kwargs(self, eps) -> dict:
+        kwargs = super().art_kwargs(eps)
+        params = dict(kwargs["attacker_params"])
+        if self.art_params["attacker"] in _BUDGETED and eps is not None:
+            # A budgeted per-image attack gets the universal budget unless told otherwise.
+            params.setdefault("eps", float(eps))
+            if self.art_params["attacker"] != "fgsm":
+                params.setdefault("max_iter", 10)
+                params.setdefault("eps_step", 2.5 * params["eps"] / params["max_iter"])
+            kwargs["attacker_params"] = params
+        return kwargs
+
+    def after_run(self, art_attack, x, adv):
+        noise = art_attack.noise
+        self.perturbation = np.zeros(x.shape[1:], np.float32) if noise is None else np.asarray(noise[0], np.float32)
+        self.fooling_rate = art_attack.fooling_rate
+
+    def apply(self, x):
+        """x plus the universal perturbation, clipped to the valid range; x's shape and dtype."""
+        if self.perturbation is None:
+            raise AttackError("UniversalPerturbation.apply: call the attack on some images first")
+        x_np = check_images(x, self.clip)
+        if x_np.shape[1:] != self.perturbation.shape:
+            raise AttackError(
+                f"UniversalPerturbation.apply: images of shape {x_np.shape[1:]} do not match the perturbation's "
+                f"{self.perturbation.shape}"
+            )
+        out = x_np.astype(np.float32) + self.perturbation
+        if self.clip is not None:
+            out = np.clip(out, self.clip[0], self.clip[1])
+        return out.astype(x_np.dtype if x_np.dtype.kind == "f" else np.float32)

@@ -1,0 +1,462 @@
+"""ART adapters: the contract every robustmask attack meets, agreement with the native FGSM, black-box
+attacks that never touch gradients, universal perturbations and patches, and bad arguments.
+
+Small on purpose: 12-px images, 8-16 of them, a few iterations per attack.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import weakref
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+pytest.importorskip("art")
+
+import robustmask  # noqa: E402
+from robustmask.attacks import FGSM  # noqa: E402
+from robustmask.attacks.art import (  # noqa: E402
+    ARTBIM,
+    ARTFGSM,
+    ARTPGD,
+    MIFGSM,
+    JSMA,
+    AdversarialPatch,
+    ARTAttack,
+    AutoPGD,
+    CarliniL2,
+    CarliniLInf,
+    DeepFool,
+    HopSkipJump,
+    SquareAttack,
+    UniversalPerturbation,
+)
+from robustmask.errors import AttackError  # noqa: E402
+
+N = 12
+
+
+def accuracy(model, x, y):
+    return float(np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == y))
+
+
+def linf(a, b):
+    return np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).reshape(len(a), -1).max(axis=1)
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """ART draws its random starts, squares and shuffles from the global NumPy / Python generators."""
+    keras.utils.set_random_seed(int(os.environ.get("ROBUSTMASK_TEST_SEED", "0")))
+
+
+@pytest.fixture(scope="module")
+def batch(tiny_data):
+    x, y = tiny_data
+    return x[:N], y[:N]
+
+
+# ---------------------------------------------------------------------------------------------- FGSM agreement
+@pytest.mark.parametrize("which", ["softmax", "logits"])
+def test_art_fgsm_equals_native_fgsm(which, tiny_model, tiny_logits_model, tiny_data):
+    model = tiny_model if which == "softmax" else tiny_logits_model
+    x, y = tiny_data
+    for eps in (0.01, 0.05):
+        native = FGSM()(model, x, y, eps=eps)
+        art = ARTFGSM()(model, x, y, eps=eps)
+        differ = np.abs(native - art) > 1e-6
+        assert differ.mean() < 0.01, f"{differ.mean():.4f} of the values differ at eps={eps}"
+
+
+def test_art_fgsm_multi_eps_and_unclipped(tiny_model, batch):
+    x, y = batch
+    sweep = ARTFGSM()(tiny_model, x, y, eps=[0.0, 0.02, 0.2])
+    assert sweep.shape == (3,) + x.shape
+    np.testing.assert_array_equal(sweep[0], x)
+    np.testing.assert_allclose(sweep[1], ARTFGSM()(tiny_model, x, y, eps=0.02), atol=1e-7)
+    free = ARTFGSM(clip=None)(tiny_model, x, y, eps=0.2)
+    assert free.min() < 0.0 or free.max() > 1.0  # not clipped: the paper's exact Algorithm 1
+    np.testing.assert_allclose(linf(free, x), 0.2, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- contract
+BOUNDED = {
+    "ARTFGSM": lambda: ARTFGSM(),
+    "ARTBIM": lambda: ARTBIM(max_iter=5),
+    "ARTPGD": lambda: ARTPGD(max_iter=5, num_random_init=1),
+    "MIFGSM": lambda: MIFGSM(max_iter=5),
+    "AutoPGD": lambda: AutoPGD(max_iter=5),
+    "SquareAttack": lambda: SquareAttack(max_iter=10),
+    "UniversalPerturbation": lambda: UniversalPerturbation(attacker="fgsm", max_iter=1),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(BOUNDED))
+def test_eps_bounded_contract(name, dtype, tiny_model, batch):
+    x, y = batch
+    x = x.astype(dtype)
+    attack = BOUNDED[name]()
+    assert attack.eps_bounded and not attack.graph_safe
+    eps = 0.1
+    adv = attack(tiny_model, x, y, eps=eps)
+    assert isinstance(adv, np.ndarray) and adv.shape == x.shape and adv.dtype == dtype
+    assert adv.min() >= 0.0 and adv.max() <= 1.0
+    assert linf(adv, x).max() <= eps + 1e-6
+    assert linf(adv, x).max() > eps / 2  # it did move
+    with pytest.raises(AttackError, match="needs eps"):
+        attack(tiny_model, x, y)
+
+
+MINIMAL = {
+    "JSMA": lambda: JSMA(gamma=0.2),
+    "DeepFool": lambda: DeepFool(max_iter=20),
+    "CarliniL2": lambda: CarliniL2(binary_search_steps=3, max_iter=10, initial_const=1.0),
+    "HopSkipJump": lambda: HopSkipJump(max_iter=3, max_eval=100, init_eval=10, init_size=20),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(MINIMAL))
+def test_self_sized_attacks_take_no_eps_and_flip_most_images(name, dtype, tiny_model, batch):
+    x, y = batch
+    x = x.astype(dtype)
+    attack = MINIMAL[name]()
+    assert attack.eps_bounded is False
+    with pytest.raises(AttackError, match="chooses its own perturbation size"):
+        attack(tiny_model, x, y, eps=0.01)
+    adv = attack(tiny_model, x, y)
+    assert adv.shape == x.shape and adv.dtype == dtype
+    assert adv.min() >= 0.0 and adv.max() <= 1.0
+    correct = np.argmax(tiny_model.predict(x, verbose=0), 1) == y
+    flipped = np.argmax(tiny_model.predict(adv, verbose=0), 1) != y
+    assert flipped[correct].mean() >= 0.8, f"{name} flipped only {flipped[correct].mean():.2f}"
+
+
+def test_carlini_linf_finds_small_linf_perturbations(tiny_model, batch):
+    x, y = batch[0][:3], batch[1][:3]
+    attack = CarliniLInf(max_iter=10, learning_rate=0.1, initial_const=0.5, largest_const=2.0, decrease_factor=0.5)
+    assert attack.eps_bounded is False
+    adv = attack(tiny_model, x, y)
+    assert adv.shape == x.shape and adv.dtype == x.dtype
+    assert accuracy(tiny_model, adv, y) < 0.5
+    assert linf(adv, x).max() < 0.5
+
+
+def test_jsma_changes_few_features(tiny_model, batch):
+    x, y = batch
+    adv = JSMA(theta=1.0, gamma=0.1)(tiny_model, x, y)
+    changed = (np.abs(adv - x) > 1e-6).reshape(len(x), -1).mean(axis=1)
+    assert changed.max() <= 0.1 + 2.0 / x[0].size  # JSMA changes features in pairs
+
+
+def test_strong_gradient_attacks_misclassify_most_images(tiny_model, tiny_logits_model, batch):
+    x, y = batch
+    for model in (tiny_model, tiny_logits_model):
+        for attack in (ARTBIM(max_iter=10), ARTPGD(max_iter=10), MIFGSM(max_iter=10), AutoPGD(max_iter=10),
+                       AutoPGD(loss_type="dlr", max_iter=10)):
+            assert accuracy(tiny_model, attack(model, x, y, eps=0.1), y) <= 0.25, attack
+
+
+def test_iterative_beats_single_step(tiny_model, tiny_data):
+    x, y = tiny_data
+    fgsm = accuracy(tiny_model, ARTFGSM()(tiny_model, x, y, eps=0.03), y)
+    pgd = accuracy(tiny_model, ARTPGD(max_iter=10)(tiny_model, x, y, eps=0.03), y)
+    assert pgd <= fgsm
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ARTPGD(max_iter=10, targeted=True),
+    lambda: ARTBIM(max_iter=10, targeted=True),
+    lambda: MIFGSM(max_iter=10, targeted=True),
+    lambda: AutoPGD(max_iter=10, targeted=True),
+], ids=["ARTPGD", "ARTBIM", "MIFGSM", "AutoPGD"])
+def test_targeted_gradient_attacks_reach_the_target(make, tiny_model, batch):
+    x, y = batch
+    target = (y + 1) % 3
+    adv = make()(tiny_model, x, target, eps=0.2)
+    reached = np.mean(np.argmax(tiny_model.predict(adv, verbose=0), 1) == target)
+    assert reached > 0.6, reached
+
+
+@pytest.mark.parametrize("make", [
+    lambda: JSMA(targeted=True, gamma=0.3),
+    lambda: CarliniL2(targeted=True, binary_search_steps=3, max_iter=10, initial_const=1.0),
+    lambda: HopSkipJump(targeted=True, max_iter=3, max_eval=100, init_eval=10, init_size=50),
+], ids=["JSMA", "CarliniL2", "HopSkipJump"])
+def test_targeted_self_sized_attacks_reach_the_target(make, tiny_model, batch):
+    x, y = batch
+    target = (y + 1) % 3
+    with pytest.raises(AttackError, match="targeted"):
+        make()(tiny_model, x)  # targeted needs y
+    adv = make()(tiny_model, x, target)
+    reached = np.mean(np.argmax(tiny_model.predict(adv, verbose=0), 1) == target)
+    assert reached > 1 / 3 + 0.2, reached  # far more often than chance
+
+
+def test_untargeted_jsma_never_aims_at_the_label(tiny_model, batch):
+    x, y = batch
+    adv = JSMA(gamma=0.3)(tiny_model, x, y)
+    assert np.all(np.argmax(tiny_model.predict(adv, verbose=0), 1) != y)
+
+
+@pytest.mark.parametrize("cls", [DeepFool, SquareAttack, UniversalPerturbation])
+def test_attacks_without_targeted_mode_refuse_it(cls):
+    with pytest.raises(AttackError, match="no targeted mode"):
+        cls(targeted=True)
+
+
+def test_deepfool_leaves_misclassified_images_alone(tiny_model, batch):
+    x, y = batch
+    wrong = (y + 1) % 3
+    adv = DeepFool(max_iter=10)(tiny_model, x, wrong)  # every image is "misclassified" against these labels
+    np.testing.assert_array_equal(adv, x)
+
+
+def test_binary_models(binary_model, binary_data):
+    x, y = binary_data[0][:N], binary_data[1][:N]
+    assert accuracy(binary_model, x, y) > 0.9
+    for attack, eps in ((ARTPGD(max_iter=10), 0.2), (SquareAttack(max_iter=50), 0.3), (DeepFool(max_iter=20), None),
+                        (JSMA(gamma=0.3), None)):
+        adv = attack(binary_model, x, y, eps=eps) if eps else attack(binary_model, x, y)
+        assert adv.shape == x.shape
+        assert accuracy(binary_model, adv, y) <= 0.5, attack
+
+
+def test_autopgd_dlr_refuses_two_classes_at_call_time(binary_model, binary_data):
+    attack = AutoPGD(loss_type="dlr", max_iter=2)  # the model is unknown at construction
+    with pytest.raises(AttackError, match="at least 3 classes.*loss_type='ce'"):
+        attack(binary_model, binary_data[0][:4], binary_data[1][:4], eps=0.1)
+    with pytest.raises(AttackError, match="loss_type"):
+        AutoPGD(loss_type="hinge")
+
+
+def test_single_unit_sigmoid_model(binary_data):
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    x, y = binary_data[0][:8], binary_data[1][:8]
+    adv = ARTFGSM()(model, x, y, eps=0.05)
+    np.testing.assert_allclose(adv, FGSM()(model, x, y, eps=0.05), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- black box
+class GradientProbe(keras.layers.Layer):
+    """Identity layer that records every gradient taken through it and counts the images it sees."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.gradient_calls: list = []
+        self.images = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False, name="images")
+
+    def call(self, inputs):
+        calls = self.gradient_calls
+
+        @tf.custom_gradient
+        def identity(t):
+            def grad(upstream):
+                calls.append(1)  # runs (or is traced) whenever a gradient flows to the input
+                return upstream
+
+            return tf.identity(t), grad
+
+        self.images.assign_add(tf.cast(tf.shape(inputs)[0], "int64"))
+        return identity(inputs)
+
+
+@pytest.fixture()
+def probed(tiny_model):
+    probe = GradientProbe()
+    model = keras.Sequential([keras.Input(tiny_model.input_shape[1:]), probe, tiny_model])
+    return model, probe
+
+
+@pytest.mark.parametrize("make,eps", [
+    (lambda: SquareAttack(max_iter=20), 0.1),
+    (lambda: HopSkipJump(max_iter=3, max_eval=100, init_eval=10), None),
+], ids=["SquareAttack", "HopSkipJump"])
+@pytest.mark.parametrize("given_labels", [True, False])
+def test_black_box_attacks_never_take_gradients_and_count_queries(make, eps, given_labels, probed, batch):
+    model, probe = probed
+    x, y = batch
+    attack = make()
+    assert attack.needs_gradients is False
+    probe.images.assign(0)
+    labels = y if given_labels else None
+    adv = attack(model, x, labels, eps=eps) if eps else attack(model, x, labels)
+    assert adv.shape == x.shape
+    assert probe.gradient_calls == []
+    assert attack.queries == int(probe.images.numpy()) >= len(x)
+    # queries are per call
+    first = attack.queries
+    probe.images.assign(0)
+    attack(model, x[:2], y[:2], eps=eps) if eps else attack(model, x[:2], y[:2])
+    assert attack.queries == int(probe.images.numpy()) < first
+
+
+def test_gradient_probe_detects_white_box_attacks(probed, batch):
+    model, probe = probed
+    x, y = batch
+    ARTPGD(max_iter=2)(model, x, y, eps=0.05)
+    assert probe.gradient_calls, "the probe must see the gradients a white-box attack takes"
+    assert ARTPGD().queries is None and ARTPGD().needs_gradients
+
+
+# ---------------------------------------------------------------------------------------------- universal, patch
+def test_universal_perturbation_is_one_perturbation_that_transfers(tiny_model, tiny_data):
+    x, y = tiny_data
+    x_fit, y_fit, x_new, y_new = x[:16], y[:16], x[16:48], y[16:48]
+    attack = UniversalPerturbation(attacker="fgsm", max_iter=3, batch_size=5)  # one perturbation despite batches
+    eps = 0.2
+    adv = attack(tiny_model, x_fit, y_fit, eps=eps)
+    assert attack.perturbation.shape == x.shape[1:]
+    assert np.abs(attack.perturbation).max() <= eps + 1e-6
+    np.testing.assert_allclose(adv, attack.apply(x_fit), atol=1e-6)
+    assert 0.0 <= attack.fooling_rate <= 1.0
+    random_sign = np.sign(np.random.default_rng(0).normal(size=x.shape[1:])).astype(np.float32)
+    noisy = np.clip(x_new + eps * random_sign, 0, 1)
+    assert accuracy(tiny_model, attack.apply(x_new), y_new) < accuracy(tiny_model, noisy, y_new) - 0.3
+    assert attack.apply(x_new.astype(np.float64)).dtype == np.float64
+
+
+def test_universal_perturbation_apply_needs_a_call_first():
+    with pytest.raises(AttackError, match="call the attack"):
+        UniversalPerturbation().apply(np.zeros((1, 12, 12, 3), np.float32))
+    with pytest.raises(AttackError, match="unknown attacker"):
+        UniversalPerturbation(attacker="nope")
+
+
+def test_patch_default_sits_on_the_mask_region():
+    top, left, height, width = AdversarialPatch().box_for((64, 64, 3))
+    assert 0.45 * 64 <= top and top + height <= 0.85 * 64  # below the nose, above the chin's end
+    assert abs((left + width / 2) - 32) <= 1  # centred
+    assert AdversarialPatch(center=(0.25, 0.25), size=(0.5, 0.5)).box_for((12, 12, 3)) == (0, 0, 6, 6)
+
+
+def test_adversarial_patch_contract(tiny_model, batch):
+    x, y = batch
+    attack = AdversarialPatch(size=(0.5, 0.5), max_iter=30)
+    assert attack.eps_bounded is False
+    with pytest.raises(AttackError, match="chooses its own perturbation size"):
+        attack(tiny_model, x, y, eps=0.1)
+    adv = attack(tiny_model, x, y)
+    top, left, height, width = attack.box
+    assert attack.patch.shape == (height, width, 3)
+    assert attack.patch.min() >= 0.0 and attack.patch.max() <= 1.0
+    inside = np.zeros(x.shape[1:3], bool)
+    inside[top : top + height, left : left + width] = True
+    np.testing.assert_array_equal(adv[:, ~inside], x[:, ~inside])
+    np.testing.assert_allclose(adv[:, inside], np.broadcast_to(attack.patch.reshape(-1, 3), adv[:, inside].shape))
+    np.testing.assert_allclose(attack.apply(x), adv)
+    assert accuracy(tiny_model, adv, y) < accuracy(tiny_model, x, y)
+
+
+def test_targeted_patch_pushes_to_the_target(tiny_model, tiny_data):
+    x, y = tiny_data[0][:24], tiny_data[1][:24]
+    attack = AdversarialPatch(center=(0.5, 0.5), size=(0.5, 0.5), max_iter=30, targeted=True)
+    adv = attack(tiny_model, x, np.zeros_like(y))
+    assert np.mean(np.argmax(tiny_model.predict(adv, verbose=0), 1) == 0) > 0.6
+    with pytest.raises(AttackError, match="clip"):
+        AdversarialPatch(clip=None)
+
+
+# ---------------------------------------------------------------------------------------------- generic adapter
+def test_generic_adapter_wraps_any_art_attack(tiny_model, batch):
+    from art.attacks.evasion import FastGradientMethod
+
+    x, y = batch
+    by_class = ARTAttack(FastGradientMethod)(tiny_model, x, y, eps=0.03)
+    by_name = ARTAttack("FastGradientMethod")(tiny_model, x, y, eps=0.03)
+    np.testing.assert_array_equal(by_class, by_name)
+    np.testing.assert_allclose(by_class, ARTFGSM()(tiny_model, x, y, eps=0.03))
+    # eps_step follows ART's own default ratio (0.1 / 0.3) unless told
+    assert ARTAttack("BasicIterativeMethod", max_iter=3).stepsize(0.03) == pytest.approx(0.01)
+    assert ARTAttack("BasicIterativeMethod", abs_stepsize=0.002).stepsize(0.03) == 0.002
+    assert ARTBIM(max_iter=10).stepsize(0.04) == pytest.approx(0.005)
+    assert ARTPGD(max_iter=10).stepsize(0.04) == pytest.approx(0.01)
+    # attacks without eps are found out from ART's signature
+    deepfool = ARTAttack("DeepFool", max_iter=10)
+    assert deepfool.eps_bounded is False and ARTAttack.eps_bounded is True
+    assert np.mean(np.argmax(tiny_model.predict(deepfool(tiny_model, x, y), verbose=0), 1) != y) > 0.8
+    square = ARTAttack("SquareAttack", max_iter=5)
+    assert square.needs_gradients is False and square.eps_bounded
+    # ART attacks that read outputs as probabilities get probabilities
+    newton = ARTAttack("NewtonFool", max_iter=20)
+    assert newton.outputs == "probabilities" and deepfool.outputs == "log_probabilities"
+    assert accuracy(tiny_model, newton(tiny_model, x, y), y) <= 0.25
+    # ART's own batch_size stays unless given; the named adapters share robustmask's
+    assert "batch_size" not in ARTAttack("ZooAttack").art_kwargs(None)
+    assert ARTAttack("ZooAttack", batch_size=4).art_kwargs(None)["batch_size"] == 4
+    assert JSMA().art_kwargs(None)["batch_size"] == 128
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(eps=0.1), "pass eps when calling"),
+    (dict(eps_step=0.1), "rel_stepsize"),
+    (dict(max_iterations=3), "no parameter"),
+    (dict(norm=2), "L-inf"),
+    (dict(targeted=True, art_attack_class="DeepFool"), "no targeted mode"),
+    (dict(art_attack_class="NoSuchAttack"), "no attack called"),
+    (dict(art_attack_class=int), "not an ART evasion attack"),
+    (dict(loss=lambda y, p: p), "own loss"),
+    (dict(rel_stepsize=-1.0), "positive"),
+    (dict(outputs="logits"), "outputs must be"),
+])
+def test_generic_adapter_rejects_bad_arguments(kwargs, match):
+    cls = kwargs.pop("art_attack_class", "FastGradientMethod")
+    with pytest.raises(AttackError, match=match):
+        ARTAttack(cls, **kwargs)
+
+
+def test_art_params_are_checked_by_art_at_call_time(tiny_model, batch):
+    with pytest.raises(AttackError, match="refused its parameters"):
+        ARTAttack("ProjectedGradientDescent", max_iter=-1)(tiny_model, *batch, eps=0.1)
+
+
+def test_not_graph_safe(tiny_model, batch):
+    x, y = batch
+    attack = ARTFGSM()
+
+    @tf.function
+    def step(x, y):
+        return attack.generate(tiny_model, x, y, [0.01])
+
+    # (tf.function re-raises errors from inside a traced function as its own StagingError)
+    with pytest.raises(Exception, match="AttackError: ARTFGSM is an ART attack.*not graph-safe"):
+        step(tf.constant(x), tf.one_hot(y, 3))
+    with pytest.raises(AttackError, match="not graph-safe"):
+        tf.function(step.python_function, autograph=False)(tf.constant(x), tf.one_hot(y, 3))
+    eager = attack.generate(tiny_model, tf.constant(x), tf.one_hot(y, 3), [0.01, 0.02])
+    assert eager.shape == (2,) + x.shape and eager.dtype == tf.float32
+
+
+def test_estimators_are_cached_weakly(batch):
+    from robustmask.attacks.art import adapter
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    x, y = batch
+    attack = ARTBIM(max_iter=2)
+    attack(model, x, y, eps=0.01)
+    attack(model, x, y, eps=0.02)
+    assert len(adapter._CACHE[model]) == 1  # one estimator, reused
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None, "the estimator cache must not keep models alive"
+
+
+def test_lazy_names_and_registry():
+    assert robustmask.attacks.ARTPGD is ARTPGD
+    assert robustmask.attacks.ARTAttack is ARTAttack
+    assert isinstance(robustmask.attacks.get("jsma", gamma=0.1), JSMA)
+    assert isinstance(robustmask.attacks.get("hopskipjump"), HopSkipJump)
+    for cls in (ARTFGSM, ARTBIM, ARTPGD, MIFGSM, AutoPGD, JSMA, DeepFool, CarliniL2, CarliniLInf, SquareAttack,
+                HopSkipJump, UniversalPerturbation, AdversarialPatch):
+        assert cls.graph_safe is False
+        assert "arxiv.org/abs/" in cls.__doc__ and "Example::" in cls.__doc__
