@@ -155,3 +155,24 @@ def test_predicted_labels_option(tiny_model, tiny_data):
         with_true = robustmask.Evaluator(FGSM(), [0.1]).evaluate(tiny_model, (x, flipped))
         with_predicted = robustmask.Evaluator(FGSM(), [0.1], labels="predicted").evaluate(tiny_model, (x, flipped))
     assert with_predicted["Loss"].iloc[1] < with_true["Loss"].iloc[1]
+
+
+def test_unbounded_attack_reports_its_measured_size(tiny_model, tiny_data):
+    """An attack that picks its own perturbation size runs once; its row shows the size it used."""
+    x, y = tiny_data
+
+    class Overshoot(robustmask.Attack):
+        eps_bounded = False
+
+        def run(self, model, x, y, eps):  # a fixed, large FGSM step, whatever eps says
+            return x + 0.2 * tf.sign(self.gradient(model, x, y))
+
+    table = robustmask.Evaluator(Overshoot()).evaluate(tiny_model, (x, y))
+    assert table.attrs["measured_epsilon"] and len(table) == 2
+    measured = np.abs(Overshoot()(tiny_model, x, y) - x).reshape(len(x), -1).max(axis=1).mean()
+    assert table["Epsilon"].iloc[1] == pytest.approx(measured, rel=1e-5)
+    assert table["Accuracy (%)"].iloc[1] < table["Accuracy (%)"].iloc[0]
+    with pytest.raises(RobustmaskError, match="chooses its own perturbation size: give no epsilons"):
+        robustmask.Evaluator(Overshoot(), [0.1])
+    with pytest.raises(RobustmaskError, match="FGSM needs epsilons"):
+        robustmask.Evaluator(FGSM())

@@ -55,7 +55,9 @@ class Evaluator:
     Args:
         attack: any `robustmask.Attack` (FGSM for the paper's tables).
         epsilons: the epsilons of the sweep, in table order. The clean row (eps 0) is always
-            first: it is added when missing.
+            first: it is added when missing. Attacks that choose their own perturbation size
+            (``eps_bounded = False``: DeepFool, C&W L2, JSMA) take none: they run once, and the
+            second row's Epsilon is their measured mean L-inf perturbation.
         batch_size: images per batch streamed through the model and the attack.
         class_names: names for the classification reports (default: "0", "1", ...).
         labels: "true" attacks with the true labels (the paper); "predicted" with the model's own
@@ -68,7 +70,7 @@ class Evaluator:
         result = evaluator.evaluate(model, test_ds, details=True)  # + reports, confidences
     """
 
-    def __init__(self, attack: Attack, epsilons, *, batch_size: int = 64, class_names=None,
+    def __init__(self, attack: Attack, epsilons=None, *, batch_size: int = 64, class_names=None,
                  labels: str = "true"):
         if not isinstance(attack, Attack):
             raise RobustmaskError(
@@ -78,10 +80,20 @@ class Evaluator:
             raise RobustmaskError(f"the Evaluator measures untargeted robustness; {attack.name} is targeted")
         if labels not in ("true", "predicted"):
             raise RobustmaskError(f"labels must be 'true' or 'predicted', got {labels!r}")
-        eps, _ = check_epsilons(epsilons)
         self.attack = attack
-        # The clean row comes first, whatever order the epsilons came in; duplicates are dropped.
-        self.epsilons = [0.0] + [e for e in dict.fromkeys(eps) if e != 0.0]
+        if not attack.eps_bounded:
+            if epsilons is not None and len(epsilons):
+                raise RobustmaskError(
+                    f"{attack.name} chooses its own perturbation size: give no epsilons; the table's second row "
+                    "reports the measured mean L-inf size in its Epsilon column"
+                )
+            self.epsilons = [0.0, float("nan")]
+        else:
+            if epsilons is None:
+                raise RobustmaskError(f"{attack.name} needs epsilons, e.g. Evaluator(attack, [0.001, 0.002])")
+            eps, _ = check_epsilons(epsilons)
+            # The clean row comes first, whatever order the epsilons came in; duplicates are dropped.
+            self.epsilons = [0.0] + [e for e in dict.fromkeys(eps) if e != 0.0]
         self.batch_size = int(batch_size)
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.labels = labels
@@ -91,7 +103,8 @@ class Evaluator:
 
         Returns the table (a DataFrame), or an `EvaluationResult` when ``details=True``.
         """
-        attacked = [e for e in self.epsilons if e > 0]
+        # Attacks that size their own perturbations run once (a placeholder eps they ignore).
+        attacked = self.epsilons[1:] if self.attack.eps_bounded else [0.0]
         n_eps = len(self.epsilons)
         correct = np.zeros(n_eps, np.int64)
         loss_sum = np.zeros(n_eps)
@@ -147,12 +160,15 @@ class Evaluator:
         if seen == 0:
             raise RobustmaskError("the evaluation data is empty")
 
+        epsilons = list(self.epsilons)
+        if not self.attack.eps_bounded:
+            epsilons[1] = float(np.mean(np.concatenate(linf[1])))  # measured, not given
         table = pd.DataFrame({
-            "Epsilon": self.epsilons,
+            "Epsilon": epsilons,
             "Accuracy (%)": 100.0 * correct / seen,
             "Loss": loss_sum / seen,
         })
-        table.attrs.update(attack=self.attack.name, examples=seen)
+        table.attrs.update(attack=self.attack.name, examples=seen, measured_epsilon=not self.attack.eps_bounded)
         checks = sanity_warnings(table, info.num_classes)
         for message in checks:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
@@ -163,14 +179,14 @@ class Evaluator:
         if len(names) != info.num_classes:
             raise RobustmaskError(f"{len(names)} class_names given for a model with {info.num_classes} classes")
         reports, distribution = {}, []
-        for i, eps in enumerate(self.epsilons):
+        for i, eps in enumerate(epsilons):
             y_pred = np.concatenate(y_pred_all[i])
             reports[eps] = classification_report_frame(y_true, y_pred, names)
             distribution.append(np.bincount(y_pred, minlength=info.num_classes))
         with np.errstate(invalid="ignore", divide="ignore"):
-            wrong_confidence = pd.Series(wrong_conf_sum / wrong_count, index=self.epsilons, name="wrong_confidence")
+            wrong_confidence = pd.Series(wrong_conf_sum / wrong_count, index=epsilons, name="wrong_confidence")
         perturbation = pd.DataFrame({
-            "Epsilon": self.epsilons,
+            "Epsilon": epsilons,
             "Linf (mean)": [0.0] + [float(np.mean(np.concatenate(v))) for v in linf[1:]],
             "Linf (max)": [0.0] + [float(np.max(np.concatenate(v))) for v in linf[1:]],
             "L2 (mean)": [0.0] + [float(np.mean(np.concatenate(v))) for v in l2[1:]],
@@ -179,7 +195,7 @@ class Evaluator:
             table=table,
             reports=reports,
             wrong_confidence=wrong_confidence,
-            predicted_classes=pd.DataFrame(distribution, index=pd.Index(self.epsilons, name="Epsilon"), columns=names),
+            predicted_classes=pd.DataFrame(distribution, index=pd.Index(epsilons, name="Epsilon"), columns=names),
             perturbation=perturbation,
             warnings=checks,
         )
