@@ -19,6 +19,7 @@ def reproduce(args) -> int:
             "data": args.data, "seed": args.seed, "weights": args.weights, "attack": args.attack,
             "clip": not args.no_clip, "image_size": args.image_size, "epochs": args.epochs,
             "n_per_class": args.n_per_class, "subset": args.subset, "defence_epochs": args.defence_epochs,
+            "defence_source": args.defence_source,
         }.items() if value is not None
     }
     config = StudyConfig.full(**overrides) if args.full else StudyConfig.quick(**overrides)

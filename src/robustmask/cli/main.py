@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--n-per-class", type=int, help="synthetic images per class")
     reproduce.add_argument("--subset", type=float, help="fraction of the training set that gets adversarial copies")
     reproduce.add_argument("--defence-epochs", type=int, help="epochs of adversarial training")
+    reproduce.add_argument("--defence-source", choices=["current", "original"],
+                           help="make the adversarial copies against the model being trained (current, default) "
+                                "or once against the undefended model (original, the paper's Algorithm 2)")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     attack = commands.add_parser("attack", help="attack a saved model and report success and perturbation sizes",
