@@ -25,6 +25,8 @@ from robustmask.errors import RobustmaskError
 PAPER_EPSILONS = (0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009)
 #: Appended by the quick preset when the paper's epsilons barely move a model (4/255, 6/255, 8/255).
 EXTRA_EPSILONS = (4 / 255, 6 / 255, 8 / 255)
+#: The quick preset's size and epochs when the whole network trains from scratch (no weights offline).
+SCRATCH_IMAGE_SIZE, SCRATCH_EPOCHS = 64, 10
 #: Below this drop in accuracy (percentage points) at eps 0.009 the paper's epsilons "do not move" the model.
 MOVE_THRESHOLD = 10.0
 
@@ -79,6 +81,7 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
     started = time.perf_counter()
     timings = {}
 
+    import keras
     import numpy as np
 
     import robustmask
@@ -91,6 +94,18 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
             f"{config.subset:.0%} of the training set for {config.defence_epochs} epochs "
             "(pass --full for the paper's settings)")
 
+    keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow: initial weights, dropout, shuffling
+    weights_dir = tempfile.TemporaryDirectory(prefix="robustmask-weights-")
+    weights_used = resolve_weights(config.weights, config.image_size, Path(weights_dir.name))
+    log(f"  weights: {weights_used['description']}")
+    if weights_used["weights"] is None and config.preset == "quick" and config.image_size > SCRATCH_IMAGE_SIZE:
+        # Without pre-trained weights every layer trains on every image: shrink the quick preset.
+        note = (f"no pre-trained weights: the quick preset trains the whole network from scratch at "
+                f"{SCRATCH_IMAGE_SIZE} px for {min(config.epochs, SCRATCH_EPOCHS)} epochs")
+        log(f"  note: {note}")
+        config.notes.append(note)
+        config.image_size, config.epochs = SCRATCH_IMAGE_SIZE, min(config.epochs, SCRATCH_EPOCHS)
+
     # 1. data ---------------------------------------------------------------------------------
     t = time.perf_counter()
     data = _load_data(config, log)
@@ -98,7 +113,8 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
 
     # 2. the undefended model -----------------------------------------------------------------
     t = time.perf_counter()
-    model, weights_used = _build_model(config, len(data.class_names), output, log)
+    with weights_dir:
+        model = _build_model(config, len(data.class_names), weights_used)
     _train_undefended(model, data, config, progress, log)
     timings["train_s"] = time.perf_counter() - t
     clean_train = _accuracy(model, data.x_train, data.y_train)
@@ -259,21 +275,16 @@ def resolve_weights(choice: str, image_size: int, cache_dir: Path) -> dict:
                            "the whole network trained from scratch"}
 
 
-def _build_model(config: StudyConfig, num_classes: int, output: Path, log):
+def _build_model(config: StudyConfig, num_classes: int, chosen: dict):
     from robustmask import zoo
 
-    with tempfile.TemporaryDirectory(prefix="robustmask-weights-") as cache:
-        chosen = resolve_weights(config.weights, config.image_size, Path(cache))
-        log(f"  weights: {chosen['description']}")
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*weights for .* px.*")
-            model = zoo.facemask_mobilenetv2(
-                input_shape=(config.image_size, config.image_size, 3), weights=chosen["weights"],
-                num_classes=num_classes, freeze_base=chosen["freeze_base"], epochs=config.epochs,
-                mobilenet_preprocessing=config.mobilenet_preprocessing,
-            )
-    used = {k: v for k, v in chosen.items()}
-    return model, used
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*weights for .* px.*")
+        return zoo.facemask_mobilenetv2(
+            input_shape=(config.image_size, config.image_size, 3), weights=chosen["weights"],
+            num_classes=num_classes, freeze_base=chosen["freeze_base"], epochs=config.epochs,
+            mobilenet_preprocessing=config.mobilenet_preprocessing,
+        )
 
 
 def _train_undefended(model, data, config, progress, log):
