@@ -168,7 +168,10 @@ def test_split_frozen_prefix_equals_the_model(tiny_data):
     assert head.layers[0] is model.layers[3]  # shared layers: training the head trains the model
     assert split_frozen_prefix(build_unfrozen := copy_model(model)) is not None
     build_unfrozen.layers[1].trainable = True
-    assert split_frozen_prefix(build_unfrozen) is None  # nothing frozen in front: no split
+    assert split_frozen_prefix(build_unfrozen) is None
+    rescaled = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Rescaling(2.0, offset=-1.0),
+                                 keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    assert split_frozen_prefix(rescaled) is None  # a weightless layer in front is no frozen base  # nothing frozen in front: no split
 
 
 def test_feature_cache_trains_the_head_on_fixed_copies(tiny_data):

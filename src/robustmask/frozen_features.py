@@ -14,7 +14,8 @@ import numpy as np
 def split_frozen_prefix(model, sample=None, atol: float = 1e-4):
     """Return ``(features, head)`` Keras models with ``head(features(x)) == model(x)``, or None.
 
-    The prefix is the longest run of leading layers without trainable weights; the head is the
+    The prefix is the longest run of leading layers without trainable weights, holding at least
+    one frozen weight (a base, not just a rescaling layer); the head is the
     remaining layers, which must form a chain (each layer feeding the next). ``head`` shares its
     layers with `model`, so training it trains `model`. None when the model has no such split.
     """
@@ -24,8 +25,8 @@ def split_frozen_prefix(model, sample=None, atol: float = 1e-4):
     prefix_end = 0
     while prefix_end < len(layers) and not layers[prefix_end].trainable_weights:
         prefix_end += 1
-    if prefix_end == 0 or prefix_end == len(layers):
-        return None
+    if prefix_end == len(layers) or not any(layer.weights for layer in layers[:prefix_end]):
+        return None  # nothing frozen in front (a rescaling layer alone is no base)
     try:
         inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
         features = keras.Model(inputs, layers[prefix_end - 1].output)

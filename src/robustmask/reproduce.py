@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from robustmask._io import write_atomically, write_text_atomically
 from robustmask.errors import RobustmaskError
 
 #: Table 4's epsilons (the clean row, eps 0, is added by the Evaluator).
@@ -161,16 +162,16 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
     # 5. outputs ----------------------------------------------------------------------------
     output.mkdir(parents=True, exist_ok=True)
     for name, result in (("table4", table4), ("table5", table5)):
-        _write_text(output / f"{name}.csv", result.table.to_csv(index=False))
-        _write_text(output / f"{name}.md", _markdown(result.table))
+        write_text_atomically(output / f"{name}.csv", result.table.to_csv(index=False))
+        write_text_atomically(output / f"{name}.md", _markdown(result.table))
         reports = output / f"{name}_reports"
         reports.mkdir(exist_ok=True)
         for eps, report in result.reports.items():
-            _write_text(reports / f"eps_{eps:.4f}.csv", report.to_csv())
-        _write_text(output / f"{name}_details.csv", _details(result).to_csv(index=False))
-    _write_text(output / "defence_history.csv", _history_csv(history.history))
-    _save_model(model, output / "undefended.keras")
-    _save_model(defended, output / "defended.keras")
+            write_text_atomically(reports / f"eps_{eps:.4f}.csv", report.to_csv())
+        write_text_atomically(output / f"{name}_details.csv", _details(result).to_csv(index=False))
+    write_text_atomically(output / "defence_history.csv", _history_csv(history.history))
+    write_atomically(output / "undefended.keras", model.save, suffix=".keras")
+    write_atomically(output / "defended.keras", defended.save, suffix=".keras")
 
     largest = epsilons[-1]
     acc4 = float(table4.table["Accuracy (%)"].iloc[-1])
@@ -195,7 +196,7 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
         "timings_s": {k: round(v, 1) for k, v in timings.items()} | {"total_s": round(time.perf_counter() - started, 1)},
         "versions": _versions(),
     }
-    _write_text(output / "summary.json", json.dumps(summary, indent=2, default=str))
+    write_text_atomically(output / "summary.json", json.dumps(summary, indent=2, default=str))
 
     log("")
     log("Table 4: the undefended model under " + attack.name)
@@ -342,29 +343,6 @@ def _check_output_folder(output: Path, overwrite: bool):
         raise RobustmaskError(f"output {output} exists and is not a folder")
     if output.is_dir() and any(output.iterdir()) and not overwrite:
         raise RobustmaskError(f"output folder {output} already holds results; pass --overwrite to replace them")
-
-
-def _write_text(path: Path, text: str):
-    """Write atomically: a reader never sees half a file, and a crash never leaves one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _save_model(model, path: Path):
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _markdown(table) -> str:

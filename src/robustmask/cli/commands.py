@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robustmask._io import write_atomically, write_text_atomically
 from robustmask.errors import ModelError, RobustmaskError
 
 
@@ -57,9 +58,7 @@ def evaluate(args) -> int:
     table = evaluator.evaluate(model, (x, y), progress=True)
     print(table.to_string(index=False))
     if args.csv:
-        from robustmask.reproduce import _write_text
-
-        _write_text(Path(args.csv), table.to_csv(index=False))
+        write_text_atomically(args.csv, table.to_csv(index=False))
     return 0
 
 
@@ -150,7 +149,4 @@ def _params(pairs):
 def _save_npz(path: Path, **arrays):
     if path.exists():
         raise RobustmaskError(f"{path} exists; choose another --save file (nothing was overwritten)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")

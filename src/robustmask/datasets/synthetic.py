@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from robustmask.datasets.directory import CLASS_NAMES
+from robustmask._io import write_atomically
 from robustmask.errors import DataError, RobustmaskError
 
 __all__ = [
@@ -212,15 +212,7 @@ def _check_int(name: str, value, minimum: int) -> int:
 
 
 def _write_png_atomically(image, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format="PNG")
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomically(target, lambda tmp: image.save(tmp, format="PNG"))
 
 
 # ----------------------------------------------------------------------------------------------
