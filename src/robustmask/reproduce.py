@@ -90,10 +90,6 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
     from robustmask.defenses import MultiEpsilonAdversarialTrainer
 
     log(f"robustmask {robustmask.__version__}: reproducing Sheikh & Zafar (2023), preset '{config.preset}'")
-    if config.preset == "quick":
-        log(f"  quick preset: {config.image_size} px images, {config.epochs} epochs, defence on "
-            f"{config.subset:.0%} of the training set for {config.defence_epochs} epochs "
-            "(pass --full for the paper's settings)")
 
     keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow: initial weights, dropout, shuffling
     weights_dir = tempfile.TemporaryDirectory(prefix="robustmask-weights-")
@@ -106,6 +102,11 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
         log(f"  note: {note}")
         config.notes.append(note)
         config.image_size, config.epochs = SCRATCH_IMAGE_SIZE, min(config.epochs, SCRATCH_EPOCHS)
+
+    if config.preset == "quick":
+        log(f"  quick preset: {config.image_size} px images, {config.epochs} epochs, defence on "
+            f"{config.subset:.0%} of the training set for {config.defence_epochs} epochs "
+            "(pass --full for the paper's settings)")
 
     # 1. data ---------------------------------------------------------------------------------
     t = time.perf_counter()
@@ -121,6 +122,13 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
     clean_train = _accuracy(model, data.x_train, data.y_train)
     clean_test = _accuracy(model, data.x_test, data.y_test)
     log(f"  trained: {clean_train:.2f}% train accuracy, {clean_test:.2f}% test accuracy (paper: 98.51% / 95.83%)")
+    chance = 100.0 / len(data.class_names)
+    if clean_test < chance + 15:
+        note = (f"the model barely learned ({clean_test:.1f}% test accuracy, chance is {chance:.0f}%): the tables below "
+                "say nothing about robustness; give ImageNet weights (robustmask seed-weights, --weights PATH) "
+                "or more epochs")
+        log(f"  warning: {note}")
+        config.notes.append(note)
 
     # 3. Table 4 --------------------------------------------------------------------------------
     attack = attacks.get(config.attack, clip=(0.0, 1.0) if config.clip else None)
