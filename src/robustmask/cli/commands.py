@@ -113,11 +113,9 @@ def _data_for(model, args):
         raise ModelError("the model does not declare its input size; robustmask needs (height, width, 3) inputs")
     size = (int(shape[1]), int(shape[2]))
     if args.data:
-        loaded = datasets.load_face_mask_directory(args.data, image_size=size, split=0.5, seed=args.seed,
+        loaded = datasets.load_face_mask_directory(args.data, image_size=size, split=0.0, seed=args.seed,
                                                    class_names=args.class_names)
-        x = np.concatenate([loaded.x_train, loaded.x_test])
-        y = np.concatenate([loaded.y_train, loaded.y_test])
-        return x, y, list(loaded.class_names)
+        return loaded.x_train, loaded.y_train, list(loaded.class_names)  # split=0: every image
     x, y = datasets.synthetic_face_masks(n_per_class=args.n, image_size=size[0], seed=args.seed)
     if size[0] != size[1]:
         raise RobustmaskError(f"synthetic faces are square; the model takes {size[0]}x{size[1]}: pass --data")

@@ -152,7 +152,7 @@ class Evaluator:
                 wrong_conf_sum[i] += float(np.sum(np.exp(log_probs.max(axis=1))[is_wrong]))
                 wrong_count[i] += int(np.sum(is_wrong))
                 y_pred_all[i].append(predicted)
-                if i > 0:
+                if i > 0 and (details or not self.attack.eps_bounded):  # sizes are reported, not needed otherwise
                     delta = (images - x_t).numpy().reshape(len(x_batch), -1)
                     linf[i].append(np.abs(delta).max(axis=1))
                     l2[i].append(np.sqrt((delta.astype(np.float64) ** 2).sum(axis=1)))
