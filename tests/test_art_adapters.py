@@ -9,17 +9,21 @@ from __future__ import annotations
 import gc
 import os
 import weakref
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from art.attacks import EvasionAttack
+from art.attacks import evasion as art_evasion
+from art.attacks.evasion.projected_gradient_descent.projected_gradient_descent_numpy import (
+    ProjectedGradientDescentNumpy,
+)
 
-pytest.importorskip("art")
-
-import robustmask  # noqa: E402
-from robustmask.attacks import FGSM  # noqa: E402
-from robustmask.attacks.art import (  # noqa: E402
+import robustmask
+from robustmask.attacks import FGSM
+from robustmask.attacks.art import (
     ARTBIM,
     ARTFGSM,
     ARTPGD,
@@ -35,7 +39,7 @@ from robustmask.attacks.art import (  # noqa: E402
     SquareAttack,
     UniversalPerturbation,
 )
-from robustmask.errors import AttackError  # noqa: E402
+from robustmask.errors import AttackError
 
 N = 12
 
@@ -63,6 +67,8 @@ def batch(tiny_data):
 # ---------------------------------------------------------------------------------------------- FGSM agreement
 @pytest.mark.parametrize("which", ["softmax", "logits"])
 def test_art_fgsm_equals_native_fgsm(which, tiny_model, tiny_logits_model, tiny_data):
+    """Consistency of the two robustmask FGSMs (they share `log_probabilities`); their agreement with a
+    reference that shares no robustmask code (ART's stock estimator) is in test_art_reference.py."""
     model = tiny_model if which == "softmax" else tiny_logits_model
     x, y = tiny_data
     for eps in (0.01, 0.05):
@@ -110,6 +116,206 @@ def test_eps_bounded_contract(name, dtype, tiny_model, batch):
     assert linf(adv, x).max() > eps / 2  # it did move
     with pytest.raises(AttackError, match="needs eps"):
         attack(tiny_model, x, y)
+
+
+# ---------------------------------------------------------------------------------------------- what ART receives
+# The adapter's `_finish` clips every result onto the eps ball and the valid range, so the final images
+# cannot show a wrong eps. These tests look at what ART itself gets and returns: a spy on the ART
+# classes' `generate` records the ART attack object's eps, eps_step, max_iter, norm... as ART holds
+# them when it runs, the images it was given and the images it returned, before `_finish`.
+SPIED = ("eps", "eps_step", "max_iter", "norm", "decay", "num_random_init", "nb_random_init", "minimal",
+         "targeted", "attacker", "attacker_params")
+
+
+@pytest.fixture
+def art_spy(monkeypatch):
+    """spy(*art_classes) -> the list every later `generate` of those classes appends a record to.
+
+    A record is made for instances of exactly that class (a subclass inheriting the spied `generate`
+    is not recorded unless spied itself), once per call however often `spy` is called.
+    """
+    calls: list = []
+    spied: set = set()
+
+    def spy(*classes):
+        for cls in classes:
+            if cls in spied:
+                continue
+            spied.add(cls)
+
+            def generate(self, x, y=None, _original=cls.generate, _cls=cls, **kwargs):
+                given = np.array(x, np.float64)  # a copy, before ART can touch it
+                out = _original(self, x, y, **kwargs)
+                if type(self) is _cls:
+                    params = {k: getattr(self, k) for k in SPIED if hasattr(self, k)}
+                    calls.append(SimpleNamespace(cls=_cls, params=params, x=given,
+                                                 out=None if isinstance(out, tuple) else np.array(out, np.float64)))
+                return out
+
+            monkeypatch.setattr(cls, "generate", generate)
+        return calls
+
+    return spy
+
+
+EPS = 0.08  # the fixture images are in [0.1, 0.9]: x +- EPS stays inside [0, 1], ART's range clip is a no-op
+INF = np.inf
+
+# adapter -> (the ART class it runs, {ART class: the parameters its docstring promises ART gets for EPS}).
+# Per-image attackers inside a universal perturbation and MI-FGSM's NumPy implementation are checked too.
+MAPPINGS = {
+    "ARTFGSM": (lambda: ARTFGSM(), art_evasion.FastGradientMethod,
+                {art_evasion.FastGradientMethod: dict(eps=EPS, norm=INF, minimal=False, num_random_init=0)}),
+    "ARTBIM": (lambda: ARTBIM(max_iter=4), art_evasion.BasicIterativeMethod,
+               {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=1.25 * EPS / 4, max_iter=4, norm=INF,
+                                                       num_random_init=0)}),
+    "ARTBIM-rel": (lambda: ARTBIM(max_iter=4, rel_stepsize=0.5), art_evasion.BasicIterativeMethod,
+                   {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=0.5 * EPS, max_iter=4)}),
+    "ARTBIM-abs": (lambda: ARTBIM(max_iter=4, abs_stepsize=0.03), art_evasion.BasicIterativeMethod,
+                   {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=0.03, max_iter=4)}),
+    "ARTPGD": (lambda: ARTPGD(max_iter=4, num_random_init=2), art_evasion.ProjectedGradientDescent,
+               {art_evasion.ProjectedGradientDescent: dict(eps=EPS, eps_step=2.5 * EPS / 4, max_iter=4, norm=INF,
+                                                           num_random_init=2, targeted=False)}),
+    "ARTPGD-targeted": (lambda: ARTPGD(max_iter=3, targeted=True), art_evasion.ProjectedGradientDescent,
+                        {art_evasion.ProjectedGradientDescent: dict(eps=EPS, eps_step=2.5 * EPS / 3, max_iter=3,
+                                                                    num_random_init=1, targeted=True)}),
+    "MIFGSM": (lambda: MIFGSM(max_iter=4, decay=0.5), art_evasion.MomentumIterativeMethod,
+               {art_evasion.MomentumIterativeMethod: dict(eps=EPS, eps_step=EPS / 4, max_iter=4, norm=INF),
+                ProjectedGradientDescentNumpy: dict(eps=EPS, eps_step=EPS / 4, max_iter=4, norm=INF, decay=0.5,
+                                                    num_random_init=0)}),
+    "AutoPGD": (lambda: AutoPGD(max_iter=4, nb_random_init=2), art_evasion.AutoProjectedGradientDescent,
+                {art_evasion.AutoProjectedGradientDescent: dict(eps=EPS, eps_step=2 * EPS, max_iter=4, norm=INF,
+                                                                nb_random_init=2)}),
+    "AutoPGD-dlr-rel": (lambda: AutoPGD(loss_type="dlr", max_iter=3, rel_stepsize=0.5),
+                        art_evasion.AutoProjectedGradientDescent,
+                        {art_evasion.AutoProjectedGradientDescent: dict(eps=EPS, eps_step=0.5 * EPS, max_iter=3)}),
+    "SquareAttack": (lambda: SquareAttack(max_iter=5), art_evasion.SquareAttack,
+                     {art_evasion.SquareAttack: dict(eps=EPS, max_iter=5, norm=INF)}),
+    "UniversalPerturbation-fgsm": (
+        lambda: UniversalPerturbation(attacker="fgsm", max_iter=1), art_evasion.UniversalPerturbation,
+        {art_evasion.UniversalPerturbation: dict(eps=EPS, max_iter=1, norm=INF, attacker="fgsm"),
+         art_evasion.FastGradientMethod: dict(eps=EPS, norm=INF)}),
+    "UniversalPerturbation-pgd": (
+        lambda: UniversalPerturbation(attacker="pgd", max_iter=1), art_evasion.UniversalPerturbation,
+        {art_evasion.UniversalPerturbation: dict(eps=EPS, max_iter=1, norm=INF, attacker="pgd"),
+         art_evasion.ProjectedGradientDescent: dict(eps=EPS, eps_step=2.5 * EPS / 10, max_iter=10, norm=INF)}),
+    "ARTAttack-BIM-default-ratio": (
+        lambda: ARTAttack("BasicIterativeMethod", max_iter=3), art_evasion.BasicIterativeMethod,
+        {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=EPS * 0.1 / 0.3, max_iter=3, norm=INF)}),
+    "ARTAttack-PGD-abs": (
+        lambda: ARTAttack("ProjectedGradientDescent", max_iter=3, num_random_init=0, abs_stepsize=0.03),
+        art_evasion.ProjectedGradientDescent,
+        {art_evasion.ProjectedGradientDescent: dict(eps=EPS, eps_step=0.03, max_iter=3, num_random_init=0)}),
+}
+
+
+def _same(got, want):
+    if isinstance(want, float) and not np.isinf(want):
+        return got is not None and not isinstance(got, (str, bool)) and abs(float(got) - want) <= 1e-9 + 1e-6 * want
+    return got == want
+
+
+@pytest.mark.parametrize("name", sorted(MAPPINGS))
+def test_art_gets_the_documented_eps_and_step_and_its_own_output_stays_in_the_ball(name, art_spy, tiny_model, batch):
+    """eps, eps_step, max_iter and norm as ART holds them when it runs, and ART's own output (before the
+    adapter's final clip): inside the eps ball and reaching its surface."""
+    make, art_class, expected = MAPPINGS[name]
+    x, y = batch
+    calls = art_spy(*expected)
+    attack = make()
+    labels = (y + 1) % 3 if attack.targeted else y
+    attack(tiny_model, x, labels, eps=EPS)
+
+    for cls, promised in expected.items():
+        seen = [call for call in calls if call.cls is cls]
+        assert seen, f"{name}: ART's {cls.__name__} never ran"
+        for call in seen:
+            for key, want in promised.items():
+                assert key in call.params, f"{name}: ART's {cls.__name__} has no {key}"
+                assert _same(call.params[key], want), (
+                    f"{name}: ART's {cls.__name__} got {key}={call.params[key]!r}, the adapter promises {want!r}")
+
+    # ART's own output, before robustmask's `_finish`: within EPS of the images ART was given, and at EPS
+    # somewhere (it reaches the surface of the ball). A wrong eps given to ART shows here.
+    for call in (c for c in calls if c.cls is art_class):
+        assert call.out.shape == call.x.shape
+        assert call.x.min() - EPS >= 0.0 and call.x.max() + EPS <= 1.0  # the range clip cannot hide anything
+        moved = linf(call.out, call.x)
+        assert moved.max() <= EPS + 1e-6, f"{name}: ART moved an image by {moved.max():.5f} > eps {EPS}"
+        # (AutoPGD's momentum steps land just short of the surface: within 2%)
+        assert moved.max() >= 0.98 * EPS, f"{name}: ART moved the images by at most {moved.max():.5f} < eps {EPS}"
+
+
+def test_fgsm_moves_every_value_by_exactly_eps_before_the_final_clip(art_spy, tiny_model, batch):
+    """FGSM's one step is eps * sign(gradient): every value with a gradient moves by exactly eps (a wrong
+    eps, or eps_step used for the step, would show), with clip=None so that nothing clips anything."""
+    x, y = batch
+    calls = art_spy(art_evasion.FastGradientMethod)
+    for eps in (0.01, 0.04):
+        calls.clear()
+        ARTFGSM(clip=None)(tiny_model, x, y, eps=eps)
+        (call,) = calls
+        delta = np.abs(call.out - call.x)
+        assert np.all(np.isclose(delta, eps, atol=1e-6) | (delta == 0.0))
+        assert np.mean(np.isclose(delta, eps, atol=1e-6)) > 0.5
+
+
+def test_iterative_steps_are_the_promised_size_before_the_final_clip(art_spy, tiny_model, batch):
+    """One iteration of BIM/PGD/MI-FGSM from x (no random start) moves every moved value by exactly
+    eps_step: the rule of each adapter's docstring, as ART applies it."""
+    x, y = batch
+    calls = art_spy(art_evasion.BasicIterativeMethod, art_evasion.ProjectedGradientDescent,
+                    art_evasion.MomentumIterativeMethod)
+    for make, art_class, step in (
+        (lambda: ARTBIM(max_iter=1, rel_stepsize=0.4, clip=None), art_evasion.BasicIterativeMethod, 0.4 * EPS),
+        (lambda: ARTPGD(max_iter=1, num_random_init=0, clip=None), art_evasion.ProjectedGradientDescent, EPS),
+        (lambda: ARTPGD(max_iter=4, num_random_init=0, clip=None, rel_stepsize=0.1),
+         art_evasion.ProjectedGradientDescent, None),
+        (lambda: MIFGSM(max_iter=1, clip=None), art_evasion.MomentumIterativeMethod, EPS),
+        (lambda: MIFGSM(max_iter=4, clip=None, rel_stepsize=0.15), art_evasion.MomentumIterativeMethod, None),
+    ):
+        calls.clear()
+        attack = make()
+        attack(tiny_model, x, y, eps=EPS)
+        (call,) = [c for c in calls if c.cls is art_class]
+        delta = np.abs(call.out - call.x)
+        if step is not None:  # one step (2.5 eps / 1 is clipped to eps for PGD): exactly the step, or nothing
+            assert np.all(np.isclose(delta, step, atol=1e-6) | (delta == 0.0)), attack
+        else:  # 4 steps of 0.1 eps (0.15 eps): every value is a whole number of steps away, at most 4 (eps)
+            step = attack.rel_stepsize * EPS
+            steps = delta / step
+            assert np.all(np.abs(steps - np.round(steps)) < 1e-3) and steps.max() <= 4 + 1e-3, attack
+            assert np.isclose(delta.max(), min(4 * step, EPS), atol=1e-6), attack
+
+
+class _Overshooting(EvasionAttack):
+    """An ART evasion attack that ignores its budget: x + 3 eps * (+-1), outside the ball and the range."""
+
+    attack_params = ["eps"]
+    _estimator_requirements = ()
+
+    def __init__(self, estimator, eps: float = 0.3):
+        super().__init__(estimator=estimator)
+        self.eps = eps
+
+    def generate(self, x, y=None, **kwargs):
+        signs = np.where(np.arange(x[0].size).reshape(x.shape[1:]) % 2 == 0, 1.0, -1.0)
+        return (x + 3 * self.eps * signs).astype(np.float32)
+
+
+def test_the_adapter_projects_what_art_returns_onto_the_ball_and_the_range(tiny_model, batch):
+    """`_finish`: an ART attack that overshoots is brought back onto the eps ball (to its surface, exactly)
+    and into the valid range; with clip=None only the ball applies."""
+    x, y = batch
+    eps = 0.05
+    adv = ARTAttack(_Overshooting)(tiny_model, x, y, eps=eps)
+    signs = np.where(np.arange(x[0].size).reshape(x.shape[1:]) % 2 == 0, 1.0, -1.0)
+    np.testing.assert_allclose(adv, np.clip(x + eps * signs, 0.0, 1.0), atol=1e-7)
+    wide = ARTAttack(_Overshooting, clip=None)(tiny_model, x, y, eps=0.15)
+    np.testing.assert_allclose(wide, x + 0.15 * signs, atol=1e-6)
+    assert wide.min() < 0.0 or wide.max() > 1.0  # not clipped to [0, 1]: clip=None
+    np.testing.assert_allclose(ARTAttack(_Overshooting, clip=(0.2, 0.8))(tiny_model, np.clip(x, 0.2, 0.8), y, eps=eps),
+                               np.clip(np.clip(x, 0.2, 0.8) + eps * signs, 0.2, 0.8), atol=1e-7)
 
 
 MINIMAL = {

@@ -8,9 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("art")
+import art  # noqa: F401  (a declared dependency: if it cannot be imported, this fails rather than skips)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -475,3 +475,31 @@ def test_load_image_bad_files_are_one_line_errors(tmp_path):
         load_image(tmp_path / "cut.png")
     assert "\n" not in str(info.value) and info.value.__cause__ is None
     assert os.path.exists(tmp_path / "cut.png")
+
+
+@pytest.mark.parametrize("error", [MemoryError, RuntimeError, KeyError])
+@pytest.mark.parametrize("workers", [1, 4])
+def test_decoder_errors_that_say_nothing_about_the_file_propagate(tmp_path, monkeypatch, error, workers):
+    """Only what Pillow raises for a bad file means "corrupt or truncated"; a MemoryError or a bug is raised."""
+    from PIL import ImageFile
+
+    _make_tree(tmp_path, per_class=4)
+
+    def load(self):
+        raise error("raised by the decoder")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    with pytest.raises(error, match="raised by the decoder"):
+        load_face_mask_directory(tmp_path, image_size=16, split=0, workers=workers)
+    with pytest.raises(error, match="raised by the decoder"):
+        load_image(next(tmp_path.rglob("*.png")))
+
+
+@pytest.mark.parametrize("error", [OSError, SyntaxError, ValueError, EOFError])
+def test_what_pillow_raises_for_bad_files_is_corrupt_or_truncated(tmp_path, monkeypatch, error):
+    from PIL import ImageFile
+
+    path = _save(tmp_path / "face.png", _rgb(9))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: (_ for _ in ()).throw(error("bad block")))
+    with pytest.raises(DataError, match=r"face\.png: corrupt or truncated image \(bad block\)"):
+        load_image(path)

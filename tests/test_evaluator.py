@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 import warnings
 
 import keras
@@ -92,17 +94,49 @@ def test_details_match_sklearn_and_hand_counts(tiny_model, tiny_data):
     assert result.perturbation.loc[3, "Linf (max)"] <= 0.1 + 1e-6
 
 
-def test_streaming_memory_does_not_hold_the_adversarial_set(tiny_model):
-    """A large generated dataset is evaluated batch by batch (would not fit as one tensor in a test)."""
+# Batches above TensorFlow's CPU allocator's tracking threshold (256 KiB), so that its statistics
+# would see batch tensors that were held.
+BATCH = 192
+
+
+def generated_batches(n_batches, size=BATCH):
+    """A generated Dataset of `n_batches` batches: nothing of it exists before it is read."""
     def batches():
         rng = np.random.default_rng(0)
-        for _ in range(30):
-            yield rng.uniform(0, 1, (64, 12, 12, 3)).astype(np.float32), rng.integers(0, 3, 64)
+        for _ in range(n_batches):
+            yield rng.uniform(0, 1, (size, 12, 12, 3)).astype(np.float32), rng.integers(0, 3, size)
 
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=(
+    return tf.data.Dataset.from_generator(batches, output_signature=(
         tf.TensorSpec((None, 12, 12, 3), tf.float32), tf.TensorSpec((None,), tf.int64)))
-    table = robustmask.Evaluator(FGSM(), [0.01]).evaluate(tiny_model, dataset)
-    assert table.attrs["examples"] == 30 * 64
+
+
+def peak_memory(evaluate):
+    """Peak bytes above the start during `evaluate()`: (NumPy/Python via tracemalloc, TensorFlow's CPU allocator)."""
+    gc.collect()
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    tf_start = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    tracemalloc.start()
+    try:
+        result = evaluate()
+        python_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    tf_peak = tf.config.experimental.get_memory_info("CPU:0")["peak"] - tf_start
+    return result, python_peak, tf_peak
+
+
+def test_streaming_peak_memory_stays_flat_when_the_data_grows_4x(tiny_model):
+    """The Evaluator holds a batch, never the (adversarial) set: 4x the data, the same peak memory."""
+    evaluator = robustmask.Evaluator(FGSM(), [0.01])
+    evaluator.evaluate(tiny_model, generated_batches(1))  # trace the attack's graph outside the measurement
+    table, python_small, tf_small = peak_memory(lambda: evaluator.evaluate(tiny_model, generated_batches(5)))
+    assert table.attrs["examples"] == 5 * BATCH
+    table, python_large, tf_large = peak_memory(lambda: evaluator.evaluate(tiny_model, generated_batches(20)))
+    assert table.attrs["examples"] == 20 * BATCH
+    # Holding the 15 extra batches of images (clean or adversarial) would add 5 MB.
+    held = 15 * BATCH * 12 * 12 * 3 * 4
+    assert python_large - python_small < held / 4, (python_small, python_large)
+    assert tf_large - tf_small < held / 4, (tf_small, tf_large)
 
 
 def test_sanity_warns_when_the_attack_changes_nothing(tiny_data):
@@ -137,6 +171,10 @@ def test_bad_arguments(tiny_model, tiny_data):
         robustmask.Evaluator(FGSM(targeted=True), [0.1])
     with pytest.raises(RobustmaskError, match="eps must be >= 0"):
         robustmask.Evaluator(FGSM(), [-0.1])
+    for batch_size in (0, -3, 2.5, True, "64"):
+        with pytest.raises(RobustmaskError) as error:
+            robustmask.Evaluator(FGSM(), [0.1], batch_size=batch_size)
+        assert str(error.value) == f"batch_size must be a positive integer, got {batch_size!r}"
     with pytest.raises(DataError, match="label 5"):
         robustmask.Evaluator(FGSM(), [0.1]).evaluate(tiny_model, (x, np.full(len(y), 5)))
     with pytest.raises(DataError, match="120 images but 3 labels"):

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import robustmask
-from robustmask.attacks import FGSM
+from robustmask.attacks import FGSM, Attack
 from robustmask.errors import AttackError, DataError, ModelError
 
 
@@ -42,6 +42,57 @@ def test_fgsm_equals_closed_form_on_a_linear_model(linear_model):
     y = rng.integers(0, 3, 20)
     adv = FGSM()(linear_model, x, y, eps=0.05)
     np.testing.assert_allclose(adv, closed_form_fgsm(linear_model, x, y, 0.05), atol=1e-6)
+
+
+def test_run_the_single_eps_path_equals_closed_form(linear_model):
+    """`FGSM.run` (one eps: what the base class's generic eps loop calls; `run_many` is FGSM's own
+    shortcut) against the closed form. `run` itself neither projects nor clips (the base class does)."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (12, 4, 4, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 12)
+    x_t, y_t = tf.constant(x), tf.one_hot(y, 3)
+    fgsm = FGSM()
+    for eps in (0.0, 0.01, 0.3):
+        out = fgsm.run(linear_model, x_t, y_t, tf.constant(eps, tf.float32))
+        assert isinstance(out, tf.Tensor) and out.shape == x.shape
+        np.testing.assert_allclose(out.numpy(), closed_form_fgsm(linear_model, x, y, eps, clip=False), atol=1e-6)
+    # run leaves [0, 1] at eps 0.3 here (no clipping of its own)
+    assert out.numpy().min() < 0.0 or out.numpy().max() > 1.0
+    # compiled, as the base class runs it
+    compiled = tf.function(lambda x, y, eps: fgsm.run(linear_model, x, y, eps))
+    np.testing.assert_allclose(compiled(x_t, y_t, tf.constant(0.05)).numpy(),
+                               closed_form_fgsm(linear_model, x, y, 0.05, clip=False), atol=1e-6)
+
+
+class _LoopingFGSM(FGSM):
+    """FGSM without its `run_many` shortcut: the base class loops over the epsilons calling `run`."""
+
+    run_many = Attack.run_many
+
+
+def test_run_through_the_base_class_eps_loop(linear_model, tiny_model, tiny_logits_model, tiny_data):
+    """The whole public path over `FGSM.run` (eps loop, projection, clipping, batching) against the closed
+    form on the linear model and an independent tape over the logits twin on the CNN."""
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 1, (10, 4, 4, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 10)
+    epsilons = [0.0, 0.02, 0.3]
+    swept = _LoopingFGSM(batch_size=4)(linear_model, x, y, eps=epsilons)
+    for i, eps in enumerate(epsilons):
+        np.testing.assert_allclose(swept[i], closed_form_fgsm(linear_model, x, y, eps), atol=1e-6)
+    np.testing.assert_allclose(_LoopingFGSM(clip=None)(linear_model, x, y, eps=0.3),
+                               closed_form_fgsm(linear_model, x, y, 0.3, clip=False), atol=1e-6)
+
+    images, labels = tiny_data[0][:24], tiny_data[1][:24]
+    x_t = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(x_t)
+        loss = tf.nn.softmax_cross_entropy_with_logits(tf.one_hot(labels, 3), tiny_logits_model(x_t))
+    sign = np.sign(tape.gradient(loss, x_t).numpy())
+    for eps in (0.01, 0.05):
+        single = _LoopingFGSM()(tiny_model, images, labels, eps=eps)
+        assert np.mean(np.abs(single - np.clip(images + eps * sign, 0, 1)) > 1e-6) < 1e-3
+        np.testing.assert_allclose(single, FGSM()(tiny_model, images, labels, eps=eps), atol=1e-6)
 
 
 def test_fgsm_equals_gradient_tape_reference_on_logits(tiny_model, tiny_logits_model, tiny_data):
@@ -201,7 +252,7 @@ def test_bad_inputs(tiny_model, tiny_data):
         fgsm(tiny_model, np.array([["a"]]), y, eps=0.1)
     with pytest.raises(AttackError, match="clip must be"):
         FGSM(clip=(1, 0))
-    with pytest.raises(AttackError, match="loss must be None or a callable"):
+    with pytest.raises(AttackError, match="loss must be None.* or a callable"):
         FGSM(loss="mse")
     with pytest.raises(ModelError, match="expected a Keras model"):
         fgsm("not a model", x, y, eps=0.1)

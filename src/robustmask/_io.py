@@ -1,11 +1,16 @@
-"""Atomic file writes: a reader never sees half a file, and a crash never leaves one behind."""
+"""Atomic writes: a reader never sees half a file or a folder of mixed runs, and a crash leaves none."""
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from robustmask.errors import RobustmaskError
 
 
 def write_atomically(path, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
@@ -27,4 +32,70 @@ def write_atomically(path, write: Callable[[str], None], suffix: str = ".tmp") -
 
 
 def write_text_atomically(path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically."""
     return write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def new_folder_beside(path, tag: str = "new") -> Path:
+    """Create and return an empty hidden folder next to `path` (same file system: renames are atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            folder = _free_name_beside(path, tag)
+            folder.mkdir()  # honours the umask, unlike mkdtemp's private 0o700 folders
+            return folder
+        except FileExistsError:  # taken between the look and the mkdir
+            continue
+
+
+def _free_name_beside(path: Path, tag: str) -> Path:
+    while True:
+        candidate = path.parent / f".{path.name}.{tag}-{secrets.token_hex(4)}"
+        if not os.path.lexists(candidate):
+            return candidate
+
+
+@contextmanager
+def replaced_folder(path, *, overwrite: bool) -> Iterator[Path]:
+    """Fill a new folder beside `path`, then swap it in for `path` as a whole.
+
+    Yields the new (empty) folder to write into. When the block ends normally the old `path` is
+    renamed aside, the new folder renamed to `path`, and the old one deleted: nothing of an earlier
+    run survives. When the block raises, the new folder is deleted and `path` is untouched. Without
+    `overwrite`, a `path` that holds anything when the swap comes is refused, and the new results
+    are kept in their folder (the error names it).
+    """
+    path = Path(path)
+    if path.is_symlink():  # replace the folder the link points to, not the link
+        path = path.resolve()
+    if path.exists() and not path.is_dir():
+        raise RobustmaskError(f"output {path} exists and is not a folder")
+    staging = new_folder_beside(path)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    swap_in_folder(staging, path, overwrite=overwrite)
+
+
+def swap_in_folder(new, path, *, overwrite: bool) -> Path:
+    """Move the folder `new` to `path`, replacing a folder already there as a whole (see `replaced_folder`)."""
+    new, path = Path(new), Path(path)
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise RobustmaskError(f"{path} filled up while the results were computed; nothing was overwritten: "
+                              f"the new results are in {new}, move them where you want them")
+    old = None
+    if path.exists():
+        old = _free_name_beside(path, "old")
+        os.rename(path, old)
+    try:
+        os.rename(new, path)
+    except BaseException:
+        if old is not None:
+            os.rename(old, path)  # put the earlier results back
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return path

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def split_frozen_prefix(model, sample=None, atol: float = 1e-4):
+def split_frozen_prefix(model, sample=None, atol: float = 1e-4) -> tuple | None:
     """Return ``(features, head)`` Keras models with ``head(features(x)) == model(x)``, or None.
 
     The prefix is the longest run of leading layers without trainable weights, holding at least
@@ -20,6 +20,7 @@ def split_frozen_prefix(model, sample=None, atol: float = 1e-4):
     layers with `model`, so training it trains `model`. None when the model has no such split.
     """
     import keras
+    import tensorflow as tf
 
     layers = [layer for layer in getattr(model, "layers", []) if not isinstance(layer, keras.layers.InputLayer)]
     prefix_end = 0
@@ -36,10 +37,12 @@ def split_frozen_prefix(model, sample=None, atol: float = 1e-4):
     if sample is None:
         shape = tuple(d or 32 for d in model.input_shape[1:])
         sample = np.random.default_rng(0).uniform(0, 1, (2, *shape)).astype(np.float32)
+    direct = np.asarray(model(sample, training=False))  # the model itself must run: its errors are raised
     try:
-        direct = np.asarray(model(sample, training=False))
         split = np.asarray(head(features(sample, training=False), training=False))
-    except Exception:  # the head's layers do not chain
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError):
+        # What layers that do not chain raise: a merge layer given one tensor (ValueError), a layer
+        # given the wrong number of inputs (TypeError), a shape the layer was not built for.
         return None
     if direct.shape != split.shape or not np.allclose(direct, split, atol=atol):
         return None

@@ -45,13 +45,26 @@ class ModelInfo:
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
+# Layers that hand their input on unchanged at inference (identity or shape-only), so a softmax
+# before them still makes the model's outputs probabilities, and a linear layer still logits.
+PASSTHROUGH_LAYERS = frozenset({
+    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout", "GaussianDropout",
+    "GaussianNoise", "ActivityRegularization", "Identity", "Flatten", "Reshape",
+})
+# The walk back from the output reached the model's input through passthrough layers only: the
+# model (or a nested model) says nothing about its output kind by itself.
+_THROUGH = "through"
+
 
 def inspect_model(model, from_logits: bool | None = None, sample=None) -> ModelInfo:
     """Return a model's `ModelInfo`, detecting softmax vs logits unless `from_logits` says.
 
-    Detection reads the last layer's activation (Dense/Activation/Softmax, looking inside nested
-    models); where the model does not say (a subclassed model, say), it looks at the outputs on
-    `sample`: rows of non-negative numbers that sum to one are probabilities.
+    Detection walks back from the output (Sequential and Functional models, nested ones too) past
+    identity and shape-only layers (Dropout, Flatten, Reshape, Activation("linear"), ...) to the
+    layer that sets the values: a softmax or sigmoid means probabilities, a linear layer logits.
+    Where the model does not say (a subclassed model, a Lambda or custom last layer), or where
+    layers follow the activation, it also looks at the outputs on `sample`: rows of non-negative
+    numbers that sum to one are probabilities. When the two disagree it raises `ModelError`.
     """
     if not callable(model):
         raise ModelError(f"expected a Keras model (or a callable classifier), got {type(model).__name__}")
@@ -60,8 +73,9 @@ def inspect_model(model, from_logits: bool | None = None, sample=None) -> ModelI
         cached = _CACHE.get(model, {})
     except TypeError:  # not weak-referenceable: no caching
         cached = {}
-    if key in cached:
-        return cached[key]
+    # An entry made without a sample is checked against one when one comes.
+    if key in cached and (cached[key][1] or sample is None):
+        return cached[key][0]
 
     input_shape = _declared_input_shape(model)
     width = _declared_output_width(model)
@@ -69,18 +83,9 @@ def inspect_model(model, from_logits: bool | None = None, sample=None) -> ModelI
         if sample is None:
             raise ModelError("cannot tell the model's number of classes: build it (call it once) or pass sample inputs")
         width = int(_as_output_tensor(model(tf.convert_to_tensor(np.asarray(sample[:2], np.float32)), training=False)).shape[-1])
+    checked = True
     if from_logits is None:
-        activation = _last_activation(model)
-        if activation in ("softmax", "sigmoid"):
-            output = "probabilities"
-        elif activation == "linear":
-            output = "logits"
-        elif sample is not None:
-            output = _probe_output_kind(model, sample)
-        else:
-            raise ModelError(
-                "cannot tell whether the model outputs probabilities or logits: pass from_logits=True or False"
-            )
+        output, checked = _detect_output_kind(model, sample)
     else:
         output = "logits" if from_logits else "probabilities"
     info = ModelInfo(
@@ -90,16 +95,124 @@ def inspect_model(model, from_logits: bool | None = None, sample=None) -> ModelI
         input_shape=input_shape,
     )
     try:
-        _CACHE.setdefault(model, {})[key] = info
+        _CACHE.setdefault(model, {})[key] = (info, checked)
     except TypeError:
         pass
     return info
 
 
+def _detect_output_kind(model, sample) -> tuple[str, bool]:
+    """(output kind, whether the outputs were looked at where the declaration could be doubted)."""
+    declared, direct = _declared_output_kind(model)
+    if declared is not None and direct:
+        # The activation is the model's last operation: its outputs are what it says.
+        return declared, True
+    if sample is None or not tf.executing_eagerly():
+        if declared is not None:
+            return declared, False
+        raise ModelError(
+            "cannot tell whether the model outputs probabilities or logits: pass from_logits=True or False"
+        )
+    probed, certain = _probe_output_kind(model, sample)
+    if declared is None:
+        return probed, True
+    if certain and probed != declared:
+        activation = "a softmax/sigmoid" if declared == "probabilities" else "a linear layer"
+        looks = ("rows of non-negative numbers summing to one" if probed == "probabilities"
+                 else "numbers that are not probability rows")
+        raise ModelError(
+            f"the model's layers say it outputs {declared} ({activation} followed by identity or reshaping layers) "
+            f"but its outputs on the sample look like {probed} ({looks}): pass from_logits=True or False"
+        )
+    return declared, True
+
+
+def _declared_output_kind(model) -> tuple[str | None, bool]:
+    """What the layers say the model outputs: ("probabilities" | "logits" | None, direct).
+
+    ``direct`` is True when the deciding activation is the model's last operation (no layer after
+    it). None: the model does not say (a subclassed model, a custom or Lambda last layer).
+    """
+    kind, direct = _walk(model)
+    return (None, False) if kind == _THROUGH else (kind, direct)
+
+
+def _walk(model) -> tuple[str | None, bool]:
+    import keras
+
+    if isinstance(model, keras.Sequential):
+        steps = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+        direct = True
+        for layer in reversed(steps):
+            kind, inner_direct = _layer_kind(layer)
+            if kind != _THROUGH:
+                return kind, direct and inner_direct
+            direct = False
+        return _THROUGH, False
+    if _is_functional(model):
+        outputs = list(getattr(model, "outputs", None) or [])
+        if len(outputs) != 1:
+            return None, False
+        tensor, direct = outputs[0], True
+        while True:
+            history = getattr(tensor, "_keras_history", None)
+            if history is None:
+                return None, False
+            layer = history.operation
+            if isinstance(layer, keras.layers.InputLayer):
+                return _THROUGH, False
+            kind, inner_direct = _layer_kind(layer)
+            if kind != _THROUGH:
+                return kind, direct and inner_direct
+            inputs = layer._inbound_nodes[history.node_index].input_tensors
+            if len(inputs) != 1:  # a passthrough with several inputs is not one we know
+                return None, False
+            tensor, direct = inputs[0], False
+    return None, False  # subclassed: its `layers` are in creation order, not call order
+
+
+def _layer_kind(layer) -> tuple[str | None, bool]:
+    """One layer's say: "probabilities", "logits", `_THROUGH` (passes values on) or None."""
+    import keras
+
+    if isinstance(layer, keras.Model):
+        return _walk(layer)
+    name = type(layer).__name__
+    if name == "Softmax":
+        return "probabilities", True
+    if name in PASSTHROUGH_LAYERS:
+        return _THROUGH, False
+    activation = getattr(layer, "activation", None)
+    activation = activation if isinstance(activation, str) else getattr(activation, "__name__", None)
+    if name == "Activation" and activation == "linear":
+        return _THROUGH, False
+    if activation in ("softmax", "sigmoid"):
+        return "probabilities", True
+    if activation == "linear":
+        return "logits", True
+    return None, False
+
+
+def _is_functional(model) -> bool:
+    try:
+        from keras.src.models.functional import Functional
+    except ImportError:  # pragma: no cover - Keras internals moved
+        return type(model).__name__ == "Functional"
+    return isinstance(model, Functional)
+
+
 def log_probabilities(outputs, info: ModelInfo):
-    """Log-probabilities (batch, num_classes) from a model's raw outputs. Graph-safe."""
-    outputs = tf.cast(_as_output_tensor(outputs), tf.float32)
-    logits = _logits_behind(outputs) if info.output == "probabilities" else outputs
+    """Log-probabilities (batch, num_classes) from a model's raw outputs. Graph-safe.
+
+    For probabilities it uses the logits behind the softmax/sigmoid where they can be found (exact
+    gradients on confident images), else the log of the probabilities, floored at a tiny value.
+    """
+    outputs = _as_output_tensor(outputs)
+    # Before the cast: a cast to float32 makes a new tensor, without Keras' note of the logits.
+    logits = _logits_behind(outputs) if info.output == "probabilities" else None
+    outputs = tf.cast(outputs, tf.float32)
+    if info.output == "logits":
+        logits = outputs
     if info.single_unit:
         if logits is not None:
             z = logits[:, 0]
@@ -116,17 +229,50 @@ def cross_entropy(y_onehot, log_probs):
     return -tf.reduce_sum(tf.cast(y_onehot, log_probs.dtype) * log_probs, axis=-1)
 
 
+def clipped_cross_entropy(y_onehot, outputs, info: ModelInfo, epsilon: float = 1e-7):
+    """Keras 2's categorical cross-entropy, as the paper computed it: probabilities clipped to [eps, 1 - eps].
+
+    The clip makes the loss flat wherever the true class' probability is above 1 - eps or the
+    softmax saturates, so its input gradient is exactly zero there: an attack on it stalls (a
+    masked gradient). robustmask's default loss (`cross_entropy` of `log_probabilities`) is not clipped.
+    """
+    outputs = tf.cast(_as_output_tensor(outputs), tf.float32)
+    if info.output == "logits":
+        probs = tf.nn.softmax(outputs, axis=-1)
+    elif info.single_unit:
+        probs = tf.concat([1.0 - outputs, outputs], axis=-1)
+    else:
+        probs = outputs / tf.reduce_sum(outputs, axis=-1, keepdims=True)
+    probs = tf.clip_by_value(probs, epsilon, 1.0 - epsilon)
+    return -tf.reduce_sum(tf.cast(y_onehot, tf.float32) * tf.math.log(probs), axis=-1)
+
+
+# Graph ops a passthrough layer leaves between a softmax and the model's output at inference.
+_PASSTHROUGH_OPS = ("Identity", "Reshape", "Squeeze", "ExpandDims", "Cast")
+
+
 def _logits_behind(outputs):
     # Keras 3 keeps the pre-activation tensor on softmax/sigmoid outputs (it uses it for its own
-    # cross-entropy); in a graph the softmax op's input is the same thing.
+    # cross-entropy), and Dropout, Identity and Activation("linear") pass that very tensor on at
+    # inference. Flatten and Reshape make a new tensor without it: eagerly the logits are lost, but
+    # in a graph the ops lead back to the softmax, whose input is the logits.
     logits = getattr(outputs, "_keras_logits", None)
     if logits is not None:
         return tf.cast(logits, tf.float32)
-    op = getattr(outputs, "op", None)
-    if op is not None and not isinstance(outputs, tf.__internal__.EagerTensor):
-        if op.type in ("Softmax", "Sigmoid") and len(op.inputs) == 1:
-            return tf.cast(op.inputs[0], tf.float32)
-    return None
+    if isinstance(outputs, tf.__internal__.EagerTensor) or getattr(outputs, "op", None) is None:
+        return None
+    tensor = outputs
+    while tensor.op.type in _PASSTHROUGH_OPS and len(tensor.op.inputs) >= 1:
+        tensor = tensor.op.inputs[0]
+    if tensor.op.type not in ("Softmax", "Sigmoid") or len(tensor.op.inputs) != 1:
+        return None
+    logits = tensor.op.inputs[0]
+    if tensor is outputs:
+        return tf.cast(logits, tf.float32)
+    # Through reshapes the logits fit the outputs only if the class axis is the softmax's axis.
+    if logits.shape.rank is None or logits.shape[-1] is None or logits.shape[-1] != outputs.shape[-1]:
+        return None
+    return tf.reshape(tf.cast(logits, tf.float32), tf.shape(outputs))
 
 
 def _as_output_tensor(outputs):
@@ -167,32 +313,20 @@ def _declared_output_width(model):
     return shape[-1]
 
 
-def _last_activation(model) -> str | None:
-    layer = model
-    while True:
-        layers = getattr(layer, "layers", None)
-        if not layers:
-            break
-        layer = layers[-1]
-    if layer is model:
-        return None
-    if type(layer).__name__ == "Softmax":
-        return "softmax"
-    activation = getattr(layer, "activation", None)
-    if activation is None:
-        # Layers without an activation (Dropout, Flatten, BatchNorm...) pass values through.
-        return "linear" if type(layer).__name__ in ("Dropout", "Flatten", "Reshape") else None
-    name = activation if isinstance(activation, str) else getattr(activation, "__name__", "")
-    if name in ("softmax", "sigmoid", "linear"):
-        return name
-    return None
+def _probe_output_kind(model, sample) -> tuple[str, bool]:
+    """(kind the outputs on `sample` look like, whether that is certain).
 
-
-def _probe_output_kind(model, sample) -> str:
+    Rows of non-negative numbers summing to one are probabilities; anything else cannot be. A
+    single unit inside [0, 1] looks like a probability, but logits can fall there too: not certain.
+    """
     out = _as_output_tensor(model(tf.convert_to_tensor(np.asarray(sample[:16], np.float32)), training=False))
+    low_precision = tf.as_dtype(out.dtype) in (tf.float16, tf.bfloat16)
     out = np.asarray(out, np.float64)
     if out.shape[-1] == 1:
-        return "probabilities" if np.all((out >= 0) & (out <= 1)) else "logits"
-    if np.all(out >= 0) and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3):
-        return "probabilities"
-    return "logits"
+        inside = bool(np.all((out >= 0) & (out <= 1)))
+        return ("probabilities", False) if inside else ("logits", True)
+    # Half-precision softmax rows sum to one only to within a few of their rounding steps.
+    tolerance = 3e-2 if low_precision else 1e-3
+    if np.all(out >= 0) and np.allclose(out.sum(axis=-1), 1.0, atol=tolerance):
+        return "probabilities", True
+    return "logits", True

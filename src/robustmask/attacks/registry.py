@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
+import re
 from importlib import metadata
 
 from robustmask.errors import AttackError
@@ -61,13 +63,45 @@ def get(name: str, **params):
     from robustmask.attacks.base import Attack
 
     factory = _resolve(name)
+    _check_params(factory, name, params)
     try:
         attack = factory(**params)
     except TypeError as error:
+        if not _rejects_a_given_keyword(error, factory, params):
+            raise  # raised inside the constructor: a bug to see, not a bad parameter
         raise AttackError(f"attack {name!r} does not take these parameters: {error}") from None
     if not isinstance(attack, Attack):
         raise AttackError(f"attack {name!r} built a {type(attack).__name__}, not a robustmask Attack")
     return attack
+
+
+def _check_params(factory, name: str, params: dict) -> None:
+    """Parameters the factory's signature cannot take are the user's error, named before the call."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # no signature to read (a builtin): the call decides
+        return
+    try:
+        signature.bind(**params)
+    except TypeError as error:
+        raise AttackError(f"attack {name!r} does not take these parameters: {error}") from None
+
+
+def _rejects_a_given_keyword(error: TypeError, factory, params: dict) -> bool:
+    """Whether `error` is Python refusing one of `params` at a constructor the factory hands them on to.
+
+    Attacks take ``**kwargs`` and pass them to their base class (``BIM(steps, **kwargs)`` ->
+    ``Attack.__init__``), so the signature check cannot see an unknown name there; Python's own
+    "X.__init__() got an unexpected keyword argument 'name'" for a given name, raised at a class
+    of the factory's hierarchy, is that case. Any other TypeError is the constructor's own.
+    """
+    match = re.fullmatch(r"([\w.<>]+)\(\) got an unexpected keyword argument '(\w+)'", str(error))
+    if match is None or match[2] not in params or not match[1].endswith("__init__"):
+        return False
+    if not isinstance(factory, type):
+        return True  # a factory function handing the parameters on to a constructor
+    owner = match[1].rpartition(".")[0]
+    return any(cls.__qualname__ == owner for cls in factory.__mro__)
 
 
 def _resolve(name: str):
@@ -83,7 +117,8 @@ def _resolve(name: str):
             try:
                 return entry.load()
             except Exception as error:  # a broken plug-in must not hide the others
-                raise AttackError(f"the plug-in attack {name!r} ({entry.value}) failed to load: {error}") from None
+                raise AttackError(f"the plug-in attack {name!r} ({entry.value}) failed to load: "
+                                  f"{type(error).__name__}: {error}") from None
     close = difflib.get_close_matches(key, available(), n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise AttackError(f"unknown attack {name!r}{hint}; available: {', '.join(available())}")

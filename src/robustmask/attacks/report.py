@@ -34,7 +34,8 @@ def perturbation_norms(x, x_adv) -> dict:
     }
 
 
-def attack_report(attack: Attack, model, x, y=None, eps=None, *, warmup: bool = False) -> pd.DataFrame:
+def attack_report(attack: Attack, model, x, y=None, eps=None, *, warmup: bool = False,
+                  return_adversarial: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, list[np.ndarray]]:
     """Run `attack` at each eps and tabulate its success, perturbation sizes, queries and time.
 
     One row per eps; the attack is called once per eps. Columns: ``Epsilon``; ``Success rate (%)``:
@@ -50,6 +51,9 @@ def attack_report(attack: Attack, model, x, y=None, eps=None, *, warmup: bool = 
 
     The attacks compute in float32, so float64 images are compared after rounding to float32 (their
     rounding is not a perturbation).
+
+    ``return_adversarial=True`` returns ``(table, images)``, images being the adversarial batch of
+    each row: the very images measured (a random attack run again would give others).
     """
     if not isinstance(attack, Attack):
         raise AttackError(f"attack must be a robustmask Attack, got {type(attack).__name__}")
@@ -72,7 +76,7 @@ def attack_report(attack: Attack, model, x, y=None, eps=None, *, warmup: bool = 
         attack(model, x, labels, **({} if epsilons[0] is None else {"eps": epsilons[0]}))
 
     reference = x.astype(np.float32)
-    rows = []
+    rows, images = [], []
     for e in epsilons:
         kwargs = {} if e is None else {"eps": e}
         start = time.perf_counter()
@@ -82,6 +86,8 @@ def attack_report(attack: Attack, model, x, y=None, eps=None, *, warmup: bool = 
         adv_predicted = attack.predict_labels(model, x_adv)
         hit = adv_predicted == labels if attack.targeted else adv_predicted != labels
         norms = perturbation_norms(reference, np.asarray(x_adv).astype(np.float32))
+        if return_adversarial:
+            images.append(x_adv)
         rows.append({
             "Epsilon": math.nan if e is None else e,
             "Success rate (%)": 100.0 * hit[counted].mean() if counted.any() else math.nan,
@@ -91,4 +97,4 @@ def attack_report(attack: Attack, model, x, y=None, eps=None, *, warmup: bool = 
         })
     table = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
     table.attrs.update(attack=attack.name, examples=len(x), counted=int(counted.sum()), targeted=attack.targeted)
-    return table
+    return (table, images) if return_adversarial else table

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import struct
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -301,6 +302,13 @@ class _Unreadable(Exception):
     """A file that cannot be used as an image; the message is the one-line reason."""
 
 
+# What Pillow raises for a bad file: OSError for truncated or corrupt data ("image file is
+# truncated", "broken data stream"), SyntaxError and ValueError from format plugins that reject a
+# header, EOFError and struct.error where a plugin reads past the end. Anything else (MemoryError,
+# a bug) is no property of the file and propagates.
+_BAD_FILE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+
+
 def _decode_all(files, out, size, workers):
     """Decode ``files`` into rows of ``out``; returns ``(ok, note_or_reason)`` per file."""
     scale = out.dtype == np.float32
@@ -341,7 +349,7 @@ def _read_rgb(path: str, size):
         raise _Unreadable(f"image too large ({_one_line(err)})") from None
     except _Unreadable:
         raise
-    except Exception as err:  # OSError for truncated/corrupt data, SyntaxError/ValueError from plugins
+    except _BAD_FILE_ERRORS as err:
         raise _Unreadable(f"corrupt or truncated image ({_one_line(err)})") from None
     if size is not None and rgb.shape[:2] != tuple(size):
         resized = Image.fromarray(rgb).resize((size[1], size[0]), Image.BILINEAR)

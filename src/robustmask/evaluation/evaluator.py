@@ -17,7 +17,7 @@ import pandas as pd
 import tensorflow as tf
 
 from robustmask._batching import iterate_batches, num_examples
-from robustmask._validation import check_epsilons, check_images, check_input_shape, check_labels
+from robustmask._validation import check_epsilons, check_images, check_input_shape, check_labels, check_positive_int
 from robustmask.attacks.base import Attack
 from robustmask.errors import RobustmaskError
 from robustmask.evaluation.sanity import sanity_warnings
@@ -94,7 +94,7 @@ class Evaluator:
             eps, _ = check_epsilons(epsilons)
             # The clean row comes first, whatever order the epsilons came in; duplicates are dropped.
             self.epsilons = [0.0] + [e for e in dict.fromkeys(eps) if e != 0.0]
-        self.batch_size = int(batch_size)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.labels = labels
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from robustmask._validation import check_positive_int
 from robustmask.errors import ModelError
 
 __all__ = ["recalibrate_batchnorm", "batchnorm_layers"]
@@ -144,8 +145,7 @@ def recalibrate_batchnorm(model: Any, x: Any, batch_size: int = 64) -> Any:
     Raises:
         ModelError: bad ``x`` / ``batch_size``, or a model without any BatchNormalization layer.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ModelError(f"recalibrate_batchnorm: batch_size must be a positive integer, got {batch_size!r}.")
+    check_positive_int(batch_size, "recalibrate_batchnorm: batch_size", error=ModelError)
     arr = _as_array(x)
     layers = batchnorm_layers(model)
     if not layers:

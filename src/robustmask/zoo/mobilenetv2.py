@@ -84,7 +84,7 @@ def keras_models_cache_dir() -> Path:
         from keras.src.backend.config import keras_home
 
         base = keras_home()
-    except Exception:  # pragma: no cover - Keras internals moved
+    except (ImportError, AttributeError):  # pragma: no cover - Keras internals moved
         base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     base = os.path.expanduser(base)
     if not os.access(base, os.W_OK):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from robustmask._validation import check_positive_int
 from robustmask.attacks.art.adapter import ARTAttack, art_estimator
 from robustmask.errors import AttackError
 
@@ -15,9 +16,7 @@ __all__ = ["ARTFGSM", "ARTBIM", "ARTPGD", "MIFGSM", "AutoPGD"]
 
 
 def _steps(value, name="max_iter") -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise AttackError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_positive_int(value, name, error=AttackError)
 
 
 class ARTFGSM(ARTAttack):
