@@ -7,10 +7,13 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+import robustmask
 from robustmask.cli.main import build_parser, main
+from robustmask.datasets import synthetic_face_masks
 
-SUBCOMMANDS = ["reproduce", "attack", "evaluate", "attacks", "seed-weights", "synthetic"]
+SUBCOMMANDS = ["reproduce", "attack", "evaluate", "defend", "attacks", "seed-weights", "synthetic"]
 
 
 def run_cli(*args, timeout=600):
@@ -49,10 +52,24 @@ def test_attacks_lists_native_and_art_names(capsys):
     assert {"fgsm", "bim", "pgd", "deepfool", "square"} <= set(names)
 
 
-def test_missing_model_and_unknown_attack_are_one_line_errors(tmp_path, capsys):
+def test_missing_model_and_unknown_attack_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    import robustmask.reproduce
+
+    studies = []
+    monkeypatch.setattr(robustmask.reproduce, "run_study", lambda *args, **kwargs: studies.append(args))
     assert main(["evaluate", "--model", str(tmp_path / "nope.keras")]) == 2
     assert capsys.readouterr().err.strip() == f"robustmask: error: {tmp_path / 'nope.keras'}: no such model file"
     assert build_parser().parse_args(["attack", "--model", "m.keras", "--param", "steps=3"]).param == ["steps=3"]
+    # A misspelt attack: exit code 2, one line that suggests the close names (before any model loads).
+    for command in (["attack", "--model", str(tmp_path / "nope.keras")],
+                    ["evaluate", "--model", str(tmp_path / "nope.keras")],
+                    ["reproduce", "--out", str(tmp_path / "run"), "--no-progress"]):
+        assert main([*command, "--attack", "pgdd"]) == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1
+        assert error.startswith("robustmask: error: unknown attack 'pgdd' (did you mean ")
+        assert "pgd" in error.partition("did you mean")[2].partition(")")[0]
+    assert studies == [], "reproduce checks the attack name before the study starts"
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +119,77 @@ def test_class_names_select_synthetic_classes_for_two_class_models(tmp_path, cap
                  "--class-names", "with_mask", "without_mask"]) == 0
     assert main(["evaluate", "--model", str(path), "--n", "10", "--class-names", "masked"]) == 2
     assert "synthetic classes are" in capsys.readouterr().err
+
+
+class CountingNoise(robustmask.Attack):
+    """Random sign noise of size eps (unseeded), counting the runs."""
+
+    runs = 0
+
+    def __call__(self, *args, **kwargs):
+        CountingNoise.runs += 1
+        return super().__call__(*args, **kwargs)
+
+    def run(self, model, x, y, eps):
+        return x + eps * tf.sign(tf.random.uniform(tf.shape(x), -1.0, 1.0))
+
+
+@pytest.mark.parametrize("eps", [["0.05"], ["0.02", "0.05"]])
+def test_attack_save_keeps_the_reported_run_and_runs_once(saved_model, tmp_path, monkeypatch, capsys, eps):
+    import robustmask.attacks as attacks
+    from robustmask.attacks import perturbation_norms, registry
+
+    monkeypatch.setattr(registry, "_REGISTERED", {})
+    attacks.register("counting-noise", CountingNoise)
+    reported = []
+    real_report = attacks.attack_report
+    monkeypatch.setattr(attacks, "attack_report", lambda *a, **k: reported.append(real_report(*a, **k)) or reported[-1])
+    CountingNoise.runs = 0
+    save = tmp_path / "adv.npz"
+    assert main(["attack", "--model", str(saved_model), "--n", "4", "--attack", "counting-noise",
+                 "--eps", *eps, "--save", str(save)]) == 0
+    assert CountingNoise.runs == len(eps)  # once per eps, for the report; none more for --save
+    table, images = reported[0]
+    saved = np.load(save)["adversarial"]
+    expected = images[0] if len(eps) == 1 else np.stack(images)
+    np.testing.assert_array_equal(saved, expected)
+    x, _ = synthetic_face_masks(n_per_class=4, image_size=32, seed=0)
+    for i, adversarial in enumerate(saved if len(eps) > 1 else [saved]):
+        norms = perturbation_norms(x, adversarial)
+        assert table["L2 (mean)"].iloc[i] == pytest.approx(norms["L2"].mean(), rel=1e-6)
+
+
+def test_defend_refuses_bad_names_and_parameters_before_training(tmp_path, capsys):
+    out = tmp_path / "defend"
+    assert main(["defend", "--defense", "nope", "--out", str(out)]) == 2
+    assert "unknown defence 'nope'" in capsys.readouterr().err
+    # multi-eps has no single budget: --eps must be refused, not silently ignored.
+    assert main(["defend", "--defense", "multi-eps", "--eps", "0.1", "--out", str(out)]) == 2
+    assert "does not take the parameter(s) eps" in capsys.readouterr().err
+    assert main(["defend", "--defense", "pgd-at", "--param", "stepz=3", "--out", str(out)]) == 2
+    assert "stepz" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_defend_trains_compares_and_keeps_earlier_results(tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "defend"
+    args = ["defend", "--defense", "fast-at", "--epochs", "2", "--n-per-class", "25", "--image-size", "16",
+            "--eps", "0.05", "--out", str(out)]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    table = pd.read_csv(out / "comparison.csv")
+    assert list(table["Defence"].unique()) == ["undefended", "fast-at"]
+    assert len(table) == 8  # four budgets each: 0.009, 2/255, 4/255, 8/255
+    assert {"FGSM (%)", "PGD (%)", "Square (%)", "Worst case (%)"} <= set(table.columns)
+    worst = table[["FGSM (%)", "PGD (%)", "Square (%)"]].min(axis=1)
+    np.testing.assert_allclose(table["Worst case (%)"], worst)
+    assert (table["Worst case (%)"] <= table["Clean (%)"]).all()
+    defended = tf.keras.models.load_model(out / "defended.keras")
+    assert defended.input_shape[1:] == (16, 16, 3)
+    assert not (tmp_path / ".defend.checkpoints").exists()  # removed once the results are in place
+    before = (out / "comparison.csv").read_bytes()
+    second = run_cli(*args)
+    assert second.returncode == 2 and "--overwrite" in second.stderr
+    assert (out / "comparison.csv").read_bytes() == before

@@ -123,7 +123,7 @@ def test_bad_arguments(tiny_model, tiny_data):
     x, y = tiny_data
     with pytest.raises(RobustmaskError, match="source must be one of"):
         MultiEpsilonAdversarialTrainer(EPSILONS, source="latest")
-    with pytest.raises(RobustmaskError, match="layers must be 'trainable' or 'all'"):
+    with pytest.raises(RobustmaskError, match="layers must be one of 'trainable', 'all'"):
         MultiEpsilonAdversarialTrainer(EPSILONS, layers="head")
     with pytest.raises(RobustmaskError, match="subset as a fraction must be in"):
         MultiEpsilonAdversarialTrainer(EPSILONS, subset=1.5)

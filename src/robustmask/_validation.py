@@ -128,3 +128,19 @@ def check_fraction_or_count(value, name: str) -> float | int:
     if value <= 0:
         raise RobustmaskError(f"{name} as a count must be positive, got {value}")
     return int(value)
+
+
+def check_positive_int(value, name: str, *, allow_zero: bool = False, error: type = RobustmaskError) -> int:
+    """An integer >= 1 (>= 0 with `allow_zero`); bools and floats are refused."""
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        kind = "a non-negative integer" if allow_zero else "a positive integer"
+        raise error(f"{name} must be {kind}, got {value!r}")
+    return int(value)
+
+
+def check_choice(value, choices: Sequence[str], name: str, *, error: type = RobustmaskError) -> str:
+    """One of the string options `choices`."""
+    if value not in choices:
+        raise error(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value

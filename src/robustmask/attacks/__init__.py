@@ -22,6 +22,7 @@ def _lazy_table():
     _LAZY.setdefault("ARTAttack", "robustmask.attacks.art.adapter")
     _LAZY.setdefault("attack_report", "robustmask.attacks.report")
     _LAZY.setdefault("perturbation_norms", "robustmask.attacks.report")
+    _LAZY.setdefault("margin_loss", "robustmask.attacks.losses")
 
 
 _lazy_table()

@@ -31,9 +31,16 @@ from typing import ClassVar
 import numpy as np
 import tensorflow as tf
 
-from robustmask._validation import check_clip, check_epsilons, check_images, check_input_shape, check_labels
+from robustmask._validation import (
+    check_clip,
+    check_epsilons,
+    check_images,
+    check_input_shape,
+    check_labels,
+    check_positive_int,
+)
 from robustmask.errors import AttackError
-from robustmask.modelinfo import ModelInfo, cross_entropy, inspect_model, log_probabilities
+from robustmask.modelinfo import ModelInfo, clipped_cross_entropy, cross_entropy, inspect_model, log_probabilities
 
 
 class Attack(abc.ABC):
@@ -42,8 +49,12 @@ class Attack(abc.ABC):
     Args:
         clip: the valid input range ``(low, high)``; adversarial images are clipped to it. ``None``
             turns clipping off (the paper's exact Algorithm 1 does not clip).
-        loss: ``None`` for cross-entropy, or a callable ``loss(y_onehot, log_probs) -> per-example``
-            loss that the attack ascends (descends when ``targeted``).
+        loss: ``None`` for cross-entropy from log-probabilities (the logits behind a softmax: no
+            clipping, so confident images keep their gradient); ``"keras"`` for the paper's literal
+            loss, Keras' categorical cross-entropy on softmax probabilities clipped to
+            [1e-7, 1 - 1e-7], whose gradient is exactly zero on saturated outputs; or a callable
+            ``loss(y_onehot, log_probs) -> per-example`` loss that the attack ascends (descends when
+            ``targeted``).
         from_logits: ``None`` detects whether the model ends in softmax or outputs logits.
         targeted: when True, ``y`` holds target classes and the attack pushes towards them.
         batch_size: how many images go through the model at once.
@@ -62,15 +73,13 @@ class Attack(abc.ABC):
 
     def __init__(self, *, clip=(0.0, 1.0), loss=None, from_logits: bool | None = None,
                  targeted: bool = False, batch_size: int = 128):
-        if loss is not None and not callable(loss):
-            raise AttackError(f"loss must be None or a callable loss(y_onehot, log_probs), got {loss!r}")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise AttackError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if loss is not None and loss != "keras" and not callable(loss):
+            raise AttackError(f"loss must be None, 'keras' or a callable loss(y_onehot, log_probs), got {loss!r}")
         self.clip = check_clip(clip)
         self.loss_fn = loss
         self.from_logits = from_logits
         self.targeted = bool(targeted)
-        self.batch_size = int(batch_size)
+        self.batch_size = check_positive_int(batch_size, "batch_size", error=AttackError)
         self._compiled: dict = {}
 
     @property
@@ -106,8 +115,12 @@ class Attack(abc.ABC):
 
     def objective(self, model, x, y):
         """Per-example quantity the attack ascends: the loss, or minus the loss when targeted."""
-        log_probs = log_probabilities(model(x, training=False), self.model_info(model))
-        loss = cross_entropy(y, log_probs) if self.loss_fn is None else self.loss_fn(y, log_probs)
+        outputs = model(x, training=False)
+        if self.loss_fn == "keras":
+            loss = clipped_cross_entropy(y, outputs, self.model_info(model))
+        else:
+            log_probs = log_probabilities(outputs, self.model_info(model))
+            loss = cross_entropy(y, log_probs) if self.loss_fn is None else self.loss_fn(y, log_probs)
         return -loss if self.targeted else loss
 
     def gradient(self, model, x, y):

@@ -7,6 +7,7 @@ import numbers
 
 import tensorflow as tf
 
+from robustmask._validation import check_positive_int
 from robustmask.attacks.base import Attack
 from robustmask.errors import AttackError
 
@@ -68,9 +69,8 @@ class BIM(Attack):
 
 
 def check_steps(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise AttackError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    """A step or restart count: a positive integer (an `AttackError` otherwise)."""
+    return check_positive_int(value, name, error=AttackError)
 
 
 def check_stepsize(value, name: str) -> float | None:

@@ -65,7 +65,7 @@ class PGD(BIM):
         if self.seed is None:
             noise = tf.random.uniform(tf.shape(x), -1.0, 1.0)
         else:
-            seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(restart, tf.int64)])
+            seed = tf.stack([tf.cast(self.seed, tf.int64), tf.cast(restart, tf.int64)])
             noise = tf.random.stateless_uniform(tf.shape(x), seed, -1.0, 1.0)
         return self.project(x + eps * noise, x, eps)
 

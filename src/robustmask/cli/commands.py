@@ -13,6 +13,7 @@ from robustmask.errors import ModelError, RobustmaskError
 
 
 def reproduce(args) -> int:
+    import robustmask
     from robustmask.reproduce import StudyConfig, run_study
 
     overrides = {
@@ -20,10 +21,12 @@ def reproduce(args) -> int:
             "data": args.data, "seed": args.seed, "weights": args.weights, "attack": args.attack,
             "clip": not args.no_clip, "image_size": args.image_size, "epochs": args.epochs,
             "n_per_class": args.n_per_class, "subset": args.subset, "defence_epochs": args.defence_epochs,
-            "defence_source": args.defence_source,
+            "defence_source": args.defence_source, "robust": False if args.no_robust else None,
+            "robust_defence": args.robust_defence, "robust_epochs": args.robust_epochs,
         }.items() if value is not None
     }
     config = StudyConfig.full(**overrides) if args.full else StudyConfig.quick(**overrides)
+    robustmask.attacks.get(config.attack)  # a typo fails now, not after the model has trained
     run_study(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
     return 0
 
@@ -32,17 +35,21 @@ def attack(args) -> int:
     import robustmask
     from robustmask.attacks import attack_report
 
+    if args.save:
+        refuse_existing_file(args.save, "--save", args.overwrite)  # before the attack's time is spent
+    attacker = robustmask.attacks.get(args.attack, **_params(args.param))  # a typo fails before the model loads
     model = load_model(args.model)
     x, y, names = _data_for(model, args)
-    attacker = robustmask.attacks.get(args.attack, **_params(args.param))
     eps = None if not attacker.eps_bounded else (args.eps if len(args.eps) != 1 else args.eps[0])
-    report = attack_report(attacker, model, x, y, eps=eps)
+    # One run: the images saved are the ones reported (a random attack run again would give others).
+    report, images = attack_report(attacker, model, x, y, eps=eps, return_adversarial=True)
     print(f"{attacker.name} on {args.model}: {len(x)} images, classes {', '.join(names)}")
     print(report.to_string(index=False))
     if args.save:
-        adversarial = attacker(model, x, y, eps=eps)
-        _save_npz(Path(args.save), adversarial=adversarial, labels=y,
-                  epsilons=np.atleast_1d(np.asarray(eps if eps is not None else np.nan, np.float64)))
+        adversarial = images[0] if eps is None or np.ndim(eps) == 0 else np.stack(images)
+        write_atomically(args.save, lambda tmp: np.savez_compressed(
+            tmp, adversarial=adversarial, labels=y,
+            epsilons=np.atleast_1d(np.asarray(eps if eps is not None else np.nan, np.float64))), suffix=".npz")
         print(f"saved {args.save}")
     return 0
 
@@ -51,9 +58,11 @@ def evaluate(args) -> int:
     import robustmask
     from robustmask.reproduce import PAPER_EPSILONS
 
+    if args.csv:
+        refuse_existing_file(args.csv, "--csv", args.overwrite)  # before the sweep's time is spent
+    attacker = robustmask.attacks.get(args.attack, **_params(args.param))
     model = load_model(args.model)
     x, y, names = _data_for(model, args)
-    attacker = robustmask.attacks.get(args.attack, **_params(args.param))
     evaluator = robustmask.Evaluator(attacker, args.eps or list(PAPER_EPSILONS), class_names=names)
     table = evaluator.evaluate(model, (x, y), progress=True)
     print(table.to_string(index=False))
@@ -73,6 +82,12 @@ def attacks(args) -> int:
 def seed_weights(args) -> int:
     from robustmask import zoo
 
+    # The library call keeps an existing cache file and returns it: the command refuses instead of
+    # printing "wrote" over a file it did not write.
+    folder = Path(args.cache_dir).expanduser() if args.cache_dir else zoo.keras_models_cache_dir()
+    target = folder / zoo.imagenet_weights_filename(224)
+    if target.is_file() and not args.overwrite:
+        raise RobustmaskError(f"{target} exists; pass --overwrite to replace it (nothing was written)")
     path = zoo.seed_imagenet_weights(cache_dir=args.cache_dir, overwrite=args.overwrite)
     print(f"wrote {path}")
     return 0
@@ -144,7 +159,11 @@ def _params(pairs):
     return params
 
 
-def _save_npz(path: Path, **arrays):
-    if path.exists():
-        raise RobustmaskError(f"{path} exists; choose another --save file (nothing was overwritten)")
-    write_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
+def refuse_existing_file(path, option: str, overwrite: bool) -> None:
+    """Refuse to write over an existing `path` unless --overwrite was given (and it is a file)."""
+    path = Path(path)
+    if path.is_dir():
+        raise RobustmaskError(f"{path} is a folder; give a file path to {option}")
+    if path.exists() and not overwrite:
+        raise RobustmaskError(f"{path} exists; pass --overwrite to replace it, or choose another {option} "
+                              "(nothing was written)")

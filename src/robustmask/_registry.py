@@ -1,0 +1,103 @@
+"""Things by name: built-ins by import path, run-time registrations, third-party entry points.
+
+Attacks (``robustmask.attacks.get``) and defences (``robustmask.defenses.get``) share this. Naming a
+built-in imports only its module, and a plug-in is loaded only when it is asked for.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from importlib import metadata
+
+
+class Registry:
+    """Names to classes (or factories) of one kind.
+
+    Args:
+        kind: "attack" or "defence", for messages.
+        group: the entry-point group third-party packages add to.
+        builtin: name -> "module:attribute".
+        base: the class every built object must be an instance of.
+        error: the exception class for user errors.
+    """
+
+    def __init__(self, kind: str, group: str, builtin: dict, base_path: str, error: type):
+        self.kind, self.group, self.builtin, self.base_path, self.error = kind, group, dict(builtin), base_path, error
+        self.registered: dict = {}
+
+    def register(self, name: str, factory) -> None:
+        if not callable(factory):
+            raise self.error(f"cannot register {name!r}: {factory!r} is not a {self.kind} class or factory")
+        self.registered[normalise(name)] = factory
+
+    def available(self) -> list[str]:
+        return sorted({*self.builtin, *self.registered, *(normalise(e.name) for e in self._entry_points())})
+
+    def get(self, name: str, **params):
+        factory = self.resolve(name)
+        # Check the parameters against the signature first: a TypeError raised inside the
+        # constructor is a bug to see, not a bad parameter to report.
+        unknown = _unaccepted(factory, params)
+        if unknown:
+            raise self.error(f"{self.kind} {name!r} does not take the parameter(s) {', '.join(unknown)}; "
+                             f"see help(robustmask.{self.kind.replace('defence', 'defense')}s.get({name!r}).__init__)")
+        built = factory(**params)
+        base = _load(self.base_path)
+        if not isinstance(built, base):
+            raise self.error(f"{self.kind} {name!r} built a {type(built).__name__}, not a robustmask {base.__name__}")
+        return built
+
+    def resolve(self, name: str):
+        if not isinstance(name, str):
+            raise self.error(f"{self.kind} names are strings, got {name!r}")
+        key = normalise(name)
+        if key in self.registered:
+            return self.registered[key]
+        if key in self.builtin:
+            try:
+                return _load(self.builtin[key])
+            except ImportError as error:
+                raise self.error(f"{self.kind} {key!r} needs a package that is missing: {error}") from None
+        for entry in self._entry_points():
+            if normalise(entry.name) == key:
+                try:
+                    return entry.load()
+                except Exception as error:  # noqa: BLE001 - a broken plug-in must not hide the others
+                    raise self.error(f"the plug-in {self.kind} {name!r} ({entry.value}) failed to load: "
+                                     f"{type(error).__name__}: {error}") from None
+        close = difflib.get_close_matches(key, self.available(), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise self.error(f"unknown {self.kind} {name!r}{hint}; available: {', '.join(self.available())}")
+
+    def _entry_points(self):
+        return list(metadata.entry_points(group=self.group))
+
+
+def _unaccepted(factory, params: dict) -> list[str]:
+    """Names in `params` that `factory` cannot take, following ``**kwargs`` up a class's bases."""
+    owners = [k for k in inspect.getmro(factory) if "__init__" in vars(k)] if inspect.isclass(factory) else [factory]
+    remaining = set(params)
+    for owner in owners:
+        try:
+            signature = inspect.signature(owner.__init__ if inspect.isclass(owner) else owner)
+        except (TypeError, ValueError):  # no signature to read (a builtin): let the call decide
+            return []
+        kinds = {p.kind for p in signature.parameters.values()}
+        remaining -= {n for n, p in signature.parameters.items()
+                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if inspect.Parameter.VAR_KEYWORD not in kinds:
+            return sorted(remaining)
+        if not inspect.isclass(factory):
+            return []
+    return []
+
+
+def normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _load(path: str):
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)

@@ -1,0 +1,95 @@
+"""The clean part of an adversarial-training set, streamed batch by batch.
+
+A trainer draws a subset of the training images (the paper's m of Algorithm 2, or all of them) and
+feeds it in small clean batches; the adversarial copies are added inside the training step. The
+order of each epoch is a pure function of (seed, epoch), so a run resumed from a checkpoint sees
+the same batches as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from robustmask._batching import is_dataset
+from robustmask._validation import check_images
+from robustmask.errors import DataError, RobustmaskError
+
+
+class CleanBatches:
+    """Clean (x, y) batches of the chosen subset, reshuffled every epoch.
+
+    Args:
+        data: ``(x, y)`` arrays, or a batched tf.data.Dataset of (x, y).
+        subset: a fraction (float in (0, 1]) or a count (int) of the training images.
+        batch: clean images per batch.
+        clip: the valid input range, checked on arrays.
+        seed: seeds the subset draw and every epoch's order.
+        holdout: images kept out of training (arrays only), e.g. for a robustness guard.
+    """
+
+    def __init__(self, data, subset: float | int, batch: int, clip, seed: int, holdout: int = 0):
+        self.batch, self.seed, self.epoch = batch, seed, 0
+        if is_dataset(data):
+            if holdout:
+                raise DataError("a held-out batch needs (x, y) arrays; pass validation_data with a Dataset")
+            self.dataset, self.sample, self.steps = self._from_dataset(data, subset)
+            self.heldout = None
+            return
+        x, y = _check_pair(data, clip)
+        n = len(x) - holdout  # the images training may use
+        # isinstance, not ==: the count 1 equals the fraction 1.0 but means one image.
+        m = round(subset * n) if isinstance(subset, float) else subset
+        if m > n:
+            raise RobustmaskError(f"subset asks for {m} images but the training set has {n}")
+        if m < 1:
+            raise RobustmaskError(f"subset {subset} of {n} images selects none")
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(x))
+        self.heldout = (x[np.sort(order[:holdout])], y[np.sort(order[:holdout])]) if holdout else None
+        self.chosen = np.sort(rng.choice(order[holdout:], size=m, replace=False))
+        self.x, self.y = x, y
+        self.sample = x[:16]
+        self.steps = math.ceil(m / batch)
+        signature = (tf.TensorSpec((None,) + x.shape[1:], tf.float32),
+                     tf.TensorSpec((None,) + y.shape[1:], tf.as_dtype(y.dtype)))
+        # A generator, not from_tensor_slices: that would embed the whole array in the graph.
+        dataset = tf.data.Dataset.from_generator(self._batches, output_signature=signature)
+        self.dataset = dataset.apply(tf.data.experimental.assert_cardinality(self.steps)).prefetch(2)
+
+    def _batches(self):
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.chosen)
+        for start in range(0, len(order), self.batch):
+            index = np.sort(order[start : start + self.batch])
+            yield self.x[index].astype(np.float32, copy=False), self.y[index]
+
+    def _from_dataset(self, data, subset):
+        spec = data.element_spec
+        if not isinstance(spec, tuple) or len(spec) < 2:
+            raise DataError("the training dataset must yield (images, labels) batches")
+        examples = data.unbatch()
+        if isinstance(subset, float) and subset < 1.0:
+            fraction, seed = subset, self.seed
+            examples = examples.enumerate().filter(
+                lambda i, _: tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), i])) < fraction
+            ).map(lambda _, element: element)
+        # A window of a few batches, not the whole set: memory must not grow with the data. Keras'
+        # own fit does not shuffle a Dataset at all; shuffle it upstream for a global order.
+        examples = examples.shuffle(8 * self.batch, seed=self.seed, reshuffle_each_iteration=True)
+        if isinstance(subset, int):
+            examples = examples.take(subset)
+        dataset = examples.map(lambda x, y, *_: (x, y)).batch(self.batch).prefetch(2)
+        return dataset, next(iter(data))[0].numpy(), None
+
+
+def _check_pair(data, clip):
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise DataError("train_data must be an (x, y) pair of arrays or a batched tf.data.Dataset")
+    x, y = data
+    x = check_images(x, clip, "x_train")
+    y = np.asarray(y)
+    if len(y) != len(x):
+        raise DataError(f"train_data has {len(x)} images but {len(y)} labels")
+    return x, y

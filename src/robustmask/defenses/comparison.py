@@ -1,0 +1,71 @@
+"""Train several defences from one undefended model and compare them under strong attacks.
+
+The table `benchmarks/defences.py`, ``robustmask defend`` and ``robustmask reproduce`` print: per
+defence and epsilon, clean accuracy, accuracy under each attack of the suite (FGSM, PGD with a
+random start, Square), the worst case over them, and the training time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import pandas as pd
+
+from robustmask.defenses.base import Defense
+from robustmask.evaluation.worst_case import robustness_table, standard_attacks
+
+UNDEFENDED = "undefended"
+
+
+def compare_defences(model, train_data, test_data, defences: Mapping[str, Defense], epsilons: Sequence[float], *,
+                     attacks=None, fit_kwargs: Mapping | None = None, log: Callable[[str], None] = print):
+    """Train each defence on `train_data` from `model`, evaluate all on `test_data`.
+
+    Returns ``(table, models)``: the DataFrame (columns Defence, Train time (s), Epsilon, Clean (%),
+    one per attack, Worst case (%)) with the undefended model's rows first, and name -> model.
+
+    Example::
+
+        table, models = compare_defences(model, (x_train, y_train), (x_test, y_test),
+                                         {"pgd-at": PGDAdversarialTrainer(eps=8 / 255)}, [0.009, 8 / 255])
+    """
+    attacks = standard_attacks() if attacks is None else attacks
+    models, times = {UNDEFENDED: model}, {UNDEFENDED: 0.0}
+    for name, defence in defences.items():
+        log(f"  training {name}: {type(defence).__name__}")
+        started = time.perf_counter()
+        models[name], _ = defence.fit(model, train_data, **dict(fit_kwargs or {}))
+        times[name] = time.perf_counter() - started
+    frames = []
+    for name, defended in models.items():
+        log(f"  attacking {name}")
+        table = robustness_table(defended, test_data, attacks, epsilons)
+        table.insert(0, "Train time (s)", round(times[name], 1))
+        table.insert(0, "Defence", name)
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True), models
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """The comparison as a Markdown table, epsilons written as fractions of 255 where they are."""
+    columns = list(table.columns)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in table.itertuples(index=False):
+        cells = []
+        for column, value in zip(columns, row):
+            if column == "Epsilon":
+                cells.append(_eps_label(value))
+            elif isinstance(value, float):
+                cells.append(f"{value:.1f}")
+            else:
+                cells.append(str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _eps_label(eps: float) -> str:
+    levels = eps * 255
+    if abs(levels - round(levels)) < 1e-6 and round(levels) > 0:
+        return f"{round(levels)}/255"
+    return f"{eps:g}"

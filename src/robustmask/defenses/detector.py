@@ -1,0 +1,243 @@
+"""An adversarial-input detector, its rates, and the attack that knows it.
+
+`AdversarialDetector` follows Metzen, Genewein, Fischer & Bischoff, "On Detecting Adversarial
+Perturbations", ICLR 2017, https://arxiv.org/abs/1702.04267: a small binary classifier, trained on
+clean images and adversarial copies of them (made by a robustmask attack against the classifier),
+that reads the classifier's penultimate features (or those of another layer). `DetectorAwarePGD` is the
+adaptive attack of Carlini & Wagner, "Adversarial Examples Are Not Easily Detected: Bypassing Ten
+Detection Methods", AISec 2017, https://arxiv.org/abs/1705.07263: one PGD whose objective raises the
+classifier's margin loss while it lowers the detector's score, so that the adversarial image both
+fools the classifier and passes the detector. A detector measured only against the attack it was
+trained on says little; measure it against `DetectorAwarePGD` too (docs/defences_beyond.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from robustmask._validation import check_images, check_labels, check_positive_int
+from robustmask.attacks.base import Attack
+from robustmask.attacks.pgd import PGD
+from robustmask.defenses.base import Defense
+from robustmask.attacks.losses import margin_loss
+from robustmask.errors import ModelError, RobustmaskError
+from robustmask.modelinfo import inspect_model
+
+__all__ = ["AdversarialDetector", "DetectionRates", "DetectorAwarePGD"]
+
+
+@dataclass(frozen=True)
+class DetectionRates:
+    """What a detector flags on held-out clean and adversarial images.
+
+    Attributes:
+        true_positive_rate: share of the adversarial images flagged.
+        false_positive_rate: share of the clean images flagged.
+        clean, adversarial: how many images of each kind were scored.
+        flagged_clean, flagged_adversarial: how many of each were flagged.
+        fooled: adversarial images the classifier gets wrong (None without labels).
+        fooled_undetected: adversarial images that fool the classifier AND pass the detector, the
+            attack's real successes against classifier + detector (None without labels).
+    """
+
+    true_positive_rate: float
+    false_positive_rate: float
+    clean: int
+    adversarial: int
+    flagged_clean: int
+    flagged_adversarial: int
+    fooled: int | None = None
+    fooled_undetected: int | None = None
+
+
+class AdversarialDetector(Defense):
+    """A binary detector of adversarial inputs for one classifier (Metzen et al. 2017).
+
+    Args:
+        attack: makes the adversarial training examples: an untargeted robustmask `Attack`; default
+            ``PGD(steps=10)`` with a random start.
+        eps: the attack's L-inf budget.
+        features: "penultimate" (the output of the classifier's second-to-last layer) or the name of
+            another layer of the classifier (Metzen et al. attach detectors at several depths). Needs a
+            Functional or Sequential classifier.
+        hidden: width of the detector's hidden layer.
+        epochs, batch_size, learning_rate: training of the detector (Adam; the classifier is not trained).
+        threshold: score (probability of "adversarial") above which an input is flagged.
+        seed: seeds the detector's initial weights and the order of its training examples.
+
+    Example::
+
+        detector = AdversarialDetector(robustmask.attacks.PGD(steps=10), eps=8 / 255)
+        detector_model, history = detector.fit(model, (x_train, y_train))
+        x_adv = robustmask.attacks.PGD(steps=10)(model, x_test, y_test, eps=8 / 255)
+        print(detector.rates(x_test, x_adv, y_test))              # the non-adaptive attack
+        x_ada = DetectorAwarePGD(detector, steps=50)(model, x_test, y_test, eps=8 / 255)
+        print(detector.rates(x_test, x_ada, y_test))              # the attack that knows it
+    """
+
+    def __init__(self, attack: Attack | None = None, eps: float = 8 / 255, *, features: str = "penultimate",
+                 hidden: int = 32, epochs: int = 30, batch_size: int = 32, learning_rate: float = 3e-3,
+                 threshold: float = 0.5, seed: int = 0):
+        self.attack = PGD(steps=10) if attack is None else attack
+        if not isinstance(self.attack, Attack) or self.attack.targeted:
+            raise RobustmaskError(f"attack must be an untargeted robustmask Attack, got {self.attack!r}")
+        self.eps = _check_positive_float(eps, "eps")
+        if not isinstance(features, str) or not features:
+            raise RobustmaskError(f"features must be 'penultimate' or a layer name, got {features!r}")
+        self.features = features
+        self.hidden = check_positive_int(hidden, "hidden")
+        self.epochs = check_positive_int(epochs, "epochs")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.learning_rate = _check_positive_float(learning_rate, "learning_rate")
+        self.threshold = _check_positive_float(threshold, "threshold")
+        if not self.threshold < 1.0:
+            raise RobustmaskError(f"threshold is a probability in (0, 1), got {threshold!r}")
+        self.seed = check_positive_int(seed, "seed", allow_zero=True)
+        self.model_: keras.Model | None = None  # input -> detector logit, set by fit
+        self.classifier_ = None
+
+    def fit(self, model, train_data, **kwargs):
+        """Train on ``train_data`` = ``(x, y)`` and its adversarial copies; return ``(detector_model, history)``.
+
+        The detector model maps an input batch to one logit per image (``sigmoid`` of it is the
+        score). The classifier is only read, never changed.
+        """
+        if not isinstance(train_data, (tuple, list)) or len(train_data) != 2:
+            raise RobustmaskError("train_data must be (x, y) arrays: the detector needs clean images and labels")
+        x = check_images(train_data[0], self.attack.clip)
+        info = inspect_model(model, self.attack.from_logits, x)
+        y = check_labels(train_data[1], len(x), info.num_classes)
+        extractor = self._extractor(model)  # before the attack: a bad layer name fails fast
+        x_adv = self._attack(model, x, y)
+        inputs = np.concatenate([x, x_adv]).astype(np.float32)
+        features = extractor.predict(inputs, batch_size=256, verbose=0)
+        labels = np.concatenate([np.zeros(len(x)), np.ones(len(x_adv))]).astype(np.float32)[:, None]
+        head = self._head(features)
+        head.compile(keras.optimizers.Adam(self.learning_rate), keras.losses.BinaryCrossentropy(from_logits=True),
+                     metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
+        dataset = (tf.data.Dataset.from_tensor_slices((features, labels))
+                   .shuffle(len(labels), seed=self.seed, reshuffle_each_iteration=True).batch(self.batch_size))
+        history = head.fit(dataset, epochs=self.epochs, shuffle=False, verbose=0)
+        image = keras.Input(x.shape[1:])
+        logit = head(extractor(image))
+        self.model_ = keras.Model(image, logit, name="adversarial_detector")
+        self.classifier_ = model
+        return self.model_, history
+
+    def logits(self, x) -> np.ndarray:
+        """The detector's logit per image (positive: more likely adversarial than clean)."""
+        if self.model_ is None:
+            raise RobustmaskError("the detector is not trained: call fit(model, (x, y)) first")
+        x = check_images(x, self.attack.clip)
+        return self.model_.predict(x.astype(np.float32), batch_size=256, verbose=0)[:, 0]
+
+    def score(self, x) -> np.ndarray:
+        """Probability of "adversarial" per image."""
+        return 1.0 / (1.0 + np.exp(-self.logits(x).astype(np.float64)))
+
+    def detect(self, x) -> np.ndarray:
+        """True where the detector flags the image (score above `threshold`)."""
+        return self.score(x) > self.threshold
+
+    def rates(self, x_clean, x_adv, y=None) -> DetectionRates:
+        """True- and false-positive rates on held-out images; with labels ``y`` (of ``x_adv``'s clean
+        originals), also how many adversarial images fool the classifier and pass the detector."""
+        flagged_clean, flagged_adv = self.detect(x_clean), self.detect(x_adv)
+        fooled = fooled_undetected = None
+        if y is not None:
+            info = inspect_model(self.classifier_, self.attack.from_logits, x_adv)
+            labels = check_labels(y, len(x_adv), info.num_classes)
+            predicted = np.argmax(self.classifier_.predict(np.asarray(x_adv, np.float32), verbose=0), axis=1)
+            wrong = predicted != labels
+            fooled, fooled_undetected = int(wrong.sum()), int((wrong & ~flagged_adv).sum())
+        return DetectionRates(float(flagged_adv.mean()), float(flagged_clean.mean()), len(flagged_clean),
+                              len(flagged_adv), int(flagged_clean.sum()), int(flagged_adv.sum()), fooled,
+                              fooled_undetected)
+
+    # ------------------------------------------------------------------ internals
+    def _attack(self, model, x, y):
+        if self.attack.eps_bounded:
+            return self.attack(model, x, y, eps=self.eps)
+        return self.attack(model, x, y)
+
+    def _extractor(self, model):
+        layers = getattr(model, "layers", None)
+        try:
+            inputs = model.inputs
+        except (AttributeError, ValueError):
+            inputs = None
+        if not layers or not inputs:
+            raise ModelError(f"features={self.features!r} needs a Functional or Sequential classifier "
+                             f"(got {type(model).__name__})")
+        if self.features == "penultimate":
+            if len(layers) < 2:
+                raise ModelError("the classifier has one layer: there are no penultimate features")
+            layer = layers[-2]
+        else:
+            names = [layer.name for layer in layers]
+            if self.features not in names:
+                raise ModelError(f"the classifier has no layer {self.features!r}; its layers: {', '.join(names)}")
+            layer = layers[names.index(self.features)]
+        try:
+            return keras.Model(model.inputs, layer.output, name="detector_features")
+        except (ValueError, AttributeError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ModelError(f"cannot read the features of layer {layer.name!r}: {reason}") from None
+
+    def _head(self, features) -> keras.Model:
+        init = keras.initializers.GlorotUniform(seed=self.seed)
+        norm = keras.layers.Normalization(axis=-1)  # features standardised with the training statistics
+        norm.adapt(features.reshape(len(features), -1))
+        return keras.Sequential([keras.Input(features.shape[1:]), keras.layers.Flatten(), norm,
+                                 keras.layers.Dense(self.hidden, activation="relu", kernel_initializer=init),
+                                 keras.layers.Dense(1, kernel_initializer=init)], name="detector_head")
+
+
+class DetectorAwarePGD(PGD):
+    """PGD against classifier + detector at once (Carlini & Wagner 2017, arXiv 1705.07263).
+
+    Ascends ``margin(classifier) - weight * max(detector logit - logit(threshold), -detector_confidence)``:
+    the C&W margin loss (capped at ``confidence``, so once the classifier is fooled the steps go to the
+    detector) plus a term that pushes the detector's logit below its threshold. Call it on the
+    classifier, as any attack; the detector comes with the constructor.
+
+    Args:
+        detector: a fitted `AdversarialDetector`.
+        weight: weight of the detector term.
+        confidence: cap of the classifier margin (log-probability units).
+        detector_confidence: how far below the threshold (in logits) the detector is pushed.
+        **kwargs: PGD's (``steps``, ``rel_stepsize``, ``restarts``, ``seed``, ``clip``, ...).
+
+    Example::
+
+        attack = DetectorAwarePGD(detector, steps=50, seed=0)
+        x_adv = attack(model, x_test, y_test, eps=8 / 255)
+        rates = detector.rates(x_test, x_adv, y_test)   # rates.fooled_undetected
+    """
+
+    def __init__(self, detector: AdversarialDetector, weight: float = 1.0, *, confidence: float = 2.0,
+                 detector_confidence: float = 2.0, **kwargs):
+        if not isinstance(detector, AdversarialDetector) or detector.model_ is None:
+            raise RobustmaskError("detector must be a fitted AdversarialDetector (call detector.fit first)")
+        kwargs.setdefault("loss", margin_loss(confidence))
+        super().__init__(**kwargs)
+        self.detector = detector
+        self.weight = _check_positive_float(weight, "weight")
+        self.detector_confidence = _check_positive_float(detector_confidence, "detector_confidence", zero=True)
+        self._offset = math.log(detector.threshold / (1.0 - detector.threshold))
+
+    def objective(self, model, x, y):
+        logit = self.detector.model_(x, training=False)[:, 0] - self._offset
+        return super().objective(model, x, y) - self.weight * tf.maximum(logit, -self.detector_confidence)
+
+
+def _check_positive_float(value, name: str, *, zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        raise RobustmaskError(f"{name} must be a {'non-negative' if zero else 'positive'} number, got {value!r}")
+    return float(value)

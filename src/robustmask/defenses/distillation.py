@@ -1,0 +1,137 @@
+"""Defensive distillation, and the measurement that shows it masks gradients instead of defending.
+
+Papernot, McDaniel, Wu, Jha & Swami, "Distillation as a Defense to Adversarial Perturbations against
+Deep Neural Networks", IEEE S&P 2016, https://arxiv.org/abs/1511.04508: a teacher is trained with its
+softmax at temperature T (``softmax(z / T)``), a student of the same architecture is trained at T on
+the teacher's soft labels, and the student is deployed at temperature 1. Its logits come out about T
+times larger than a normal model's, so the deployed softmax saturates: on most images it is exactly
+one-hot in float32, the cross-entropy gradient is exactly zero and FGSM/PGD with cross-entropy do
+nothing. Carlini & Wagner, "Towards Evaluating the Robustness of Neural Networks", IEEE S&P 2017
+(https://arxiv.org/abs/1608.04644) break it with a loss on the logits (the margin,
+`robustmask.attacks.losses.margin_loss`, or `robustmask.attacks.CarliniL2` / `CarliniLInf`).
+`robustmask.evaluation.zero_gradient_share` measures the masking.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from robustmask._validation import check_choice, check_images, check_labels, check_positive_int
+from robustmask.defenses.base import Defense
+from robustmask.errors import ModelError, RobustmaskError
+from robustmask.modelinfo import cross_entropy, inspect_model, log_probabilities
+
+__all__ = ["DefensiveDistillation"]
+
+INITS = ("model", "fresh")
+
+
+class DefensiveDistillation(Defense):
+    """Train a teacher and a student at temperature ``T``; deploy the student at temperature 1.
+
+    The given model supplies the architecture (any Functional or Sequential classifier ending in a
+    softmax or in logits) and, with ``init="model"``, the starting weights of teacher and student
+    (which keeps a pre-trained, frozen base); ``init="fresh"`` re-initialises them (Papernot et al.
+    train from scratch). The model itself is never changed.
+
+    Args:
+        temperature: T (> 0); Papernot et al. use 20 to 100.
+        epochs: student training epochs; ``teacher_epochs`` (default the same) for the teacher.
+        batch_size, learning_rate: Adam training of both.
+        init: "model" or "fresh" (see above).
+        seed: seeds the order of the training examples.
+
+    After `fit`: ``teacher_`` and ``student_`` are the logit models, ``teacher_history_`` the
+    teacher's History. The deployed model returned ends in a softmax (temperature 1).
+
+    Example::
+
+        distilled, history = DefensiveDistillation(temperature=100, epochs=20).fit(model, (x, y))
+        print(zero_gradient_share(PGD(), distilled, x_test, y_test))  # large: gradients are masked
+        pgd_ce = robustmask.attacks.PGD(steps=20)                     # fails on `distilled`
+        pgd_cw = robustmask.attacks.PGD(steps=20, loss=margin_loss())  # does not
+    """
+
+    def __init__(self, temperature: float = 100.0, *, epochs: int = 10, teacher_epochs: int | None = None,
+                 batch_size: int = 32, learning_rate: float = 1e-3, init: str = "model", seed: int = 0):
+        self.temperature = _check_positive(temperature, "temperature")
+        self.epochs = check_positive_int(epochs, "epochs")
+        self.teacher_epochs = self.epochs if teacher_epochs is None else check_positive_int(teacher_epochs,
+                                                                                            "teacher_epochs")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.learning_rate = _check_positive(learning_rate, "learning_rate")
+        self.init = check_choice(init, INITS, "init")
+        self.seed = check_positive_int(seed, "seed", allow_zero=True)
+        self.teacher_ = self.student_ = self.teacher_history_ = None
+
+    def fit(self, model, train_data, **kwargs):
+        """Distil ``model`` on ``train_data`` = ``(x, y)``; return ``(deployed_model, student_history)``."""
+        if not isinstance(train_data, (tuple, list)) or len(train_data) != 2:
+            raise RobustmaskError("train_data must be (x, y) arrays: distillation trains teacher and student")
+        x = check_images(train_data[0]).astype(np.float32)
+        info = inspect_model(model, None, x)
+        if info.single_unit:
+            raise ModelError("defensive distillation needs a softmax or logits classifier with >= 2 outputs")
+        y = np.eye(info.num_classes, dtype=np.float32)[check_labels(train_data[1], len(x), info.num_classes)]
+        self.teacher_ = self._logits_copy(model, info)
+        self.teacher_history_ = self._train(self.teacher_, x, y, self.teacher_epochs)
+        logits = self.teacher_.predict(x, batch_size=256, verbose=0)
+        soft = tf.nn.softmax(logits / self.temperature, axis=-1).numpy()
+        self.student_ = self._logits_copy(model, info)
+        history = self._train(self.student_, x, soft, self.epochs)
+        inputs = keras.Input(x.shape[1:])
+        outputs = keras.layers.Activation("softmax", name="predictions")(self.student_(inputs))
+        return keras.Model(inputs, outputs, name=f"distilled_T{self.temperature:g}"), history
+
+    def _logits_copy(self, model, info):
+        last = model.layers[-1] if getattr(model, "layers", None) else None
+        if last is None:
+            raise ModelError(f"distillation needs a Functional or Sequential model, got {type(model).__name__}")
+
+        def clone(layer):
+            if layer is last and info.output == "probabilities":
+                if isinstance(layer, keras.layers.Softmax) or (isinstance(layer, keras.layers.Activation)
+                                                               and _activation_name(layer) == "softmax"):
+                    return keras.layers.Activation("linear", name=layer.name)
+                config = layer.get_config()
+                if _activation_name(layer) != "softmax":
+                    raise ModelError(f"the model's last layer {layer.name!r} is not a softmax: cannot find its logits")
+                config["activation"] = "linear"
+                return type(layer).from_config(config)
+            return type(layer).from_config(layer.get_config())
+
+        try:
+            copy = keras.models.clone_model(model, clone_function=clone)
+            if self.init == "model":
+                copy.set_weights(model.get_weights())
+        except (ValueError, TypeError, NotImplementedError, AttributeError, KeyError) as error:
+            raise ModelError(f"cannot copy {getattr(model, 'name', type(model).__name__)!r} for distillation: "
+                             f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+        return copy
+
+    def _train(self, logits_model, x, targets, epochs):
+        temperature = self.temperature
+
+        def loss(y_true, logits):
+            return keras.losses.categorical_crossentropy(y_true, logits / temperature, from_logits=True)
+
+        logits_model.compile(keras.optimizers.Adam(self.learning_rate), loss)
+        dataset = (tf.data.Dataset.from_tensor_slices((x, targets))
+                   .shuffle(len(x), seed=self.seed, reshuffle_each_iteration=True).batch(self.batch_size))
+        return logits_model.fit(dataset, epochs=epochs, shuffle=False, verbose=0)
+
+
+def _activation_name(layer) -> str:
+    activation = getattr(layer, "activation", None)
+    return activation if isinstance(activation, str) else getattr(activation, "__name__", "")
+
+
+def _check_positive(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value <= 0:
+        raise RobustmaskError(f"{name} must be a positive number, got {value!r}")
+    return float(value)

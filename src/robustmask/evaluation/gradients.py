@@ -1,0 +1,40 @@
+"""How many images give an attack nothing to follow: exactly zero input gradients.
+
+A gradient attack moves an image only along its loss gradient. Where that gradient is exactly zero
+(a saturated softmax under Keras' clipped cross-entropy, a rounding preprocessor, a distilled model
+at temperature 1) FGSM and PGD leave the image as it was, and the model looks robust without being
+so: gradient masking (Athalye et al. 2018, arXiv 1802.00420). The share of such images is the first
+thing to check when a defended model resists FGSM too well.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from robustmask._validation import check_images, check_labels, check_positive_int
+from robustmask.attacks.base import Attack
+from robustmask.errors import RobustmaskError
+
+
+def zero_gradient_share(attack: Attack, model, x, y, batch_size: int = 128) -> float:
+    """Percentage of images whose input gradient of `attack`'s loss is exactly zero everywhere.
+
+    Example::
+
+        zero_gradient_share(FGSM(loss="keras"), model, x_test, y_test)   # the paper's loss
+        zero_gradient_share(FGSM(), model, x_test, y_test)               # robustmask's
+    """
+    if not attack.needs_gradients:
+        raise RobustmaskError(f"{attack.name} uses no gradients: the share of zero gradients says nothing about it")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    x = check_images(x, attack.clip)
+    info = attack.model_info(model, x)
+    labels = check_labels(y, len(x), info.num_classes)
+    zero = 0
+    for start in range(0, len(x), batch_size):
+        x_batch = tf.convert_to_tensor(x[start : start + batch_size], tf.float32)
+        y_batch = tf.one_hot(labels[start : start + batch_size], info.num_classes)
+        gradient = attack.gradient(model, x_batch, y_batch).numpy()
+        zero += int(np.sum(~gradient.reshape(len(gradient), -1).any(axis=1)))
+    return 100.0 * zero / len(x)

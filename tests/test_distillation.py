@@ -1,0 +1,155 @@
+"""Defensive distillation: trained as Papernot et al. (2016) describe, it masks the cross-entropy
+gradient (a measured share of exactly-zero input gradients) and falls to the C&W margin loss."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from robustmask.attacks.pgd import PGD
+from robustmask.datasets import synthetic_face_masks
+from robustmask.defenses.distillation import DefensiveDistillation
+from robustmask.evaluation import zero_gradient_share
+from robustmask.attacks.losses import margin_loss
+from robustmask.errors import AttackError, ModelError, RobustmaskError
+from robustmask.modelinfo import inspect_model
+
+SIZE = 24
+EPS = 8 / 255
+
+
+@pytest.fixture(scope="module")
+def data():
+    return (synthetic_face_masks(n_per_class=50, image_size=SIZE, seed=0),
+            synthetic_face_masks(n_per_class=20, image_size=SIZE, seed=1))
+
+
+def build(activation="softmax"):
+    return keras.Sequential([
+        keras.Input((SIZE, SIZE, 3)),
+        keras.layers.Conv2D(8, 3, activation="relu", padding="same"), keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(8, 3, activation="relu", padding="same"), keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(3, activation=activation),
+    ])
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    (x, y), _ = data
+    keras.utils.set_random_seed(0)
+    model = build()
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=20, batch_size=16, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def distilled(model, data):
+    (x, y), _ = data
+    before = [w.copy() for w in model.get_weights()]
+    defence = DefensiveDistillation(temperature=100, epochs=20, learning_rate=1e-2, seed=0)
+    deployed, history = defence.fit(model, (x, y))
+    assert len(history.history["loss"]) == 20 and len(defence.teacher_history_.history["loss"]) == 20
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    return deployed, defence
+
+
+def accuracy(model, x, y):
+    return float(np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == y))
+
+
+def test_deployed_model_is_a_softmax_at_temperature_one_over_the_student(distilled, data):
+    deployed, defence = distilled
+    _, (x_test, y_test) = data
+    assert inspect_model(deployed).output == "probabilities"
+    logits = defence.student_.predict(x_test, verbose=0)
+    np.testing.assert_allclose(deployed.predict(x_test, verbose=0), tf.nn.softmax(logits).numpy(), atol=1e-6)
+    # Logits about T times a normal model's: the deployed softmax saturates.
+    spread = np.sort(logits, axis=1)
+    assert np.median(spread[:, -1] - spread[:, -2]) > 100
+
+
+def test_distillation_masks_the_cross_entropy_gradient(model, distilled, data):
+    deployed, _ = distilled
+    _, (x_test, y_test) = data
+    zero_distilled = zero_gradient_share(PGD(), deployed, x_test, y_test) / 100
+    zero_plain = zero_gradient_share(PGD(), model, x_test, y_test) / 100
+    zero_margin = zero_gradient_share(PGD(loss=margin_loss()), deployed, x_test, y_test) / 100
+    # Independent count: per image, is every pixel of the cross-entropy gradient exactly 0?
+    x_t = tf.constant(x_test)
+    with tf.GradientTape() as tape:
+        tape.watch(x_t)
+        loss = keras.losses.sparse_categorical_crossentropy(y_test, deployed.layers[-2](x_t), from_logits=True)
+    gradient = tape.gradient(loss, x_t).numpy().reshape(len(x_test), -1)
+    assert zero_distilled == pytest.approx(np.mean(np.all(gradient == 0, axis=1)))
+    print(f"\nzero input gradients: distilled {zero_distilled:.3f}, undistilled {zero_plain:.3f}, "
+          f"distilled with the margin loss {zero_margin:.3f}")
+    assert zero_distilled >= 0.5 and zero_plain <= 0.05 and zero_margin == 0.0
+
+
+def test_cross_entropy_pgd_fails_and_the_cw_margin_breaks_it(model, distilled, data):
+    deployed, _ = distilled
+    _, (x_test, y_test) = data
+    clean = accuracy(deployed, x_test, y_test)
+    ce = accuracy(deployed, PGD(steps=20, seed=0)(deployed, x_test, y_test, eps=EPS), y_test)
+    cw = accuracy(deployed, PGD(steps=20, seed=0, loss=margin_loss())(deployed, x_test, y_test, eps=EPS), y_test)
+    plain = accuracy(model, PGD(steps=20, seed=0)(model, x_test, y_test, eps=EPS), y_test)
+    print(f"\ndistilled: clean {clean:.3f}, CE-PGD {ce:.3f}, margin-PGD {cw:.3f}; undistilled CE-PGD {plain:.3f}")
+    assert clean >= accuracy(model, x_test, y_test) - 0.1
+    assert ce >= clean - 0.15          # looks robust under cross-entropy PGD ...
+    assert cw <= ce - 0.4 and cw <= 0.25  # ... and is not
+    # The images CE-PGD leaves correct are the ones whose CE gradient is exactly zero.
+    x_ce = PGD(steps=20, seed=0)(deployed, x_test, y_test, eps=EPS)
+    standing = np.argmax(deployed.predict(x_ce, verbose=0), axis=1) == y_test
+    x_t = tf.constant(x_test)
+    with tf.GradientTape() as tape:
+        tape.watch(x_t)
+        loss = keras.losses.sparse_categorical_crossentropy(y_test, deployed.layers[-2](x_t), from_logits=True)
+    zero = np.all(tape.gradient(loss, x_t).numpy().reshape(len(x_test), -1) == 0, axis=1)
+    print(f"standing under CE-PGD: {standing.sum()}, zero gradient: {zero.sum()}, both: {(standing & zero).sum()}")
+    assert (standing & zero).sum() >= 0.9 * max(standing.sum(), zero.sum())
+
+
+def test_art_carlini_wagner_l2_breaks_it(distilled, data):
+    """The C&W L2 attack (ART's, through robustmask's adapter) fools the distilled model on every image."""
+    from robustmask.attacks.art.minimal import CarliniL2
+
+    deployed, _ = distilled
+    _, (x_test, y_test) = data
+    x, y = x_test[:20], y_test[:20]
+    x_adv = CarliniL2(binary_search_steps=5, max_iter=20)(deployed, x, y)
+    l2 = np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1).sum(axis=1))
+    print(f"\nC&W L2 on the distilled model: accuracy {accuracy(deployed, x_adv, y):.3f} "
+          f"(clean {accuracy(deployed, x, y):.3f}), median L2 {np.median(l2):.3f}")
+    assert accuracy(deployed, x_adv, y) <= 0.1
+
+
+def test_logits_models_and_bad_arguments(data):
+    (x, y), _ = data
+    logits_model = build(activation=None)
+    deployed, _ = DefensiveDistillation(temperature=10, epochs=1, init="fresh").fit(logits_model, (x[:32], y[:32]))
+    assert inspect_model(deployed).output == "probabilities"
+    with pytest.raises(RobustmaskError, match="temperature"):
+        DefensiveDistillation(temperature=0)
+    with pytest.raises(RobustmaskError, match="init"):
+        DefensiveDistillation(init="random")
+    with pytest.raises(RobustmaskError, match="epochs"):
+        DefensiveDistillation(epochs=1.5)
+    with pytest.raises(RobustmaskError, match=r"\(x, y\)"):
+        DefensiveDistillation().fit(logits_model, None)
+    sigmoid = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Flatten(),
+                                keras.layers.Dense(1, activation="sigmoid")])
+    with pytest.raises(ModelError, match=">= 2 outputs"):
+        DefensiveDistillation().fit(sigmoid, (x[:4], y[:4] % 2))
+    with pytest.raises(AttackError, match="confidence"):
+        margin_loss(-1)
+
+
+def test_margin_loss_is_the_logit_margin():
+    logits = tf.constant([[2.0, 5.0, -1.0], [0.5, 0.0, 3.0]])
+    y = tf.one_hot([1, 0], 3)
+    np.testing.assert_allclose(margin_loss()(y, tf.nn.log_softmax(logits)).numpy(), [-3.0, 2.5], atol=1e-6)
+    np.testing.assert_allclose(margin_loss(1.0)(y, tf.nn.log_softmax(logits)).numpy(), [-3.0, 1.0], atol=1e-6)

@@ -1,0 +1,60 @@
+"""The paper's literal loss (loss="keras") and the share of exactly-zero input gradients."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import build_cnn, make_images, train
+
+from robustmask.attacks import FGSM, PGD
+from robustmask.errors import AttackError, RobustmaskError
+from robustmask.evaluation.gradients import zero_gradient_share
+from robustmask.modelinfo import clipped_cross_entropy, inspect_model
+
+
+@pytest.fixture(scope="module")
+def saturating_model():
+    """A confident model: a quarter of its images get a top probability that rounds to 1 in float32."""
+    x, y = make_images(20)
+    keras.utils.set_random_seed(0)
+    model = train(build_cnn(3), x, y, epochs=60)
+    kernel, bias = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([2 * kernel, 2 * bias])  # twice the logits
+    return model, x, y
+
+
+def test_keras_loss_equals_keras2_clipped_cross_entropy(tiny_model, tiny_data):
+    x, y = tiny_data
+    probs = tiny_model.predict(x[:16], verbose=0).astype(np.float64)
+    expected = -np.log(np.clip(probs / probs.sum(1, keepdims=True), 1e-7, 1 - 1e-7))[np.arange(16), y[:16]]
+    got = clipped_cross_entropy(tf.one_hot(y[:16], 3), tiny_model(x[:16]), inspect_model(tiny_model)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_saturated_images_have_zero_gradients_under_the_keras_loss_only(saturating_model):
+    model, x, y = saturating_model
+    saturated = np.max(model.predict(x, verbose=0), axis=1) > 1 - 1e-7
+    assert 0.1 < saturated.mean() < 0.9  # some saturated, some not: the share must tell them apart
+    gradient = FGSM(loss="keras").gradient(model, tf.constant(x), tf.one_hot(y, 3)).numpy()
+    zero = ~gradient.reshape(len(x), -1).any(axis=1)
+    assert zero_gradient_share(FGSM(loss="keras"), model, x, y) == pytest.approx(100 * zero.mean())
+    # Every saturated image has a zero gradient; the few others sit within float32 rounding of the clip.
+    assert zero[saturated].all() and zero.sum() - saturated.sum() <= 2
+    assert zero_gradient_share(FGSM(), model, x, y) == 0.0
+    # FGSM on the clipped loss cannot move those images; robustmask's loss moves every image.
+    moved = lambda attack: np.abs(attack(model, x, y, eps=0.05) - x).reshape(len(x), -1).max(1) > 0  # noqa: E731
+    np.testing.assert_array_equal(moved(FGSM(loss="keras")), ~zero)
+    assert moved(FGSM()).all()
+    assert moved(PGD(steps=3, seed=0, loss="keras")).all()  # the random start moves them anyway
+
+
+def test_zero_gradient_share_refuses_what_it_cannot_measure(tiny_model, tiny_data):
+    from robustmask.attacks.art.blackbox import SquareAttack
+
+    x, y = tiny_data
+    with pytest.raises(RobustmaskError, match="uses no gradients"):
+        zero_gradient_share(SquareAttack(), tiny_model, x, y)
+    with pytest.raises(AttackError, match="loss must be None, 'keras' or a callable"):
+        FGSM(loss="keras2")
