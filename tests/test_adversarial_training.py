@@ -131,7 +131,11 @@ def test_frozen_batchnorm_keeps_its_statistics():
     for a, b in zip(before, defended.layers[1].get_weights()):
         np.testing.assert_array_equal(a, b)
     assert not np.allclose(defended.layers[0].get_weights()[0], model.layers[0].get_weights()[0])
-    trained, _ = AdversarialTrainer(FGSM(), 0.05, layers="all", epochs=2).fit(model, (x, y), verbose=0)
+    by_default, _ = AdversarialTrainer(FGSM(), 0.05, layers="all", epochs=2).fit(model, (x, y), verbose=0)
+    for a, b in zip(before, by_default.layers[1].get_weights()):  # layers="all" freezes BatchNorm by default
+        np.testing.assert_array_equal(a, b)
+    trained, _ = AdversarialTrainer(FGSM(), 0.05, layers="all", batchnorm="train", epochs=2).fit(model, (x, y),
+                                                                                                 verbose=0)
     assert not np.allclose(trained.layers[1].get_weights()[2], before[2])  # moving mean moves when not frozen
 
 

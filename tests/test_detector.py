@@ -3,9 +3,9 @@ better than chance against the attack it was trained on, and evaded by the attac
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
+from conftest import trained_face_cnn
 
 from robustmask.attacks.fgsm import FGSM
 from robustmask.attacks.pgd import PGD
@@ -26,17 +26,7 @@ def data():
 @pytest.fixture(scope="module")
 def model(data):
     (x, y), _ = data
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((SIZE, SIZE, 3)),
-        keras.layers.Conv2D(8, 3, activation="relu", padding="same"), keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(8, 3, activation="relu", padding="same"), keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
-    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=20, batch_size=16, verbose=0)
-    return model
+    return trained_face_cnn(x, y)
 
 
 @pytest.fixture(scope="module")

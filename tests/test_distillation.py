@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import face_cnn, trained_face_cnn
 
 from robustmask.attacks.pgd import PGD
 from robustmask.datasets import synthetic_face_masks
@@ -26,24 +27,10 @@ def data():
             synthetic_face_masks(n_per_class=20, image_size=SIZE, seed=1))
 
 
-def build(activation="softmax"):
-    return keras.Sequential([
-        keras.Input((SIZE, SIZE, 3)),
-        keras.layers.Conv2D(8, 3, activation="relu", padding="same"), keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(8, 3, activation="relu", padding="same"), keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dense(3, activation=activation),
-    ])
-
-
 @pytest.fixture(scope="module")
 def model(data):
     (x, y), _ = data
-    keras.utils.set_random_seed(0)
-    model = build()
-    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=20, batch_size=16, verbose=0)
-    return model
+    return trained_face_cnn(x, y)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +116,7 @@ def test_art_carlini_wagner_l2_breaks_it(distilled, data):
 
 def test_logits_models_and_bad_arguments(data):
     (x, y), _ = data
-    logits_model = build(activation=None)
+    logits_model = face_cnn(SIZE, activation=None)
     deployed, _ = DefensiveDistillation(temperature=10, epochs=1, init="fresh").fit(logits_model, (x[:32], y[:32]))
     assert inspect_model(deployed).output == "probabilities"
     with pytest.raises(RobustmaskError, match="temperature"):

@@ -31,7 +31,7 @@ def test_reproduce_quick_shape_holds(tmp_path):
     out = tmp_path / "run"
     # Smaller than the quick preset (64 px, 300 a class) and a larger test split for a steadier table.
     config = StudyConfig.quick(n_per_class=300, image_size=64, split=0.15, defence_epochs=6, subset=0.5,
-                               robust_n_per_class=150, robust_image_size=32, robust_epochs=15,
+                               robust_n_per_class=300, robust_image_size=32, robust_epochs=20,
                                robust_square_queries=100)
     summary = run_study(config, out, progress=False, log=lambda *_: None)
     table4 = pd.read_csv(out / "table4.csv")
@@ -78,7 +78,9 @@ def test_reproduce_quick_shape_holds(tmp_path):
     robust = pd.read_csv(out / "robust_comparison.csv")
     assert list(robust["Defence"].unique()) == ["undefended", "pgd-at"]
     at = robust[np.isclose(robust["Epsilon"], 4 / 255)].set_index("Defence")
-    assert at.loc["pgd-at", "PGD (%)"] >= at.loc["undefended", "PGD (%)"] + 15, at
+    # measured: PGD-20 at 4/255 leaves 56.5% of the defended model, 8.3% of the undefended one
+    assert at.loc["pgd-at", "PGD (%)"] >= at.loc["undefended", "PGD (%)"] + 25, at.to_string()
+    assert at.loc["pgd-at", "Clean (%)"] >= at.loc["undefended", "Clean (%)"] - 5, at.to_string()
     worst = robust[["FGSM (%)", "PGD (%)", "Square (%)"]].min(axis=1)
     np.testing.assert_allclose(robust["Worst case (%)"], worst)
     for name in ("table4.md", "table5.md", "table5_keras_loss.md", "robust_comparison.md", "undefended.keras",

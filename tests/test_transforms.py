@@ -9,7 +9,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import trained_face_cnn
 from PIL import Image
+from scipy import ndimage
 
 from robustmask.attacks.pgd import PGD
 from robustmask.datasets import synthetic_face_masks
@@ -27,18 +29,7 @@ EPS = 8 / 255
 def tiny_face_model(size=SIZE, n_per_class=50, epochs=20, activation="softmax"):
     """A 2-conv CNN (8 filters) trained on 150 synthetic 24-px faces; ~70% on held-out faces."""
     x, y = synthetic_face_masks(n_per_class=n_per_class, image_size=size, seed=0)
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((size, size, 3)),
-        keras.layers.Conv2D(8, 3, activation="relu", padding="same"), keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(8, 3, activation="relu", padding="same"), keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dense(3, activation=activation),
-    ])
-    model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(
-        from_logits=activation is None), metrics=["accuracy"])
-    model.fit(x, y, epochs=epochs, batch_size=16, verbose=0)
-    return model
+    return trained_face_cnn(x, y, epochs=epochs, activation=activation)
 
 
 @pytest.fixture(scope="module")

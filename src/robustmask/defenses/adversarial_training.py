@@ -47,8 +47,10 @@ class AdversarialTrainer(Defense):
         labels: "true", "predicted" or "soft"; ``None``: "true" with source="original", else
             "predicted" (true labels leak into the copies: Kurakin et al. 2016, arXiv 1611.01236).
         layers: "trainable" keeps frozen layers frozen; "all" unfreezes the copy's every layer.
-        batchnorm: "train" (BatchNorm layers update as usual) or "frozen" (their statistics and
-            scales stay as trained: the safe choice when fine-tuning a pre-trained base).
+        batchnorm: "train" (BatchNorm layers update as usual), "frozen" (their statistics and
+            scales stay as trained) or ``None``: "frozen" with layers="all" (a pre-trained base
+            fine-tuned on small batches of adversarial images loses its statistics otherwise),
+            else "train".
         subset: fraction (float in (0, 1]) or count (int) of training images used.
         eps_ramp: epochs over which the epsilons grow linearly from 0 (0: no ramp).
         epochs: passes over the subset.
@@ -68,7 +70,7 @@ class AdversarialTrainer(Defense):
 
     def __init__(self, attack: Attack | str, epsilons, *, ratio: float | None = None, objective: str = "ce",
                  beta: float = 6.0, source: str = "current", labels: str | None = None, layers: str = "trainable",
-                 batchnorm: str = "train", subset: float | int = 1.0, eps_ramp: int = 0, epochs: int = 10,
+                 batchnorm: str | None = None, subset: float | int = 1.0, eps_ramp: int = 0, epochs: int = 10,
                  batch_size: int = 32, learning_rate: float | None = None, warmup_epochs: int = 0,
                  optimizer=None, loss=None, strategy=None, seed: int = 0):
         self.attack = _check_attack(attack)
@@ -83,7 +85,9 @@ class AdversarialTrainer(Defense):
         default_labels = "soft" if self.objective == "trades" else "true" if source == "original" else "predicted"
         self.labels = check_choice(default_labels if labels is None else labels, LABELS, "labels")
         self.layers = check_choice(layers, ("trainable", "all"), "layers")
-        self.batchnorm = check_choice(batchnorm, ("train", "frozen"), "batchnorm")
+        default_batchnorm = "frozen" if self.layers == "all" else "train"
+        self.batchnorm = check_choice(default_batchnorm if batchnorm is None else batchnorm, ("train", "frozen"),
+                                      "batchnorm")
         self.subset = check_fraction_or_count(subset, "subset")
         self.eps_ramp = check_positive_int(eps_ramp, "eps_ramp", allow_zero=True)
         self.epochs = check_positive_int(epochs, "epochs")

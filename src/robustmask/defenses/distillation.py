@@ -23,7 +23,7 @@ import tensorflow as tf
 from robustmask._validation import check_choice, check_images, check_labels, check_positive_int
 from robustmask.defenses.base import Defense
 from robustmask.errors import ModelError, RobustmaskError
-from robustmask.modelinfo import cross_entropy, inspect_model, log_probabilities
+from robustmask.modelinfo import inspect_model
 
 __all__ = ["DefensiveDistillation"]
 
