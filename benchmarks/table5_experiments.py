@@ -7,7 +7,7 @@ defended model is measured under FGSM with robustmask's loss, FGSM with the pape
 images whose input gradient under the paper's loss is exactly zero. It rewrites the table between
 the markers in docs/reproduce.md:
 
-    python benchmarks/table5_experiments.py            # about 10 minutes on 2 cores
+    python benchmarks/table5_experiments.py            # about 25 minutes on 2 cores
 """
 
 from __future__ import annotations

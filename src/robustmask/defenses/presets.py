@@ -65,10 +65,12 @@ def robust_data(data: str | None = None, *, image_size: int = 48, n_per_class: i
 
 
 def robust_comparison(x_train, x_test, y_train, y_test, names: Sequence[str] = ("pgd-at",), *, model=None,
-                      defences=None, epochs: int = 30, seed: int = 0, attacks=None, fit_kwargs=None, log=print):
+                      defences=None, epochs: int = 30, seed: int = 0, attacks=None, epsilons=ROBUST_EPSILONS,
+                      fit_kwargs=None, log=print):
     """Train the undefended model (unless `model` is given) and each named defence; compare them.
 
-    `defences` (name -> Defense) replaces the presets that `names` picks.
+    `defences` (name -> Defense) replaces the presets that `names` picks; `epsilons` are the budgets
+    every model is attacked at (default: 0.009, 2/255, 4/255, 8/255).
 
     Returns ``(table, models)`` as `compare_defences`, the undefended row's training time filled in.
 
@@ -86,7 +88,7 @@ def robust_comparison(x_train, x_test, y_train, y_test, names: Sequence[str] = (
         model = train_undefended(x_train, y_train, epochs=epochs, seed=seed)
     undefended_s = time.perf_counter() - started
     defences = robust_presets(names, epochs=epochs, seed=seed) if defences is None else defences
-    table, models = compare_defences(model, (x_train, y_train), (x_test, y_test), defences, ROBUST_EPSILONS,
+    table, models = compare_defences(model, (x_train, y_train), (x_test, y_test), defences, epsilons,
                                      attacks=attacks, fit_kwargs={"verbose": 0, **(fit_kwargs or {})}, log=log)
     table.loc[table["Defence"] == UNDEFENDED, "Train time (s)"] = round(undefended_s, 1)
     return table, models

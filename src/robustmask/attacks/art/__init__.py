@@ -15,6 +15,11 @@ only when one of its names is first used: ``robustmask.attacks.ARTPGD`` or
 """
 
 import importlib
+import warnings
+
+# ART warns on import that PyTorch is missing (only its PyTorch certification tools need it);
+# robustmask uses ART's TensorFlow side, so the warning says nothing to our users. Only that message.
+warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarning)
 
 _MODULES = {
     "ARTAttack": "adapter",
