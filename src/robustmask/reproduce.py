@@ -74,7 +74,7 @@ class StudyConfig:
     robust: bool = True
     robust_defence: str = "pgd-at"
     robust_image_size: int = 48
-    robust_n_per_class: int = 500
+    robust_n_per_class: int = 350
     robust_epochs: int = 30
     robust_square_queries: int = 300
     # The issue-6 targets' budgets: the paper's largest eps and 8/255 (docs/defences.md has all four).

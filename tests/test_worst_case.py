@@ -1,0 +1,93 @@
+"""The worst case over several attacks: per image, against an independent count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robustmask.attacks import FGSM, PGD
+from robustmask.errors import RobustmaskError
+from robustmask.evaluation import robustness_table, standard_attacks
+from robustmask.evaluation.worst_case import predicted_classes
+
+
+def test_predicted_classes_equal_keras_predict_in_any_batch_size(tiny_model, tiny_data):
+    x, _ = tiny_data
+    expected = np.argmax(tiny_model.predict(x, verbose=0), axis=1)
+    for batch_size in (1, 7, len(x), 10 * len(x)):
+        np.testing.assert_array_equal(predicted_classes(tiny_model, x, batch_size=batch_size), expected)
+    assert predicted_classes(tiny_model, x[:0]).shape == (0,)
+
+
+def test_table_equals_an_independent_per_image_count(tiny_model, tiny_data):
+    x, y = tiny_data
+    attacks = {"FGSM": FGSM(), "PGD": PGD(steps=5, seed=0)}
+    epsilons = [0.02, 0.1]
+    table = robustness_table(tiny_model, (x, y), attacks, epsilons)
+
+    def correct(images):
+        return np.argmax(tiny_model.predict(images, verbose=0), axis=1) == y
+
+    clean = correct(x)
+    assert list(table.columns) == ["Epsilon", "Clean (%)", "FGSM (%)", "PGD (%)", "Worst case (%)"]
+    for row, eps in zip(table.itertuples(index=False), epsilons):
+        # each attack on every image; an image wrong when clean counts as wrong under every attack
+        fgsm = clean & correct(FGSM()(tiny_model, x, y, eps=eps))
+        pgd = clean & correct(PGD(steps=5, seed=0)(tiny_model, x, y, eps=eps))
+        assert row[1] == pytest.approx(100 * clean.mean())
+        assert row[2] == pytest.approx(100 * fgsm.mean())
+        # PGD's random start draws per call: on all images vs the clean ones the draws differ, so
+        # PGD's share is compared within one image of the independent count
+        assert abs(row[3] - 100 * pgd.mean()) <= 100 / len(y) + 1e-9
+        assert row[4] <= min(row[2], row[3]) + 1e-9
+    # the suite did work: at the larger eps FGSM takes most of the clean accuracy
+    assert table["FGSM (%)"].iloc[-1] < table["Clean (%)"].iloc[-1] - 20
+
+
+def test_worst_case_is_per_image_not_the_smaller_column(tiny_model, tiny_data):
+    """Two attacks that each fool a different half of the images: each column about 50%, worst case 0."""
+    from robustmask.attacks.base import Attack
+
+    x, y = tiny_data
+    assert (predicted_classes(tiny_model, x) == y).all()  # every image correct when clean: the halves are exact
+    # for each image, one the model gives another class: its 'adversarial' replacement
+    other = np.array([np.flatnonzero(y != label)[0] for label in y])
+
+    class Replace(Attack):
+        """Replaces the images at even (or odd) positions with an image of another class."""
+
+        eps_bounded = True
+
+        def __init__(self, parity):
+            super().__init__()
+            self.parity = parity
+
+        def run(self, model, x, y, eps):  # never reached: __call__ below bypasses the eps projection
+            raise AssertionError("not used")
+
+        def __call__(self, model, images, labels=None, eps=None):
+            out = images.copy()
+            out[self.parity :: 2] = x[other[self.parity :: 2]]
+            return out
+
+    table = robustness_table(tiny_model, (x, y), {"even": Replace(0), "odd": Replace(1)}, [0.01])
+    n = len(y)
+    assert table["even (%)"].iloc[0] == pytest.approx(100 * (n // 2) / n)  # the odd positions survive
+    assert table["odd (%)"].iloc[0] == pytest.approx(100 * ((n + 1) // 2) / n)
+    assert table["Worst case (%)"].iloc[0] == 0.0  # not min(columns): no image resists both
+
+
+def test_bad_suites_are_one_line_errors(tiny_model, tiny_data):
+    from robustmask.attacks.art.minimal import DeepFool
+
+    with pytest.raises(RobustmaskError, match="attacks is empty"):
+        robustness_table(tiny_model, tiny_data, {}, [0.01])
+    with pytest.raises(RobustmaskError, match="'DeepFool' must be an eps-bounded"):
+        robustness_table(tiny_model, tiny_data, {"DeepFool": DeepFool()}, [0.01])
+
+
+def test_standard_attacks_are_fgsm_pgd_with_restarts_and_square():
+    suite = standard_attacks(pgd_steps=7, pgd_restarts=2, square_queries=50, seed=3)
+    assert list(suite) == ["FGSM", "PGD", "Square"]
+    assert (suite["PGD"].steps, suite["PGD"].restarts) == (7, 2)
+    assert suite["Square"].needs_gradients is False and suite["Square"].art_params["max_iter"] == 50
