@@ -115,3 +115,22 @@ def trained_face_cnn(x, y, *, epochs: int = 20, activation: str | None = "softma
                   keras.losses.SparseCategoricalCrossentropy(from_logits=activation is None), metrics=["accuracy"])
     model.fit(x, y, epochs=epochs, batch_size=16, verbose=0)
     return model
+
+
+FACE_SIZE = 24
+
+
+@pytest.fixture(scope="session")
+def face_data():
+    """((x, y), (x_test, y_test)): 150 synthetic training faces and 60 held-out ones at 24 px."""
+    from robustmask.datasets import synthetic_face_masks
+
+    return (synthetic_face_masks(n_per_class=50, image_size=FACE_SIZE, seed=0),
+            synthetic_face_masks(n_per_class=20, image_size=FACE_SIZE, seed=1))
+
+
+@pytest.fixture(scope="session")
+def face_model(face_data):
+    """`trained_face_cnn` on `face_data`'s training faces (the defences-beyond tests' classifier)."""
+    (x, y), _ = face_data
+    return trained_face_cnn(x, y)

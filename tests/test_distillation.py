@@ -7,63 +7,49 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import face_cnn, trained_face_cnn
+from conftest import FACE_SIZE, face_cnn
 
 from robustmask.attacks.pgd import PGD
-from robustmask.datasets import synthetic_face_masks
 from robustmask.defenses.distillation import DefensiveDistillation
 from robustmask.evaluation import zero_gradient_share
 from robustmask.attacks.losses import margin_loss
 from robustmask.errors import AttackError, ModelError, RobustmaskError
 from robustmask.modelinfo import inspect_model
 
-SIZE = 24
 EPS = 8 / 255
 
 
 @pytest.fixture(scope="module")
-def data():
-    return (synthetic_face_masks(n_per_class=50, image_size=SIZE, seed=0),
-            synthetic_face_masks(n_per_class=20, image_size=SIZE, seed=1))
-
-
-@pytest.fixture(scope="module")
-def model(data):
-    (x, y), _ = data
-    return trained_face_cnn(x, y)
-
-
-@pytest.fixture(scope="module")
-def distilled(model, data):
-    (x, y), _ = data
-    before = [w.copy() for w in model.get_weights()]
+def distilled(face_model, face_data):
+    (x, y), _ = face_data
+    before = [w.copy() for w in face_model.get_weights()]
     defence = DefensiveDistillation(temperature=100, epochs=20, learning_rate=1e-2, seed=0)
-    deployed, history = defence.fit(model, (x, y))
+    deployed, history = defence.fit(face_model, (x, y))
     assert len(history.history["loss"]) == 20 and len(defence.teacher_history_.history["loss"]) == 20
-    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert all(np.array_equal(a, b) for a, b in zip(before, face_model.get_weights()))
     return deployed, defence
 
 
-def accuracy(model, x, y):
-    return float(np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == y))
+def accuracy(face_model, x, y):
+    return float(np.mean(np.argmax(face_model.predict(x, verbose=0), axis=1) == y))
 
 
-def test_deployed_model_is_a_softmax_at_temperature_one_over_the_student(distilled, data):
+def test_deployed_model_is_a_softmax_at_temperature_one_over_the_student(distilled, face_data):
     deployed, defence = distilled
-    _, (x_test, y_test) = data
+    _, (x_test, y_test) = face_data
     assert inspect_model(deployed).output == "probabilities"
     logits = defence.student_.predict(x_test, verbose=0)
     np.testing.assert_allclose(deployed.predict(x_test, verbose=0), tf.nn.softmax(logits).numpy(), atol=1e-6)
-    # Logits about T times a normal model's: the deployed softmax saturates.
+    # Logits about T times a normal face_model's: the deployed softmax saturates.
     spread = np.sort(logits, axis=1)
     assert np.median(spread[:, -1] - spread[:, -2]) > 100
 
 
-def test_distillation_masks_the_cross_entropy_gradient(model, distilled, data):
+def test_distillation_masks_the_cross_entropy_gradient(face_model, distilled, face_data):
     deployed, _ = distilled
-    _, (x_test, y_test) = data
+    _, (x_test, y_test) = face_data
     zero_distilled = zero_gradient_share(PGD(), deployed, x_test, y_test) / 100
-    zero_plain = zero_gradient_share(PGD(), model, x_test, y_test) / 100
+    zero_plain = zero_gradient_share(PGD(), face_model, x_test, y_test) / 100
     zero_margin = zero_gradient_share(PGD(loss=margin_loss()), deployed, x_test, y_test) / 100
     # Independent count: per image, is every pixel of the cross-entropy gradient exactly 0?
     x_t = tf.constant(x_test)
@@ -77,15 +63,15 @@ def test_distillation_masks_the_cross_entropy_gradient(model, distilled, data):
     assert zero_distilled >= 0.5 and zero_plain <= 0.05 and zero_margin == 0.0
 
 
-def test_cross_entropy_pgd_fails_and_the_cw_margin_breaks_it(model, distilled, data):
+def test_cross_entropy_pgd_fails_and_the_cw_margin_breaks_it(face_model, distilled, face_data):
     deployed, _ = distilled
-    _, (x_test, y_test) = data
+    _, (x_test, y_test) = face_data
     clean = accuracy(deployed, x_test, y_test)
     ce = accuracy(deployed, PGD(steps=20, seed=0)(deployed, x_test, y_test, eps=EPS), y_test)
     cw = accuracy(deployed, PGD(steps=20, seed=0, loss=margin_loss())(deployed, x_test, y_test, eps=EPS), y_test)
-    plain = accuracy(model, PGD(steps=20, seed=0)(model, x_test, y_test, eps=EPS), y_test)
+    plain = accuracy(face_model, PGD(steps=20, seed=0)(face_model, x_test, y_test, eps=EPS), y_test)
     print(f"\ndistilled: clean {clean:.3f}, CE-PGD {ce:.3f}, margin-PGD {cw:.3f}; undistilled CE-PGD {plain:.3f}")
-    assert clean >= accuracy(model, x_test, y_test) - 0.1
+    assert clean >= accuracy(face_model, x_test, y_test) - 0.1
     assert ce >= clean - 0.15          # looks robust under cross-entropy PGD ...
     assert cw <= ce - 0.4 and cw <= 0.25  # ... and is not
     # The images CE-PGD leaves correct are the ones whose CE gradient is exactly zero.
@@ -100,23 +86,23 @@ def test_cross_entropy_pgd_fails_and_the_cw_margin_breaks_it(model, distilled, d
     assert (standing & zero).sum() >= 0.9 * max(standing.sum(), zero.sum())
 
 
-def test_art_carlini_wagner_l2_breaks_it(distilled, data):
-    """The C&W L2 attack (ART's, through robustmask's adapter) fools the distilled model on every image."""
+def test_art_carlini_wagner_l2_breaks_it(distilled, face_data):
+    """The C&W L2 attack (ART's, through robustmask's adapter) fools the distilled face_model on every image."""
     from robustmask.attacks.art.minimal import CarliniL2
 
     deployed, _ = distilled
-    _, (x_test, y_test) = data
+    _, (x_test, y_test) = face_data
     x, y = x_test[:20], y_test[:20]
     x_adv = CarliniL2(binary_search_steps=5, max_iter=20)(deployed, x, y)
     l2 = np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1).sum(axis=1))
-    print(f"\nC&W L2 on the distilled model: accuracy {accuracy(deployed, x_adv, y):.3f} "
+    print(f"\nC&W L2 on the distilled face_model: accuracy {accuracy(deployed, x_adv, y):.3f} "
           f"(clean {accuracy(deployed, x, y):.3f}), median L2 {np.median(l2):.3f}")
     assert accuracy(deployed, x_adv, y) <= 0.1
 
 
-def test_logits_models_and_bad_arguments(data):
-    (x, y), _ = data
-    logits_model = face_cnn(SIZE, activation=None)
+def test_logits_models_and_bad_arguments(face_data):
+    (x, y), _ = face_data
+    logits_model = face_cnn(FACE_SIZE, activation=None)
     deployed, _ = DefensiveDistillation(temperature=10, epochs=1, init="fresh").fit(logits_model, (x[:32], y[:32]))
     assert inspect_model(deployed).output == "probabilities"
     with pytest.raises(RobustmaskError, match="temperature"):
@@ -127,7 +113,7 @@ def test_logits_models_and_bad_arguments(data):
         DefensiveDistillation(epochs=1.5)
     with pytest.raises(RobustmaskError, match=r"\(x, y\)"):
         DefensiveDistillation().fit(logits_model, None)
-    sigmoid = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Flatten(),
+    sigmoid = keras.Sequential([keras.Input((FACE_SIZE, FACE_SIZE, 3)), keras.layers.Flatten(),
                                 keras.layers.Dense(1, activation="sigmoid")])
     with pytest.raises(ModelError, match=">= 2 outputs"):
         DefensiveDistillation().fit(sigmoid, (x[:4], y[:4] % 2))

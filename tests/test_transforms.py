@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import trained_face_cnn
+from conftest import FACE_SIZE, trained_face_cnn
 from PIL import Image
 from scipy import ndimage
 
@@ -22,7 +22,7 @@ from robustmask.defenses.transforms import (FeatureSqueezing, InputTransformDefe
 from robustmask.errors import ModelError, RobustmaskError
 from robustmask.modelinfo import inspect_model
 
-SIZE = 24
+SIZE = FACE_SIZE
 EPS = 8 / 255
 
 
@@ -33,13 +33,13 @@ def tiny_face_model(size=SIZE, n_per_class=50, epochs=20, activation="softmax"):
 
 
 @pytest.fixture(scope="module")
-def model():
-    return tiny_face_model()
+def model(face_model):
+    return face_model
 
 
 @pytest.fixture(scope="module")
-def test_set():
-    return synthetic_face_masks(n_per_class=20, image_size=SIZE, seed=1)
+def test_set(face_data):
+    return face_data[1]
 
 
 def accuracy(model, x, y):
