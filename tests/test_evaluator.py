@@ -214,3 +214,43 @@ def test_unbounded_attack_reports_its_measured_size(tiny_model, tiny_data):
         robustmask.Evaluator(Overshoot(), [0.1])
     with pytest.raises(RobustmaskError, match="FGSM needs epsilons"):
         robustmask.Evaluator(FGSM())
+
+
+def test_details_report_the_share_of_exactly_zero_gradients(tiny_model, tiny_data):
+    x, y = tiny_data
+    x_t = tf.convert_to_tensor(x)
+    weights = tiny_model.get_weights()
+    penultimate = keras.Model(tiny_model.inputs, tiny_model.layers[-2].output)
+    # The same network with its logits scaled so that the median top-two gap is 40: the softmax is
+    # saturated (p > 1 - 1e-7) on most images, yet exp(-gap) stays above float32's smallest numbers.
+    logits = penultimate(x_t).numpy() @ weights[-2] + weights[-1]
+    top2 = np.sort(logits, axis=1)[:, -2:]
+    scale = 40.0 / np.median(top2[:, 1] - top2[:, 0])
+    saturated = keras.models.clone_model(tiny_model)
+    saturated.set_weights(weights[:-2] + [weights[-2] * scale, weights[-1] * scale])
+
+    def independent_share(loss_of_images):
+        with tf.GradientTape() as tape:
+            tape.watch(x_t)
+            loss = loss_of_images(x_t)
+        return 100.0 * np.mean(~tape.gradient(loss, x_t).numpy().reshape(len(x), -1).any(axis=1))
+
+    # Keras 2's categorical cross-entropy on the softmax output, written out: probabilities clipped
+    # to [1e-7, 1 - 1e-7] (Keras 3 would quietly use the logits the softmax tensor carries) ...
+    keras_expected = independent_share(lambda images: -tf.reduce_sum(
+        tf.one_hot(y, 3) * tf.math.log(tf.clip_by_value(saturated(images), 1e-7, 1 - 1e-7)), axis=1))
+    # ... and the cross-entropy from the logits (penultimate features times the scaled last layer)
+    own_expected = independent_share(lambda images: tf.nn.sparse_softmax_cross_entropy_with_logits(
+        y, penultimate(images) @ (weights[-2] * scale) + weights[-1] * scale))
+    assert keras_expected > 30 and own_expected < 10  # the construction works
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the masked sweep may trip the sanity checks
+        keras_loss = robustmask.Evaluator(FGSM(loss="keras"), [0.05], batch_size=7).evaluate(saturated, (x, y),
+                                                                                             details=True)
+        own_loss = robustmask.Evaluator(FGSM(), [0.05]).evaluate(saturated, (x, y), details=True)
+    assert keras_loss.zero_gradient_share == pytest.approx(keras_expected)
+    assert own_loss.zero_gradient_share == pytest.approx(own_expected)
+    square = robustmask.attacks.get("square", max_iter=2)
+    assert robustmask.Evaluator(square, [0.05]).evaluate(tiny_model, (x[:6], y[:6]), details=True) \
+        .zero_gradient_share is None  # no gradient, no share

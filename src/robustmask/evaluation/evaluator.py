@@ -39,6 +39,9 @@ class EvaluationResult:
         predicted_classes: per epsilon (rows), how many images were predicted as each class.
         perturbation: per epsilon, mean and max L-inf / L2 size of the perturbations.
         warnings: sanity checks that failed (Carlini et al. 2019), as sentences.
+        zero_gradient_share: percentage of images whose input gradient of the attack's loss is
+            exactly zero (the attack is blind there: a masked gradient, e.g. Keras' clipped loss on
+            a saturated softmax); None for attacks that use no gradient.
     """
 
     table: pd.DataFrame
@@ -47,6 +50,7 @@ class EvaluationResult:
     predicted_classes: pd.DataFrame | None = None
     perturbation: pd.DataFrame | None = None
     warnings: list = field(default_factory=list)
+    zero_gradient_share: float | None = None
 
 
 class Evaluator:
@@ -116,6 +120,9 @@ class Evaluator:
         info = None
         score = None
         seen = 0
+        # Measured with the details only: one more gradient per batch, off the fast path.
+        measure_gradients = details and bool(attacked) and self.attack.needs_gradients
+        zero_gradients = 0
 
         batches = iterate_batches(data, self.batch_size)
         if progress:
@@ -140,6 +147,9 @@ class Evaluator:
                     y_attack = tf.one_hot(tf.argmax(score(x_t), axis=1), info.num_classes)
                 adversarial = self.attack.generate(model, x_t, y_attack, attacked)
                 variants += [adversarial[i] for i in range(len(attacked))]
+                if measure_gradients:
+                    gradient = self.attack.gradient(model, x_t, y_attack).numpy().reshape(len(x_batch), -1)
+                    zero_gradients += int(np.sum(~gradient.any(axis=1)))
             y_true_all.append(y_idx)
             for i, images in enumerate(variants):
                 log_probs = score(images)
@@ -198,6 +208,7 @@ class Evaluator:
             predicted_classes=pd.DataFrame(distribution, index=pd.Index(epsilons, name="Epsilon"), columns=names),
             perturbation=perturbation,
             warnings=checks,
+            zero_gradient_share=100.0 * zero_gradients / seen if measure_gradients else None,
         )
 
 
