@@ -34,10 +34,11 @@ What the evidence shows (docs/reproduce.md; python benchmarks/table5_experiments
 Algorithm 2 (learning rate, epochs, subset, clean/adversarial ratio, fresh head, saturated starting
 model, whole network trainable) gave the paper's flat Table 5 here: every defended model fell to PGD
 (at most 6.6% at eps 0.009, bar one that collapsed to a constant answer) and lost 10 to 61 points of
-clean accuracy, mostly because nine true-label copies per image outweigh the clean one. Keras' clipped loss (the paper's literal FGSM) masks the
-gradient only where the softmax saturates: on an undefended model trained to saturation it reported
-64% under FGSM where robustmask's loss gave 5% and PGD 1%. A flat, high FGSM curve is what such a
-masked gradient looks like, not robustness: judge a defence by PGD and Square (robust_comparison).
+clean accuracy, mostly because nine true-label copies per image outweigh the clean one. Keras'
+clipped loss (the paper's literal FGSM) masks the gradient only where the softmax saturates: on an
+undefended model trained to saturation it reported 64% under FGSM where robustmask's loss gave 5%
+and PGD 1%. A flat, high FGSM curve is what such a masked gradient looks like, not robustness:
+judge a defence by PGD and Square (robust_comparison).
 """
 #: Below this drop in accuracy (percentage points) at eps 0.009 the paper's epsilons "do not move" the model.
 MOVE_THRESHOLD = 10.0
