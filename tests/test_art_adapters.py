@@ -641,7 +641,7 @@ def test_not_graph_safe(tiny_model, batch):
 
 
 def test_estimators_are_cached_weakly(batch):
-    from robustmask.attacks.art import adapter
+    from robustmask.attacks.art import estimator
 
     keras.utils.set_random_seed(5)
     model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Flatten(),
@@ -650,7 +650,7 @@ def test_estimators_are_cached_weakly(batch):
     attack = ARTBIM(max_iter=2)
     attack(model, x, y, eps=0.01)
     attack(model, x, y, eps=0.02)
-    assert len(adapter._CACHE[model]) == 1  # one estimator, reused
+    assert len(estimator._CACHE[model]) == 1  # one estimator, reused
     ref = weakref.ref(model)
     del model
     gc.collect()

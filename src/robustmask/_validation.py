@@ -7,6 +7,7 @@ the problem instead of a traceback from inside a compiled graph.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -137,6 +138,18 @@ def check_positive_int(value, name: str, *, allow_zero: bool = False, error: typ
         kind = "a non-negative integer" if allow_zero else "a positive integer"
         raise error(f"{name} must be {kind}, got {value!r}")
     return int(value)
+
+
+def check_positive_number(value, name: str, *, allow_zero: bool = False, allow_none: bool = False,
+                          error: type = RobustmaskError) -> float | None:
+    """A finite real number > 0 (>= 0 with `allow_zero`; None passes with `allow_none`); bools refused."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value < 0 or (value == 0 and not allow_zero):
+        kind = "a non-negative number" if allow_zero else "a positive number"
+        raise error(f"{name} must be {kind}{' or None' if allow_none else ''}, got {value!r}")
+    return float(value)
 
 
 def check_choice(value, choices: Sequence[str], name: str, *, error: type = RobustmaskError) -> str:

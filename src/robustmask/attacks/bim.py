@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 
 import tensorflow as tf
 
-from robustmask._validation import check_positive_int
+from robustmask._validation import check_positive_int, check_positive_number
 from robustmask.attacks.base import Attack
 from robustmask.errors import AttackError
 
@@ -74,8 +72,5 @@ def check_steps(value, name: str) -> int:
 
 
 def check_stepsize(value, name: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise AttackError(f"{name} must be a positive number or None, got {value!r}")
-    return float(value)
+    """A step size: a positive number, or None (an `AttackError` otherwise)."""
+    return check_positive_number(value, name, allow_none=True, error=AttackError)

@@ -18,7 +18,8 @@ import warnings
 
 import keras
 
-from robustmask._validation import check_choice, check_epsilons, check_fraction_or_count, check_positive_int
+from robustmask._validation import (check_choice, check_epsilons, check_fraction_or_count, check_positive_int,
+                                    check_positive_number)
 from robustmask.attacks.base import Attack
 from robustmask.defenses._data import CleanBatches
 from robustmask.defenses._model_copy import copy_model, prepare_layers
@@ -93,8 +94,7 @@ class AdversarialTrainer(Defense):
         self.epochs = check_positive_int(epochs, "epochs")
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.warmup_epochs = check_positive_int(warmup_epochs, "warmup_epochs", allow_zero=True)
-        if learning_rate is not None and (not isinstance(learning_rate, (int, float)) or learning_rate <= 0):
-            raise RobustmaskError(f"learning_rate must be a positive number, got {learning_rate!r}")
+        check_positive_number(learning_rate, "learning_rate", allow_none=True)
         self.learning_rate, self.optimizer, self.loss = learning_rate, optimizer, loss
         self.strategy, self.seed = strategy, int(seed)
 

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from robustmask._validation import check_images, check_labels, check_positive_int
+from robustmask._validation import check_images, check_labels, check_positive_int, check_positive_number
 from robustmask.attacks.base import Attack
 from robustmask.attacks.pgd import PGD
 from robustmask.defenses.base import Defense
@@ -86,15 +86,15 @@ class AdversarialDetector(Defense):
         self.attack = PGD(steps=10) if attack is None else attack
         if not isinstance(self.attack, Attack) or self.attack.targeted:
             raise RobustmaskError(f"attack must be an untargeted robustmask Attack, got {self.attack!r}")
-        self.eps = _check_positive_float(eps, "eps")
+        self.eps = check_positive_number(eps, "eps")
         if not isinstance(features, str) or not features:
             raise RobustmaskError(f"features must be 'penultimate' or a layer name, got {features!r}")
         self.features = features
         self.hidden = check_positive_int(hidden, "hidden")
         self.epochs = check_positive_int(epochs, "epochs")
         self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.learning_rate = _check_positive_float(learning_rate, "learning_rate")
-        self.threshold = _check_positive_float(threshold, "threshold")
+        self.learning_rate = check_positive_number(learning_rate, "learning_rate")
+        self.threshold = check_positive_number(threshold, "threshold")
         if not self.threshold < 1.0:
             raise RobustmaskError(f"threshold is a probability in (0, 1), got {threshold!r}")
         self.seed = check_positive_int(seed, "seed", allow_zero=True)
@@ -227,8 +227,8 @@ class DetectorAwarePGD(PGD):
         kwargs.setdefault("loss", margin_loss(confidence))
         super().__init__(**kwargs)
         self.detector = detector
-        self.weight = _check_positive_float(weight, "weight")
-        self.detector_confidence = _check_positive_float(detector_confidence, "detector_confidence", zero=True)
+        self.weight = check_positive_number(weight, "weight")
+        self.detector_confidence = check_positive_number(detector_confidence, "detector_confidence", allow_zero=True)
         self._offset = math.log(detector.threshold / (1.0 - detector.threshold))
 
     def objective(self, model, x, y):
@@ -236,8 +236,3 @@ class DetectorAwarePGD(PGD):
         return super().objective(model, x, y) - self.weight * tf.maximum(logit, -self.detector_confidence)
 
 
-def _check_positive_float(value, name: str, *, zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-        raise RobustmaskError(f"{name} must be a {'non-negative' if zero else 'positive'} number, got {value!r}")
-    return float(value)

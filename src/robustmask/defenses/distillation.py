@@ -14,13 +14,13 @@ nothing. Carlini & Wagner, "Towards Evaluating the Robustness of Neural Networks
 
 from __future__ import annotations
 
-import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from robustmask._validation import check_choice, check_images, check_labels, check_positive_int
+from robustmask._validation import (check_choice, check_images, check_labels, check_positive_int,
+                                    check_positive_number)
 from robustmask.defenses.base import Defense
 from robustmask.errors import ModelError, RobustmaskError
 from robustmask.modelinfo import inspect_model
@@ -58,12 +58,12 @@ class DefensiveDistillation(Defense):
 
     def __init__(self, temperature: float = 100.0, *, epochs: int = 10, teacher_epochs: int | None = None,
                  batch_size: int = 32, learning_rate: float = 1e-3, init: str = "model", seed: int = 0):
-        self.temperature = _check_positive(temperature, "temperature")
+        self.temperature = check_positive_number(temperature, "temperature")
         self.epochs = check_positive_int(epochs, "epochs")
         self.teacher_epochs = self.epochs if teacher_epochs is None else check_positive_int(teacher_epochs,
                                                                                             "teacher_epochs")
         self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.learning_rate = _check_positive(learning_rate, "learning_rate")
+        self.learning_rate = check_positive_number(learning_rate, "learning_rate")
         self.init = check_choice(init, INITS, "init")
         self.seed = check_positive_int(seed, "seed", allow_zero=True)
         self.teacher_ = self.student_ = self.teacher_history_ = None
@@ -130,8 +130,3 @@ def _activation_name(layer) -> str:
     return activation if isinstance(activation, str) else getattr(activation, "__name__", "")
 
 
-def _check_positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value <= 0:
-        raise RobustmaskError(f"{name} must be a positive number, got {value!r}")
-    return float(value)

@@ -50,6 +50,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
+from robustmask._validation import check_positive_number
 from robustmask.errors import ModelError
 
 __all__ = [
@@ -178,8 +179,7 @@ def _check_args(input_shape, head, dropout, num_classes, pooling, freeze_base, l
         raise ModelError(f"pooling must be one of {_POOLINGS}, got {pooling!r}.")
     if not (isinstance(freeze_base, bool) or (isinstance(freeze_base, str) and freeze_base == "auto")):
         raise ModelError(f"freeze_base must be True, False or 'auto', got {freeze_base!r}.")
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or not learning_rate > 0:
-        raise ModelError(f"learning_rate must be a positive number, got {learning_rate!r}.")
+    check_positive_number(learning_rate, "learning_rate", error=ModelError)
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise ModelError(f"epochs must be a positive integer (it sets the decay lr/epochs), got {epochs!r}.")
     if labels not in ("int", "one_hot"):

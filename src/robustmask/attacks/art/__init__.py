@@ -6,7 +6,8 @@ Importing a name from here imports ART (slow), so ``robustmask.attacks`` imports
 only when one of its names is first used: ``robustmask.attacks.ARTPGD`` or
 ``robustmask.attacks.get("art-pgd")``.
 
-* `adapter`: `ARTAttack`, the generic adapter (any ART evasion attack), and the estimator it builds.
+* `adapter`: `ARTAttack`, the generic adapter (any ART evasion attack).
+* `estimator`: the ART estimator built from a Keras model (cached per model, held weakly).
 * `gradient`: ARTFGSM, ARTBIM, ARTPGD, MIFGSM, AutoPGD (eps-bounded, white-box).
 * `minimal`: JSMA, DeepFool, CarliniL2, CarliniLInf (choose their own perturbation size: no eps).
 * `blackbox`: SquareAttack (eps-bounded), HopSkipJump (no eps): predictions only, ``attack.queries``.

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from robustmask._validation import check_positive_int
-from robustmask.attacks.art.adapter import ARTAttack, art_estimator
+from robustmask.attacks.art.adapter import ARTAttack
+from robustmask.attacks.art.estimator import art_estimator
 from robustmask.errors import AttackError
 
 __all__ = ["ARTFGSM", "ARTBIM", "ARTPGD", "MIFGSM", "AutoPGD"]
