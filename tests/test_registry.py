@@ -194,3 +194,21 @@ def test_entry_point_plugins_in_a_fresh_process(plugin_site):
 
 def test_plugins_are_absent_without_their_distribution():
     assert "noise-attack" not in attacks.available()
+
+
+def test_one_table_names_every_built_in_class_and_its_lazy_imports():
+    """registry._BUILTIN is the one table: robustmask.attacks and robustmask.attacks.art export exactly
+    its classes (plus the base classes and helpers), each the class the registry builds by name."""
+    import robustmask.attacks.art as art
+
+    built_in = {path.partition(":")[2]: name for name, path in registry._BUILTIN.items()}
+    art_names = {cls for cls, name in built_in.items()
+                 if registry._BUILTIN[name].startswith("robustmask.attacks.art.")}
+    assert set(art.__all__) == art_names | {"ARTAttack"}
+    assert set(built_in) <= set(attacks.__all__)
+    for cls_name, name in built_in.items():
+        assert type(registry.get(name)) is getattr(attacks, cls_name)
+        if cls_name in art_names:
+            assert getattr(art, cls_name) is getattr(attacks, cls_name)
+    with pytest.raises(AttributeError, match="no attribute 'NotAnAttack'"):
+        art.NotAnAttack  # noqa: B018

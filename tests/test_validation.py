@@ -38,3 +38,15 @@ def test_positive_integers(value, ok):
     else:
         with pytest.raises(RobustmaskError, match="steps must be a positive integer"):
             check_positive_int(value, "steps")
+
+
+def test_first_line_keeps_the_type_and_the_line_that_explains():
+    from robustmask.errors import first_line
+
+    keras_style = ValueError("Layer 'dense' could not be deserialized.\n\nconfig={...}\n\n"
+                             "Exception encountered: Unknown activation: 'swishy'\n")
+    assert first_line(keras_style) == "ValueError: Unknown activation: 'swishy'"
+    assert first_line(TypeError("bad\nsecond line")) == "TypeError: bad"
+    assert first_line(KeyError()) == "KeyError"
+    long = first_line(OSError("x" * 1000), limit=50)
+    assert len(long) == len("OSError: ") + 50 and long.endswith("...")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from robustmask._io import write_atomically, write_text_atomically
-from robustmask.errors import ModelError, RobustmaskError
+from robustmask.errors import ModelError, RobustmaskError, first_line
 
 
 def reproduce(args) -> int:
@@ -113,7 +113,7 @@ def load_model(path: str):
         try:
             return keras.models.load_model(path, compile=False)
         except Exception as error:
-            raise ModelError(f"{path}: cannot load the model: {str(error).splitlines()[0]}") from None
+            raise ModelError(f"{path}: cannot load the model: {first_line(error)}") from None
     from robustmask.zoo import load_legacy_h5
 
     return load_legacy_h5(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from robustmask.errors import ModelError
+from robustmask.errors import ModelError, first_line
 
 
 def copy_model(model):
@@ -16,7 +16,7 @@ def copy_model(model):
         # What clone_model raises for models it cannot rebuild from their config.
         raise ModelError(
             f"cannot copy {type(model).__name__} {getattr(model, 'name', '')!r} to train a defended version: "
-            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}; "
+            f"{first_line(error)}; "
             "use a Functional or Sequential model, or give the subclass get_config/from_config"
         ) from None
     return clone

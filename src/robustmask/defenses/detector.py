@@ -25,7 +25,7 @@ from robustmask.attacks.base import Attack
 from robustmask.attacks.pgd import PGD
 from robustmask.defenses.base import Defense
 from robustmask.attacks.losses import margin_loss
-from robustmask.errors import ModelError, RobustmaskError
+from robustmask.errors import ModelError, RobustmaskError, first_line
 from robustmask.modelinfo import inspect_model
 
 __all__ = ["AdversarialDetector", "DetectionRates", "DetectorAwarePGD"]
@@ -186,8 +186,7 @@ class AdversarialDetector(Defense):
         try:
             return keras.Model(model.inputs, layer.output, name="detector_features")
         except (ValueError, AttributeError) as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise ModelError(f"cannot read the features of layer {layer.name!r}: {reason}") from None
+            raise ModelError(f"cannot read the features of layer {layer.name!r}: {first_line(error)}") from None
 
     def _head(self, features) -> keras.Model:
         init = keras.initializers.GlorotUniform(seed=self.seed)

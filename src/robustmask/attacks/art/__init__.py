@@ -22,14 +22,20 @@ import warnings
 # robustmask uses ART's TensorFlow side, so the warning says nothing to our users. Only that message.
 warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarning)
 
-_MODULES = {
-    "ARTAttack": "adapter",
-    "ARTFGSM": "gradient", "ARTBIM": "gradient", "ARTPGD": "gradient", "MIFGSM": "gradient", "AutoPGD": "gradient",
-    "JSMA": "minimal", "DeepFool": "minimal", "CarliniL2": "minimal", "CarliniLInf": "minimal",
-    "SquareAttack": "blackbox", "HopSkipJump": "blackbox",
-    "UniversalPerturbation": "universal",
-    "AdversarialPatch": "patch",
-}
+def _modules() -> dict[str, str]:
+    """Public name -> module here, read from the registry's one table of built-in attacks."""
+    from robustmask.attacks.registry import _BUILTIN
+
+    prefix = __name__ + "."
+    table = {"ARTAttack": "adapter"}
+    for path in _BUILTIN.values():
+        module, _, name = path.partition(":")
+        if module.startswith(prefix):
+            table[name] = module[len(prefix):]
+    return table
+
+
+_MODULES = _modules()
 
 __all__ = sorted(_MODULES)
 
