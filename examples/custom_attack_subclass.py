@@ -1,4 +1,4 @@
-"""Write your own attack: a short `robustmask.Attack` subclass, used like the built-in ones.
+"""Write your own attack: a short `robustmask.GradientAttack` subclass, used like the built-in ones.
 
 R+FGSM (Tramer et al., "Ensemble Adversarial Training: Attacks and Defenses", ICLR 2018,
 https://arxiv.org/abs/1705.07204) takes a random step of size alpha first, then an FGSM step of
@@ -22,7 +22,7 @@ import robustmask  # noqa: E402
 from robustmask.attacks import FGSM, attack_report  # noqa: E402
 
 
-class RFGSM(robustmask.Attack):
+class RFGSM(robustmask.GradientAttack):
     """R+FGSM: x' = x + alpha * sign(N(0, I)), then x'' = x' + (eps - alpha) * sign(grad at x')."""
 
     def __init__(self, rel_alpha: float = 0.5, **kwargs):

@@ -1,8 +1,8 @@
 """One contract for every attack the registry can build, native or ART, and for a user's own subclass.
 
 For each name in `robustmask.attacks.available()` (small settings, a tiny model): the result keeps the
-input's shape and dtype and stays in the clip range; an eps-bounded attack stays inside the L-inf ball
-for every eps of a list, and a list of epsilons gives one result per eps; an attack that sizes its own
+input's shape and dtype and stays in the clip range; an eps-bounded attack stays inside the eps ball of
+its norm (L-inf, L2 or L1) for every eps of a list, and a list of epsilons gives one result per eps; an attack that sizes its own
 perturbation refuses an eps; bad input is refused with a one-line error before any work.
 """
 
@@ -46,8 +46,14 @@ def with_saturated_pixels(x):
     return x
 
 
-def build(name):
-    return custom_rfgsm() if name == "custom (examples/)" else attacks.get(name, **FAST.get(name, {}))
+def build(name, **params):
+    return custom_rfgsm() if name == "custom (examples/)" else attacks.get(name, **FAST.get(name, {}), **params)
+
+
+def sizes(adversarial, x, norm):
+    """Per-image perturbation norms, computed in NumPy (independent of robustmask.attacks.norms)."""
+    delta = (adversarial.astype(np.float64) - x.astype(np.float64)).reshape(len(x), -1)
+    return np.linalg.norm(delta, ord=norm.order, axis=1)
 
 
 def test_every_built_in_attack_is_in_the_contract():
@@ -58,20 +64,38 @@ def test_every_built_in_attack_is_in_the_contract():
 @pytest.mark.parametrize("name", NAMES + ["custom (examples/)"])
 def test_shape_dtype_range_and_budget(name, dtype, tiny_model, tiny_data):
     x, y = with_saturated_pixels(tiny_data[0][:6]).astype(dtype), tiny_data[1][:6]
-    attack = build(name)
+    check_contract(name, build(name), x, y, tiny_model, EPSILONS)
+
+
+# Every attack that takes a norm, in the norms it has (ART's Square has L-inf and L2 only).
+NORMED = [(name, norm) for name in ("fgsm", "fgm", "bim", "pgd", "art-fgsm", "art-pgd", "autopgd")
+          for norm in ("2", "1")] + [("square", "2"), ("fgm", "inf")]
+
+
+@pytest.mark.parametrize("name,norm", NORMED)
+def test_shape_range_and_budget_in_other_norms(name, norm, tiny_model, tiny_data):
+    x, y = with_saturated_pixels(tiny_data[0][:6]), tiny_data[1][:6]
+    attack = build(name, norm=norm)
+    assert attack.norm == attacks.norms.get(norm)
+    # L2 and L1 budgets in input units: about 1 and 5 pixel values' worth of change at full scale.
+    check_contract(name, attack, x, y, tiny_model, {"2": [0.5, 1.0], "1": [2.0, 5.0], "inf": EPSILONS}[norm])
+
+
+def check_contract(name, attack, x, y, model, epsilons):
+    dtype = x.dtype
     if attack.eps_bounded:
-        result = attack(tiny_model, x, y, eps=EPSILONS)
-        assert result.shape == (len(EPSILONS),) + x.shape and result.dtype == dtype
-        for eps, adversarial in zip(EPSILONS, result):
-            assert np.abs(adversarial.astype(np.float64) - x).max() <= eps + 1e-6, f"{name} left the eps ball"
-        single = attack(tiny_model, x, y, eps=EPSILONS[0])
+        result = attack(model, x, y, eps=epsilons)
+        assert result.shape == (len(epsilons),) + x.shape and result.dtype == dtype
+        for eps, adversarial in zip(epsilons, result):
+            assert sizes(adversarial, x, attack.norm).max() <= eps * (1 + 1e-5) + 1e-6, f"{name} left the eps ball"
+        single = attack(model, x, y, eps=epsilons[0])
         assert single.shape == x.shape and single.dtype == dtype
-        assert np.abs(single.astype(np.float64) - x).max() <= EPSILONS[0] + 1e-6
+        assert sizes(single, x, attack.norm).max() <= epsilons[0] * (1 + 1e-5) + 1e-6
     else:
-        result = attack(tiny_model, x, y)
+        result = attack(model, x, y)
         assert result.shape == x.shape and result.dtype == dtype
         with pytest.raises(RobustmaskError, match="takes no eps") as error:
-            attack(tiny_model, x, y, eps=0.1)
+            attack(model, x, y, eps=0.1)
         assert len(str(error.value).splitlines()) == 1
     assert np.all(result >= 0) and np.all(result <= 1), f"{name} left the clip range"
     assert np.all(np.isfinite(result))

@@ -97,7 +97,7 @@ def test_evaluate_and_attack_on_a_saved_model(saved_model, tmp_path, capsys):
     csv = tmp_path / "table.csv"
     assert main(["evaluate", "--model", str(saved_model), "--n", "20", "--eps", "0.01", "0.03", "--csv", str(csv)]) == 0
     out = capsys.readouterr().out
-    assert "Accuracy (%)" in out and csv.read_text().startswith("Epsilon,Accuracy (%),Loss")
+    assert "Accuracy (%)" in out and csv.read_text().startswith("Epsilon (L-inf),Accuracy (%),Loss")
     save = tmp_path / "adv.npz"
     assert main(["attack", "--model", str(saved_model), "--n", "10", "--attack", "bim", "--param", "steps=3",
                  "--eps", "0.02", "--save", str(save)]) == 0
@@ -121,7 +121,7 @@ def test_class_names_select_synthetic_classes_for_two_class_models(tmp_path, cap
     assert "synthetic classes are" in capsys.readouterr().err
 
 
-class CountingNoise(robustmask.Attack):
+class CountingNoise(robustmask.GradientAttack):
     """Random sign noise of size eps (unseeded), counting the runs."""
 
     runs = 0

@@ -199,7 +199,7 @@ def test_unbounded_attack_reports_its_measured_size(tiny_model, tiny_data):
     """An attack that picks its own perturbation size runs once; its row shows the size it used."""
     x, y = tiny_data
 
-    class Overshoot(robustmask.Attack):
+    class Overshoot(robustmask.GradientAttack):
         eps_bounded = False
 
         def run(self, model, x, y, eps):  # a fixed, large FGSM step, whatever eps says

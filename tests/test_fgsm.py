@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import robustmask
-from robustmask.attacks import FGSM, Attack
+from robustmask.attacks import FGSM, GradientAttack
 from robustmask.errors import AttackError, DataError, ModelError
 
 
@@ -67,7 +67,7 @@ def test_run_the_single_eps_path_equals_closed_form(linear_model):
 class _LoopingFGSM(FGSM):
     """FGSM without its `run_many` shortcut: the base class loops over the epsilons calling `run`."""
 
-    run_many = Attack.run_many
+    run_many = GradientAttack.run_many
 
 
 def test_run_through_the_base_class_eps_loop(linear_model, tiny_model, tiny_logits_model, tiny_data):

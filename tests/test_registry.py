@@ -131,7 +131,7 @@ import tensorflow as tf
 import robustmask
 
 
-class NoiseAttack(robustmask.Attack):
+class NoiseAttack(robustmask.GradientAttack):
     needs_gradients = False
 
     def run(self, model, x, y, eps):

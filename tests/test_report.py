@@ -89,7 +89,7 @@ def test_targeted_success_is_reaching_the_target(tiny_model, tiny_data):
         attack_report(BIM(targeted=True), tiny_model, x, eps=0.1)
 
 
-class Brighten(robustmask.Attack):
+class Brighten(robustmask.GradientAttack):
     """Chooses its own perturbation (eps_bounded False) and counts its model queries."""
 
     eps_bounded = False

@@ -62,7 +62,7 @@ def test_worst_case_is_per_image_not_the_smaller_column(tiny_model, tiny_data):
             super().__init__()
             self.parity = parity
 
-        def run(self, model, x, y, eps):  # never reached: __call__ below bypasses the eps projection
+        def generate(self, model, x, y, epsilons):  # never reached: __call__ below bypasses the eps projection
             raise AssertionError("not used")
 
         def __call__(self, model, images, labels=None, eps=None):

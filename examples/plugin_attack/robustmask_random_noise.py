@@ -9,7 +9,7 @@ import tensorflow as tf
 import robustmask
 
 
-class RandomNoise(robustmask.Attack):
+class RandomNoise(robustmask.GradientAttack):
     """Perturb every input value by +eps or -eps at random (no gradients, no model queries)."""
 
     needs_gradients = False

@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Attack": ("robustmask.attacks.base", "Attack"),
+    "GradientAttack": ("robustmask.attacks.gradient_attack", "GradientAttack"),
     "Defense": ("robustmask.defenses.base", "Defense"),
     "Evaluator": ("robustmask.evaluation.evaluator", "Evaluator"),
     "EvaluationResult": ("robustmask.evaluation.evaluator", "EvaluationResult"),
@@ -29,6 +30,7 @@ __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 if TYPE_CHECKING:  # pragma: no cover
     from robustmask import attacks, datasets, defenses, errors, evaluation, zoo  # noqa: F401
     from robustmask.attacks.base import Attack  # noqa: F401
+    from robustmask.attacks.gradient_attack import GradientAttack  # noqa: F401
     from robustmask.defenses.base import Defense  # noqa: F401
     from robustmask.errors import RobustmaskError  # noqa: F401
     from robustmask.evaluation.evaluator import EvaluationResult, Evaluator  # noqa: F401

@@ -6,8 +6,10 @@ Attacks that live in optional modules (the ART adapters) are imported on first u
 
 import importlib
 
+from robustmask.attacks import norms
 from robustmask.attacks.base import Attack
-from robustmask.attacks.fgsm import FGSM
+from robustmask.attacks.fgsm import FGSM, FGM
+from robustmask.attacks.gradient_attack import GradientAttack
 from robustmask.attacks.registry import ENTRY_POINT_GROUP, available, get, register
 
 _LAZY = {}  # public class name -> module, filled from the registry's built-in table below
@@ -27,7 +29,8 @@ def _lazy_table():
 
 _lazy_table()
 
-__all__ = sorted({"Attack", "FGSM", "ENTRY_POINT_GROUP", "available", "get", "register", *_LAZY})
+__all__ = sorted({"Attack", "GradientAttack", "FGSM", "FGM", "norms", "ENTRY_POINT_GROUP", "available", "get",
+                  "register", *_LAZY})
 
 
 def __getattr__(name):

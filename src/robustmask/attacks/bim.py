@@ -1,4 +1,4 @@
-"""Basic Iterative Method (iterative FGSM)."""
+"""Basic Iterative Method (iterative FGSM), in any norm."""
 
 from __future__ import annotations
 
@@ -6,16 +6,17 @@ from __future__ import annotations
 import tensorflow as tf
 
 from robustmask._validation import check_positive_int, check_positive_number
-from robustmask.attacks.base import Attack
+from robustmask.attacks.gradient_attack import GradientAttack
 from robustmask.errors import AttackError
 
 
-class BIM(Attack):
+class BIM(GradientAttack):
     """Basic Iterative Method: FGSM repeated in small steps, projected onto the eps ball after each.
 
     Kurakin, Goodfellow & Bengio, "Adversarial examples in the physical world", ICLR 2017 workshop,
     https://arxiv.org/abs/1607.02533. ``x_0 = x``, ``x_{k+1} = Clip_{x,eps}(x_k + alpha * sign(grad))``.
-    It starts at x (no random start: that is `PGD`).
+    It starts at x (no random start: that is `PGD`). With ``norm=2`` (or 1) each step follows that
+    norm's steepest ascent (``g / ||g||_2``) and projects onto its ball (`robustmask.attacks.norms`).
 
     Step size: Kurakin et al. take alpha = 1 intensity level and min(eps + 4, 1.25 eps) iterations
     (eps in levels), so at large eps the iterations travel 1.25 eps in all. The default keeps that
@@ -26,7 +27,7 @@ class BIM(Attack):
         steps: gradient steps (>= 1).
         rel_stepsize: alpha as a fraction of eps; ``None`` for 1.25 / steps.
         abs_stepsize: alpha in input units, for every eps; overrides rel_stepsize.
-        **kwargs: ``clip``, ``loss``, ``from_logits``, ``targeted``, ``batch_size`` (see `Attack`).
+        **kwargs: ``clip``, ``norm``, ``loss``, ``from_logits``, ``targeted``, ``batch_size``.
 
     Example::
 
@@ -45,7 +46,7 @@ class BIM(Attack):
             self.rel_stepsize = 1.25 / self.steps
 
     def __repr__(self) -> str:
-        return f"{self.name}(steps={self.steps}, {self._step_repr()}, targeted={self.targeted})"
+        return f"{self.name}(steps={self.steps}, {self._step_repr()}, norm={self.norm.name!r}, targeted={self.targeted})"
 
     def _step_repr(self) -> str:
         return f"abs_stepsize={self.abs_stepsize:g}" if self.abs_stepsize else f"rel_stepsize={self.rel_stepsize:g}"
@@ -54,11 +55,11 @@ class BIM(Attack):
         return tf.constant(self.abs_stepsize, tf.float32) if self.abs_stepsize is not None else eps * self.rel_stepsize
 
     def iterate(self, model, x_start, x, y, eps):
-        """`steps` signed-gradient steps from x_start, projected around x: one tf.while_loop, not unrolled."""
+        """`steps` steepest-ascent steps from x_start, projected around x: one tf.while_loop, not unrolled."""
         alpha = self.stepsize(eps)
 
         def step(i, x_adv):
-            return i + 1, self.project(x_adv + alpha * tf.sign(self.gradient(model, x_adv, y)), x, eps)
+            return i + 1, self.project(x_adv + alpha * self.norm.step(self.gradient(model, x_adv, y)), x, eps)
 
         return tf.while_loop(lambda i, _: i < self.steps, step, (tf.constant(0), x_start))[1]
 

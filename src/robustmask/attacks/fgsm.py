@@ -1,13 +1,13 @@
-"""Fast Gradient Sign Method."""
+"""Fast Gradient Sign Method (L-inf) and the Fast Gradient Method (its L2 and L1 forms)."""
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from robustmask.attacks.base import Attack
+from robustmask.attacks.gradient_attack import GradientAttack, LossSpec
 
 
-class FGSM(Attack):
+class FGSM(GradientAttack):
     """Fast Gradient Sign Method: one step of size eps along the sign of the loss gradient.
 
     Goodfellow, Shlens & Szegedy, "Explaining and Harnessing Adversarial Examples", ICLR 2015,
@@ -15,11 +15,14 @@ class FGSM(Attack):
     cross-entropy against the true label, ``x' = x + eps * sign(grad_x loss)``.
 
     The gradient does not depend on eps, so a sweep over many epsilons costs one gradient per image.
+    In another norm the step is that norm's steepest ascent of size eps (``norm=2``:
+    ``x' = x + eps * g / ||g||_2``, the Fast Gradient Method; see `FGM`).
 
     Args:
         clip: valid input range; ``None`` reproduces the paper exactly (no clipping).
-        loss: ``None`` for cross-entropy (softmax or logits detected), or a custom loss.
-        **kwargs: ``from_logits``, ``targeted``, ``batch_size`` (see `Attack`).
+        loss: ``None`` for cross-entropy (softmax or logits detected), ``"keras"`` for the paper's
+            clipped loss, or a custom loss (see `GradientAttack`).
+        **kwargs: ``norm``, ``from_logits``, ``targeted``, ``batch_size`` (see `Attack`).
 
     Example::
 
@@ -28,13 +31,32 @@ class FGSM(Attack):
         sweep = fgsm(model, x_test, y_test, eps=[0.001, 0.002, 0.003])  # (3, n, 224, 224, 3)
     """
 
-    def __init__(self, clip=(0.0, 1.0), loss=None, **kwargs):
+    def __init__(self, clip: tuple[float, float] | None = (0.0, 1.0), loss: LossSpec = None, **kwargs):
         super().__init__(clip=clip, loss=loss, **kwargs)
 
     def run(self, model, x, y, eps):
-        return x + eps * tf.sign(self.gradient(model, x, y))
+        return x + eps * self.norm.step(self.gradient(model, x, y))
 
     def run_many(self, model, x, y, epsilons):
-        direction = tf.sign(self.gradient(model, x, y))
+        direction = self.norm.step(self.gradient(model, x, y))
         eps = tf.reshape(epsilons, [-1] + [1] * x.shape.rank)
         return x[None] + eps * direction[None]
+
+
+class FGM(FGSM):
+    """Fast Gradient Method: one step of size eps along the normalised loss gradient, L2 by default.
+
+    Goodfellow, Shlens & Szegedy, ICLR 2015, https://arxiv.org/abs/1412.6572 (the L2 form of their
+    method, as in Foolbox's L2FastGradientAttack and ART's FastGradientMethod(norm=2)):
+    ``x' = x + eps * g / ||g||_2``, so ``||x' - x||_2 = eps`` before clipping. ``norm=1`` takes
+    Tramer & Boneh's sparse L1 step (see `robustmask.attacks.norms`); ``norm="inf"`` is `FGSM`.
+
+    Example::
+
+        fgm = robustmask.attacks.FGM()                     # L2
+        x_adv = fgm(model, x_test, y_test, eps=0.5)        # ||x_adv - x||_2 <= 0.5 per image
+    """
+
+    def __init__(self, clip: tuple[float, float] | None = (0.0, 1.0), loss: LossSpec = None, *,
+                 norm: str | float = 2, **kwargs):
+        super().__init__(clip=clip, loss=loss, norm=norm, **kwargs)

@@ -1,4 +1,4 @@
-"""Projected Gradient Descent (L-inf), with random start and restarts."""
+"""Projected Gradient Descent (L-inf, L2 or L1), with random start and restarts."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ class PGD(BIM):
     Attacks", ICLR 2018, https://arxiv.org/abs/1706.06083. ``x_0 = x + U(-eps, eps)``, then
     ``x_{k+1} = Clip_{x,eps}(x_k + alpha * sign(grad))``. With ``restarts > 1`` each example keeps
     the restart that fools the model (reaches the target when targeted), and among equals the one
-    with the highest attack objective; so more restarts are never weaker.
+    with the highest attack objective; so more restarts are never weaker. ``norm=2`` is Madry et
+    al.'s L2 PGD: the start is uniform in the L2 ball and each step is ``alpha * g / ||g||_2``;
+    ``norm=1`` takes sparse L1 steps (Tramer & Boneh 2019, see `robustmask.attacks.norms`).
 
     Step size: ``alpha = 2.5 * eps / steps`` by default, the rule of Madry et al.'s robustness
     library (the iterates can cross the ball and still refine). Madry's MNIST setup (eps 0.3, alpha
@@ -34,12 +36,14 @@ class PGD(BIM):
         seed: integer for reproducible random starts (the same noise in every call and batch of the
             same shape, so an eps sweep equals separate calls); ``None`` draws fresh noise each call
             (use None for adversarial training, or every training step starts from the same noise).
-        **kwargs: ``clip``, ``loss``, ``from_logits``, ``targeted``, ``batch_size`` (see `Attack`).
+        **kwargs: ``clip``, ``norm``, ``loss``, ``from_logits``, ``targeted``, ``batch_size``.
 
     Example::
 
         pgd = robustmask.attacks.PGD(steps=40, restarts=5, seed=0)
         x_adv = pgd(model, x_test, y_test, eps=0.004)
+        pgd_l2 = robustmask.attacks.PGD(steps=40, norm=2, seed=0)
+        x_adv = pgd_l2(model, x_test, y_test, eps=0.5)     # ||x_adv - x||_2 <= 0.5 per image
     """
 
     def __init__(self, steps: int = 40, rel_stepsize: float | None = None, abs_stepsize: float | None = None,
@@ -57,17 +61,14 @@ class PGD(BIM):
 
     def __repr__(self) -> str:
         return (f"{self.name}(steps={self.steps}, {self._step_repr()}, random_start="
-                f"{self.random_start}, restarts={self.restarts}, seed={self.seed}, targeted={self.targeted})")
+                f"{self.random_start}, restarts={self.restarts}, seed={self.seed}, norm={self.norm.name!r}, "
+                f"targeted={self.targeted})")
 
     def start(self, x, eps, restart):
         if not self.random_start:
             return x
-        if self.seed is None:
-            noise = tf.random.uniform(tf.shape(x), -1.0, 1.0)
-        else:
-            seed = tf.stack([tf.cast(self.seed, tf.int64), tf.cast(restart, tf.int64)])
-            noise = tf.random.stateless_uniform(tf.shape(x), seed, -1.0, 1.0)
-        return self.project(x + eps * noise, x, eps)
+        seed = None if self.seed is None else tf.stack([tf.cast(self.seed, tf.int64), tf.cast(restart, tf.int64)])
+        return self.project(x + self.norm.random(tf.shape(x), eps, seed), x, eps)
 
     def run(self, model, x, y, eps):
         if self.restarts == 1:

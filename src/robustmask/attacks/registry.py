@@ -25,6 +25,7 @@ ENTRY_POINT_GROUP = "robustmask.attacks"
 _BUILTIN = {
     # native TensorFlow attacks
     "fgsm": "robustmask.attacks.fgsm:FGSM",
+    "fgm": "robustmask.attacks.fgsm:FGM",
     "bim": "robustmask.attacks.bim:BIM",
     "pgd": "robustmask.attacks.pgd:PGD",
     # adapters over IBM's adversarial-robustness-toolbox

@@ -60,7 +60,7 @@ def attack_report(attack: Attack, model, x, y=None, eps=None, *, warmup: bool = 
     x = check_images(x, attack.clip)
     if attack.eps_bounded:
         if eps is None:
-            raise AttackError(f"{attack.name} needs eps: the L-inf budget(s) to report on")
+            raise AttackError(f"{attack.name} needs eps: the {attack.norm.label} budget(s) to report on")
         epsilons = check_epsilons(eps)[0]
     else:
         epsilons = [None]
@@ -96,5 +96,6 @@ def attack_report(attack: Attack, model, x, y=None, eps=None, *, warmup: bool = 
             "Time (s)": elapsed,
         })
     table = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
-    table.attrs.update(attack=attack.name, examples=len(x), counted=int(counted.sum()), targeted=attack.targeted)
+    table.attrs.update(attack=attack.name, examples=len(x), counted=int(counted.sum()), targeted=attack.targeted,
+                       norm=attack.norm.label)
     return (table, images) if return_adversarial else table

@@ -32,19 +32,19 @@ def reproduce(args) -> int:
 
 
 def attack(args) -> int:
-    import robustmask
     from robustmask.attacks import attack_report
+    from robustmask.evaluation import named_norm
 
     if args.save:
         refuse_existing_file(args.save, "--save", args.overwrite)  # before the attack's time is spent
-    attacker = robustmask.attacks.get(args.attack, **_params(args.param))  # a typo fails before the model loads
+    attacker = _attacker(args)  # a typo fails before the model loads
     model = load_model(args.model)
     x, y, names = _data_for(model, args)
     eps = None if not attacker.eps_bounded else (args.eps if len(args.eps) != 1 else args.eps[0])
     # One run: the images saved are the ones reported (a random attack run again would give others).
     report, images = attack_report(attacker, model, x, y, eps=eps, return_adversarial=True)
-    print(f"{attacker.name} on {args.model}: {len(x)} images, classes {', '.join(names)}")
-    print(report.to_string(index=False))
+    print(f"{attacker.name} ({attacker.norm.label}) on {args.model}: {len(x)} images, classes {', '.join(names)}")
+    print(named_norm(report).to_string(index=False))
     if args.save:
         adversarial = images[0] if eps is None or np.ndim(eps) == 0 else np.stack(images)
         write_atomically(args.save, lambda tmp: np.savez_compressed(
@@ -56,19 +56,35 @@ def attack(args) -> int:
 
 def evaluate(args) -> int:
     import robustmask
+    from robustmask.evaluation import named_norm
     from robustmask.reproduce import PAPER_EPSILONS
 
     if args.csv:
         refuse_existing_file(args.csv, "--csv", args.overwrite)  # before the sweep's time is spent
-    attacker = robustmask.attacks.get(args.attack, **_params(args.param))
+    attacker = _attacker(args)
+    if not args.eps and attacker.eps_bounded and attacker.norm.name != "inf":
+        raise RobustmaskError(f"--norm {args.norm}: give --eps (the paper's defaults are L-inf budgets)")
     model = load_model(args.model)
     x, y, names = _data_for(model, args)
     evaluator = robustmask.Evaluator(attacker, args.eps or list(PAPER_EPSILONS), class_names=names)
-    table = evaluator.evaluate(model, (x, y), progress=True)
+    table = named_norm(evaluator.evaluate(model, (x, y), progress=True))
+    print(f"{attacker.name} ({attacker.norm.label}) on {args.model}: {len(x)} images")
     print(table.to_string(index=False))
     if args.csv:
         write_text_atomically(args.csv, table.to_csv(index=False))
     return 0
+
+
+def _attacker(args):
+    """The attack the command line names, with its --param values and --norm."""
+    import robustmask
+
+    params = _params(args.param)
+    if args.norm is not None:
+        if "norm" in params:
+            raise RobustmaskError("give the norm once: --norm or --param norm=..., not both")
+        params["norm"] = args.norm
+    return robustmask.attacks.get(args.attack, **params)
 
 
 def attacks(args) -> int:

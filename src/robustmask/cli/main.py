@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_and_data_arguments(attack)
     attack.add_argument("--attack", default="fgsm", help="attack name (see `robustmask attacks`)")
     attack.add_argument("--eps", type=float, nargs="*", default=[0.004], help="epsilon(s) (default: 0.004)")
+    attack.add_argument("--norm", metavar="inf|2|1", help="threat model of eps: inf (default, the paper's), 2 or 1")
     attack.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="attack parameter, repeatable (e.g. --param steps=20)")
     attack.add_argument("--save", metavar="FILE.npz", help="save the adversarial images (per eps) as .npz")
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_and_data_arguments(evaluate)
     evaluate.add_argument("--attack", default="fgsm", help="attack name (default: fgsm)")
     evaluate.add_argument("--eps", type=float, nargs="*", default=None, help="epsilons (default: the paper's ten)")
+    evaluate.add_argument("--norm", metavar="inf|2|1", help="threat model of eps: inf (default, the paper's), 2 or 1")
     evaluate.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="attack parameter")
     evaluate.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")

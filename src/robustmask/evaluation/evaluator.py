@@ -4,7 +4,9 @@ Its table has the form of Tables 4 and 5 of Sheikh & Zafar (2023): columns ``Eps
 ``Accuracy (%)`` and ``Loss`` (mean categorical cross-entropy against the true labels), the first
 row (eps 0) being the clean data. It streams the data batch by batch (memory does not grow with
 the test set) and asks the attack for all epsilons of a batch at once, so FGSM costs one gradient
-per batch for the whole sweep.
+per batch for the whole sweep. The epsilons are budgets in the attack's norm (``attack.norm``: L-inf
+for the paper, L2 or L1 otherwise); the table names it in ``table.attrs["norm"]``, and
+`named_norm` gives the table with the norm in its Epsilon column (``Epsilon (L2)``) for writers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from robustmask._batching import iterate_batches, num_examples
 from robustmask._validation import check_epsilons, check_images, check_input_shape, check_labels, check_positive_int
 from robustmask.attacks.base import Attack
 from robustmask.errors import RobustmaskError
+from robustmask.evaluation.gradients import attack_gradient
 from robustmask.evaluation.sanity import sanity_warnings
 from robustmask.modelinfo import cross_entropy, inspect_model, log_probabilities
 
@@ -31,7 +34,8 @@ class EvaluationResult:
     """Everything an evaluation measured.
 
     Attributes:
-        table: the Table-4/5 DataFrame (Epsilon, Accuracy (%), Loss).
+        table: the Table-4/5 DataFrame (Epsilon, Accuracy (%), Loss); ``table.attrs["norm"]`` names
+            the threat model ("L-inf", "L2" or "L1").
         reports: sklearn classification reports per epsilon (the paper's Fig. 14), as DataFrames
             indexed by class name plus accuracy / macro avg / weighted avg.
         wrong_confidence: per epsilon, the mean confidence (top probability) of wrong predictions
@@ -61,7 +65,7 @@ class Evaluator:
         epsilons: the epsilons of the sweep, in table order. The clean row (eps 0) is always
             first: it is added when missing. Attacks that choose their own perturbation size
             (``eps_bounded = False``: DeepFool, C&W L2, JSMA) take none: they run once, and the
-            second row's Epsilon is their measured mean L-inf perturbation.
+            second row's Epsilon is their measured mean perturbation in the attack's norm.
         batch_size: images per batch streamed through the model and the attack.
         class_names: names for the classification reports (default: "0", "1", ...).
         labels: "true" attacks with the true labels (the paper); "predicted" with the model's own
@@ -89,7 +93,7 @@ class Evaluator:
             if epsilons is not None and len(epsilons):
                 raise RobustmaskError(
                     f"{attack.name} chooses its own perturbation size: give no epsilons; the table's second row "
-                    "reports the measured mean L-inf size in its Epsilon column"
+                    f"reports the measured mean {attack.norm.label} size in its Epsilon column"
                 )
             self.epsilons = [0.0, float("nan")]
         else:
@@ -116,6 +120,7 @@ class Evaluator:
         wrong_count = np.zeros(n_eps, np.int64)
         linf = [[] for _ in range(n_eps)]
         l2 = [[] for _ in range(n_eps)]
+        in_norm = [[] for _ in range(n_eps)]  # sizes in the attack's own norm
         y_true_all, y_pred_all = [], [[] for _ in range(n_eps)]
         info = None
         score = None
@@ -148,7 +153,7 @@ class Evaluator:
                 adversarial = self.attack.generate(model, x_t, y_attack, attacked)
                 variants += [adversarial[i] for i in range(len(attacked))]
                 if measure_gradients:
-                    gradient = self.attack.gradient(model, x_t, y_attack).numpy().reshape(len(x_batch), -1)
+                    gradient = attack_gradient(self.attack, model, x_t, y_attack).numpy().reshape(len(x_batch), -1)
                     zero_gradients += int(np.sum(~gradient.any(axis=1)))
             y_true_all.append(y_idx)
             for i, images in enumerate(variants):
@@ -163,22 +168,24 @@ class Evaluator:
                 wrong_count[i] += int(np.sum(is_wrong))
                 y_pred_all[i].append(predicted)
                 if i > 0 and (details or not self.attack.eps_bounded):  # sizes are reported, not needed otherwise
-                    delta = (images - x_t).numpy().reshape(len(x_batch), -1)
+                    delta = (images - x_t).numpy().reshape(len(x_batch), -1).astype(np.float64)
                     linf[i].append(np.abs(delta).max(axis=1))
-                    l2[i].append(np.sqrt((delta.astype(np.float64) ** 2).sum(axis=1)))
+                    l2[i].append(np.sqrt((delta**2).sum(axis=1)))
+                    in_norm[i].append(np.linalg.norm(delta, ord=self.attack.norm.order, axis=1))
             seen += len(x_batch)
         if seen == 0:
             raise RobustmaskError("the evaluation data is empty")
 
         epsilons = list(self.epsilons)
         if not self.attack.eps_bounded:
-            epsilons[1] = float(np.mean(np.concatenate(linf[1])))  # measured, not given
+            epsilons[1] = float(np.mean(np.concatenate(in_norm[1])))  # measured, not given
         table = pd.DataFrame({
             "Epsilon": epsilons,
             "Accuracy (%)": 100.0 * correct / seen,
             "Loss": loss_sum / seen,
         })
-        table.attrs.update(attack=self.attack.name, examples=seen, measured_epsilon=not self.attack.eps_bounded)
+        table.attrs.update(attack=self.attack.name, examples=seen, measured_epsilon=not self.attack.eps_bounded,
+                           norm=self.attack.norm.label)
         checks = sanity_warnings(table, info.num_classes)
         for message in checks:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
@@ -210,6 +217,18 @@ class Evaluator:
             warnings=checks,
             zero_gradient_share=100.0 * zero_gradients / seen if measure_gradients else None,
         )
+
+
+def named_norm(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of an Evaluator table whose Epsilon column names the norm: ``Epsilon (L2)``.
+
+    For CSV and Markdown writers, where ``attrs`` do not survive. Tables without a norm (made by
+    hand) are returned as they are.
+    """
+    norm = table.attrs.get("norm")
+    if norm is None or "Epsilon" not in table.columns:
+        return table
+    return table.rename(columns={"Epsilon": f"Epsilon ({norm})"})
 
 
 def classification_report_frame(y_true, y_pred, class_names) -> pd.DataFrame:

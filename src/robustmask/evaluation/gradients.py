@@ -14,7 +14,21 @@ import tensorflow as tf
 
 from robustmask._validation import check_images, check_labels, check_positive_int
 from robustmask.attacks.base import Attack
+from robustmask.attacks.gradient_attack import GradientAttack
 from robustmask.errors import RobustmaskError
+from robustmask.modelinfo import cross_entropy, log_probabilities
+
+
+def attack_gradient(attack: Attack, model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """The input gradient an attack follows: its own loss for a native attack, cross-entropy for an
+    ART one (ART's estimator ascends the cross-entropy of the log-probabilities robustmask gives it)."""
+    if isinstance(attack, GradientAttack):
+        return attack.gradient(model, x, y)
+    info = attack.model_info(model)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = cross_entropy(y, log_probabilities(model(x, training=False), info))
+    return tape.gradient(loss, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
 
 def zero_gradient_share(attack: Attack, model, x, y, batch_size: int = 128) -> float:
@@ -35,6 +49,6 @@ def zero_gradient_share(attack: Attack, model, x, y, batch_size: int = 128) -> f
     for start in range(0, len(x), batch_size):
         x_batch = tf.convert_to_tensor(x[start : start + batch_size], tf.float32)
         y_batch = tf.one_hot(labels[start : start + batch_size], info.num_classes)
-        gradient = attack.gradient(model, x_batch, y_batch).numpy()
+        gradient = attack_gradient(attack, model, x_batch, y_batch).numpy()
         zero += int(np.sum(~gradient.reshape(len(gradient), -1).any(axis=1)))
     return 100.0 * zero / len(x)

@@ -3,8 +3,9 @@
 Nicolae et al., "Adversarial Robustness Toolbox v1.0.0", 2018, https://arxiv.org/abs/1807.01069.
 
 `ARTAttack` builds the ART estimator from a Keras model itself (`estimator.py`), once per model (held
-weakly: the cache never keeps a model alive), maps robustmask's ``eps`` (the L-inf budget) onto the ART
-parameters that mean it, and returns NumPy arrays of x's shape and dtype, like every robustmask attack.
+weakly: the cache never keeps a model alive), maps robustmask's ``eps`` and ``norm`` (the budget and
+its threat model) onto the ART parameters that mean them, and returns NumPy arrays of x's shape and
+dtype, like every robustmask attack.
 
 What ART sees of the model
 --------------------------
@@ -35,12 +36,14 @@ refuses to run inside a tf.function.
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import ClassVar
 
 import numpy as np
 import tensorflow as tf
 
 from robustmask.attacks.art.estimator import LOSSES, OUTPUTS, _input_shape, _predict_function, art_estimator
+from robustmask.attacks import norms
 from robustmask.attacks.base import Attack
 from robustmask._validation import check_positive_number
 from robustmask.errors import AttackError
@@ -70,8 +73,9 @@ class ARTAttack(Attack):
     * the ART attack has an ``eps`` parameter (FGSM, BIM, PGD, MI-FGSM, AutoPGD, Square, universal
       perturbation...): it is eps-bounded, ``attack(model, x, y, eps=...)`` sets ART's ``eps``, and, where
       ART also has ``eps_step``, ``eps_step = abs_stepsize`` if given, else ``rel_stepsize * eps``, else
-      ART's own default ratio (its default ``eps_step / eps``, 0.1 / 0.3 for most attacks). eps is an
-      L-inf budget, so only ``norm=inf`` is accepted. The result is projected onto the eps ball.
+      ART's own default ratio (its default ``eps_step / eps``, 0.1 / 0.3 for most attacks). ``norm``
+      (robustmask's own argument: ``"inf"``, 2 or 1) becomes ART's ``norm``; an ART attack without a
+      ``norm`` parameter works in L-inf only. The result is projected onto the eps ball of the norm.
     * the ART attack has no ``eps`` (DeepFool, Carlini & Wagner, JSMA, HopSkipJump, adversarial
       patch...): it chooses its own perturbation size, ``eps_bounded`` is False, and it is called
       without eps (an eps raises `AttackError`).
@@ -84,6 +88,8 @@ class ARTAttack(Attack):
     Args:
         art_attack_class: an ART evasion attack class, or its name in ``art.attacks.evasion``.
         clip: valid input range, ART's ``clip_values``; ``None`` gives ART none.
+        norm: the threat model, ART's ``norm`` (``None``: the adapter's ``default_norm``, L-inf for
+            most; the distance the attack minimises for attacks without eps).
         from_logits: ``None`` detects softmax vs logits (see `Attack`).
         targeted: ``y`` holds target classes.
         batch_size: images per ART call and per forward pass, and ART's ``batch_size``; ``None``: 128,
@@ -106,15 +112,17 @@ class ARTAttack(Attack):
     eps_bounded: ClassVar[bool] = True
     needs_gradients: ClassVar[bool] = True
     graph_safe: ClassVar[bool] = False
+    # The norm when none is given: for an attack without ART's norm parameter, the only one it has.
+    default_norm: ClassVar[str] = "inf"
 
-    def __init__(self, art_attack_class, *, clip=(0.0, 1.0), from_logits: bool | None = None,
-                 targeted: bool = False, batch_size: int | None = None, rel_stepsize: float | None = None,
-                 abs_stepsize: float | None = None, black_box: bool | None = None, outputs: str | None = None,
-                 loss=None, **params):
+    def __init__(self, art_attack_class, *, clip: tuple[float, float] | None = (0.0, 1.0),
+                 norm: str | float | None = None, from_logits: bool | None = None, targeted: bool = False,
+                 batch_size: int | None = None, rel_stepsize: float | None = None, abs_stepsize: float | None = None,
+                 black_box: bool | None = None, outputs: str | None = None, loss=None, **params):
         if loss is not None:
             raise AttackError(f"{type(self).__name__}: ART attacks use their own loss; loss= is not supported")
-        super().__init__(clip=clip, from_logits=from_logits, targeted=targeted,
-                         batch_size=128 if batch_size is None else batch_size)
+        super().__init__(clip=clip, norm=self.default_norm if norm is None else norm, from_logits=from_logits,
+                         targeted=targeted, batch_size=128 if batch_size is None else batch_size)
         # ART's own batch_size: the named adapters share robustmask's; the generic adapter leaves ART's
         # default alone unless batch_size is given (some attacks, ZOO, want their small default).
         self._art_batch_size = batch_size if batch_size is not None or type(self) is ARTAttack else self.batch_size
@@ -123,14 +131,7 @@ class ARTAttack(Attack):
         self.art_params = dict(params)
         self._check_params()
 
-        # eps: an instance attribute where the generic adapter learns it from the ART signature.
-        takes_eps = "eps" in self._signature
-        if takes_eps != type(self).eps_bounded:
-            self.eps_bounded = takes_eps
-        if black_box is None:
-            black_box = self.art_class.__name__ in BLACK_BOX_ART_ATTACKS
-        if bool(black_box) == type(self).needs_gradients:
-            self.needs_gradients = not black_box
+        self._resolve_capabilities(black_box)
         if outputs is None:
             outputs = "probabilities" if self.art_class.__name__ in PROBABILITY_ART_ATTACKS else "log_probabilities"
         if outputs not in OUTPUTS:
@@ -144,6 +145,14 @@ class ARTAttack(Attack):
             self.rel_stepsize = _art_default_ratio(self._signature)  # ART's own eps_step / eps
 
     # ------------------------------------------------------------------ construction checks
+    def _resolve_capabilities(self, black_box: bool | None) -> None:
+        # The generic adapter covers every kind of ART attack: its capabilities come from the ART class,
+        # once, here (instance attributes that shadow the class defaults and never change afterwards).
+        self.eps_bounded = "eps" in self._signature
+        if black_box is None:
+            black_box = not type(self).needs_gradients or self.art_class.__name__ in BLACK_BOX_ART_ATTACKS
+        self.needs_gradients = not black_box
+
     def _check_params(self):
         cls_name = self.art_class.__name__
         for reserved, use in (("eps", "pass eps when calling the attack: attack(model, x, y, eps=...)"),
@@ -158,14 +167,15 @@ class ARTAttack(Attack):
                 f"{self.name}: {cls_name} has no parameter(s) {', '.join(unknown)}; "
                 f"it takes {', '.join(sorted(self._signature)) or 'none'}"
             )
-        if "targeted" in self.art_params:
-            raise AttackError(f"{self.name}: pass targeted= as robustmask's own argument, not among ART's params")
+        for own in ("targeted", "norm"):
+            if own in self.art_params:
+                raise AttackError(f"{self.name}: pass {own}= as robustmask's own argument, not among ART's params")
         if self.targeted and "targeted" not in self._signature and not self._handles_targets():
             raise AttackError(f"{self.name}: {cls_name} has no targeted mode; use targeted=False")
-        norm = self.art_params.get("norm", self._signature.get("norm", np.inf))
-        if "eps" in self._signature and norm not in (np.inf, "inf", float("inf")):
+        if "norm" not in self._signature and self.norm != norms.get(self.default_norm):
             raise AttackError(
-                f"{self.name}: robustmask's eps is an L-inf budget, so norm must be inf (got norm={norm!r})"
+                f"{self.name}: {cls_name} has no norm parameter and works in {norms.get(self.default_norm).label} "
+                f"only; use norm={self.default_norm!r}"
             )
 
     def _handles_targets(self) -> bool:
@@ -175,15 +185,10 @@ class ARTAttack(Attack):
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.art_params.items())
         sep = ", " if params else ""
-        return f"{self.name}({self.art_class.__name__}{sep}{params}, clip={self.clip}, targeted={self.targeted})"
+        return (f"{self.name}({self.art_class.__name__}{sep}{params}, clip={self.clip}, norm={self.norm.name!r}, "
+                f"targeted={self.targeted})")
 
     # ------------------------------------------------------------------ robustmask entry points
-    def run(self, model, x, y, eps):
-        raise AttackError(
-            f"{self.name} runs ART through NumPy and cannot run inside a tf.function (graph_safe=False); "
-            "call attack(model, x, y, eps) or attack.generate(...) eagerly"
-        )
-
     def __call__(self, model, x, y=None, eps=None):
         if not self.needs_gradients:
             self.queries = 0
@@ -247,6 +252,8 @@ class ARTAttack(Attack):
         sig = self._signature
         if "targeted" in sig:
             kwargs["targeted"] = self.targeted
+        if "norm" in sig:
+            kwargs["norm"] = self.norm.order
         if "verbose" in sig and "verbose" not in kwargs:
             kwargs["verbose"] = False
         if "batch_size" in sig and "batch_size" not in kwargs and self._art_batch_size is not None:
@@ -290,12 +297,15 @@ class ARTAttack(Attack):
         """Keep what the ART attack learnt (a universal perturbation, a patch). Default: nothing."""
 
     def _finish(self, adv, x, eps):
+        # ART rounds and projects in its own way: robustmask's projection makes the guarantees hold.
         adv = np.asarray(adv, np.float32).reshape(x.shape)
-        if eps is not None and self.eps_bounded:
-            adv = np.clip(adv, x - np.float32(eps), x + np.float32(eps))
-        if self.clip is not None:
-            adv = np.clip(adv, self.clip[0], self.clip[1])
-        return adv
+        broken = ~np.isfinite(adv).reshape(len(adv), -1).all(axis=1)
+        if broken.any():  # ART 1.20's L2 Square divides by zero on images whose pixels sit at the clip bounds
+            warnings.warn(f"{self.name}: ART's {self.art_class.__name__} returned NaN/inf for {int(broken.sum())} of "
+                          f"{len(adv)} images; they are returned unperturbed", RuntimeWarning, stacklevel=2)
+            adv[broken] = x[broken]
+        adv = tf.convert_to_tensor(adv)
+        return self.project(adv, tf.convert_to_tensor(x), 0.0 if eps is None else eps).numpy()
 
 
 class WholeSetAttack:

@@ -13,6 +13,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from robustmask._weakrefs import weak_reference
 from robustmask.errors import AttackError, ModelError
 from robustmask.modelinfo import ModelInfo, log_probabilities
 
@@ -31,10 +32,7 @@ class _ModelView:
     model held weakly."""
 
     def __init__(self, model, info: ModelInfo, outputs: str = "log_probabilities"):
-        try:
-            self._ref = weakref.ref(model)
-        except TypeError:  # plain callables that cannot be weakly referenced
-            self._ref = lambda: model  # noqa: E731
+        self._ref = weak_reference(model)
         self.info = info
         self.outputs = outputs
 

@@ -6,7 +6,6 @@ from eps (each class says how; ``abs_stepsize`` overrides with a step in input u
 
 from __future__ import annotations
 
-import numpy as np
 
 from robustmask._validation import check_positive_int
 from robustmask.attacks.art.adapter import ARTAttack
@@ -127,7 +126,7 @@ class MIFGSM(ARTAttack):
         if not isinstance(getattr(attack, "_attack", None), ProjectedGradientDescentNumpy):
             kwargs = self.art_kwargs(eps)
             attack._attack = ProjectedGradientDescentNumpy(
-                estimator=estimator, norm=np.inf, eps=kwargs["eps"], eps_step=kwargs["eps_step"],
+                estimator=estimator, norm=self.norm.order, eps=kwargs["eps"], eps_step=kwargs["eps_step"],
                 decay=kwargs["decay"], max_iter=kwargs["max_iter"], targeted=kwargs["targeted"],
                 num_random_init=0, batch_size=kwargs["batch_size"], verbose=kwargs["verbose"],
             )

@@ -91,6 +91,7 @@ class DeepFool(ARTAttack):
     """
 
     eps_bounded = False
+    default_norm = "2"  # the distance it minimises; ART's class has no norm parameter
 
     def __init__(self, max_iter: int = 50, overshoot: float = 0.02, nb_grads: int = 10, **kwargs):
         from art.attacks.evasion import DeepFool as ARTDeepFool
@@ -128,6 +129,7 @@ class CarliniL2(ARTAttack):
     """
 
     eps_bounded = False
+    default_norm = "2"  # the distance it minimises; ART's class has no norm parameter
 
     def __init__(self, confidence: float = 0.0, learning_rate: float = 0.01, binary_search_steps: int = 10,
                  max_iter: int = 10, initial_const: float = 0.01, **kwargs):

@@ -26,7 +26,7 @@ class UniversalPerturbation(WholeSetAttack, ARTAttack):
     it onto the eps ball, until it fools a fraction ``1 - delta`` of the images or ``max_iter`` passes
     are done. It is the "one matrix for all images" that Sheikh & Zafar (2023) name as future work.
 
-    eps -> ART ``eps``, the L-inf radius of the universal perturbation. One call computes one
+    eps -> ART ``eps``, the radius of the universal perturbation in ``norm`` (L-inf by default). One call computes one
     perturbation from all the images it is given (the call is not split into batches). Afterwards:
 
     * ``attack.perturbation``: the perturbation, shape of one image (of the last eps in the call);
@@ -76,6 +76,7 @@ class UniversalPerturbation(WholeSetAttack, ARTAttack):
         if self.art_params["attacker"] in _BUDGETED and eps is not None:
             # A budgeted per-image attack gets the universal budget unless told otherwise.
             params.setdefault("eps", float(eps))
+            params.setdefault("norm", self.norm.order)
             if self.art_params["attacker"] != "fgsm":
                 params.setdefault("max_iter", 10)
                 params.setdefault("eps_step", 2.5 * params["eps"] / params["max_iter"])
