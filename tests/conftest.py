@@ -134,3 +134,41 @@ def face_model(face_data):
     """`trained_face_cnn` on `face_data`'s training faces (the defences-beyond tests' classifier)."""
     (x, y), _ = face_data
     return trained_face_cnn(x, y)
+
+
+def gradient_probe():
+    """An identity Keras layer that records every gradient taken through it and counts the images it sees."""
+    import keras
+    import tensorflow as tf
+
+    class GradientProbe(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.gradient_calls: list = []
+            self.images = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
+                                          name="images")
+
+        def call(self, inputs):
+            calls = self.gradient_calls
+
+            @tf.custom_gradient
+            def identity(t):
+                def grad(upstream):
+                    calls.append(1)  # runs (or is traced) whenever a gradient flows to the input
+                    return upstream
+
+                return tf.identity(t), grad
+
+            self.images.assign_add(tf.cast(tf.shape(inputs)[0], "int64"))
+            return identity(inputs)
+
+    return GradientProbe()
+
+
+@pytest.fixture()
+def probed(tiny_model):
+    """(tiny_model behind a gradient probe, the probe)."""
+    import keras
+
+    probe = gradient_probe()
+    return keras.Sequential([keras.Input(tiny_model.input_shape[1:]), probe, tiny_model]), probe

@@ -451,36 +451,6 @@ def test_single_unit_sigmoid_model(binary_data):
 
 
 # ---------------------------------------------------------------------------------------------- black box
-class GradientProbe(keras.layers.Layer):
-    """Identity layer that records every gradient taken through it and counts the images it sees."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.gradient_calls: list = []
-        self.images = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False, name="images")
-
-    def call(self, inputs):
-        calls = self.gradient_calls
-
-        @tf.custom_gradient
-        def identity(t):
-            def grad(upstream):
-                calls.append(1)  # runs (or is traced) whenever a gradient flows to the input
-                return upstream
-
-            return tf.identity(t), grad
-
-        self.images.assign_add(tf.cast(tf.shape(inputs)[0], "int64"))
-        return identity(inputs)
-
-
-@pytest.fixture()
-def probed(tiny_model):
-    probe = GradientProbe()
-    model = keras.Sequential([keras.Input(tiny_model.input_shape[1:]), probe, tiny_model])
-    return model, probe
-
-
 @pytest.mark.parametrize("make,eps", [
     (lambda: SquareAttack(max_iter=20), 0.1),
     (lambda: HopSkipJump(max_iter=3, max_eval=100, init_eval=10), None),

@@ -122,3 +122,16 @@ def test_bad_input_is_a_one_line_error_before_any_work(name, tiny_model, tiny_da
         with pytest.raises(RobustmaskError, match=message) as error:
             attack(tiny_model, images, labels, **eps)
         assert len(str(error.value).splitlines()) == 1, f"{name}: {error.value}"
+
+
+@pytest.mark.parametrize("name", NAMES + ["custom (examples/)"])
+def test_needs_gradients_tells_the_truth(name, probed, tiny_data):
+    """A black-box attack never takes a gradient of the model; a white-box one does."""
+    model, probe = probed
+    x, y = tiny_data[0][:4], tiny_data[1][:4]
+    attack = build(name)
+    attack(model, x, y, eps=0.05) if attack.eps_bounded else attack(model, x, y)
+    if attack.needs_gradients:
+        assert probe.gradient_calls, f"{name} says it needs gradients but took none"
+    else:
+        assert probe.gradient_calls == [], f"{name} is black-box but took a gradient"

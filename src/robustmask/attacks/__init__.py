@@ -5,6 +5,7 @@ Attacks that live in optional modules (the ART adapters) are imported on first u
 """
 
 import importlib
+from typing import Any
 
 from robustmask.attacks import norms
 from robustmask.attacks.base import Attack
@@ -12,10 +13,10 @@ from robustmask.attacks.fgsm import FGSM, FGM
 from robustmask.attacks.gradient_attack import GradientAttack
 from robustmask.attacks.registry import ENTRY_POINT_GROUP, available, get, register
 
-_LAZY = {}  # public class name -> module, filled from the registry's built-in table below
+_LAZY: dict[str, str] = {}  # public class name -> module, filled from the registry's built-in table below
 
 
-def _lazy_table():
+def _lazy_table() -> None:
     from robustmask.attacks.registry import _BUILTIN
 
     for path in _BUILTIN.values():
@@ -33,7 +34,7 @@ __all__ = sorted({"Attack", "GradientAttack", "FGSM", "FGM", "norms", "ENTRY_POI
                   "register", *_LAZY})
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

@@ -17,7 +17,7 @@ and examples/custom_attack_subclass.py).
 from __future__ import annotations
 
 import abc
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import tensorflow as tf
@@ -33,6 +33,11 @@ from robustmask._validation import (
 from robustmask.attacks import norms
 from robustmask.errors import AttackError
 from robustmask.modelinfo import ModelInfo, inspect_model, log_probabilities
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Sequence
+
+    from robustmask._types import Clip, Epsilons, Images, Labels, Model, TensorEps
 
 __all__ = ["Attack"]
 
@@ -64,7 +69,7 @@ class Attack(abc.ABC):
     needs_gradients: ClassVar[bool] = True
     graph_safe: ClassVar[bool] = True
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # A run()-style attack written against the old single base class: say what to do instead
         # of failing later with "can't instantiate abstract class".
@@ -74,8 +79,8 @@ class Attack(abc.ABC):
                 "TensorFlow attacks (robustmask.Attack asks for generate() instead)"
             )
 
-    def __init__(self, *, clip: tuple[float, float] | None = (0.0, 1.0), norm: str | float = "inf",
-                 from_logits: bool | None = None, targeted: bool = False, batch_size: int = 128):
+    def __init__(self, *, clip: Clip = (0.0, 1.0), norm: str | float | norms.Norm = "inf",
+                 from_logits: bool | None = None, targeted: bool = False, batch_size: int = 128) -> None:
         self.clip = check_clip(clip)
         self.norm: norms.Norm = norms.get(norm)
         self.from_logits = from_logits
@@ -89,10 +94,10 @@ class Attack(abc.ABC):
     def __repr__(self) -> str:
         return f"{self.name}(clip={self.clip}, norm={self.norm.name!r}, targeted={self.targeted})"
 
-    def model_info(self, model, sample=None) -> ModelInfo:
+    def model_info(self, model: Model, sample: Images | None = None) -> ModelInfo:
         return inspect_model(model, self.from_logits, sample)
 
-    def project(self, x_adv: tf.Tensor, x: tf.Tensor, eps) -> tf.Tensor:
+    def project(self, x_adv: tf.Tensor, x: tf.Tensor, eps: TensorEps) -> tf.Tensor:
         """Project onto the eps ball of `norm` around x (eps-bounded attacks), then into the clip range.
 
         ``eps``: a scalar, or one value per image. Clipping after the projection can only shrink
@@ -106,7 +111,7 @@ class Attack(abc.ABC):
 
     # ------------------------------------------------------------------ the method an attack implements
     @abc.abstractmethod
-    def generate(self, model, x: tf.Tensor, y: tf.Tensor, epsilons) -> tf.Tensor:
+    def generate(self, model: Model, x: tf.Tensor, y: tf.Tensor, epsilons: Sequence[float] | tf.Tensor) -> tf.Tensor:
         """Adversarial batches for every epsilon: a (len(epsilons), batch, ...) float32 tensor.
 
         ``x``: float32 (batch, ...) inside the clip range; ``y``: one-hot float32 (batch, classes),
@@ -116,7 +121,7 @@ class Attack(abc.ABC):
         """
 
     # ------------------------------------------------------------------ NumPy edge
-    def __call__(self, model, x, y=None, eps=None) -> np.ndarray:
+    def __call__(self, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None) -> np.ndarray:
         """Attack ``x`` and return adversarial images as a NumPy array of x's shape and dtype.
 
         Args:
@@ -140,7 +145,7 @@ class Attack(abc.ABC):
             out[:, start:stop] = self.generate(model, x_batch, y_batch, epsilons).numpy()
         return out[0] if scalar else out
 
-    def _epsilons(self, eps) -> tuple[list[float], bool]:
+    def _epsilons(self, eps: Epsilons | None) -> tuple[list[float], bool]:
         if not self.eps_bounded:
             if eps is not None:
                 raise AttackError(
@@ -154,14 +159,14 @@ class Attack(abc.ABC):
             )
         return check_epsilons(eps)
 
-    def _labels(self, model, x: np.ndarray, y, info: ModelInfo) -> np.ndarray:
+    def _labels(self, model: Model, x: np.ndarray, y: Labels | None, info: ModelInfo) -> np.ndarray:
         if y is not None:
             return check_labels(y, len(x), info.num_classes)
         if self.targeted:
             raise AttackError(f"{self.name} is targeted: pass the target classes as y")
         return self.predict_labels(model, x)
 
-    def predict_labels(self, model, x: np.ndarray) -> np.ndarray:
+    def predict_labels(self, model: Model, x: np.ndarray) -> np.ndarray:
         """The model's predicted classes for x, batch by batch."""
         info = self.model_info(model, x)
         predicted = []

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
 from robustmask._validation import check_positive_int, check_positive_number
 from robustmask.attacks.gradient_attack import GradientAttack
 from robustmask.errors import AttackError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from robustmask._types import Model, TensorEps
 
 
 class BIM(GradientAttack):
@@ -37,13 +41,12 @@ class BIM(GradientAttack):
     """
 
     def __init__(self, steps: int = 10, rel_stepsize: float | None = None, abs_stepsize: float | None = None,
-                 **kwargs):
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.steps = check_steps(steps, "steps")
-        self.rel_stepsize = check_stepsize(rel_stepsize, "rel_stepsize")
+        rel = check_stepsize(rel_stepsize, "rel_stepsize")
         self.abs_stepsize = check_stepsize(abs_stepsize, "abs_stepsize")
-        if self.rel_stepsize is None:
-            self.rel_stepsize = 1.25 / self.steps
+        self.rel_stepsize: float = 1.25 / self.steps if rel is None else rel
 
     def __repr__(self) -> str:
         return f"{self.name}(steps={self.steps}, {self._step_repr()}, norm={self.norm.name!r}, targeted={self.targeted})"
@@ -51,27 +54,27 @@ class BIM(GradientAttack):
     def _step_repr(self) -> str:
         return f"abs_stepsize={self.abs_stepsize:g}" if self.abs_stepsize else f"rel_stepsize={self.rel_stepsize:g}"
 
-    def stepsize(self, eps):
+    def stepsize(self, eps: TensorEps) -> tf.Tensor:
         return tf.constant(self.abs_stepsize, tf.float32) if self.abs_stepsize is not None else eps * self.rel_stepsize
 
-    def iterate(self, model, x_start, x, y, eps):
+    def iterate(self, model: Model, x_start: tf.Tensor, x: tf.Tensor, y: tf.Tensor, eps: TensorEps) -> tf.Tensor:
         """`steps` steepest-ascent steps from x_start, projected around x: one tf.while_loop, not unrolled."""
         alpha = self.stepsize(eps)
 
-        def step(i, x_adv):
+        def step(i: tf.Tensor, x_adv: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             return i + 1, self.project(x_adv + alpha * self.norm.step(self.gradient(model, x_adv, y)), x, eps)
 
         return tf.while_loop(lambda i, _: i < self.steps, step, (tf.constant(0), x_start))[1]
 
-    def run(self, model, x, y, eps):
+    def run(self, model: Model, x: tf.Tensor, y: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
         return self.iterate(model, x, x, y, eps)
 
 
-def check_steps(value, name: str) -> int:
+def check_steps(value: object, name: str) -> int:
     """A step or restart count: a positive integer (an `AttackError` otherwise)."""
     return check_positive_int(value, name, error=AttackError)
 
 
-def check_stepsize(value, name: str) -> float | None:
+def check_stepsize(value: object, name: str) -> float | None:
     """A step size: a positive number, or None (an `AttackError` otherwise)."""
     return check_positive_number(value, name, allow_none=True, error=AttackError)

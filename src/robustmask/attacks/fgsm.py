@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import tensorflow as tf
 
 from robustmask.attacks.gradient_attack import GradientAttack, LossSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from robustmask._types import Clip, Model
 
 
 class FGSM(GradientAttack):
@@ -31,13 +36,13 @@ class FGSM(GradientAttack):
         sweep = fgsm(model, x_test, y_test, eps=[0.001, 0.002, 0.003])  # (3, n, 224, 224, 3)
     """
 
-    def __init__(self, clip: tuple[float, float] | None = (0.0, 1.0), loss: LossSpec = None, **kwargs):
+    def __init__(self, clip: Clip = (0.0, 1.0), loss: LossSpec = None, **kwargs: Any) -> None:
         super().__init__(clip=clip, loss=loss, **kwargs)
 
-    def run(self, model, x, y, eps):
+    def run(self, model: Model, x: tf.Tensor, y: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
         return x + eps * self.norm.step(self.gradient(model, x, y))
 
-    def run_many(self, model, x, y, epsilons):
+    def run_many(self, model: Model, x: tf.Tensor, y: tf.Tensor, epsilons: tf.Tensor) -> tf.Tensor:
         direction = self.norm.step(self.gradient(model, x, y))
         eps = tf.reshape(epsilons, [-1] + [1] * x.shape.rank)
         return x[None] + eps * direction[None]
@@ -57,6 +62,6 @@ class FGM(FGSM):
         x_adv = fgm(model, x_test, y_test, eps=0.5)        # ||x_adv - x||_2 <= 0.5 per image
     """
 
-    def __init__(self, clip: tuple[float, float] | None = (0.0, 1.0), loss: LossSpec = None, *,
-                 norm: str | float = 2, **kwargs):
+    def __init__(self, clip: Clip = (0.0, 1.0), loss: LossSpec = None, *,
+                 norm: str | float = 2, **kwargs: Any) -> None:
         super().__init__(clip=clip, loss=loss, norm=norm, **kwargs)

@@ -24,7 +24,8 @@ A complete attack is a few lines (BIM, in any norm)::
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import tensorflow as tf
 
@@ -33,10 +34,15 @@ from robustmask.attacks.base import Attack
 from robustmask.errors import AttackError
 from robustmask.modelinfo import clipped_cross_entropy, cross_entropy, log_probabilities
 
+if TYPE_CHECKING:  # pragma: no cover
+    from robustmask._types import Model
+
 __all__ = ["GradientAttack", "LossSpec"]
 
+# loss(y_onehot, log_probs) -> per-example loss.
+LossFunction = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 # None (cross-entropy from log-probabilities), "keras" (the paper's clipped loss), or loss(y_onehot, log_probs).
-LossSpec = None | str | Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+LossSpec = None | str | LossFunction
 
 
 class GradientAttack(Attack):
@@ -52,16 +58,16 @@ class GradientAttack(Attack):
         **kwargs: ``clip``, ``norm``, ``from_logits``, ``targeted``, ``batch_size`` (see `Attack`).
     """
 
-    def __init__(self, *, loss: LossSpec = None, **kwargs):
+    def __init__(self, *, loss: LossSpec = None, **kwargs: Any) -> None:
         if loss is not None and loss != "keras" and not callable(loss):
             raise AttackError(f"loss must be None, 'keras' or a callable loss(y_onehot, log_probs), got {loss!r}")
         super().__init__(**kwargs)
         self.loss_fn = loss
-        self._compiled: dict = {}
+        self._compiled: dict[int, Callable[..., tf.Tensor]] = {}
 
     # ------------------------------------------------------------------ the one method to write
     @abc.abstractmethod
-    def run(self, model, x: tf.Tensor, y: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
+    def run(self, model: Model, x: tf.Tensor, y: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
         """Perturb one batch for one epsilon and return the adversarial batch (a tensor).
 
         ``x``: float32 tensor (batch, ...); ``y``: one-hot float32 tensor (batch, classes), the true
@@ -70,7 +76,7 @@ class GradientAttack(Attack):
         iterative attacks should `project` after every step. Runs inside a compiled tf.function.
         """
 
-    def run_many(self, model, x: tf.Tensor, y: tf.Tensor, epsilons: tf.Tensor) -> tf.Tensor:
+    def run_many(self, model: Model, x: tf.Tensor, y: tf.Tensor, epsilons: tf.Tensor) -> tf.Tensor:
         """All epsilons for one batch: (len(epsilons), batch, ...). Override when they share work.
 
         One eps at a time in a graph loop: the graph holds one copy of `run` whatever the number
@@ -80,17 +86,19 @@ class GradientAttack(Attack):
                          parallel_iterations=1, fn_output_signature=tf.TensorSpec(x.shape, tf.float32))
 
     # ------------------------------------------------------------------ helpers for `run`
-    def objective(self, model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    def objective(self, model: Model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         """Per-example quantity the attack ascends: the loss, or minus the loss when targeted."""
         outputs = model(x, training=False)
         if self.loss_fn == "keras":
             loss = clipped_cross_entropy(y, outputs, self.model_info(model))
         else:
             log_probs = log_probabilities(outputs, self.model_info(model))
-            loss = cross_entropy(y, log_probs) if self.loss_fn is None else self.loss_fn(y, log_probs)
+            # Not None and not "keras": a callable (__init__ admits no other string).
+            loss = cross_entropy(y, log_probs) if self.loss_fn is None else \
+                cast(LossFunction, self.loss_fn)(y, log_probs)
         return -loss if self.targeted else loss
 
-    def gradient(self, model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    def gradient(self, model: Model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         """Gradient of the attack objective with respect to the inputs (the ascent direction)."""
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -100,7 +108,7 @@ class GradientAttack(Attack):
         return tape.gradient(objective, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
     # ------------------------------------------------------------------ tensor-level entry point
-    def generate(self, model, x, y, epsilons) -> tf.Tensor:
+    def generate(self, model: Model, x: tf.Tensor, y: tf.Tensor, epsilons: Sequence[float] | tf.Tensor) -> tf.Tensor:
         """Adversarial batches for every epsilon: a (len(epsilons), batch, ...) float32 tensor.
 
         Graph-safe: call it from inside a ``train_step`` or another tf.function. ``y`` must be one-hot.
@@ -116,19 +124,19 @@ class GradientAttack(Attack):
             compiled = self._compile_for(model)
         return compiled(x, y, epsilons)
 
-    def _compile_for(self, model):
+    def _compile_for(self, model: Model) -> Callable[..., tf.Tensor]:
         # One tf.function per model. It holds the model weakly (a strong reference would keep every
         # model an attack ever saw alive) and is dropped when the model is collected.
         model_ref = weak_reference(model, on_collect=lambda: self._compiled.pop(id(model), None))
 
-        def generate(x, y, epsilons):
-            return self._generate(model_ref(), x, y, epsilons)
+        def generate(x: tf.Tensor, y: tf.Tensor, epsilons: tf.Tensor) -> tf.Tensor:
+            return self._generate(cast("Model", model_ref()), x, y, epsilons)
 
         compiled = tf.function(generate, reduce_retracing=True)
         self._compiled[id(model)] = compiled
         return compiled
 
-    def _generate(self, model, x, y, epsilons):
+    def _generate(self, model: Model, x: tf.Tensor, y: tf.Tensor, epsilons: tf.Tensor) -> tf.Tensor:
         adversarial = tf.cast(self.run_many(model, x, y, epsilons), tf.float32)
         # One projection over (eps x batch) images, each with its own eps: norms work per image.
         image_shape = tf.shape(x)[1:]

@@ -9,6 +9,7 @@ margin's does not: on log-probabilities it equals the logit margin exactly, sinc
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -17,7 +18,7 @@ from robustmask.errors import AttackError
 __all__ = ["margin_loss"]
 
 
-def margin_loss(confidence: float = math.inf):
+def margin_loss(confidence: float = math.inf) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """The C&W margin, ``max_{j != y} log p_j - log p_y``, capped at ``confidence``, per example.
 
     Carlini & Wagner, "Towards Evaluating the Robustness of Neural Networks", IEEE S&P 2017,
@@ -38,7 +39,7 @@ def margin_loss(confidence: float = math.inf):
     if math.isnan(confidence) or confidence < 0:
         raise AttackError(f"confidence must be >= 0, got {confidence!r}")
 
-    def margin(y_onehot, log_probs):
+    def margin(y_onehot: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:
         is_true = tf.cast(y_onehot, log_probs.dtype) > 0.5
         true = tf.reduce_sum(tf.where(is_true, log_probs, tf.zeros_like(log_probs)), axis=-1)
         other = tf.reduce_max(tf.where(is_true, tf.fill(tf.shape(log_probs), -math.inf), log_probs), axis=-1)

@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import tensorflow as tf
 
 from robustmask.errors import AttackError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from robustmask._types import TensorEps
 
 __all__ = ["Norm", "LInf", "L2", "L1", "get", "NORMS"]
 
@@ -61,10 +64,10 @@ class Norm(abc.ABC):
         """The norm of each image's perturbation: shape (batch,)."""
 
     @abc.abstractmethod
-    def project(self, delta: tf.Tensor, eps) -> tf.Tensor:
+    def project(self, delta: tf.Tensor, eps: TensorEps) -> tf.Tensor:
         """The closest perturbation inside the eps ball (unchanged when already inside)."""
 
-    def clip_to_ball(self, x_adv: tf.Tensor, x: tf.Tensor, eps) -> tf.Tensor:
+    def clip_to_ball(self, x_adv: tf.Tensor, x: tf.Tensor, eps: TensorEps) -> tf.Tensor:
         """``x_adv`` moved to the closest point of the eps ball around ``x``."""
         return x + self.project(x_adv - x, eps)
 
@@ -73,7 +76,7 @@ class Norm(abc.ABC):
         """The steepest-ascent direction of unit norm for each image's gradient (zero for a zero gradient)."""
 
     @abc.abstractmethod
-    def random(self, shape, eps, seed=None) -> tf.Tensor:
+    def random(self, shape: tf.Tensor, eps: TensorEps, seed: tf.Tensor | None = None) -> tf.Tensor:
         """A perturbation drawn uniformly from the eps ball.
 
         ``shape``: ``tf.shape(x)``; ``seed``: a shape-[2] integer tensor (stateless, reproducible) or
@@ -85,7 +88,7 @@ def _flat(t: tf.Tensor) -> tf.Tensor:
     return tf.reshape(t, [tf.shape(t)[0], -1])
 
 
-def _per_image(eps, like: tf.Tensor) -> tf.Tensor:
+def _per_image(eps: TensorEps, like: tf.Tensor) -> tf.Tensor:
     """eps as a tensor that broadcasts against ``like`` (batch, ...): a scalar stays a scalar."""
     eps = tf.cast(tf.convert_to_tensor(eps), like.dtype)
     if eps.shape.rank == 0:
@@ -93,19 +96,19 @@ def _per_image(eps, like: tf.Tensor) -> tf.Tensor:
     return tf.reshape(eps, [-1] + [1] * (like.shape.rank - 1))
 
 
-def _uniform(shape, seed, low: float = 0.0, high: float = 1.0) -> tf.Tensor:
+def _uniform(shape: tf.Tensor, seed: tf.Tensor | None, low: float = 0.0, high: float = 1.0) -> tf.Tensor:
     if seed is None:
         return tf.random.uniform(shape, low, high)
     return tf.random.stateless_uniform(shape, seed, low, high)
 
 
-def _normal(shape, seed) -> tf.Tensor:
+def _normal(shape: tf.Tensor, seed: tf.Tensor | None) -> tf.Tensor:
     if seed is None:
         return tf.random.normal(shape)
     return tf.random.stateless_normal(shape, seed)
 
 
-def _reseed(seed, k: int):
+def _reseed(seed: tf.Tensor | None, k: int) -> tf.Tensor | None:
     """A different stream of the same seed, for the second draw of one sample."""
     return None if seed is None else seed + tf.constant([0, 7919 * k], seed.dtype)
 
@@ -115,22 +118,22 @@ class LInf(Norm):
 
     name, label, order = "inf", "L-inf", np.inf
 
-    def size(self, delta):
+    def size(self, delta: tf.Tensor) -> tf.Tensor:
         return tf.reduce_max(tf.abs(_flat(delta)), axis=1)
 
-    def project(self, delta, eps):
+    def project(self, delta: tf.Tensor, eps: TensorEps) -> tf.Tensor:
         eps = _per_image(eps, delta)
         return tf.clip_by_value(delta, -eps, eps)
 
-    def clip_to_ball(self, x_adv, x, eps):
+    def clip_to_ball(self, x_adv: tf.Tensor, x: tf.Tensor, eps: TensorEps) -> tf.Tensor:
         # Clip the images themselves: x + clip(delta) can round one ulp outside [x - eps, x + eps].
         eps = _per_image(eps, x)
         return tf.clip_by_value(x_adv, x - eps, x + eps)
 
-    def step(self, gradient):
+    def step(self, gradient: tf.Tensor) -> tf.Tensor:
         return tf.sign(gradient)
 
-    def random(self, shape, eps, seed=None):
+    def random(self, shape: tf.Tensor, eps: TensorEps, seed: tf.Tensor | None = None) -> tf.Tensor:
         noise = _uniform(shape, seed, -1.0, 1.0)
         return noise * _per_image(eps, noise)
 
@@ -140,18 +143,18 @@ class L2(Norm):
 
     name, label, order = "2", "L2", 2.0
 
-    def size(self, delta):
+    def size(self, delta: tf.Tensor) -> tf.Tensor:
         return tf.norm(_flat(delta), axis=1)
 
-    def project(self, delta, eps):
+    def project(self, delta: tf.Tensor, eps: TensorEps) -> tf.Tensor:
         eps = _per_image(eps, delta)
         length = _per_image(self.size(delta), delta)
         return delta * tf.minimum(1.0, eps / tf.maximum(length, _TINY))
 
-    def step(self, gradient):
+    def step(self, gradient: tf.Tensor) -> tf.Tensor:
         return gradient / tf.maximum(_per_image(self.size(gradient), gradient), _TINY)
 
-    def random(self, shape, eps, seed=None):
+    def random(self, shape: tf.Tensor, eps: TensorEps, seed: tf.Tensor | None = None) -> tf.Tensor:
         # Uniform in the ball: a uniform direction (normalised Gaussian) at radius eps * u^(1/d).
         direction = self.step(_normal(shape, seed))
         dims = tf.cast(tf.reduce_prod(shape[1:]), tf.float32)
@@ -169,16 +172,16 @@ class L1(Norm):
 
     name, label, order = "1", "L1", 1.0
 
-    def __init__(self, l1_percentile: float = 99.0):
+    def __init__(self, l1_percentile: float = 99.0) -> None:
         if isinstance(l1_percentile, bool) or not isinstance(l1_percentile, (int, float)) \
                 or not 0.0 <= l1_percentile < 100.0:
             raise AttackError(f"l1_percentile must be a number in [0, 100), got {l1_percentile!r}")
         self.l1_percentile = float(l1_percentile)
 
-    def size(self, delta):
+    def size(self, delta: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(tf.abs(_flat(delta)), axis=1)
 
-    def project(self, delta, eps):
+    def project(self, delta: tf.Tensor, eps: TensorEps) -> tf.Tensor:
         # Duchi et al. 2008, Fig. 1: soft-threshold |delta| at the theta that makes its sum eps.
         flat = _flat(delta)
         magnitude = tf.abs(flat)
@@ -194,7 +197,7 @@ class L1(Norm):
         projected = tf.sign(flat) * tf.maximum(magnitude - theta[:, None], 0.0)
         return tf.reshape(projected, tf.shape(delta))
 
-    def step(self, gradient):
+    def step(self, gradient: tf.Tensor) -> tf.Tensor:
         flat = _flat(gradient)
         share = 1.0 - self.l1_percentile / 100.0
         keep = tf.maximum(1, tf.cast(tf.math.ceil(share * tf.cast(tf.shape(flat)[1], tf.float32)), tf.int32))
@@ -204,7 +207,7 @@ class L1(Norm):
         direction = direction / tf.maximum(tf.reduce_sum(chosen, axis=1, keepdims=True), 1.0)
         return tf.reshape(direction, tf.shape(gradient))
 
-    def random(self, shape, eps, seed=None):
+    def random(self, shape: tf.Tensor, eps: TensorEps, seed: tf.Tensor | None = None) -> tf.Tensor:
         # Uniform in the ball: d + 1 exponential draws, normalised, give a uniform point of the
         # simplex {v >= 0, sum(v) <= 1}; random signs make it uniform in the L1 ball.
         batch, dims = shape[0], tf.reduce_prod(shape[1:])
@@ -219,7 +222,7 @@ NORMS: dict[str, type[Norm]] = {"inf": LInf, "2": L2, "1": L1}
 _ALIASES = {"inf": "inf", "linf": "inf", "l-inf": "inf", "l_inf": "inf", "2": "2", "l2": "2", "1": "1", "l1": "1"}
 
 
-def get(norm) -> Norm:
+def get(norm: str | float | Norm) -> Norm:
     """The `Norm` for ``"inf"`` (or ``np.inf``), ``2`` or ``1`` (also ``"linf"``, ``"l2"``, ``"l1"``)."""
     if isinstance(norm, Norm):
         return norm
@@ -229,7 +232,7 @@ def get(norm) -> Norm:
     return NORMS[key]()
 
 
-def _key(norm) -> str | None:
+def _key(norm: object) -> str | None:
     if isinstance(norm, bool):
         return None
     if isinstance(norm, (int, float, np.integer, np.floating)):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
 from robustmask.attacks.bim import BIM, check_steps
 from robustmask.errors import AttackError
 from robustmask.modelinfo import log_probabilities
+
+if TYPE_CHECKING:  # pragma: no cover
+    from robustmask._types import Model, TensorEps
 
 
 class PGD(BIM):
@@ -47,7 +51,7 @@ class PGD(BIM):
     """
 
     def __init__(self, steps: int = 40, rel_stepsize: float | None = None, abs_stepsize: float | None = None,
-                 random_start: bool = True, restarts: int = 1, seed: int | None = None, **kwargs):
+                 random_start: bool = True, restarts: int = 1, seed: int | None = None, **kwargs: Any) -> None:
         steps = check_steps(steps, "steps")
         super().__init__(steps, 2.5 / steps if rel_stepsize is None else rel_stepsize, abs_stepsize, **kwargs)
         self.random_start = bool(random_start)
@@ -64,17 +68,18 @@ class PGD(BIM):
                 f"{self.random_start}, restarts={self.restarts}, seed={self.seed}, norm={self.norm.name!r}, "
                 f"targeted={self.targeted})")
 
-    def start(self, x, eps, restart):
+    def start(self, x: tf.Tensor, eps: TensorEps, restart: int | tf.Tensor) -> tf.Tensor:
         if not self.random_start:
             return x
         seed = None if self.seed is None else tf.stack([tf.cast(self.seed, tf.int64), tf.cast(restart, tf.int64)])
         return self.project(x + self.norm.random(tf.shape(x), eps, seed), x, eps)
 
-    def run(self, model, x, y, eps):
+    def run(self, model: Model, x: tf.Tensor, y: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
         if self.restarts == 1:
             return self.iterate(model, self.start(x, eps, 0), x, y, eps)
 
-        def restart(r, best, best_success, best_score):
+        def restart(r: tf.Tensor, best: tf.Tensor, best_success: tf.Tensor,
+                    best_score: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
             x_adv = self.iterate(model, self.start(x, eps, r), x, y, eps)
             predicted = tf.argmax(log_probabilities(model(x_adv, training=False), self.model_info(model)), 1)
             reached = tf.equal(predicted, tf.argmax(y, 1))

@@ -16,9 +16,14 @@ import difflib
 import importlib
 import inspect
 import re
+from collections.abc import Callable
 from importlib import metadata
+from typing import TYPE_CHECKING, Any
 
 from robustmask.errors import AttackError
+
+if TYPE_CHECKING:  # pragma: no cover - naming an attack imports only its own module
+    from robustmask.attacks.base import Attack
 
 ENTRY_POINT_GROUP = "robustmask.attacks"
 
@@ -43,10 +48,10 @@ _BUILTIN = {
     "universal": "robustmask.attacks.art.universal:UniversalPerturbation",
     "patch": "robustmask.attacks.art.patch:AdversarialPatch",
 }
-_REGISTERED: dict = {}
+_REGISTERED: dict[str, Callable[..., Any]] = {}
 
 
-def register(name: str, factory) -> None:
+def register(name: str, factory: Callable[..., Attack]) -> None:
     """Register an attack class or factory under `name` for this process."""
     key = _normalise(name)
     if not callable(factory):
@@ -59,7 +64,7 @@ def available() -> list[str]:
     return sorted({*_BUILTIN, *_REGISTERED, *(_normalise(e.name) for e in _entry_points())})
 
 
-def get(name: str, **params):
+def get(name: str, **params: Any) -> Attack:
     """Build the attack called `name` with `params`."""
     from robustmask.attacks.base import Attack
 
@@ -76,7 +81,7 @@ def get(name: str, **params):
     return attack
 
 
-def _check_params(factory, name: str, params: dict) -> None:
+def _check_params(factory: Callable[..., Any], name: str, params: dict[str, Any]) -> None:
     """Parameters the factory's signature cannot take are the user's error, named before the call."""
     try:
         signature = inspect.signature(factory)
@@ -88,7 +93,7 @@ def _check_params(factory, name: str, params: dict) -> None:
         raise AttackError(f"attack {name!r} does not take these parameters: {error}") from None
 
 
-def _rejects_a_given_keyword(error: TypeError, factory, params: dict) -> bool:
+def _rejects_a_given_keyword(error: TypeError, factory: Callable[..., Any], params: dict[str, Any]) -> bool:
     """Whether `error` is Python refusing one of `params` at a constructor the factory hands them on to.
 
     Attacks take ``**kwargs`` and pass them to their base class (``BIM(steps, **kwargs)`` ->
@@ -105,7 +110,7 @@ def _rejects_a_given_keyword(error: TypeError, factory, params: dict) -> bool:
     return any(cls.__qualname__ == owner for cls in factory.__mro__)
 
 
-def _resolve(name: str):
+def _resolve(name: str) -> Callable[..., Any]:
     if not isinstance(name, str):
         raise AttackError(f"attack names are strings, got {name!r}")
     key = _normalise(name)
@@ -125,7 +130,7 @@ def _resolve(name: str):
     raise AttackError(f"unknown attack {name!r}{hint}; available: {', '.join(available())}")
 
 
-def _load(path: str, name: str):
+def _load(path: str, name: str) -> Callable[..., Any]:
     module, _, attr = path.partition(":")
     try:
         return getattr(importlib.import_module(module), attr)
@@ -133,7 +138,7 @@ def _load(path: str, name: str):
         raise AttackError(f"attack {name!r} needs a package that is missing: {error}") from None
 
 
-def _entry_points():
+def _entry_points() -> list[metadata.EntryPoint]:
     return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 

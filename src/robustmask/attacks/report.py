@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -12,11 +13,16 @@ from robustmask._validation import check_epsilons, check_images, check_labels
 from robustmask.attacks.base import Attack
 from robustmask.errors import AttackError, DataError
 
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Sequence
+
+    from robustmask._types import Epsilons, Images, Labels, Model
+
 REPORT_COLUMNS = ("Epsilon", "Success rate (%)", "L0 (mean)", "L0 (max)", "L2 (mean)", "L2 (max)",
                   "Linf (mean)", "Linf (max)", "Queries", "Time (s)")
 
 
-def perturbation_norms(x, x_adv) -> dict:
+def perturbation_norms(x: Images, x_adv: Images) -> dict[str, np.ndarray]:
     """Per-example sizes of ``x_adv - x``: a dict of arrays of length n.
 
     ``"L0"``: how many input *values* changed (each channel of each pixel counts: an RGB pixel with
@@ -34,7 +40,18 @@ def perturbation_norms(x, x_adv) -> dict:
     }
 
 
-def attack_report(attack: Attack, model, x, y=None, eps=None, *, warmup: bool = False,
+@overload
+def attack_report(attack: Attack, model: Model, x: Images, y: Labels | None = ..., eps: Epsilons | None = ..., *,
+                  warmup: bool = ..., return_adversarial: Literal[False] = ...) -> pd.DataFrame: ...
+@overload
+def attack_report(attack: Attack, model: Model, x: Images, y: Labels | None = ..., eps: Epsilons | None = ..., *,
+                  warmup: bool = ..., return_adversarial: Literal[True]) -> tuple[pd.DataFrame, list[np.ndarray]]: ...
+@overload
+def attack_report(attack: Attack, model: Model, x: Images, y: Labels | None = ..., eps: Epsilons | None = ..., *,
+                  warmup: bool = ...,
+                  return_adversarial: bool) -> pd.DataFrame | tuple[pd.DataFrame, list[np.ndarray]]: ...
+def attack_report(attack: Attack, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None, *,
+                  warmup: bool = False,
                   return_adversarial: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, list[np.ndarray]]:
     """Run `attack` at each eps and tabulate its success, perturbation sizes, queries and time.
 
@@ -58,6 +75,7 @@ def attack_report(attack: Attack, model, x, y=None, eps=None, *, warmup: bool = 
     if not isinstance(attack, Attack):
         raise AttackError(f"attack must be a robustmask Attack, got {type(attack).__name__}")
     x = check_images(x, attack.clip)
+    epsilons: Sequence[float | None]  # None: one run without eps
     if attack.eps_bounded:
         if eps is None:
             raise AttackError(f"{attack.name} needs eps: the {attack.norm.label} budget(s) to report on")

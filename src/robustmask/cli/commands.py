@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robustmask._io import write_atomically, write_text_atomically
 from robustmask.errors import ModelError, RobustmaskError, first_line
 
+if TYPE_CHECKING:  # pragma: no cover - the commands import TensorFlow only when they run
+    from collections.abc import Iterable
 
-def reproduce(args) -> int:
+    import keras
+
+    from robustmask.attacks.base import Attack
+
+
+def reproduce(args: argparse.Namespace) -> int:
     import robustmask
     from robustmask.reproduce import StudyConfig, run_study
 
@@ -31,7 +40,7 @@ def reproduce(args) -> int:
     return 0
 
 
-def attack(args) -> int:
+def attack(args: argparse.Namespace) -> int:
     from robustmask.attacks import attack_report
     from robustmask.evaluation import named_norm
 
@@ -54,7 +63,7 @@ def attack(args) -> int:
     return 0
 
 
-def evaluate(args) -> int:
+def evaluate(args: argparse.Namespace) -> int:
     import robustmask
     from robustmask.evaluation import named_norm
     from robustmask.reproduce import PAPER_EPSILONS
@@ -75,7 +84,7 @@ def evaluate(args) -> int:
     return 0
 
 
-def _attacker(args):
+def _attacker(args: argparse.Namespace) -> Attack:
     """The attack the command line names, with its --param values and --norm."""
     import robustmask
 
@@ -87,7 +96,7 @@ def _attacker(args):
     return robustmask.attacks.get(args.attack, **params)
 
 
-def attacks(args) -> int:
+def attacks(args: argparse.Namespace) -> int:
     from robustmask.attacks import available
 
     for name in available():
@@ -95,7 +104,7 @@ def attacks(args) -> int:
     return 0
 
 
-def seed_weights(args) -> int:
+def seed_weights(args: argparse.Namespace) -> int:
     from robustmask import zoo
 
     # The library call keeps an existing cache file and returns it: the command refuses instead of
@@ -109,7 +118,7 @@ def seed_weights(args) -> int:
     return 0
 
 
-def synthetic(args) -> int:
+def synthetic(args: argparse.Namespace) -> int:
     from robustmask.datasets import write_synthetic_face_mask_directory
 
     path = write_synthetic_face_mask_directory(args.out, n_per_class=args.n_per_class, image_size=args.image_size,
@@ -119,7 +128,7 @@ def synthetic(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def load_model(path: str):
+def load_model(path: str) -> keras.Model:
     """A saved classifier: a Keras 3 .keras file, or a Keras 2 .h5 model (repaired for Keras 3)."""
     if not os.path.isfile(path):
         raise ModelError(f"{path}: no such model file")
@@ -135,7 +144,7 @@ def load_model(path: str):
     return load_legacy_h5(path)
 
 
-def _data_for(model, args):
+def _data_for(model: keras.Model, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Images at the model's input size, their labels and class names."""
     from robustmask import datasets
 
@@ -162,7 +171,7 @@ def _data_for(model, args):
     return x, y, names
 
 
-def _params(pairs):
+def _params(pairs: Iterable[str]) -> dict[str, Any]:
     params = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -175,7 +184,7 @@ def _params(pairs):
     return params
 
 
-def refuse_existing_file(path, option: str, overwrite: bool) -> None:
+def refuse_existing_file(path: str | os.PathLike[str], option: str, overwrite: bool) -> None:
     """Refuse to write over an existing `path` unless --overwrite was given (and it is a file)."""
     path = Path(path)
     if path.is_dir():

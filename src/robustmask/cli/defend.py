@@ -6,14 +6,18 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from robustmask.errors import RobustmaskError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 DEFENCES = ("multi-eps", "fast-at", "pgd-at", "trades", "distillation")
 TRAINED_AGAINST_EPS = ("fast-at", "pgd-at", "trades")
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     defend = commands.add_parser(
         "defend", help="train a defence (multi-eps, pgd-at, fast-at, trades) and compare it under FGSM, PGD, Square",
         description="Train a defended copy of a model (or, without --model, of robustmask's small face-mask CNN "
@@ -37,7 +41,7 @@ def add_parser(commands) -> None:
     defend.add_argument("--seed", type=int, default=0)
 
 
-def defend(args) -> int:
+def defend(args: argparse.Namespace) -> int:
     from robustmask._io import replaced_folder, write_atomically, write_text_atomically
     from robustmask.cli.commands import _params, load_model
     from robustmask.defenses.comparison import markdown_table

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 
 from robustmask import __version__
 from robustmask.cli import defend as defend_command
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _model_and_data_arguments(parser):
+def _model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="PATH", help="a .keras model or a Keras 2 .h5 model")
     parser.add_argument("--data", metavar="PATH", help="image folder, one sub-folder per class (default: synthetic faces)")
     parser.add_argument("--n", type=int, default=60, help="synthetic images per class when no --data (default: 60)")
@@ -103,7 +104,7 @@ def _model_and_data_arguments(parser):
     parser.add_argument("--seed", type=int, default=0)
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

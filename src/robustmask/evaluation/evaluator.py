@@ -12,7 +12,9 @@ for the paper, L2 or L1 otherwise); the table names it in ``table.attrs["norm"]`
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,10 @@ from robustmask.attacks.base import Attack
 from robustmask.errors import RobustmaskError
 from robustmask.evaluation.gradients import attack_gradient
 from robustmask.evaluation.sanity import sanity_warnings
-from robustmask.modelinfo import cross_entropy, inspect_model, log_probabilities
+from robustmask.modelinfo import ModelInfo, cross_entropy, inspect_model, log_probabilities
+
+if TYPE_CHECKING:  # pragma: no cover
+    from robustmask._types import Epsilons, Images, Labels, Model
 
 TABLE_COLUMNS = ("Epsilon", "Accuracy (%)", "Loss")
 
@@ -49,11 +54,11 @@ class EvaluationResult:
     """
 
     table: pd.DataFrame
-    reports: dict = field(default_factory=dict)
+    reports: dict[float, pd.DataFrame] = field(default_factory=dict)
     wrong_confidence: pd.Series | None = None
     predicted_classes: pd.DataFrame | None = None
     perturbation: pd.DataFrame | None = None
-    warnings: list = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     zero_gradient_share: float | None = None
 
 
@@ -78,8 +83,8 @@ class Evaluator:
         result = evaluator.evaluate(model, test_ds, details=True)  # + reports, confidences
     """
 
-    def __init__(self, attack: Attack, epsilons=None, *, batch_size: int = 64, class_names=None,
-                 labels: str = "true"):
+    def __init__(self, attack: Attack, epsilons: Epsilons | None = None, *, batch_size: int = 64,
+                 class_names: Iterable[object] | None = None, labels: str = "true") -> None:
         if not isinstance(attack, Attack):
             raise RobustmaskError(
                 f"attack must be a robustmask Attack (e.g. robustmask.attacks.FGSM()), got {type(attack).__name__}"
@@ -90,12 +95,12 @@ class Evaluator:
             raise RobustmaskError(f"labels must be 'true' or 'predicted', got {labels!r}")
         self.attack = attack
         if not attack.eps_bounded:
-            if epsilons is not None and len(epsilons):
+            if epsilons is not None and np.size(epsilons):  # a scalar counts too
                 raise RobustmaskError(
                     f"{attack.name} chooses its own perturbation size: give no epsilons; the table's second row "
                     f"reports the measured mean {attack.norm.label} size in its Epsilon column"
                 )
-            self.epsilons = [0.0, float("nan")]
+            self.epsilons: list[float] = [0.0, float("nan")]
         else:
             if epsilons is None:
                 raise RobustmaskError(f"{attack.name} needs epsilons, e.g. Evaluator(attack, [0.001, 0.002])")
@@ -106,7 +111,17 @@ class Evaluator:
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.labels = labels
 
-    def evaluate(self, model, data, *, details: bool = False, progress: bool = False):
+    @overload
+    def evaluate(self, model: Model, data: tuple[Images, Labels] | tf.data.Dataset, *,
+                 details: Literal[False] = ..., progress: bool = ...) -> pd.DataFrame: ...
+    @overload
+    def evaluate(self, model: Model, data: tuple[Images, Labels] | tf.data.Dataset, *,
+                 details: Literal[True], progress: bool = ...) -> EvaluationResult: ...
+    @overload
+    def evaluate(self, model: Model, data: tuple[Images, Labels] | tf.data.Dataset, *,
+                 details: bool, progress: bool = ...) -> pd.DataFrame | EvaluationResult: ...
+    def evaluate(self, model: Model, data: tuple[Images, Labels] | tf.data.Dataset, *, details: bool = False,
+                 progress: bool = False) -> pd.DataFrame | EvaluationResult:
         """Evaluate `model` on `data`: ``(x, y)`` arrays or a batched tf.data.Dataset of (x, y).
 
         Returns the table (a DataFrame), or an `EvaluationResult` when ``details=True``.
@@ -118,12 +133,13 @@ class Evaluator:
         loss_sum = np.zeros(n_eps)
         wrong_conf_sum = np.zeros(n_eps)
         wrong_count = np.zeros(n_eps, np.int64)
-        linf = [[] for _ in range(n_eps)]
-        l2 = [[] for _ in range(n_eps)]
-        in_norm = [[] for _ in range(n_eps)]  # sizes in the attack's own norm
-        y_true_all, y_pred_all = [], [[] for _ in range(n_eps)]
-        info = None
-        score = None
+        linf: list[list[np.ndarray]] = [[] for _ in range(n_eps)]
+        l2: list[list[np.ndarray]] = [[] for _ in range(n_eps)]
+        in_norm: list[list[np.ndarray]] = [[] for _ in range(n_eps)]  # sizes in the attack's own norm
+        y_true_all: list[np.ndarray] = []
+        y_pred_all: list[list[np.ndarray]] = [[] for _ in range(n_eps)]
+        info: ModelInfo | None = None
+        score: Callable[[tf.Tensor], tf.Tensor] | None = None
         seen = 0
         # Measured with the details only: one more gradient per batch, off the fast path.
         measure_gradients = details and bool(attacked) and self.attack.needs_gradients
@@ -138,7 +154,7 @@ class Evaluator:
                            desc=f"{self.attack.name} sweep", unit="batch")
         for x_batch, y_batch in batches:
             x_batch = check_images(x_batch, self.attack.clip)
-            if info is None:
+            if info is None or score is None:  # the first batch (both are set together)
                 info = inspect_model(model, self.attack.from_logits, x_batch)
                 check_input_shape(x_batch.shape, info.input_shape)
                 score = _compiled_scorer(model, info)
@@ -173,7 +189,7 @@ class Evaluator:
                     l2[i].append(np.sqrt((delta**2).sum(axis=1)))
                     in_norm[i].append(np.linalg.norm(delta, ord=self.attack.norm.order, axis=1))
             seen += len(x_batch)
-        if seen == 0:
+        if seen == 0 or info is None:  # info is None only when there was no batch
             raise RobustmaskError("the evaluation data is empty")
 
         epsilons = list(self.epsilons)
@@ -231,7 +247,7 @@ def named_norm(table: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns={"Epsilon": f"Epsilon ({norm})"})
 
 
-def classification_report_frame(y_true, y_pred, class_names) -> pd.DataFrame:
+def classification_report_frame(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
     """sklearn's classification report as a DataFrame (precision, recall, f1-score, support)."""
     from sklearn.metrics import classification_report
 
@@ -247,9 +263,9 @@ def classification_report_frame(y_true, y_pred, class_names) -> pd.DataFrame:
     return frame
 
 
-def _compiled_scorer(model, info):
+def _compiled_scorer(model: Model, info: ModelInfo) -> Callable[[tf.Tensor], tf.Tensor]:
     @tf.function(reduce_retracing=True)
-    def score(x):
+    def score(x: tf.Tensor) -> tf.Tensor:
         return log_probabilities(model(x, training=False), info)
 
     return score

@@ -9,6 +9,8 @@ thing to check when a defended model resists FGSM too well.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import tensorflow as tf
 
@@ -18,8 +20,11 @@ from robustmask.attacks.gradient_attack import GradientAttack
 from robustmask.errors import RobustmaskError
 from robustmask.modelinfo import cross_entropy, log_probabilities
 
+if TYPE_CHECKING:  # pragma: no cover
+    from robustmask._types import Images, Labels, Model
 
-def attack_gradient(attack: Attack, model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+
+def attack_gradient(attack: Attack, model: Model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     """The input gradient an attack follows: its own loss for a native attack, cross-entropy for an
     ART one (ART's estimator ascends the cross-entropy of the log-probabilities robustmask gives it)."""
     if isinstance(attack, GradientAttack):
@@ -31,7 +36,7 @@ def attack_gradient(attack: Attack, model, x: tf.Tensor, y: tf.Tensor) -> tf.Ten
     return tape.gradient(loss, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
 
-def zero_gradient_share(attack: Attack, model, x, y, batch_size: int = 128) -> float:
+def zero_gradient_share(attack: Attack, model: Model, x: Images, y: Labels, batch_size: int = 128) -> float:
     """Percentage of images whose input gradient of `attack`'s loss is exactly zero everywhere.
 
     Example::

@@ -9,6 +9,7 @@ PGD, PGD's number was false assurance (Carlini et al. 2019, arXiv 1902.06705).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,13 @@ from robustmask.attacks.base import Attack
 from robustmask.errors import RobustmaskError
 from robustmask.modelinfo import inspect_model
 
+if TYPE_CHECKING:  # pragma: no cover
+    from robustmask._types import Images, Labels, Model
+
 WORST_CASE = "Worst case (%)"
 
 
-def predicted_classes(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predicted_classes(model: Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """The model's top class for each image."""
     # Direct calls, not model.predict: the suite predicts on subsets of ever-changing size, and
     # Keras' predict function retraces (and warns) for each new final batch size.
@@ -31,7 +35,8 @@ def predicted_classes(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray
                            for i in range(0, len(x), batch_size)])
 
 
-def robustness_table(model, data, attacks: Mapping[str, Attack], epsilons: Sequence[float]) -> pd.DataFrame:
+def robustness_table(model: Model, data: tuple[Images, Labels], attacks: Mapping[str, Attack],
+                     epsilons: Sequence[float]) -> pd.DataFrame:
     """One row per epsilon: clean accuracy, accuracy under each attack, and the worst case.
 
     Each attack runs on the images the model classifies correctly when clean (the others count as

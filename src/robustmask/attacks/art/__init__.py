@@ -17,6 +17,7 @@ only when one of its names is first used: ``robustmask.attacks.ARTPGD`` or
 
 import importlib
 import warnings
+from typing import Any
 
 # ART warns on import that PyTorch is missing (only its PyTorch certification tools need it);
 # robustmask uses ART's TensorFlow side, so the warning says nothing to our users. Only that message.
@@ -40,7 +41,7 @@ _MODULES = _modules()
 __all__ = sorted(_MODULES)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name in _MODULES:
         value = getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
         globals()[name] = value

@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import tensorflow as tf
@@ -48,6 +49,12 @@ from robustmask.attacks.base import Attack
 from robustmask._validation import check_positive_number
 from robustmask.errors import AttackError
 from robustmask.modelinfo import ModelInfo
+
+if TYPE_CHECKING:  # pragma: no cover - ART is imported when an attack is built
+    from art.attacks.attack import EvasionAttack
+    from art.estimators.estimator import BaseEstimator
+
+    from robustmask._types import Clip, Epsilons, Images, Labels, Model
 
 __all__ = ["ARTAttack", "LOSSES", "WholeSetAttack", "art_estimator"]
 
@@ -115,10 +122,11 @@ class ARTAttack(Attack):
     # The norm when none is given: for an attack without ART's norm parameter, the only one it has.
     default_norm: ClassVar[str] = "inf"
 
-    def __init__(self, art_attack_class, *, clip: tuple[float, float] | None = (0.0, 1.0),
-                 norm: str | float | None = None, from_logits: bool | None = None, targeted: bool = False,
+    def __init__(self, art_attack_class: type[EvasionAttack] | str, *, clip: Clip = (0.0, 1.0),
+                 norm: str | float | norms.Norm | None = None, from_logits: bool | None = None, targeted: bool = False,
                  batch_size: int | None = None, rel_stepsize: float | None = None, abs_stepsize: float | None = None,
-                 black_box: bool | None = None, outputs: str | None = None, loss=None, **params):
+                 black_box: bool | None = None, outputs: str | None = None, loss: object = None,
+                 **params: Any) -> None:
         if loss is not None:
             raise AttackError(f"{type(self).__name__}: ART attacks use their own loss; loss= is not supported")
         super().__init__(clip=clip, norm=self.default_norm if norm is None else norm, from_logits=from_logits,
@@ -148,12 +156,12 @@ class ARTAttack(Attack):
     def _resolve_capabilities(self, black_box: bool | None) -> None:
         # The generic adapter covers every kind of ART attack: its capabilities come from the ART class,
         # once, here (instance attributes that shadow the class defaults and never change afterwards).
-        self.eps_bounded = "eps" in self._signature
+        self.eps_bounded = "eps" in self._signature  # type: ignore[misc]  # shadows the ClassVar on purpose
         if black_box is None:
             black_box = not type(self).needs_gradients or self.art_class.__name__ in BLACK_BOX_ART_ATTACKS
-        self.needs_gradients = not black_box
+        self.needs_gradients = not black_box  # type: ignore[misc]  # shadows the ClassVar on purpose
 
-    def _check_params(self):
+    def _check_params(self) -> None:
         cls_name = self.art_class.__name__
         for reserved, use in (("eps", "pass eps when calling the attack: attack(model, x, y, eps=...)"),
                               ("eps_step", "use rel_stepsize (a fraction of eps) or abs_stepsize"),
@@ -189,18 +197,19 @@ class ARTAttack(Attack):
                 f"targeted={self.targeted})")
 
     # ------------------------------------------------------------------ robustmask entry points
-    def __call__(self, model, x, y=None, eps=None):
+    def __call__(self, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None) -> np.ndarray:
         if not self.needs_gradients:
             self.queries = 0
         return super().__call__(model, x, y, eps)
 
-    def predict_labels(self, model, x) -> np.ndarray:
+    def predict_labels(self, model: Model, x: np.ndarray) -> np.ndarray:
         # The base asks the model for labels when y is None: for a black-box attack those are queries too.
         if not self.needs_gradients:
             self.queries = (self.queries or 0) + len(x)
         return super().predict_labels(model, x)
 
-    def generate(self, model, x, y, epsilons):
+    def generate(self, model: Model, x: tf.Tensor | np.ndarray, y: tf.Tensor | np.ndarray,
+                 epsilons: Sequence[float] | tf.Tensor) -> tf.Tensor:
         """Adversarial batches for every epsilon: a (len(epsilons), batch, ...) float32 tensor. Eager only."""
         if not tf.executing_eagerly():
             raise AttackError(
@@ -224,10 +233,10 @@ class ARTAttack(Attack):
         return tf.convert_to_tensor(out)
 
     # ------------------------------------------------------------------ hooks for the named adapters
-    def check_model(self, model, info: ModelInfo):
+    def check_model(self, model: Model, info: ModelInfo) -> None:
         """Refuse a model the attack cannot work on (raise AttackError). Called before each run."""
 
-    def estimator(self, model, info: ModelInfo):
+    def estimator(self, model: Model, info: ModelInfo) -> BaseEstimator:
         """The ART estimator the attack gets: white-box (cached) or a query-counting black box."""
         if self.needs_gradients:
             estimator = art_estimator(model, info, self.clip, outputs=self.outputs)
@@ -237,7 +246,7 @@ class ARTAttack(Attack):
 
         forward = _predict_function(model, info, self.outputs)
 
-        def predict(batch):
+        def predict(batch: np.ndarray) -> np.ndarray:
             self.queries = (self.queries or 0) + len(batch)
             return forward(tf.convert_to_tensor(np.asarray(batch, np.float32))).numpy()
 
@@ -246,7 +255,7 @@ class ARTAttack(Attack):
         return BlackBoxClassifierNeuralNetwork(predict, _input_shape(model, info), info.num_classes,
                                                channels_first=False, clip_values=clip_values)
 
-    def art_kwargs(self, eps) -> dict:
+    def art_kwargs(self, eps: float | None) -> dict[str, Any]:
         """The ART constructor's keyword arguments for one eps (None for attacks without eps)."""
         kwargs = dict(self.art_params)
         sig = self._signature
@@ -264,23 +273,24 @@ class ARTAttack(Attack):
                 kwargs["eps_step"] = float(self.stepsize(eps))
         return kwargs
 
-    def stepsize(self, eps) -> float:
+    def stepsize(self, eps: float) -> float:
         """ART's eps_step for this eps: abs_stepsize, else rel_stepsize * eps."""
         if self.abs_stepsize is not None:
             return self.abs_stepsize
-        return self.rel_stepsize * eps
+        # Set by __init__ wherever ART has an eps_step, the only attacks that are asked for one.
+        return cast(float, self.rel_stepsize) * eps
 
-    def art_labels(self, model, info, x, y):
+    def art_labels(self, model: Model, info: ModelInfo, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The y ART gets: one-hot true labels (untargeted) or targets (targeted)."""
         return y
 
-    def make_art_attack(self, estimator, eps):
+    def make_art_attack(self, estimator: BaseEstimator, eps: float | None) -> EvasionAttack:
         try:
             return self.art_class(estimator, **self.art_kwargs(eps))
         except (ValueError, TypeError) as error:
             raise AttackError(f"{self.name}: ART's {self.art_class.__name__} refused its parameters: {error}") from None
 
-    def run_art(self, model, info, x, y, eps):
+    def run_art(self, model: Model, info: ModelInfo, x: np.ndarray, y: np.ndarray, eps: float | None) -> np.ndarray:
         """One ART run on a NumPy batch: returns the adversarial batch (NumPy)."""
         estimator = self.estimator(model, info)
         attack = self.make_art_attack(estimator, eps)
@@ -293,10 +303,10 @@ class ARTAttack(Attack):
         self.after_run(attack, x, adv)
         return adv
 
-    def after_run(self, art_attack, x, adv):
+    def after_run(self, art_attack: EvasionAttack, x: np.ndarray, adv: np.ndarray) -> None:
         """Keep what the ART attack learnt (a universal perturbation, a patch). Default: nothing."""
 
-    def _finish(self, adv, x, eps):
+    def _finish(self, adv: np.ndarray, x: np.ndarray, eps: float | None) -> np.ndarray:
         # ART rounds and projects in its own way: robustmask's projection makes the guarantees hold.
         adv = np.asarray(adv, np.float32).reshape(x.shape)
         broken = ~np.isfinite(adv).reshape(len(adv), -1).all(axis=1)
@@ -308,14 +318,20 @@ class ARTAttack(Attack):
         return self.project(adv, tf.convert_to_tensor(x), 0.0 if eps is None else eps).numpy()
 
 
-class WholeSetAttack:
+if TYPE_CHECKING:  # pragma: no cover - to mypy the mixin is the ARTAttack it is mixed into
+    _WholeSetBase = ARTAttack
+else:
+    _WholeSetBase = object
+
+
+class WholeSetAttack(_WholeSetBase):
     """Mixin for adapters that learn one thing from all the images of a call (a universal
     perturbation, a patch): the base class must not split the call into batches, while ART and the
     forward passes keep working in batches of ``batch_size``. Put it before `ARTAttack` in the bases."""
 
     _inner_batch_size: int | None = None
 
-    def __call__(self, model, x, y=None, eps=None):
+    def __call__(self, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None) -> np.ndarray:
         saved = self.batch_size
         self.batch_size, self._inner_batch_size = max(len(x), 1), saved
         try:
@@ -323,12 +339,12 @@ class WholeSetAttack:
         finally:
             self.batch_size, self._inner_batch_size = saved, None
 
-    def estimator(self, model, info):
+    def estimator(self, model: Model, info: ModelInfo) -> BaseEstimator:
         estimator = super().estimator(model, info)
         estimator.chunk_size = self._inner_batch_size or self.batch_size
         return estimator
 
-    def art_kwargs(self, eps) -> dict:
+    def art_kwargs(self, eps: float | None) -> dict[str, Any]:
         kwargs = super().art_kwargs(eps)
         if "batch_size" in self._signature and "batch_size" not in self.art_params:
             kwargs["batch_size"] = self._inner_batch_size or self.batch_size
@@ -336,7 +352,7 @@ class WholeSetAttack:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _resolve_art_class(art_attack_class):
+def _resolve_art_class(art_attack_class: type[EvasionAttack] | str) -> type[EvasionAttack]:
     if isinstance(art_attack_class, str):
         import art.attacks.evasion as evasion
 
@@ -353,13 +369,13 @@ def _resolve_art_class(art_attack_class):
     return art_attack_class
 
 
-def _art_parameters(cls) -> dict:
+def _art_parameters(cls: type[EvasionAttack]) -> dict[str, Any]:
     """The ART constructor's parameters (after the estimator) and their defaults."""
     params = list(inspect.signature(cls.__init__).parameters.values())[2:]
     return {p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def _art_default_ratio(signature) -> float:
+def _art_default_ratio(signature: dict[str, Any]) -> float:
     eps, step = signature.get("eps"), signature.get("eps_step")
     if isinstance(eps, (int, float)) and isinstance(step, (int, float)) and eps > 0 and step > 0:
         return float(step) / float(eps)

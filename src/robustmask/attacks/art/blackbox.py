@@ -9,6 +9,8 @@ A defence that only masks gradients does not stop them, which makes them a check
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from robustmask.attacks.art.adapter import ARTAttack
@@ -39,7 +41,7 @@ class SquareAttack(ARTAttack):
 
     needs_gradients = False
 
-    def __init__(self, max_iter: int = 100, p_init: float = 0.8, nb_restarts: int = 1, **kwargs):
+    def __init__(self, max_iter: int = 100, p_init: float = 0.8, nb_restarts: int = 1, **kwargs: Any) -> None:
         from art.attacks.evasion import SquareAttack as ARTSquareAttack
 
         super().__init__(ARTSquareAttack, max_iter=int(max_iter), p_init=float(p_init),
@@ -68,8 +70,8 @@ class HopSkipJump(ARTAttack):
     eps_bounded = False
     needs_gradients = False
 
-    def __init__(self, norm=np.inf, max_iter: int = 50, max_eval: int = 10000, init_eval: int = 100,
-                 init_size: int = 100, **kwargs):
+    def __init__(self, norm: str | float = np.inf, max_iter: int = 50, max_eval: int = 10000, init_eval: int = 100,
+                 init_size: int = 100, **kwargs: Any) -> None:
         from art.attacks.evasion import HopSkipJump as ARTHopSkipJump
 
         super().__init__(ARTHopSkipJump, norm=norm, max_iter=int(max_iter), max_eval=int(max_eval),

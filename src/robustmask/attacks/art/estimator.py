@@ -9,6 +9,8 @@ model weakly. ART itself is imported only when the first estimator is built.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import tensorflow as tf
@@ -16,6 +18,11 @@ import tensorflow as tf
 from robustmask._weakrefs import weak_reference
 from robustmask.errors import AttackError, ModelError
 from robustmask.modelinfo import ModelInfo, log_probabilities
+
+if TYPE_CHECKING:  # pragma: no cover - ART is imported when the first estimator is built
+    from art.estimators.classification import TensorFlowV2Classifier
+
+    from robustmask._types import Model
 
 __all__ = ["LOSSES", "OUTPUTS", "art_estimator"]
 
@@ -31,7 +38,7 @@ class _ModelView:
     """What ART calls as "the model": log-probabilities (or probabilities) (batch, classes), the Keras
     model held weakly."""
 
-    def __init__(self, model, info: ModelInfo, outputs: str = "log_probabilities"):
+    def __init__(self, model: Model, info: ModelInfo, outputs: str = "log_probabilities") -> None:
         self._ref = weak_reference(model)
         self.info = info
         self.outputs = outputs
@@ -49,7 +56,7 @@ class _ModelView:
         return tf.exp(log_probs) if self.outputs == "probabilities" else log_probs
 
 
-def _classifier_class():
+def _classifier_class() -> type[TensorFlowV2Classifier]:
     """A TensorFlowV2Classifier whose `predict` honours batching (ART's feeds everything at once)."""
     global _KerasClassifier
     if _KerasClassifier is None:
@@ -66,7 +73,8 @@ def _classifier_class():
 
             chunk_size = 128
 
-            def __init__(self, *args, per_example_loss=None, **kwargs):
+            def __init__(self, *args: Any, per_example_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
+                         **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
                 model, loss_object = self._model, self._loss_object
                 per_example = per_example_loss or _cross_entropy
@@ -100,7 +108,8 @@ def _classifier_class():
                 self._selected = tf.function(selected, reduce_retracing=True)
                 self._loss_gradient = tf.function(loss_gradient, reduce_retracing=True)
 
-            def predict(self, x, batch_size: int = 128, training_mode: bool = False, **kwargs):
+            def predict(self, x: np.ndarray, batch_size: int = 128, training_mode: bool = False,
+                        **kwargs: Any) -> np.ndarray:
                 # ART's TensorFlowV2Classifier ignores batch_size; some attacks pass batch_size=1, so
                 # the chunk size is the robustmask attack's batch_size, set before each run.
                 x = np.asarray(x)
@@ -110,7 +119,8 @@ def _classifier_class():
                     return parent(x)
                 return np.concatenate([parent(x[i : i + step]) for i in range(0, len(x), step)])
 
-            def class_gradient(self, x, label=None, training_mode: bool = False, **kwargs):
+            def class_gradient(self, x: np.ndarray, label: int | Sequence[int] | np.ndarray | None = None,
+                               training_mode: bool = False, **kwargs: Any) -> np.ndarray:
                 x_t = tf.convert_to_tensor(np.asarray(x, np.float32))
                 if label is None:
                     return self._jacobian(x_t).numpy()
@@ -120,7 +130,8 @@ def _classifier_class():
                 onehot = tf.one_hot(labels.astype(np.int64), self.nb_classes, dtype=tf.float32)
                 return self._selected(x_t, onehot).numpy()[:, None]
 
-            def compute_loss(self, x, y, reduction: str = "none", training_mode: bool = False, **kwargs):
+            def compute_loss(self, x: np.ndarray, y: np.ndarray, reduction: str = "none", training_mode: bool = False,
+                             **kwargs: Any) -> np.ndarray | np.floating:
                 # ART's version sets tf.keras.losses.Reduction on the loss object; this one is compiled
                 # and per example whatever the loss object is.
                 y = np.asarray(y, np.float32)
@@ -133,7 +144,8 @@ def _classifier_class():
                     return losses.sum()
                 return losses
 
-            def loss_gradient(self, x, y, training_mode: bool = False, **kwargs):
+            def loss_gradient(self, x: np.ndarray | tf.Tensor, y: np.ndarray | tf.Tensor, training_mode: bool = False,
+                              **kwargs: Any) -> np.ndarray | tf.Tensor:
                 is_numpy = isinstance(x, np.ndarray)
                 x_t = tf.convert_to_tensor(x, tf.float32)
                 y_t = tf.convert_to_tensor(y, tf.float32)
@@ -146,7 +158,7 @@ def _classifier_class():
     return _KerasClassifier
 
 
-_KerasClassifier = None
+_KerasClassifier: type[TensorFlowV2Classifier] | None = None
 
 
 def _cached(model, key, factory):
@@ -195,8 +207,8 @@ class _MeanLoss:
 LOSSES = {"cross_entropy": _cross_entropy, "difference_logits_ratio": _difference_of_logits_ratio}
 
 
-def art_estimator(model, info: ModelInfo, clip_values=None, loss: str = "cross_entropy",
-                  outputs: str = "log_probabilities"):
+def art_estimator(model: Model, info: ModelInfo, clip_values: Sequence[float] | None = None,
+                  loss: str = "cross_entropy", outputs: str = "log_probabilities") -> TensorFlowV2Classifier:
     """ART's white-box estimator of a Keras model (cached per model, loss and outputs, held weakly).
 
     It predicts log-probabilities (``outputs="probabilities"``: probabilities, for the few ART attacks
@@ -238,14 +250,15 @@ def art_estimator(model, info: ModelInfo, clip_values=None, loss: str = "cross_e
     return estimator
 
 
-def _predict_function(model, info: ModelInfo, outputs: str = "log_probabilities"):
+def _predict_function(model: Model, info: ModelInfo,
+                      outputs: str = "log_probabilities") -> Callable[[tf.Tensor], tf.Tensor]:
     """A compiled forward pass to log-probabilities (or probabilities), cached per model (held weakly)."""
     view = _ModelView(model, info, outputs)
     return _cached(model, ("predict", info, outputs), lambda: tf.function(view, reduce_retracing=True))
 
 
-def _input_shape(model, info: ModelInfo):
+def _input_shape(model: Model, info: ModelInfo) -> tuple[int, ...] | None:
     shape = info.input_shape
     if shape is None or any(d is None for d in shape):
         return None
-    return tuple(int(d) for d in shape)
+    return tuple(int(d) for d in cast("tuple[int, ...]", shape))  # no None left

@@ -6,16 +6,24 @@ from eps (each class says how; ``abs_stepsize`` overrides with a step in input u
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 
 from robustmask._validation import check_positive_int
 from robustmask.attacks.art.adapter import ARTAttack
 from robustmask.attacks.art.estimator import art_estimator
 from robustmask.errors import AttackError
 
+if TYPE_CHECKING:  # pragma: no cover
+    from art.attacks.attack import EvasionAttack
+    from art.estimators.estimator import BaseEstimator
+
+    from robustmask._types import Model
+    from robustmask.modelinfo import ModelInfo
+
 __all__ = ["ARTFGSM", "ARTBIM", "ARTPGD", "MIFGSM", "AutoPGD"]
 
 
-def _steps(value, name="max_iter") -> int:
+def _steps(value: object, name: str = "max_iter") -> int:
     return check_positive_int(value, name, error=AttackError)
 
 
@@ -34,7 +42,7 @@ class ARTFGSM(ARTAttack):
         x_adv = fgsm(model, x_test, y_test, eps=0.004)
     """
 
-    def __init__(self, num_random_init: int = 0, **kwargs):
+    def __init__(self, num_random_init: int = 0, **kwargs: Any) -> None:
         from art.attacks.evasion import FastGradientMethod
 
         super().__init__(FastGradientMethod, num_random_init=num_random_init, **kwargs)
@@ -56,7 +64,7 @@ class ARTBIM(ARTAttack):
         x_adv = bim(model, x_test, y_test, eps=0.004)
     """
 
-    def __init__(self, max_iter: int = 10, rel_stepsize: float | None = None, **kwargs):
+    def __init__(self, max_iter: int = 10, rel_stepsize: float | None = None, **kwargs: Any) -> None:
         from art.attacks.evasion import BasicIterativeMethod
 
         max_iter = _steps(max_iter)
@@ -81,7 +89,7 @@ class ARTPGD(ARTAttack):
     """
 
     def __init__(self, max_iter: int = 10, num_random_init: int = 1, rel_stepsize: float | None = None,
-                 **kwargs):
+                 **kwargs: Any) -> None:
         from art.attacks.evasion import ProjectedGradientDescent
 
         max_iter = _steps(max_iter)
@@ -107,7 +115,8 @@ class MIFGSM(ARTAttack):
         x_adv = mifgsm(model, x_test, y_test, eps=0.004)
     """
 
-    def __init__(self, max_iter: int = 10, decay: float = 1.0, rel_stepsize: float | None = None, **kwargs):
+    def __init__(self, max_iter: int = 10, decay: float = 1.0, rel_stepsize: float | None = None,
+                 **kwargs: Any) -> None:
         from art.attacks.evasion import MomentumIterativeMethod
 
         max_iter = _steps(max_iter)
@@ -115,7 +124,7 @@ class MIFGSM(ARTAttack):
         super().__init__(MomentumIterativeMethod, max_iter=max_iter, decay=float(decay),
                          rel_stepsize=rel_stepsize, **kwargs)
 
-    def make_art_attack(self, estimator, eps):
+    def make_art_attack(self, estimator: BaseEstimator, eps: float | None) -> EvasionAttack:
         # ART 1.20 disables momentum in its TensorFlow implementation (ART issue #2439) and picks that one
         # for a TensorFlow estimator; its NumPy implementation is correct: use it.
         from art.attacks.evasion.projected_gradient_descent.projected_gradient_descent_numpy import (
@@ -166,7 +175,7 @@ class AutoPGD(ARTAttack):
     """
 
     def __init__(self, loss_type: str = "ce", max_iter: int = 100, nb_random_init: int = 1,
-                 rel_stepsize: float | None = None, **kwargs):
+                 rel_stepsize: float | None = None, **kwargs: Any) -> None:
         from art.attacks.evasion import AutoProjectedGradientDescent
 
         if loss_type not in _APGD_LOSSES:
@@ -179,14 +188,14 @@ class AutoPGD(ARTAttack):
         super().__init__(AutoProjectedGradientDescent, max_iter=max_iter, nb_random_init=nb_random_init,
                          rel_stepsize=rel_stepsize, **kwargs)
 
-    def estimator(self, model, info):
+    def estimator(self, model: Model, info: ModelInfo) -> BaseEstimator:
         # ART's own loss_type path builds a fresh, uncompiled estimator on every call; an estimator whose
         # loss is already CE or DLR (compiled, cached) is given instead, with ART's loss_type=None.
         estimator = art_estimator(model, info, self.clip, loss=self._loss)
         estimator.chunk_size = self.batch_size
         return estimator
 
-    def check_model(self, model, info):
+    def check_model(self, model: Model, info: ModelInfo) -> None:
         if self._loss == "difference_logits_ratio" and info.num_classes < 3:
             raise AttackError(
                 f"AutoPGD(loss_type='dlr') needs a model with at least 3 classes (DLR divides by the gap between "

@@ -7,11 +7,17 @@ budget). Passing ``eps`` raises `AttackError`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from robustmask.attacks.art.adapter import ARTAttack
 from robustmask.attacks.art.estimator import art_estimator
 from robustmask.errors import AttackError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from robustmask._types import Model
+    from robustmask.modelinfo import ModelInfo
 
 __all__ = ["JSMA", "DeepFool", "CarliniL2", "CarliniLInf"]
 
@@ -48,7 +54,7 @@ class JSMA(ARTAttack):
 
     eps_bounded = False
 
-    def __init__(self, theta: float = 1.0, gamma: float = 0.145, **kwargs):
+    def __init__(self, theta: float = 1.0, gamma: float = 0.145, **kwargs: Any) -> None:
         from art.attacks.evasion import SaliencyMapMethod
 
         if not 0.0 < float(gamma) <= 1.0:
@@ -60,7 +66,7 @@ class JSMA(ARTAttack):
     def _handles_targets(self) -> bool:
         return True
 
-    def art_labels(self, model, info, x, y):
+    def art_labels(self, model: Model, info: ModelInfo, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if self.targeted:
             return y
         # Untargeted: aim each image at its runner-up class (never its own label).
@@ -93,7 +99,7 @@ class DeepFool(ARTAttack):
     eps_bounded = False
     default_norm = "2"  # the distance it minimises; ART's class has no norm parameter
 
-    def __init__(self, max_iter: int = 50, overshoot: float = 0.02, nb_grads: int = 10, **kwargs):
+    def __init__(self, max_iter: int = 50, overshoot: float = 0.02, nb_grads: int = 10, **kwargs: Any) -> None:
         from art.attacks.evasion import DeepFool as ARTDeepFool
 
         if float(overshoot) < 0:
@@ -101,7 +107,7 @@ class DeepFool(ARTAttack):
         super().__init__(ARTDeepFool, max_iter=int(max_iter), epsilon=float(overshoot), nb_grads=int(nb_grads),
                          **kwargs)
 
-    def run_art(self, model, info, x, y, eps):
+    def run_art(self, model: Model, info: ModelInfo, x: np.ndarray, y: np.ndarray, eps: float | None) -> np.ndarray:
         # Only images the model gets right: the others are adversarial already.
         correct = np.argmax(_predictions(model, info, x, self), axis=1) == np.argmax(y, axis=1)
         adv = np.array(x, copy=True)
@@ -132,7 +138,7 @@ class CarliniL2(ARTAttack):
     default_norm = "2"  # the distance it minimises; ART's class has no norm parameter
 
     def __init__(self, confidence: float = 0.0, learning_rate: float = 0.01, binary_search_steps: int = 10,
-                 max_iter: int = 10, initial_const: float = 0.01, **kwargs):
+                 max_iter: int = 10, initial_const: float = 0.01, **kwargs: Any) -> None:
         from art.attacks.evasion import CarliniL2Method
 
         super().__init__(CarliniL2Method, confidence=float(confidence), learning_rate=float(learning_rate),
@@ -164,7 +170,7 @@ class CarliniLInf(ARTAttack):
 
     def __init__(self, confidence: float = 0.0, learning_rate: float = 0.01, max_iter: int = 10,
                  decrease_factor: float = 0.9, initial_const: float = 1e-5, largest_const: float = 20.0,
-                 const_factor: float = 2.0, **kwargs):
+                 const_factor: float = 2.0, **kwargs: Any) -> None:
         from art.attacks.evasion import CarliniLInfMethod
 
         super().__init__(CarliniLInfMethod, confidence=float(confidence), learning_rate=float(learning_rate),

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from robustmask._validation import check_images
 from robustmask.attacks.art.adapter import ARTAttack, WholeSetAttack
 from robustmask.errors import AttackError
+
+if TYPE_CHECKING:  # pragma: no cover - ART is imported when the attack is built
+    from art.attacks.evasion import AdversarialPatchTensorFlowV2
+    from art.estimators.classification import TensorFlowV2Classifier
+
+    from robustmask._types import Images, Model
+    from robustmask.modelinfo import ModelInfo
 
 __all__ = ["AdversarialPatch", "MASK_REGION"]
 
@@ -17,10 +26,10 @@ __all__ = ["AdversarialPatch", "MASK_REGION"]
 #: "Sophisticated Face Mask Dataset" crops and `robustmask.datasets.synthetic_face_masks`.
 MASK_REGION = {"center": (0.64, 0.5), "size": (0.22, 0.36)}
 
-_PLACED_PATCH = None
+_PLACED_PATCH: type[AdversarialPatchTensorFlowV2] | None = None
 
 
-def _placed_patch_class():
+def _placed_patch_class() -> type[AdversarialPatchTensorFlowV2]:
     """ART's AdversarialPatchTensorFlowV2, pasting the patch at one place instead of at random."""
     global _PLACED_PATCH
     if _PLACED_PATCH is not None:
@@ -33,9 +42,9 @@ def _placed_patch_class():
         ``box = (top, left, height, width)`` pixels, shifted at random by up to ``jitter`` pixels while
         it is optimised (so that it survives imprecise placement), exactly at ``box`` when applied."""
 
-        def __init__(self, classifier, box=(0, 0, 1, 1), jitter: int = 0, learning_rate: float = 0.1,
-                     max_iter: int = 100, batch_size: int = 16, optimizer: str = "Adam", targeted: bool = False,
-                     verbose: bool = True):
+        def __init__(self, classifier: TensorFlowV2Classifier, box: Sequence[int] = (0, 0, 1, 1), jitter: int = 0,
+                     learning_rate: float = 0.1, max_iter: int = 100, batch_size: int = 16, optimizer: str = "Adam",
+                     targeted: bool = False, verbose: bool = True) -> None:
             top, left, height, width = (int(v) for v in box)
             side = max(height, width)
             channels = classifier.input_shape[-1]
@@ -51,14 +60,14 @@ def _placed_patch_class():
             self._patch = tf.Variable(self._initial_value, dtype=tf.float32,
                                       constraint=lambda p: tf.clip_by_value(p, low, high))
 
-        def generate(self, x, y=None, **kwargs):
+        def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
             self._jittering = self.jitter > 0
             try:
                 return super().generate(x, y, **kwargs)
             finally:
                 self._jittering = False
 
-        def _get_circular_patch_mask(self, nb_samples: int, sharpness: int = 40):
+        def _get_circular_patch_mask(self, nb_samples: int, sharpness: int = 40) -> tf.Tensor:
             return tf.ones((nb_samples,) + tuple(self.patch_shape), tf.float32)
 
         def _random_overlay(self, images, patch, scale=None, mask=None):
@@ -116,8 +125,8 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
 
     eps_bounded = False
 
-    def __init__(self, center=MASK_REGION["center"], size=MASK_REGION["size"], learning_rate: float = 0.1,
-                 max_iter: int = 100, jitter: int = 0, **kwargs):
+    def __init__(self, center: Sequence[float] = MASK_REGION["center"], size: Sequence[float] = MASK_REGION["size"],
+                 learning_rate: float = 0.1, max_iter: int = 100, jitter: int = 0, **kwargs: Any) -> None:
         self.center = _fractions(center, "center")
         self.size = _fractions(size, "size")
         if any(s <= 0 for s in self.size):
@@ -132,7 +141,7 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
         self._box: tuple[int, int, int, int] | None = None
         self.patch: np.ndarray | None = None
 
-    def box_for(self, image_shape) -> tuple[int, int, int, int]:
+    def box_for(self, image_shape: Sequence[int]) -> tuple[int, int, int, int]:
         """(top, left, height, width) in pixels of the patch on images of ``image_shape`` (H, W, C)."""
         rows, cols = int(image_shape[0]), int(image_shape[1])
         height = min(rows, max(1, round(self.size[0] * rows)))
@@ -141,28 +150,28 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
         left = int(np.clip(math.floor(self.center[1] * cols - width / 2 + 0.5), 0, cols - width))
         return top, left, height, width
 
-    def check_model(self, model, info):
+    def check_model(self, model: Model, info: ModelInfo) -> None:
         if len(info.input_shape or ()) != 3:
             raise AttackError(
                 f"AdversarialPatch works on images (height, width, channels); the model takes {info.input_shape}"
             )
 
-    def art_kwargs(self, eps) -> dict:
+    def art_kwargs(self, eps: float | None) -> dict[str, Any]:
         kwargs = super().art_kwargs(eps)
         kwargs["box"] = self._box
         return kwargs
 
-    def run_art(self, model, info, x, y, eps):
+    def run_art(self, model: Model, info: ModelInfo, x: np.ndarray, y: np.ndarray, eps: float | None) -> np.ndarray:
         self._box = self.box_for(x.shape[1:])
         estimator = self.estimator(model, info)
         attack = self.make_art_attack(estimator, eps)
         patch, _ = attack.generate(x=x, y=y, shuffle=True)
         self.box = self._box
-        low, high = self.clip
+        low, high = cast("tuple[float, float]", self.clip)  # __init__ refuses clip=None
         self.patch = np.clip(np.asarray(patch, np.float32), low, high)
         return self._paste(x, self.patch, self.box)
 
-    def apply(self, x):
+    def apply(self, x: Images) -> np.ndarray:
         """x with the patch pasted on (at the same fractions of the image); x's shape and dtype."""
         if self.patch is None:
             raise AttackError("AdversarialPatch.apply: call the attack on some images first")

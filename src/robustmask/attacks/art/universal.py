@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robustmask._validation import check_images
 from robustmask.attacks.art.adapter import ARTAttack, WholeSetAttack
 from robustmask.errors import AttackError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from art.attacks.attack import EvasionAttack
+
+    from robustmask._types import Images
 
 __all__ = ["UniversalPerturbation"]
 
@@ -48,8 +54,8 @@ class UniversalPerturbation(WholeSetAttack, ARTAttack):
         x_test_adv = uap.apply(x_test)            # the same perturbation on unseen images
     """
 
-    def __init__(self, attacker: str = "deepfool", attacker_params: dict | None = None, delta: float = 0.2,
-                 max_iter: int = 10, **kwargs):
+    def __init__(self, attacker: str = "deepfool", attacker_params: dict[str, Any] | None = None, delta: float = 0.2,
+                 max_iter: int = 10, **kwargs: Any) -> None:
         from art.attacks.evasion import UniversalPerturbation as ARTUniversalPerturbation
 
         inner = ARTUniversalPerturbation.attacks_dict.get(attacker)
@@ -70,7 +76,7 @@ class UniversalPerturbation(WholeSetAttack, ARTAttack):
         self.perturbation: np.ndarray | None = None
         self.fooling_rate: float | None = None
 
-    def art_kwargs(self, eps) -> dict:
+    def art_kwargs(self, eps: float | None) -> dict[str, Any]:
         kwargs = super().art_kwargs(eps)
         params = dict(kwargs["attacker_params"])
         if self.art_params["attacker"] in _BUDGETED and eps is not None:
@@ -83,12 +89,12 @@ class UniversalPerturbation(WholeSetAttack, ARTAttack):
             kwargs["attacker_params"] = params
         return kwargs
 
-    def after_run(self, art_attack, x, adv):
+    def after_run(self, art_attack: EvasionAttack, x: np.ndarray, adv: np.ndarray) -> None:
         noise = art_attack.noise
         self.perturbation = np.zeros(x.shape[1:], np.float32) if noise is None else np.asarray(noise[0], np.float32)
         self.fooling_rate = art_attack.fooling_rate
 
-    def apply(self, x):
+    def apply(self, x: Images) -> np.ndarray:
         """x plus the universal perturbation, clipped to the valid range; x's shape and dtype."""
         if self.perturbation is None:
             raise AttackError("UniversalPerturbation.apply: call the attack on some images first")
