@@ -205,3 +205,10 @@ def test_registered_defence_and_errors_raised_inside_it(tiny_model):
     defenses.register("not-a-defence", lambda: object())
     with pytest.raises(RobustmaskError, match="built a object, not a robustmask Defense"):
         defenses.get("not-a-defence")
+
+
+@pytest.mark.parametrize("size", [0, -5, 2.5, "128"])
+def test_fast_at_refuses_a_guard_size_that_is_not_a_positive_count(size):
+    with pytest.raises(RobustmaskError, match="guard_size must be a positive integer") as error:
+        defenses.FastAdversarialTrainer(guard_size=size)
+    assert len(str(error.value).splitlines()) == 1

@@ -156,7 +156,7 @@ def test_overwrite_replaces_the_file(writer, tmp_path, model_file, capsys):
     if target.suffix == ".npz":
         assert np.load(target)["adversarial"].shape == (6, SIZE, SIZE, 3)
     else:
-        assert target.read_text().startswith("Epsilon,Accuracy (%),Loss")
+        assert target.read_text().startswith("Epsilon (L-inf),Accuracy (%),Loss")
 
 
 # ---------------------------------------------------------------------------------------------- the folder swap

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -10,11 +11,11 @@ import tensorflow as tf
 from robustmask.errors import DataError
 
 
-def is_dataset(data) -> bool:
+def is_dataset(data: object) -> bool:
     return isinstance(data, tf.data.Dataset)
 
 
-def iterate_batches(data, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def iterate_batches(data: Any, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (x, y) NumPy batches from `(x, y)` arrays or a dataset of (x, y[, weights]) batches."""
     if is_dataset(data):
         spec = data.element_spec
@@ -34,7 +35,7 @@ def iterate_batches(data, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndar
         yield np.asarray(x[start : start + batch_size]), np.asarray(y[start : start + batch_size])
 
 
-def num_examples(data) -> int | None:
+def num_examples(data: Any) -> int | None:
     """Number of examples, where it is known without reading the data."""
     if is_dataset(data):
         return None

@@ -13,7 +13,7 @@ from pathlib import Path
 from robustmask.errors import RobustmaskError
 
 
-def write_atomically(path, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
+def write_atomically(path: str | os.PathLike, write: Callable[[str], object], suffix: str = ".tmp") -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside `path`, then move it onto `path`.
 
     `suffix` is the temporary file's ending, for writers that pick a format from it (``.keras``).
@@ -31,12 +31,12 @@ def write_atomically(path, write: Callable[[str], None], suffix: str = ".tmp") -
     return path
 
 
-def write_text_atomically(path, text: str) -> Path:
+def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
     """Write `text` (UTF-8) to `path` atomically."""
     return write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def new_folder_beside(path, tag: str = "new") -> Path:
+def new_folder_beside(path: str | os.PathLike, tag: str = "new") -> Path:
     """Create and return an empty hidden folder next to `path` (same file system: renames are atomic)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +57,7 @@ def _free_name_beside(path: Path, tag: str) -> Path:
 
 
 @contextmanager
-def replaced_folder(path, *, overwrite: bool) -> Iterator[Path]:
+def replaced_folder(path: str | os.PathLike, *, overwrite: bool) -> Iterator[Path]:
     """Fill a new folder beside `path`, then swap it in for `path` as a whole.
 
     Yields the new (empty) folder to write into. When the block ends normally the old `path` is
@@ -80,7 +80,7 @@ def replaced_folder(path, *, overwrite: bool) -> Iterator[Path]:
     swap_in_folder(staging, path, overwrite=overwrite)
 
 
-def swap_in_folder(new, path, *, overwrite: bool) -> Path:
+def swap_in_folder(new: str | os.PathLike, path: str | os.PathLike, *, overwrite: bool) -> Path:
     """Move the folder `new` to `path`, replacing a folder already there as a whole (see `replaced_folder`)."""
     new, path = Path(new), Path(path)
     if path.is_dir() and any(path.iterdir()) and not overwrite:

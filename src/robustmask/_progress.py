@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 
 class EpochProgress(keras.callbacks.Callback):
     """One tqdm bar over the epochs of a Keras fit, with the latest metrics beside it."""
 
-    def __init__(self, epochs: int, description: str):
+    def __init__(self, epochs: int, description: str) -> None:
         super().__init__()
         self.epochs = epochs
         self.description = description
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar while training runs
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(total=self.epochs, desc=self.description, unit="epoch")
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs:
             self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if isinstance(v, (int, float))}, refresh=False)
         self.bar.update(1)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+from collections.abc import Callable
 from importlib import metadata
+from typing import Any
 
 
 class Registry:
@@ -23,11 +25,11 @@ class Registry:
         error: the exception class for user errors.
     """
 
-    def __init__(self, kind: str, group: str, builtin: dict, base_path: str, error: type):
+    def __init__(self, kind: str, group: str, builtin: dict[str, str], base_path: str, error: type[Exception]) -> None:
         self.kind, self.group, self.builtin, self.base_path, self.error = kind, group, dict(builtin), base_path, error
-        self.registered: dict = {}
+        self.registered: dict[str, Callable[..., Any]] = {}
 
-    def register(self, name: str, factory) -> None:
+    def register(self, name: str, factory: Callable[..., Any]) -> None:
         if not callable(factory):
             raise self.error(f"cannot register {name!r}: {factory!r} is not a {self.kind} class or factory")
         self.registered[normalise(name)] = factory
@@ -35,7 +37,7 @@ class Registry:
     def available(self) -> list[str]:
         return sorted({*self.builtin, *self.registered, *(normalise(e.name) for e in self._entry_points())})
 
-    def get(self, name: str, **params):
+    def get(self, name: str, **params: Any) -> Any:
         factory = self.resolve(name)
         # Check the parameters against the signature first: a TypeError raised inside the
         # constructor is a bug to see, not a bad parameter to report.
@@ -49,7 +51,7 @@ class Registry:
             raise self.error(f"{self.kind} {name!r} built a {type(built).__name__}, not a robustmask {base.__name__}")
         return built
 
-    def resolve(self, name: str):
+    def resolve(self, name: str) -> Callable[..., Any]:
         if not isinstance(name, str):
             raise self.error(f"{self.kind} names are strings, got {name!r}")
         key = normalise(name)
@@ -71,11 +73,11 @@ class Registry:
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise self.error(f"unknown {self.kind} {name!r}{hint}; available: {', '.join(self.available())}")
 
-    def _entry_points(self):
+    def _entry_points(self) -> list[metadata.EntryPoint]:
         return list(metadata.entry_points(group=self.group))
 
 
-def _unaccepted(factory, params: dict) -> list[str]:
+def _unaccepted(factory: Callable[..., Any], params: dict[str, Any]) -> list[str]:
     """Names in `params` that `factory` cannot take, following ``**kwargs`` up a class's bases."""
     owners = [k for k in inspect.getmro(factory) if "__init__" in vars(k)] if inspect.isclass(factory) else [factory]
     remaining = set(params)
@@ -98,6 +100,6 @@ def normalise(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
-def _load(path: str):
+def _load(path: str) -> Any:
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)

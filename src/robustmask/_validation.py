@@ -9,16 +9,20 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from robustmask.errors import AttackError, DataError, RobustmaskError
 
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy.typing as npt
 
-def check_epsilons(eps) -> tuple[list[float], bool]:
+
+def check_epsilons(eps: float | Sequence[float] | np.ndarray) -> tuple[list[float], bool]:
     """Return (epsilons as floats, whether a single number was given)."""
     scalar = np.ndim(eps) == 0
-    values = [eps] if scalar else list(eps) if isinstance(eps, (Sequence, np.ndarray)) else None
+    values: list[Any] | None = [eps] if scalar else list(eps) if isinstance(eps, (Sequence, np.ndarray)) else None
     if values is None:
         raise AttackError(f"eps must be a number or a sequence of numbers, got {type(eps).__name__}")
     if not values:
@@ -37,7 +41,7 @@ def check_epsilons(eps) -> tuple[list[float], bool]:
     return out, scalar
 
 
-def check_images(x, clip=None, name: str = "x") -> np.ndarray:
+def check_images(x: npt.ArrayLike, clip: Sequence[float] | None = None, name: str = "x") -> np.ndarray:
     """Check an image batch: numeric, 2-D or more, no NaN/inf, inside the clip range."""
     if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
         x = x.numpy()
@@ -64,7 +68,7 @@ def check_images(x, clip=None, name: str = "x") -> np.ndarray:
     return x
 
 
-def check_clip(clip):
+def check_clip(clip: Sequence[float] | None) -> tuple[float, float] | None:
     if clip is None:
         return None
     try:
@@ -76,7 +80,7 @@ def check_clip(clip):
     return (lo, hi)
 
 
-def check_labels(y, n: int, num_classes: int, name: str = "y") -> np.ndarray:
+def check_labels(y: npt.ArrayLike, n: int, num_classes: int, name: str = "y") -> np.ndarray:
     """Integer labels from integer labels or one-hot rows, checked against the model's classes."""
     if hasattr(y, "numpy") and not isinstance(y, np.ndarray):
         y = y.numpy()
@@ -108,7 +112,8 @@ def check_labels(y, n: int, num_classes: int, name: str = "y") -> np.ndarray:
     return labels
 
 
-def check_input_shape(x_shape, model_input_shape, name: str = "x"):
+def check_input_shape(x_shape: Sequence[int | None], model_input_shape: Sequence[int | None] | None,
+                      name: str = "x") -> None:
     if model_input_shape is None:
         return
     expected = tuple(model_input_shape)
@@ -119,7 +124,7 @@ def check_input_shape(x_shape, model_input_shape, name: str = "x"):
         )
 
 
-def check_fraction_or_count(value, name: str) -> float | int:
+def check_fraction_or_count(value: object, name: str) -> float | int:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise RobustmaskError(f"{name} must be a fraction in (0, 1] or a positive count, got {value!r}")
     if isinstance(value, (float, np.floating)):
@@ -131,7 +136,8 @@ def check_fraction_or_count(value, name: str) -> float | int:
     return int(value)
 
 
-def check_positive_int(value, name: str, *, allow_zero: bool = False, error: type = RobustmaskError) -> int:
+def check_positive_int(value: object, name: str, *, allow_zero: bool = False,
+                       error: type[Exception] = RobustmaskError) -> int:
     """An integer >= 1 (>= 0 with `allow_zero`); bools and floats are refused."""
     low = 0 if allow_zero else 1
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -140,8 +146,14 @@ def check_positive_int(value, name: str, *, allow_zero: bool = False, error: typ
     return int(value)
 
 
-def check_positive_number(value, name: str, *, allow_zero: bool = False, allow_none: bool = False,
-                          error: type = RobustmaskError) -> float | None:
+@overload
+def check_positive_number(value: object, name: str, *, allow_zero: bool = ..., allow_none: Literal[False] = ...,
+                          error: type[Exception] = ...) -> float: ...
+@overload
+def check_positive_number(value: object, name: str, *, allow_zero: bool = ..., allow_none: bool,
+                          error: type[Exception] = ...) -> float | None: ...
+def check_positive_number(value: object, name: str, *, allow_zero: bool = False, allow_none: bool = False,
+                          error: type[Exception] = RobustmaskError) -> float | None:
     """A finite real number > 0 (>= 0 with `allow_zero`; None passes with `allow_none`); bools refused."""
     if value is None and allow_none:
         return None
@@ -152,7 +164,7 @@ def check_positive_number(value, name: str, *, allow_zero: bool = False, allow_n
     return float(value)
 
 
-def check_choice(value, choices: Sequence[str], name: str, *, error: type = RobustmaskError) -> str:
+def check_choice(value: str, choices: Sequence[str], name: str, *, error: type[Exception] = RobustmaskError) -> str:
     """One of the string options `choices`."""
     if value not in choices:
         raise error(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")

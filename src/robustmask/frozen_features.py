@@ -8,10 +8,17 @@ epoch. The split is checked numerically before it is used.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+if TYPE_CHECKING:  # pragma: no cover - keras and tensorflow are imported where they are used
+    import keras
+    import tensorflow as tf
 
-def split_frozen_prefix(model, sample=None, atol: float = 1e-4) -> tuple | None:
+
+def split_frozen_prefix(model: keras.Model, sample: np.ndarray | tf.Tensor | None = None,
+                        atol: float = 1e-4) -> tuple[keras.Model, keras.Model] | None:
     """Return ``(features, head)`` Keras models with ``head(features(x)) == model(x)``, or None.
 
     The prefix is the longest run of leading layers without trainable weights, holding at least

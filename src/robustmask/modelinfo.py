@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
 
 from robustmask.errors import ModelError
+
+if TYPE_CHECKING:  # pragma: no cover - keras is imported where it is used
+    import keras
 
 OUTPUT_KINDS = ("probabilities", "logits")
 # Smallest probability whose log we take when a model only gives probabilities; far below the 1e-7
@@ -36,14 +40,16 @@ class ModelInfo:
     num_classes: int
     output: str
     single_unit: bool = False
-    input_shape: tuple | None = None
+    input_shape: tuple[int | None, ...] | None = None
 
     @property
     def from_logits(self) -> bool:
         return self.output == "logits"
 
 
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# model -> {(from_logits,): (info, whether it was checked against a sample)}
+_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[bool | None], tuple[ModelInfo, bool]]] = \
+    weakref.WeakKeyDictionary()
 
 # Layers that hand their input on unchanged at inference (identity or shape-only), so a softmax
 # before them still makes the model's outputs probabilities, and a linear layer still logits.
@@ -56,7 +62,8 @@ PASSTHROUGH_LAYERS = frozenset({
 _THROUGH = "through"
 
 
-def inspect_model(model, from_logits: bool | None = None, sample=None) -> ModelInfo:
+def inspect_model(model: keras.Model, from_logits: bool | None = None,
+                  sample: np.ndarray | tf.Tensor | None = None) -> ModelInfo:
     """Return a model's `ModelInfo`, detecting softmax vs logits unless `from_logits` says.
 
     Detection walks back from the output (Sequential and Functional models, nested ones too) past
@@ -101,7 +108,7 @@ def inspect_model(model, from_logits: bool | None = None, sample=None) -> ModelI
     return info
 
 
-def _detect_output_kind(model, sample) -> tuple[str, bool]:
+def _detect_output_kind(model: keras.Model, sample: np.ndarray | tf.Tensor | None) -> tuple[str, bool]:
     """(output kind, whether the outputs were looked at where the declaration could be doubted)."""
     declared, direct = _declared_output_kind(model)
     if declared is not None and direct:
@@ -127,7 +134,7 @@ def _detect_output_kind(model, sample) -> tuple[str, bool]:
     return declared, True
 
 
-def _declared_output_kind(model) -> tuple[str | None, bool]:
+def _declared_output_kind(model: keras.Model) -> tuple[str | None, bool]:
     """What the layers say the model outputs: ("probabilities" | "logits" | None, direct).
 
     ``direct`` is True when the deciding activation is the model's last operation (no layer after
@@ -137,7 +144,7 @@ def _declared_output_kind(model) -> tuple[str | None, bool]:
     return (None, False) if kind == _THROUGH else (kind, direct)
 
 
-def _walk(model) -> tuple[str | None, bool]:
+def _walk(model: keras.Model) -> tuple[str | None, bool]:
     import keras
 
     if isinstance(model, keras.Sequential):
@@ -171,7 +178,7 @@ def _walk(model) -> tuple[str | None, bool]:
     return None, False  # subclassed: its `layers` are in creation order, not call order
 
 
-def _layer_kind(layer) -> tuple[str | None, bool]:
+def _layer_kind(layer: keras.layers.Layer) -> tuple[str | None, bool]:
     """One layer's say: "probabilities", "logits", `_THROUGH` (passes values on) or None."""
     import keras
 
@@ -193,7 +200,7 @@ def _layer_kind(layer) -> tuple[str | None, bool]:
     return None, False
 
 
-def _is_functional(model) -> bool:
+def _is_functional(model: object) -> bool:
     try:
         from keras.src.models.functional import Functional
     except ImportError:  # pragma: no cover - Keras internals moved
@@ -201,7 +208,7 @@ def _is_functional(model) -> bool:
     return isinstance(model, Functional)
 
 
-def log_probabilities(outputs, info: ModelInfo):
+def log_probabilities(outputs: Any, info: ModelInfo) -> tf.Tensor:
     """Log-probabilities (batch, num_classes) from a model's raw outputs. Graph-safe.
 
     For probabilities it uses the logits behind the softmax/sigmoid where they can be found (exact
@@ -224,12 +231,12 @@ def log_probabilities(outputs, info: ModelInfo):
     return tf.math.log(tf.maximum(outputs, _TINY))
 
 
-def cross_entropy(y_onehot, log_probs):
+def cross_entropy(y_onehot: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:
     """Per-example categorical cross-entropy from one-hot labels and log-probabilities."""
     return -tf.reduce_sum(tf.cast(y_onehot, log_probs.dtype) * log_probs, axis=-1)
 
 
-def clipped_cross_entropy(y_onehot, outputs, info: ModelInfo, epsilon: float = 1e-7):
+def clipped_cross_entropy(y_onehot: tf.Tensor, outputs: Any, info: ModelInfo, epsilon: float = 1e-7) -> tf.Tensor:
     """Keras 2's categorical cross-entropy, as the paper computed it: probabilities clipped to [eps, 1 - eps].
 
     The clip makes the loss flat wherever the true class' probability is above 1 - eps or the
@@ -251,7 +258,7 @@ def clipped_cross_entropy(y_onehot, outputs, info: ModelInfo, epsilon: float = 1
 _PASSTHROUGH_OPS = ("Identity", "Reshape", "Squeeze", "ExpandDims", "Cast")
 
 
-def _logits_behind(outputs):
+def _logits_behind(outputs: tf.Tensor) -> tf.Tensor | None:
     # Keras 3 keeps the pre-activation tensor on softmax/sigmoid outputs (it uses it for its own
     # cross-entropy), and Dropout, Identity and Activation("linear") pass that very tensor on at
     # inference. Flatten and Reshape make a new tensor without it: eagerly the logits are lost, but
@@ -275,7 +282,7 @@ def _logits_behind(outputs):
     return tf.reshape(tf.cast(logits, tf.float32), tf.shape(outputs))
 
 
-def _as_output_tensor(outputs):
+def _as_output_tensor(outputs: Any) -> tf.Tensor:
     if isinstance(outputs, dict):
         if len(outputs) != 1:
             raise ModelError(f"the model has {len(outputs)} outputs; robustmask attacks single-output classifiers")
@@ -287,7 +294,7 @@ def _as_output_tensor(outputs):
     return outputs
 
 
-def _declared_input_shape(model):
+def _declared_input_shape(model: keras.Model) -> tuple[int | None, ...] | None:
     shape = getattr(model, "input_shape", None)
     if shape is None:
         return None
@@ -299,7 +306,7 @@ def _declared_input_shape(model):
         return None
 
 
-def _declared_output_width(model):
+def _declared_output_width(model: keras.Model) -> int | None:
     try:
         shape = model.output_shape
     except (AttributeError, ValueError, RuntimeError):
@@ -313,7 +320,7 @@ def _declared_output_width(model):
     return shape[-1]
 
 
-def _probe_output_kind(model, sample) -> tuple[str, bool]:
+def _probe_output_kind(model: keras.Model, sample: np.ndarray | tf.Tensor) -> tuple[str, bool]:
     """(kind the outputs on `sample` look like, whether that is certain).
 
     Rows of non-negative numbers summing to one are probabilities; anything else cannot be. A

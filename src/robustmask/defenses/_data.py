@@ -9,6 +9,8 @@ the same batches as one that never stopped.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -30,13 +32,14 @@ class CleanBatches:
         holdout: images kept out of training (arrays only), e.g. for a robustness guard.
     """
 
-    def __init__(self, data, subset: float | int, batch: int, clip, seed: int, holdout: int = 0):
+    def __init__(self, data: Any, subset: float | int, batch: int, clip: tuple[float, float] | None, seed: int,
+                 holdout: int = 0) -> None:
         self.batch, self.seed, self.epoch = batch, seed, 0
         if is_dataset(data):
             if holdout:
                 raise DataError("a held-out batch needs (x, y) arrays; pass validation_data with a Dataset")
             self.dataset, self.sample, self.steps = self._from_dataset(data, subset)
-            self.heldout = None
+            self.heldout: tuple[np.ndarray, np.ndarray] | None = None
             return
         x, y = _check_pair(data, clip)
         n = len(x) - holdout  # the images training may use
@@ -59,13 +62,14 @@ class CleanBatches:
         dataset = tf.data.Dataset.from_generator(self._batches, output_signature=signature)
         self.dataset = dataset.apply(tf.data.experimental.assert_cardinality(self.steps)).prefetch(2)
 
-    def _batches(self):
+    def _batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.chosen)
         for start in range(0, len(order), self.batch):
             index = np.sort(order[start : start + self.batch])
             yield self.x[index].astype(np.float32, copy=False), self.y[index]
 
-    def _from_dataset(self, data, subset):
+    def _from_dataset(self, data: tf.data.Dataset,
+                      subset: float | int) -> tuple[tf.data.Dataset, np.ndarray, int | None]:
         spec = data.element_spec
         if not isinstance(spec, tuple) or len(spec) < 2:
             raise DataError("the training dataset must yield (images, labels) batches")
@@ -84,7 +88,7 @@ class CleanBatches:
         return dataset, next(iter(data))[0].numpy(), None
 
 
-def _check_pair(data, clip):
+def _check_pair(data: Any, clip: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise DataError("train_data must be an (x, y) pair of arrays or a batched tf.data.Dataset")
     x, y = data

@@ -8,6 +8,9 @@ trains the head alone. The same training, many times faster.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import tensorflow as tf
 
@@ -16,8 +19,18 @@ from robustmask.defenses._training_step import attack_labels
 from robustmask.errors import ModelError, RobustmaskError
 from robustmask.frozen_features import split_frozen_prefix
 
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
 
-def fit_on_features(trainer, model, defended, clean, info, *, epochs, validation_data, callbacks, verbose):
+    from robustmask.defenses._data import CleanBatches
+    from robustmask.defenses.adversarial_training import AdversarialTrainer
+    from robustmask.modelinfo import ModelInfo
+
+
+def fit_on_features(trainer: AdversarialTrainer, model: keras.Model, defended: keras.Model, clean: CleanBatches,
+                    info: ModelInfo, *, epochs: int, validation_data: Any,
+                    callbacks: Sequence[keras.callbacks.Callback] | None,
+                    verbose: str | int) -> keras.callbacks.History:
     """Make D' once against `model`, keep its base features, fit `defended`'s head on them."""
     split = split_frozen_prefix(defended, clean.sample[:2])
     if split is None:

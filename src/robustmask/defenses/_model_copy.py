@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import keras
 
 from robustmask.errors import ModelError, first_line
 
 
-def copy_model(model):
+def copy_model(model: keras.Model) -> keras.Model:
     """An independent copy of a Keras model: same architecture, weights and frozen layers."""
     try:
         clone = keras.models.clone_model(model)
@@ -22,7 +24,7 @@ def copy_model(model):
     return clone
 
 
-def prepare_layers(model, layers: str, batchnorm: str):
+def prepare_layers(model: keras.Model, layers: str, batchnorm: str) -> keras.Model:
     """Set which layers of the copy train: "all" unfreezes every layer; frozen BatchNorm stays frozen.
 
     A BatchNormalization layer with ``trainable=False`` runs in inference mode in Keras 3: its
@@ -38,13 +40,13 @@ def prepare_layers(model, layers: str, batchnorm: str):
     return model
 
 
-def _set_trainable(layer, value: bool):
+def _set_trainable(layer: keras.layers.Layer, value: bool) -> None:
     layer.trainable = value
     for inner in getattr(layer, "layers", []):
         _set_trainable(inner, value)
 
 
-def _all_layers(layer):
+def _all_layers(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
     for inner in getattr(layer, "layers", []):
         yield inner
         yield from _all_layers(inner)

@@ -8,10 +8,16 @@ step serves Algorithm 2, PGD and fast adversarial training and TRADES.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import keras
 import tensorflow as tf
 
 from robustmask.modelinfo import ModelInfo, cross_entropy, log_probabilities
+
+if TYPE_CHECKING:  # pragma: no cover
+    from robustmask.attacks.base import Attack
 
 
 class AdversarialTrainingModel(keras.Model):
@@ -31,22 +37,23 @@ class AdversarialTrainingModel(keras.Model):
             the same noise as an uninterrupted one; None leaves the attack as it is.
     """
 
-    def __init__(self, model, reference, attack, epsilons, *, labels: str, info: ModelInfo, ratio: float,
-                 ramp_steps: int = 0, seed: int | None = None):
+    def __init__(self, model: keras.Model, reference: keras.Model, attack: Attack, epsilons: Sequence[float], *,
+                 labels: str, info: ModelInfo, ratio: float, ramp_steps: int = 0, seed: int | None = None) -> None:
         super().__init__(name=f"{model.name}_adversarial_training")
         self.model = model
         # Bypass Keras' attribute tracking: the reference model's weights must not become
         # variables of this wrapper (with source="original" it is the frozen original).
         object.__setattr__(self, "reference", reference)
-        self.attack = _seeded(attack, seed)
+        # Any: with a seed, train_step sets the attack's `seed` (an attribute of attacks with a random start).
+        self.attack: Any = _seeded(attack, seed)
         self.epsilons = tf.constant(epsilons, tf.float32)
         self.labels, self.info, self.ratio, self.ramp_steps = labels, info, float(ratio), int(ramp_steps)
         self.seed = seed
 
-    def call(self, x, training=False):
+    def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         return self.model(x, training=training)
 
-    def train_step(self, data):
+    def train_step(self, data: tuple[tf.Tensor, ...]) -> dict[str, Any]:
         x, y = tf.cast(data[0], tf.float32), data[1]
         iteration = tf.cast(self.optimizer.iterations, tf.int64)
         if self.seed is not None:
@@ -69,13 +76,13 @@ class AdversarialTrainingModel(keras.Model):
                              tf.fill(batch * copies, self.ratio * groups / copies)], axis=0)
         return super().train_step((x_all, y_all, weights))
 
-    def _ramp(self, iteration):
+    def _ramp(self, iteration: tf.Tensor) -> tf.Tensor:
         if self.ramp_steps <= 0:
             return tf.constant(1.0)
         return tf.minimum(1.0, tf.cast(iteration + 1, tf.float32) / float(self.ramp_steps))
 
 
-def attack_labels(model, x, y, labels: str, info: ModelInfo):
+def attack_labels(model: keras.Model, x: tf.Tensor, y: tf.Tensor, labels: str, info: ModelInfo) -> tf.Tensor:
     """Labels for the attack: the true ones (one-hot), the model's predictions, or its probabilities."""
     if labels in ("predicted", "soft"):
         log_probs = log_probabilities(model(x, training=False), info)
@@ -91,11 +98,11 @@ class LabelAwareCrossEntropy(keras.losses.Loss):
     Uses the logits Keras keeps behind a softmax, so confident images keep their gradient.
     """
 
-    def __init__(self, info: ModelInfo, **kwargs):
+    def __init__(self, info: ModelInfo, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.info = info
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         return cross_entropy(_one_hot(y_true, self.info), log_probabilities(y_pred, self.info))
 
 
@@ -108,11 +115,11 @@ class TRADESLoss(keras.losses.Loss):
     the whole batch is the TRADES mean over the clean images.
     """
 
-    def __init__(self, info: ModelInfo, beta: float, **kwargs):
+    def __init__(self, info: ModelInfo, beta: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.info, self.beta = info, float(beta)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         half = tf.shape(y_pred)[0] // 2
         log_probs = log_probabilities(y_pred, self.info)
         clean, adversarial = log_probs[:half], log_probs[half:]
@@ -122,18 +129,18 @@ class TRADESLoss(keras.losses.Loss):
         return tf.concat([per_image, tf.zeros_like(per_image)], axis=0)
 
 
-def _one_hot(y, info: ModelInfo):
+def _one_hot(y: tf.Tensor, info: ModelInfo) -> tf.Tensor:
     if y.shape.rank == 2 and y.shape[-1] == info.num_classes and info.num_classes > 1:
         return tf.cast(y, tf.float32)
     return tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), info.num_classes)
 
 
-def _seeded(attack, seed):
+def _seeded(attack: Attack, seed: int | None) -> Attack:
     """A copy of `attack` whose random start the step seeds, or `attack` itself (no random start)."""
     if seed is None or not getattr(attack, "random_start", False) or not hasattr(attack, "seed"):
         return attack
     import copy
 
-    clone = copy.copy(attack)
+    clone: Any = copy.copy(attack)  # Any: `_compiled` belongs to the native attacks, not to every Attack
     clone._compiled = {}
     return clone

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import keras
 
@@ -27,6 +30,11 @@ from robustmask.defenses._training_step import AdversarialTrainingModel, LabelAw
 from robustmask.defenses.base import Defense
 from robustmask.errors import RobustmaskError
 from robustmask.modelinfo import inspect_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
+
+    from robustmask.modelinfo import ModelInfo
 
 SOURCES = ("original", "current")
 LABELS = ("true", "predicted", "soft")
@@ -69,11 +77,14 @@ class AdversarialTrainer(Defense):
         defended, history = trainer.fit(model, (x_train, y_train), checkpoint_dir="runs/ckpt")
     """
 
-    def __init__(self, attack: Attack | str, epsilons, *, ratio: float | None = None, objective: str = "ce",
-                 beta: float = 6.0, source: str = "current", labels: str | None = None, layers: str = "trainable",
-                 batchnorm: str | None = None, subset: float | int = 1.0, eps_ramp: int = 0, epochs: int = 10,
-                 batch_size: int = 32, learning_rate: float | None = None, warmup_epochs: int = 0,
-                 optimizer=None, loss=None, strategy=None, seed: int = 0):
+    def __init__(self, attack: Attack | str, epsilons: float | Sequence[float], *, ratio: float | None = None,
+                 objective: str = "ce", beta: float = 6.0, source: str = "current", labels: str | None = None,
+                 layers: str = "trainable", batchnorm: str | None = None, subset: float | int = 1.0,
+                 eps_ramp: int = 0, epochs: int = 10, batch_size: int = 32, learning_rate: float | None = None,
+                 warmup_epochs: int = 0,
+                 optimizer: keras.optimizers.Optimizer | str | None = None,
+                 loss: keras.losses.Loss | str | Callable[..., tf.Tensor] | None = None,
+                 strategy: tf.distribute.Strategy | None = None, seed: int = 0) -> None:
         self.attack = _check_attack(attack)
         self.epsilons, _ = check_epsilons(epsilons)
         self.objective = check_choice(objective, OBJECTIVES, "objective")
@@ -106,8 +117,11 @@ class AdversarialTrainer(Defense):
     def clean_per_step(self) -> int:
         return max(1, math.ceil(self.batch_size / self.copies_per_image))
 
-    def fit(self, model, train_data, *, epochs: int | None = None, validation_data=None, callbacks=None,
-            checkpoint_dir=None, verbose="auto"):
+    def fit(self, model: keras.Model, train_data: Any, *,  # type: ignore[override]  # names Defense.fit's **kwargs
+            epochs: int | None = None, validation_data: Any = None,
+            callbacks: Sequence[keras.callbacks.Callback] | None = None,
+            checkpoint_dir: str | os.PathLike | None = None,
+            verbose: str | int = "auto") -> tuple[keras.Model, keras.callbacks.History]:
         """Train a defended copy of `model`; return ``(defended_model, history)``.
 
         `model` itself is left as it was. `train_data` is ``(x, y)`` arrays or a batched
@@ -145,20 +159,21 @@ class AdversarialTrainer(Defense):
         return defended, history
 
     # ------------------------------------------------------------------ hooks presets may override
-    def _wrap(self, model, defended, info, steps_per_epoch):
+    def _wrap(self, model: keras.Model, defended: keras.Model, info: ModelInfo,
+              steps_per_epoch: int | None) -> AdversarialTrainingModel:
         reference = model if self.source == "original" else defended
         ramp_steps = self.eps_ramp * (steps_per_epoch or 0)
         return AdversarialTrainingModel(defended, reference, self.attack, self.epsilons, labels=self.labels,
                                         info=info, ratio=self.ratio, ramp_steps=ramp_steps, seed=self.seed)
 
-    def _callbacks(self, clean, validation_data) -> list:
+    def _callbacks(self, clean: CleanBatches, validation_data: Any) -> list[keras.callbacks.Callback]:
         return []
 
-    def _holdout(self, validation_data, train_data) -> int:
+    def _holdout(self, validation_data: Any, train_data: Any) -> int:
         return 0
 
     # ------------------------------------------------------------------ compile settings
-    def _optimizer(self, model, steps_per_epoch, epochs):
+    def _optimizer(self, model: keras.Model, steps_per_epoch: int | None, epochs: int) -> keras.optimizers.Optimizer:
         if self.learning_rate is not None:
             total = max(1, (steps_per_epoch or 1) * epochs)
             warmup = min(total - 1, self.warmup_epochs * (steps_per_epoch or 1))
@@ -175,7 +190,7 @@ class AdversarialTrainer(Defense):
             return type(existing).from_config(existing.get_config())
         return keras.optimizers.Adam(1e-3)
 
-    def _loss(self, model, info):
+    def _loss(self, model: keras.Model, info: ModelInfo) -> keras.losses.Loss | str | Callable[..., tf.Tensor]:
         if self.objective == "trades":
             return TRADESLoss(info, self.beta)
         if self.loss is not None:
@@ -183,10 +198,10 @@ class AdversarialTrainer(Defense):
         existing = getattr(model, "loss", None)
         return existing if existing is not None else LabelAwareCrossEntropy(info)
 
-    def _scope(self):
+    def _scope(self) -> contextlib.AbstractContextManager[Any]:
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
-    def _fingerprint(self, model, epochs) -> dict:
+    def _fingerprint(self, model: keras.Model, epochs: int) -> dict[str, Any]:
         """What a checkpoint must match to be resumed: the same trainer on the same model."""
         settings = {k: v for k, v in vars(self).items() if isinstance(v, (int, float, str, list, type(None)))}
         return {"trainer": type(self).__name__, "attack": repr(self.attack), "model": model.name,
@@ -196,15 +211,15 @@ class AdversarialTrainer(Defense):
 class _EpochIndex(keras.callbacks.Callback):
     """Tells the clean batches which epoch starts, so each epoch's order depends on its index only."""
 
-    def __init__(self, clean: CleanBatches):
+    def __init__(self, clean: CleanBatches) -> None:
         super().__init__()
         self.clean = clean
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.clean.epoch = epoch
 
 
-def _check_attack(attack) -> Attack:
+def _check_attack(attack: Attack | str) -> Attack:
     if isinstance(attack, str):
         from robustmask import attacks
 
@@ -216,7 +231,7 @@ def _check_attack(attack) -> Attack:
     return attack
 
 
-def _check_ratio(ratio) -> float:
+def _check_ratio(ratio: object) -> float:
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 < ratio <= 1.0:
         raise RobustmaskError(f"ratio must be a number in (0, 1], got {ratio!r}")
     return float(ratio)

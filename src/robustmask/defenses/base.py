@@ -8,6 +8,10 @@ Adversarial training, input transforms, detectors and distillation all fit this 
 from __future__ import annotations
 
 import abc
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
 
 
 class Defense(abc.ABC):
@@ -18,7 +22,8 @@ class Defense(abc.ABC):
         return type(self).__name__
 
     @abc.abstractmethod
-    def fit(self, model, train_data, **kwargs):
+    def fit(self, model: keras.Model, train_data: Any,
+            **kwargs: Any) -> tuple[keras.Model, keras.callbacks.History | None]:
         """Return ``(defended_model, history)``; ``history`` is a Keras History or None.
 
         ``train_data`` is ``(x, y)`` arrays or a batched tf.data.Dataset of (x, y); a defence that

@@ -11,12 +11,18 @@ would have had.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import keras
 
 from robustmask._io import write_atomically, write_text_atomically
 from robustmask.errors import RobustmaskError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import tensorflow as tf
 
 STATE_FILE = "state.json"
 
@@ -29,14 +35,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
         fingerprint: the settings a checkpoint must match to be resumed (JSON-serialisable).
     """
 
-    def __init__(self, folder, fingerprint: dict):
+    def __init__(self, folder: str | os.PathLike, fingerprint: dict[str, Any]) -> None:
         super().__init__()
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise RobustmaskError(f"checkpoint_dir {self.folder} exists and is not a folder")
         self.fingerprint = json.loads(json.dumps(fingerprint, default=str))
 
-    def restore(self, model, sample) -> int:
+    def restore(self, model: keras.Model, sample: np.ndarray | tf.Tensor) -> int:
         """Load the last checkpoint into `model` (built on `sample`); return the epoch to start at."""
         state_path = self.folder / STATE_FILE
         if not state_path.is_file():
@@ -56,7 +62,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             variable.assign(value)
         return int(state["epoch"])
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         name = f"epoch-{epoch + 1:04d}.weights.h5"
         write_atomically(self.folder / name, self.model.save_weights, suffix=".weights.h5")
         state = {"epoch": epoch + 1, "weights": name, "fingerprint": self.fingerprint,
@@ -68,7 +74,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
 
 
-def _random_states(model) -> list:
+def _random_states(model: keras.Model) -> list[keras.Variable]:
     """The seed-generator states of the model's random layers (Dropout...): variables that are no weights.
 
     Keras' weight files leave them out, and without them a resumed run would drop other units.

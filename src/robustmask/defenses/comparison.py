@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from robustmask.defenses.base import Defense
 from robustmask.evaluation.worst_case import robustness_table, standard_attacks
 
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+    from robustmask.attacks.base import Attack
+
 UNDEFENDED = "undefended"
 
 
-def compare_defences(model, train_data, test_data, defences: Mapping[str, Defense], epsilons: Sequence[float], *,
-                     attacks=None, fit_kwargs: Mapping | None = None, log: Callable[[str], None] = print):
+def compare_defences(model: keras.Model, train_data: Any, test_data: Any, defences: Mapping[str, Defense],
+                     epsilons: Sequence[float], *, attacks: Mapping[str, Attack] | None = None,
+                     fit_kwargs: Mapping[str, Any] | None = None, log: Callable[[str], None] = print,
+                     ) -> tuple[pd.DataFrame, dict[str, keras.Model]]:
     """Train each defence on `train_data` from `model`, evaluate all on `test_data`.
 
     Returns ``(table, models)``: the DataFrame (columns Defence, Train time (s), Epsilon, Clean (%),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -82,7 +83,7 @@ class AdversarialDetector(Defense):
 
     def __init__(self, attack: Attack | None = None, eps: float = 8 / 255, *, features: str = "penultimate",
                  hidden: int = 32, epochs: int = 30, batch_size: int = 32, learning_rate: float = 3e-3,
-                 threshold: float = 0.5, seed: int = 0):
+                 threshold: float = 0.5, seed: int = 0) -> None:
         self.attack = PGD(steps=10) if attack is None else attack
         if not isinstance(self.attack, Attack) or self.attack.targeted:
             raise RobustmaskError(f"attack must be an untargeted robustmask Attack, got {self.attack!r}")
@@ -99,9 +100,9 @@ class AdversarialDetector(Defense):
             raise RobustmaskError(f"threshold is a probability in (0, 1), got {threshold!r}")
         self.seed = check_positive_int(seed, "seed", allow_zero=True)
         self.model_: keras.Model | None = None  # input -> detector logit, set by fit
-        self.classifier_ = None
+        self.classifier_: keras.Model | None = None
 
-    def fit(self, model, train_data, **kwargs):
+    def fit(self, model: keras.Model, train_data: Any, **kwargs: Any) -> tuple[keras.Model, keras.callbacks.History]:
         """Train on ``train_data`` = ``(x, y)`` and its adversarial copies; return ``(detector_model, history)``.
 
         The detector model maps an input batch to one logit per image (``sigmoid`` of it is the
@@ -129,30 +130,32 @@ class AdversarialDetector(Defense):
         self.classifier_ = model
         return self.model_, history
 
-    def logits(self, x) -> np.ndarray:
+    def logits(self, x: np.ndarray) -> np.ndarray:
         """The detector's logit per image (positive: more likely adversarial than clean)."""
         if self.model_ is None:
             raise RobustmaskError("the detector is not trained: call fit(model, (x, y)) first")
         x = check_images(x, self.attack.clip)
         return self.model_.predict(x.astype(np.float32), batch_size=256, verbose=0)[:, 0]
 
-    def score(self, x) -> np.ndarray:
+    def score(self, x: np.ndarray) -> np.ndarray:
         """Probability of "adversarial" per image."""
         return 1.0 / (1.0 + np.exp(-self.logits(x).astype(np.float64)))
 
-    def detect(self, x) -> np.ndarray:
+    def detect(self, x: np.ndarray) -> np.ndarray:
         """True where the detector flags the image (score above `threshold`)."""
         return self.score(x) > self.threshold
 
-    def rates(self, x_clean, x_adv, y=None) -> DetectionRates:
+    def rates(self, x_clean: np.ndarray, x_adv: np.ndarray, y: np.ndarray | None = None) -> DetectionRates:
         """True- and false-positive rates on held-out images; with labels ``y`` (of ``x_adv``'s clean
         originals), also how many adversarial images fool the classifier and pass the detector."""
         flagged_clean, flagged_adv = self.detect(x_clean), self.detect(x_adv)
         fooled = fooled_undetected = None
         if y is not None:
-            info = inspect_model(self.classifier_, self.attack.from_logits, x_adv)
+            classifier = self.classifier_
+            assert classifier is not None  # set by fit, as the detector that `detect` needs
+            info = inspect_model(classifier, self.attack.from_logits, x_adv)
             labels = check_labels(y, len(x_adv), info.num_classes)
-            predicted = np.argmax(self.classifier_.predict(np.asarray(x_adv, np.float32), verbose=0), axis=1)
+            predicted = np.argmax(classifier.predict(np.asarray(x_adv, np.float32), verbose=0), axis=1)
             wrong = predicted != labels
             fooled, fooled_undetected = int(wrong.sum()), int((wrong & ~flagged_adv).sum())
         return DetectionRates(float(flagged_adv.mean()), float(flagged_clean.mean()), len(flagged_clean),
@@ -160,12 +163,12 @@ class AdversarialDetector(Defense):
                               fooled_undetected)
 
     # ------------------------------------------------------------------ internals
-    def _attack(self, model, x, y):
+    def _attack(self, model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if self.attack.eps_bounded:
             return self.attack(model, x, y, eps=self.eps)
         return self.attack(model, x, y)
 
-    def _extractor(self, model):
+    def _extractor(self, model: keras.Model) -> keras.Model:
         layers = getattr(model, "layers", None)
         try:
             inputs = model.inputs
@@ -188,7 +191,7 @@ class AdversarialDetector(Defense):
         except (ValueError, AttributeError) as error:
             raise ModelError(f"cannot read the features of layer {layer.name!r}: {first_line(error)}") from None
 
-    def _head(self, features) -> keras.Model:
+    def _head(self, features: np.ndarray) -> keras.Model:
         init = keras.initializers.GlorotUniform(seed=self.seed)
         norm = keras.layers.Normalization(axis=-1)  # features standardised with the training statistics
         norm.adapt(features.reshape(len(features), -1))
@@ -220,7 +223,7 @@ class DetectorAwarePGD(PGD):
     """
 
     def __init__(self, detector: AdversarialDetector, weight: float = 1.0, *, confidence: float = 2.0,
-                 detector_confidence: float = 2.0, **kwargs):
+                 detector_confidence: float = 2.0, **kwargs: Any) -> None:
         if not isinstance(detector, AdversarialDetector) or detector.model_ is None:
             raise RobustmaskError("detector must be a fitted AdversarialDetector (call detector.fit first)")
         kwargs.setdefault("loss", margin_loss(confidence))
@@ -230,8 +233,10 @@ class DetectorAwarePGD(PGD):
         self.detector_confidence = check_positive_number(detector_confidence, "detector_confidence", allow_zero=True)
         self._offset = math.log(detector.threshold / (1.0 - detector.threshold))
 
-    def objective(self, model, x, y):
-        logit = self.detector.model_(x, training=False)[:, 0] - self._offset
+    def objective(self, model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        detector = self.detector.model_
+        assert detector is not None  # __init__ takes fitted detectors only
+        logit = detector(x, training=False)[:, 0] - self._offset
         return super().objective(model, x, y) - self.weight * tf.maximum(logit, -self.detector_confidence)
 
 

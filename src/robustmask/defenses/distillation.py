@@ -15,6 +15,8 @@ nothing. Carlini & Wagner, "Towards Evaluating the Robustness of Neural Networks
 from __future__ import annotations
 
 
+from typing import TYPE_CHECKING, Any
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -24,6 +26,9 @@ from robustmask._validation import (check_choice, check_images, check_labels, ch
 from robustmask.defenses.base import Defense
 from robustmask.errors import ModelError, RobustmaskError, first_line
 from robustmask.modelinfo import inspect_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    from robustmask.modelinfo import ModelInfo
 
 __all__ = ["DefensiveDistillation"]
 
@@ -57,7 +62,7 @@ class DefensiveDistillation(Defense):
     """
 
     def __init__(self, temperature: float = 100.0, *, epochs: int = 10, teacher_epochs: int | None = None,
-                 batch_size: int = 32, learning_rate: float = 1e-3, init: str = "model", seed: int = 0):
+                 batch_size: int = 32, learning_rate: float = 1e-3, init: str = "model", seed: int = 0) -> None:
         self.temperature = check_positive_number(temperature, "temperature")
         self.epochs = check_positive_int(epochs, "epochs")
         self.teacher_epochs = self.epochs if teacher_epochs is None else check_positive_int(teacher_epochs,
@@ -66,9 +71,12 @@ class DefensiveDistillation(Defense):
         self.learning_rate = check_positive_number(learning_rate, "learning_rate")
         self.init = check_choice(init, INITS, "init")
         self.seed = check_positive_int(seed, "seed", allow_zero=True)
+        self.teacher_: keras.Model | None
+        self.student_: keras.Model | None
+        self.teacher_history_: keras.callbacks.History | None
         self.teacher_ = self.student_ = self.teacher_history_ = None
 
-    def fit(self, model, train_data, **kwargs):
+    def fit(self, model: keras.Model, train_data: Any, **kwargs: Any) -> tuple[keras.Model, keras.callbacks.History]:
         """Distil ``model`` on ``train_data`` = ``(x, y)``; return ``(deployed_model, student_history)``."""
         if not isinstance(train_data, (tuple, list)) or len(train_data) != 2:
             raise RobustmaskError("train_data must be (x, y) arrays: distillation trains teacher and student")
@@ -87,12 +95,12 @@ class DefensiveDistillation(Defense):
         outputs = keras.layers.Activation("softmax", name="predictions")(self.student_(inputs))
         return keras.Model(inputs, outputs, name=f"distilled_T{self.temperature:g}"), history
 
-    def _logits_copy(self, model, info):
+    def _logits_copy(self, model: keras.Model, info: ModelInfo) -> keras.Model:
         last = model.layers[-1] if getattr(model, "layers", None) else None
         if last is None:
             raise ModelError(f"distillation needs a Functional or Sequential model, got {type(model).__name__}")
 
-        def clone(layer):
+        def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
             if layer is last and info.output == "probabilities":
                 if isinstance(layer, keras.layers.Softmax) or (isinstance(layer, keras.layers.Activation)
                                                                and _activation_name(layer) == "softmax"):
@@ -113,10 +121,11 @@ class DefensiveDistillation(Defense):
                              f"{first_line(error)}") from None
         return copy
 
-    def _train(self, logits_model, x, targets, epochs):
+    def _train(self, logits_model: keras.Model, x: np.ndarray, targets: np.ndarray,
+               epochs: int) -> keras.callbacks.History:
         temperature = self.temperature
 
-        def loss(y_true, logits):
+        def loss(y_true: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
             return keras.losses.categorical_crossentropy(y_true, logits / temperature, from_logits=True)
 
         logits_model.compile(keras.optimizers.Adam(self.learning_rate), loss)
@@ -125,7 +134,7 @@ class DefensiveDistillation(Defense):
         return logits_model.fit(dataset, epochs=epochs, shuffle=False, verbose=0)
 
 
-def _activation_name(layer) -> str:
+def _activation_name(layer: keras.layers.Layer) -> str:
     activation = getattr(layer, "activation", None)
     return activation if isinstance(activation, str) else getattr(activation, "__name__", "")
 

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from robustmask._validation import check_positive_int
 from robustmask.attacks.pgd import PGD
 from robustmask.defenses.adversarial_training import AdversarialTrainer
 from robustmask.defenses.guard import RobustAccuracyGuard
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+    from robustmask.defenses._data import CleanBatches
+    from robustmask.defenses._training_step import AdversarialTrainingModel
+    from robustmask.modelinfo import ModelInfo
 
 
 class FastAdversarialTrainer(AdversarialTrainer):
@@ -35,28 +45,35 @@ class FastAdversarialTrainer(AdversarialTrainer):
     """
 
     def __init__(self, eps: float = 8 / 255, *, guard: bool = True, guard_size: int = 128, labels: str = "true",
-                 eps_ramp: int = 3, learning_rate: float | None = 1e-3, **kwargs):
+                 eps_ramp: int = 3, learning_rate: float | None = 1e-3, **kwargs: Any) -> None:
         attack = PGD(steps=1, rel_stepsize=1.25, random_start=True)  # FGSM from a random start
         super().__init__(attack, eps, ratio=1.0, labels=labels, eps_ramp=eps_ramp, learning_rate=learning_rate,
                          **kwargs)
-        self.use_guard, self.guard_size, self.guard = bool(guard), int(guard_size), None
+        self.guard: RobustAccuracyGuard | None  # made by fit
+        self.use_guard, self.guard = bool(guard), None
+        self.guard_size = check_positive_int(guard_size, "guard_size")
 
-    def _holdout(self, validation_data, train_data) -> int:
+    def _holdout(self, validation_data: Any, train_data: Any) -> int:
         if not self.use_guard or validation_data is not None:
             return 0
         if isinstance(train_data, (tuple, list)) and len(train_data) == 2:
             return min(self.guard_size, max(1, len(train_data[0]) // 5))  # never most of a small set
         return self.guard_size  # a Dataset: CleanBatches asks for validation_data
 
-    def _callbacks(self, clean, validation_data) -> list:
+    def _callbacks(self, clean: CleanBatches, validation_data: Any) -> list[keras.callbacks.Callback]:
         if not self.use_guard:
             return []
-        x, y = clean.heldout if validation_data is None else (validation_data[0][: self.guard_size],
-                                                               validation_data[1][: self.guard_size])
+        heldout = clean.heldout
+        if validation_data is None:
+            assert heldout is not None  # _holdout asked CleanBatches for guard_size >= 1 images
+            x, y = heldout
+        else:
+            x, y = validation_data[0][: self.guard_size], validation_data[1][: self.guard_size]
         self.guard = RobustAccuracyGuard(None, PGD(steps=10, seed=0), self.epsilons[0], x, y)
         return [self.guard]
 
-    def _wrap(self, model, defended, info, steps_per_epoch):
+    def _wrap(self, model: keras.Model, defended: keras.Model, info: ModelInfo,
+              steps_per_epoch: int | None) -> AdversarialTrainingModel:
         if self.guard is not None:
             self.guard.guarded = defended
         return super()._wrap(model, defended, info, steps_per_epoch)

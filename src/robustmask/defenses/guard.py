@@ -9,10 +9,15 @@ model back to the best epoch when robust accuracy collapses.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import keras
 
 from robustmask.attacks.base import Attack
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy.typing as npt
 
 
 class RobustAccuracyGuard(keras.callbacks.Callback):
@@ -34,12 +39,16 @@ class RobustAccuracyGuard(keras.callbacks.Callback):
         model.fit(x, y, epochs=10, callbacks=[guard])
     """
 
-    def __init__(self, model, attack: Attack, eps: float, x, y, drop: float = 20.0):
+    def __init__(self, model: keras.Model | None, attack: Attack, eps: float, x: npt.ArrayLike, y: npt.ArrayLike,
+                 drop: float = 20.0) -> None:
         super().__init__()
+        self.guarded: keras.Model  # None until FastAdversarialTrainer sets its defended copy
         self.guarded, self.attack, self.eps = model, attack, float(eps)
         self.x, self.y = np.asarray(x), np.asarray(y).reshape(-1) if np.ndim(y) == 1 else np.argmax(y, axis=1)
         self.drop = float(drop)
         self.history: list[float] = []
+        self.best_epoch: int | None
+        self.best_weights: list[np.ndarray] | None
         self.best, self.best_epoch, self.best_weights, self.rolled_back = -1.0, None, None, False
 
     def robust_accuracy(self) -> float:
@@ -47,7 +56,7 @@ class RobustAccuracyGuard(keras.callbacks.Callback):
         predicted = np.argmax(self.guarded.predict(adversarial, batch_size=128, verbose=0), axis=1)
         return float(100.0 * np.mean(predicted == self.y))
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         accuracy = self.robust_accuracy()
         self.history.append(accuracy)
         if logs is not None:
@@ -58,6 +67,6 @@ class RobustAccuracyGuard(keras.callbacks.Callback):
             self.rolled_back = True
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         if self.rolled_back and self.best_weights is not None:
             self.guarded.set_weights(self.best_weights)

@@ -9,12 +9,19 @@ as the data grows, and a subset of 1.0 trains on the full data set, which the pa
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 from robustmask._validation import check_choice
 from robustmask.attacks.base import Attack
 from robustmask.attacks.fgsm import FGSM
 from robustmask.defenses._model_copy import copy_model
 from robustmask.defenses.adversarial_training import AdversarialTrainer
 from robustmask.errors import RobustmaskError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
 
 __all__ = ["MultiEpsilonAdversarialTrainer", "copy_model"]
 
@@ -41,9 +48,10 @@ class MultiEpsilonAdversarialTrainer(AdversarialTrainer):
         defended, history = trainer.fit(model, (x_train, y_train))
     """
 
-    def __init__(self, epsilons, subset=1.0, *, attack: Attack | None = None, source: str = "original",
-                 labels: str | None = None, layers: str = "trainable", cache: str = "none", epochs: int = 10,
-                 batch_size: int = 32, optimizer=None, loss=None, seed: int = 0, **kwargs):
+    def __init__(self, epsilons: float | Sequence[float], subset: float | int = 1.0, *, attack: Attack | None = None,
+                 source: str = "original", labels: str | None = None, layers: str = "trainable", cache: str = "none",
+                 epochs: int = 10, batch_size: int = 32, optimizer: keras.optimizers.Optimizer | str | None = None,
+                 loss: Any = None, seed: int = 0, **kwargs: Any) -> None:
         attack = FGSM() if attack is None else attack
         self.cache = check_choice(cache, ("none", "features"), "cache")
         if cache == "features" and (source != "original" or layers != "trainable"):
@@ -57,8 +65,11 @@ class MultiEpsilonAdversarialTrainer(AdversarialTrainer):
         if self.labels == "soft":
             raise RobustmaskError("labels must be 'true' or 'predicted' for Algorithm 2")
 
-    def fit(self, model, train_data, *, epochs: int | None = None, validation_data=None, callbacks=None,
-            checkpoint_dir=None, verbose="auto"):
+    def fit(self, model: keras.Model, train_data: Any, *,  # type: ignore[override]  # names Defense.fit's **kwargs
+            epochs: int | None = None, validation_data: Any = None,
+            callbacks: Sequence[keras.callbacks.Callback] | None = None,
+            checkpoint_dir: str | os.PathLike | None = None,
+            verbose: str | int = "auto") -> tuple[keras.Model, keras.callbacks.History]:
         if self.cache == "none":
             return super().fit(model, train_data, epochs=epochs, validation_data=validation_data,
                                callbacks=callbacks, checkpoint_dir=checkpoint_dir, verbose=verbose)

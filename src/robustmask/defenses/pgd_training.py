@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from robustmask.attacks.pgd import PGD
 from robustmask.defenses.adversarial_training import AdversarialTrainer
 
@@ -29,7 +31,7 @@ class PGDAdversarialTrainer(AdversarialTrainer):
 
     def __init__(self, eps: float = 8 / 255, steps: int = 7, rel_stepsize: float | None = None, *,
                  ratio: float = 1.0, labels: str = "true", eps_ramp: int = 5, learning_rate: float | None = 1e-3,
-                 **kwargs):
+                 **kwargs: Any) -> None:
         attack = PGD(steps=steps, rel_stepsize=rel_stepsize, random_start=True)
         super().__init__(attack, eps, ratio=ratio, labels=labels, eps_ramp=eps_ramp, learning_rate=learning_rate,
                          **kwargs)

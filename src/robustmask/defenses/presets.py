@@ -7,10 +7,18 @@ level with the undefended model and holds well above the targets under PGD-20 an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from robustmask.defenses.base import Defense
 from robustmask.defenses.registry import get
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+    import numpy as np
+    import pandas as pd
+
+    from robustmask.attacks.base import Attack
 
 #: The budgets every defence is compared at: the paper's largest eps, then 2/255, 4/255, 8/255.
 ROBUST_EPSILONS = (0.009, 2 / 255, 4 / 255, 8 / 255)
@@ -22,7 +30,7 @@ DEFENCE_NAMES = ("multi-eps", "fast-at", "pgd-at", "trades")
 
 
 def robust_preset(name: str, *, epochs: int = 30, eps: float | None = None, batch_size: int = 64,
-                  seed: int = 0, **overrides) -> Defense:
+                  seed: int = 0, **overrides: Any) -> Defense:
     """The defence `name` with the robust preset's settings (any setting can be overridden).
 
     "multi-eps" is the paper's Algorithm 2 (FGSM copies at its nine epsilons, made against the
@@ -33,7 +41,7 @@ def robust_preset(name: str, *, epochs: int = 30, eps: float | None = None, batc
 
         defended, _ = robust_preset("pgd-at").fit(undefended, (x_train, y_train))
     """
-    settings: dict = {"epochs": epochs, "batch_size": batch_size, "seed": seed}
+    settings: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size, "seed": seed}
     if name == "multi-eps":
         settings.update(epsilons=list(PAPER_TRAIN_EPSILONS), source="current", learning_rate=1e-3)
     elif name in ("pgd-at", "trades"):
@@ -46,12 +54,13 @@ def robust_preset(name: str, *, epochs: int = 30, eps: float | None = None, batc
     return get(name, **settings)
 
 
-def robust_presets(names: Sequence[str] = DEFENCE_NAMES, **settings) -> dict[str, Defense]:
+def robust_presets(names: Sequence[str] = DEFENCE_NAMES, **settings: Any) -> dict[str, Defense]:
     """name -> `robust_preset(name, **settings)` for each name."""
     return {name: robust_preset(name, **settings) for name in names}
 
 
-def robust_data(data: str | None = None, *, image_size: int = 48, n_per_class: int = 500, seed: int = 0):
+def robust_data(data: str | None = None, *, image_size: int = 48, n_per_class: int = 500,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(x_train, x_test, y_train, y_test)`` for the robust preset: the Kaggle folder or synthetic faces, 88/12."""
     from sklearn.model_selection import train_test_split
 
@@ -64,9 +73,12 @@ def robust_data(data: str | None = None, *, image_size: int = 48, n_per_class: i
     return tuple(train_test_split(x, y, test_size=0.12, stratify=y, random_state=seed))
 
 
-def robust_comparison(x_train, x_test, y_train, y_test, names: Sequence[str] = ("pgd-at",), *, model=None,
-                      defences=None, epochs: int = 30, seed: int = 0, attacks=None, epsilons=ROBUST_EPSILONS,
-                      fit_kwargs=None, log=print):
+def robust_comparison(x_train: np.ndarray, x_test: np.ndarray, y_train: np.ndarray, y_test: np.ndarray,
+                      names: Sequence[str] = ("pgd-at",), *, model: keras.Model | None = None,
+                      defences: Mapping[str, Defense] | None = None, epochs: int = 30, seed: int = 0,
+                      attacks: Mapping[str, Attack] | None = None, epsilons: Sequence[float] = ROBUST_EPSILONS,
+                      fit_kwargs: Mapping[str, Any] | None = None, log: Callable[[str], None] = print,
+                      ) -> tuple[pd.DataFrame, dict[str, keras.Model]]:
     """Train the undefended model (unless `model` is given) and each named defence; compare them.
 
     `defences` (name -> Defense) replaces the presets that `names` picks; `epsilons` are the budgets
@@ -94,7 +106,8 @@ def robust_comparison(x_train, x_test, y_train, y_test, names: Sequence[str] = (
     return table, models
 
 
-def train_undefended(x_train, y_train, *, epochs: int = 30, batch_size: int = 64, seed: int = 0):
+def train_undefended(x_train: np.ndarray, y_train: np.ndarray, *, epochs: int = 30, batch_size: int = 64,
+                     seed: int = 0) -> keras.Model:
     """The robust preset's undefended model: `facemask_cnn` trained from scratch on clean images."""
     import keras
 

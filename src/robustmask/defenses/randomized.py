@@ -15,6 +15,8 @@ any robustmask gradient attack run on it *is* the EOT attack.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -45,26 +47,26 @@ class RandomResizePad(InputTransform):
         x_adv = robustmask.attacks.PGD(steps=20)(eot_model(defended, samples=8), x, y, eps=8 / 255)
     """
 
-    def __init__(self, max_shrink: int = 4, gradient: str = "exact", seed: int | None = None, **kwargs):
+    def __init__(self, max_shrink: int = 4, gradient: str = "exact", seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(gradient, **kwargs)
         self.max_shrink = check_positive_int(max_shrink, "max_shrink")
         self.seed = None if seed is None else check_positive_int(seed, "seed", allow_zero=True)
         self._generator = keras.random.SeedGenerator(self.seed)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         height, width = input_shape[1], input_shape[2]
         if height is None or width is None:
             raise ModelError("RandomResizePad needs images of a fixed height and width")
         if self.max_shrink >= min(height, width):
             raise RobustmaskError(f"max_shrink {self.max_shrink} must be below the image size {height}x{width}")
 
-    def transform(self, x):
+    def transform(self, x: tf.Tensor) -> tf.Tensor:
         height, width = x.shape[1], x.shape[2]
         batch = tf.shape(x)[0]
         sizes = keras.random.randint((batch,), 0, self.max_shrink + 1, seed=self._generator)
         offsets = keras.random.uniform((batch, 2), seed=self._generator)
 
-        def one(args):
+        def one(args: tuple[tf.Tensor, tf.Tensor, tf.Tensor]) -> tf.Tensor:
             image, shrink, offset = args
             new_h, new_w = height - shrink, width - shrink
             small = tf.image.resize(image, tf.stack([new_h, new_w]), method="bilinear")
@@ -77,7 +79,7 @@ class RandomResizePad(InputTransform):
         return tf.map_fn(one, (x, tf.cast(sizes, tf.int32), tf.cast(offsets, tf.float32)),
                          fn_output_signature=tf.TensorSpec(x.shape[1:], tf.float32))
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "max_shrink": self.max_shrink, "seed": self.seed}
 
 
@@ -88,13 +90,13 @@ class _ExpectedLogProbabilities(keras.layers.Layer):
     # how robustmask.modelinfo reads a layer's output kind.
     activation = "linear"
 
-    def __init__(self, model, samples: int, **kwargs):
+    def __init__(self, model: keras.Model, samples: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model = model
         self.samples = samples
         self.info = inspect_model(model)
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         x = tf.cast(inputs, tf.float32)
         batch = tf.shape(x)[0]
         tiled = tf.tile(x, tf.concat([[self.samples], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
@@ -102,11 +104,11 @@ class _ExpectedLogProbabilities(keras.layers.Layer):
         log_probs = tf.reshape(log_probs, tf.stack([self.samples, batch, self.info.num_classes]))
         return tf.reduce_logsumexp(log_probs, axis=0) - tf.math.log(float(self.samples))
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, int]:
         return (input_shape[0], self.info.num_classes)
 
 
-def eot_model(model, samples: int = 8) -> keras.Model:
+def eot_model(model: keras.Model, samples: int = 8) -> keras.Model:
     """A Keras model whose output is ``log(mean over samples draws of model's probabilities)``.
 
     Run any robustmask gradient attack on it to get the EOT attack on the randomised ``model``: its

