@@ -637,3 +637,18 @@ def test_lazy_names_and_registry():
                 HopSkipJump, UniversalPerturbation, AdversarialPatch):
         assert cls.graph_safe is False
         assert "arxiv.org/abs/" in cls.__doc__ and "Example::" in cls.__doc__
+
+
+
+def test_importing_art_closes_no_stream_of_an_existing_log_handler():
+    """ART's import runs logging.config.dictConfig, which closes every existing handler; absl's handler
+    (made when TensorFlow is imported) then closes its stream unless it is the current sys.stderr, as
+    under a test runner's capture. robustmask imports ART without that."""
+    import subprocess
+    import sys
+
+    code = ("import io, sys; first = io.StringIO(); sys.stderr = first; import tensorflow; "
+            "sys.stderr = io.StringIO(); from robustmask.attacks.art import adapter; import art; "
+            "print(first.closed)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split()[-1] == "False"

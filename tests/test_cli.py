@@ -179,8 +179,9 @@ def test_defend_trains_compares_and_keeps_earlier_results(tmp_path):
             "--eps", "0.05", "--out", str(out)]
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr[-2000:]
-    table = pd.read_csv(out / "comparison.csv")
+    table = pd.read_csv(out / "tables" / "comparison.csv")
     assert list(table["Defence"].unique()) == ["undefended", "fast-at"]
+    assert (out / "report.html").is_file() and (out / "figures" / "accuracy_vs_eps.png").is_file()
     assert len(table) == 8  # four budgets each: 0.009, 2/255, 4/255, 8/255
     assert {"FGSM (%)", "PGD (%)", "Square (%)", "Worst case (%)"} <= set(table.columns)
     worst = table[["FGSM (%)", "PGD (%)", "Square (%)"]].min(axis=1)
@@ -189,7 +190,7 @@ def test_defend_trains_compares_and_keeps_earlier_results(tmp_path):
     defended = tf.keras.models.load_model(out / "defended.keras")
     assert defended.input_shape[1:] == (16, 16, 3)
     assert not (tmp_path / ".defend.checkpoints").exists()  # removed once the results are in place
-    before = (out / "comparison.csv").read_bytes()
+    before = (out / "tables" / "comparison.csv").read_bytes()
     second = run_cli(*args)
     assert second.returncode == 2 and "--overwrite" in second.stderr
-    assert (out / "comparison.csv").read_bytes() == before
+    assert (out / "tables" / "comparison.csv").read_bytes() == before

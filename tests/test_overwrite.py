@@ -74,12 +74,12 @@ def test_reproduce_overwrite_replaces_the_folder_as_a_whole(tmp_path, fast_study
     out = tmp_path / "run"
     assert main(reproduce_args(out)) == 0
     first = sorted(p.relative_to(out) for p in out.rglob("*"))
-    assert (out / "table4.csv").is_file() and (out / "summary.json").is_file()
+    assert (out / "tables" / "table4.csv").is_file() and (out / "summary.json").is_file()
     # What an earlier run with other epsilons (or another version) left behind.
-    (out / "table4_reports" / "eps_0.5000.csv").write_text("stale")
+    (out / "reports" / "table4" / "eps_0.5000.csv").write_text("stale")
     (out / "notes_from_an_older_version.txt").write_text("stale")
     assert main(reproduce_args(out, "--overwrite")) == 0
-    assert not (out / "table4_reports" / "eps_0.5000.csv").exists()
+    assert not (out / "reports" / "table4" / "eps_0.5000.csv").exists()
     assert not (out / "notes_from_an_older_version.txt").exists()
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"], "no staging or old folder is left beside it"
@@ -89,14 +89,15 @@ def test_reproduce_overwrite_replaces_the_folder_as_a_whole(tmp_path, fast_study
 def test_a_crash_while_writing_leaves_the_earlier_results_intact(tmp_path, fast_study, monkeypatch):
     out = tmp_path / "run"
     assert main(reproduce_args(out)) == 0
-    for written_first in ("table4.csv", "table4_reports/eps_0.0000.csv"):  # unlike what a rerun writes
+    for written_first in ("tables/table4.csv", "reports/table4/eps_0.0000.csv"):  # unlike what a rerun writes
         (out / written_first).write_text("an earlier run's results")
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    def crash(history):
+    def crash(folder, results):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(reproduce, "_history_csv", crash)  # halfway through writing the outputs
+    # halfway through writing the outputs: after the tables and figures, before the models
+    monkeypatch.setattr("robustmask._study_report._files", crash)
     with pytest.raises(RuntimeError, match="disk full"):
         main(reproduce_args(out, "--overwrite"))
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
@@ -115,7 +116,7 @@ def existing_npz(tmp_path, model_file):
 
 
 def existing_results(tmp_path, model_file):
-    target = tmp_path / "run" / "table4.csv"
+    target = tmp_path / "run" / "tables" / "table4.csv"
     return target, reproduce_args(tmp_path / "run")
 
 

@@ -46,10 +46,12 @@ def test_norms_equal_numpy(fgsm_report, tiny_model, tiny_data, noisy_labels):
     for row, eps in zip(fgsm_report.itertuples(index=False), EPSILONS):
         delta = (FGSM()(tiny_model, x, noisy_labels, eps=eps).astype(np.float64) - x).reshape(len(x), -1)
         l0 = (delta != 0).sum(axis=1)
+        l1 = np.abs(delta).sum(axis=1)
         l2 = np.linalg.norm(delta, axis=1)
         linf = np.abs(delta).max(axis=1)
         got = dict(zip(REPORT_COLUMNS, row))
         assert got["L0 (mean)"] == pytest.approx(l0.mean()) and got["L0 (max)"] == l0.max()
+        assert got["L1 (mean)"] == pytest.approx(l1.mean()) and got["L1 (max)"] == pytest.approx(l1.max())
         assert got["L2 (mean)"] == pytest.approx(l2.mean()) and got["L2 (max)"] == pytest.approx(l2.max())
         assert got["Linf (mean)"] == pytest.approx(linf.mean()) and got["Linf (max)"] == pytest.approx(linf.max())
 
@@ -68,7 +70,7 @@ def test_success_rate_equals_a_hand_count(fgsm_report, tiny_model, tiny_data, no
 def test_eps_zero_row_is_all_zero(fgsm_report):
     zero = fgsm_report.iloc[0]
     assert zero["Success rate (%)"] == 0
-    for column in REPORT_COLUMNS[2:8]:
+    for column in REPORT_COLUMNS[2:10]:
         assert zero[column] == 0
 
 
@@ -123,6 +125,7 @@ def test_perturbation_norms_by_hand():
     x_adv[0, 0, 0] = [0.3, 0.0, -0.4]  # one pixel, two values changed
     norms = perturbation_norms(x, x_adv)
     np.testing.assert_array_equal(norms["L0"], [2, 0])
+    np.testing.assert_allclose(norms["L1"], [0.7, 0.0], rtol=1e-6)
     np.testing.assert_allclose(norms["L2"], [0.5, 0.0], rtol=1e-6)
     np.testing.assert_allclose(norms["Linf"], [0.4, 0.0], rtol=1e-6)
     with pytest.raises(ValueError, match="same shape"):

@@ -34,10 +34,13 @@ def test_reproduce_quick_shape_holds(tmp_path):
                                robust_n_per_class=300, robust_image_size=32, robust_epochs=20,
                                robust_square_queries=100, robust_epsilons=(4 / 255,))
     summary = run_study(config, out, progress=False, log=lambda *_: None)
-    table4 = pd.read_csv(out / "table4.csv")
-    table5 = pd.read_csv(out / "table5.csv")
-    # The tables carry the paper's epsilons (clean row first), and the same rows for both models.
-    assert list(table4.columns) == ["Epsilon", "Accuracy (%)", "Loss"]
+    table4 = pd.read_csv(out / "tables" / "table4.csv")
+    table5 = pd.read_csv(out / "tables" / "table5.csv")
+    # The tables carry the paper's epsilons (clean row first), and the same rows for both models,
+    # with the paper's published numbers beside this run's.
+    assert list(table4.columns) == ["Epsilon", "Accuracy (%)", "Loss", "Paper accuracy (%)", "Paper loss"]
+    assert list(table4["Paper accuracy (%)"][:3]) == [95.83, 75.12, 59.54]  # Table 4 of PAPER.md
+    assert list(table5["Paper accuracy (%)"][:2]) == [93.79, 92.87]  # Table 5
     assert list(table4["Epsilon"][: len(PAPER_EPSILONS) + 1]) == pytest.approx([0.0, *PAPER_EPSILONS])
     assert list(table4["Epsilon"]) == list(table5["Epsilon"])
     acc4, acc5 = table4["Accuracy (%)"], table5["Accuracy (%)"]
@@ -67,15 +70,13 @@ def test_reproduce_quick_shape_holds(tmp_path):
     assert acc4.iloc[0] - acc4.iloc[-1] > 30
     assert acc4.iloc[-1] < acc4.iloc[1] <= acc4.iloc[0]
     # Table 5 under both losses, on the same rows; the paper-faithful defence changes the model.
-    keras_loss = pd.read_csv(out / "table5_keras_loss.csv")
-    assert list(keras_loss["Epsilon"]) == list(table5["Epsilon"])
-    assert keras_loss["Accuracy (%)"].iloc[0] == acc5.iloc[0]  # clean rows need no gradient: equal
+    assert table5["Accuracy (%), Keras loss"].iloc[0] == acc5.iloc[0]  # clean rows need no gradient: equal
     shares = summary["results"]["zero_gradient_share_percent"]
     assert set(shares) == {f"{m}, {loss} loss" for m in ("undefended", "defended") for loss in ("robustmask", "Keras")}
     assert all(0 <= share <= 100 for share in shares.values())
 
     # Beyond the paper: the robust defence resists PGD where the undefended model of the same run does not.
-    robust = pd.read_csv(out / "robust_comparison.csv")
+    robust = pd.read_csv(out / "tables" / "robust_comparison.csv")
     assert list(robust["Defence"].unique()) == ["undefended", "pgd-at"]
     at = robust[np.isclose(robust["Epsilon"], 4 / 255)].set_index("Defence")
     # measured: PGD-20 at 4/255 leaves 56.5% of the defended model, 8.3% of the undefended one
@@ -84,11 +85,21 @@ def test_reproduce_quick_shape_holds(tmp_path):
     assert list(robust["Epsilon"]) == pytest.approx([4 / 255, 4 / 255])  # the budgets the config asked for
     # per image, the worst case counts an image robust only if every attack failed: never above any column
     assert (robust["Worst case (%)"] <= robust[["FGSM (%)", "PGD (%)", "Square (%)"]].min(axis=1) + 1e-9).all()
-    for name in ("table4.md", "table5.md", "table5_keras_loss.md", "robust_comparison.md", "undefended.keras",
-                 "defended.keras", "summary.json", "table4_reports/eps_0.0090.csv", "defence_history.csv"):
+    # AutoAttack's suite on the defended CNN, each attack on the images still robust: a worst case per image.
+    suite = pd.read_csv(out / "tables" / "standard_suite.csv")
+    assert list(suite.columns) == ["Epsilon (L-inf)", "Clean (%)", "APGD-CE (%)", "APGD-DLR (%)", "Square (%)",
+                                   "Worst case (%)"]
+    assert (suite["Worst case (%)"] <= suite[["APGD-CE (%)", "APGD-DLR (%)"]].min(axis=1) + 1e-9).all()
+    for name in ("tables/table4.md", "tables/table4.tex", "tables/table5.md", "tables/robust_comparison.md",
+                 "undefended.keras", "defended.keras", "summary.json", "reports/table4/eps_0.0090.csv",
+                 "history_Algorithm_2.csv", "figures/table4_accuracy.png", "figures/adversarial_examples.png",
+                 "figures/robust_accuracy.png", "report.html"):
         assert (out / name).is_file(), name
+    report = (out / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 7 and "Beyond the paper" in report
     saved = json.loads((out / "summary.json").read_text())
     assert saved["settings"]["seed"] == 0 and saved["epsilons"][0] == PAPER_EPSILONS[0]
+    assert saved["kind"] == "reproduce" and saved["sections"] and isinstance(saved["warnings"], list)
     assert "tensorflow" in " ".join(saved["versions"]) and saved["weights"]["description"]
     # A second run into the same folder is refused: nothing is overwritten.
     with pytest.raises(RobustmaskError, match="--overwrite"):

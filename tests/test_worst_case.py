@@ -7,7 +7,7 @@ import pytest
 
 from robustmask.attacks import FGSM, PGD
 from robustmask.errors import RobustmaskError
-from robustmask.evaluation import robustness_table, standard_attacks
+from robustmask.evaluation import robustness_table, standard_attacks, standard_suite
 from robustmask.evaluation.worst_case import predicted_classes
 
 
@@ -91,3 +91,83 @@ def test_standard_attacks_are_fgsm_pgd_with_restarts_and_square():
     assert list(suite) == ["FGSM", "PGD", "Square"]
     assert (suite["PGD"].steps, suite["PGD"].restarts) == (7, 2)
     assert suite["Square"].needs_gradients is False and suite["Square"].art_params["max_iter"] == 50
+
+
+# ---------------------------------------------------------------------------------------------- the cascade
+class Counting:
+    """Wraps an attack and records how many images each call receives."""
+
+    def __init__(self, attack):
+        self.attack, self.sizes = attack, []
+
+    def wrap(self):
+        outer = self
+
+        class Wrapped(type(self.attack)):
+            def __call__(self, model, x, y=None, eps=None):
+                outer.sizes.append(len(x))
+                return outer.attack(model, x, y, eps=eps)
+
+        wrapped = Wrapped.__new__(Wrapped)
+        wrapped.__dict__.update(self.attack.__dict__)
+        return wrapped
+
+
+def test_the_cascade_attacks_only_what_is_still_robust_and_matches_the_individual_worst_case(tiny_model, tiny_data):
+    from robustmask.attacks import BIM
+
+    x, y = tiny_data
+    epsilons = [0.05, 0.1]
+    fgsm, bim = Counting(FGSM()), Counting(BIM(steps=5))  # deterministic: per image, whatever the batch
+    cascade = robustness_table(tiny_model, (x, y), {"FGSM": fgsm.wrap(), "BIM": bim.wrap()}, epsilons,
+                               protocol="cascade")
+    individual = robustness_table(tiny_model, (x, y), {"FGSM": FGSM(), "BIM": BIM(steps=5)}, epsilons)
+    correct = lambda images: np.argmax(tiny_model.predict(images, verbose=0), axis=1) == y  # noqa: E731
+    clean = correct(x)
+    for i, eps in enumerate(epsilons):
+        survives_fgsm = clean & correct(FGSM()(tiny_model, x, y, eps=eps))
+        survives_both = survives_fgsm & correct(BIM(steps=5)(tiny_model, x, y, eps=eps))
+        # FGSM saw every clean-correct image, BIM only those FGSM left robust
+        assert fgsm.sizes[i] == clean.sum() and bim.sizes[i] == survives_fgsm.sum()
+        assert cascade["FGSM (%)"].iloc[i] == pytest.approx(100 * survives_fgsm.mean())
+        assert cascade["BIM (%)"].iloc[i] == pytest.approx(100 * survives_both.mean())  # after both
+        assert cascade["Worst case (%)"].iloc[i] == pytest.approx(individual["Worst case (%)"].iloc[i])
+        gains = cascade.attrs["gains"][eps]
+        assert gains == {"FGSM": int(clean.sum() - survives_fgsm.sum()),
+                         "BIM": int(survives_fgsm.sum() - survives_both.sum())}
+    assert bim.sizes[-1] < fgsm.sizes[-1], "the cascade must save work: BIM ran on fewer images"
+    assert cascade.attrs["protocol"] == "cascade" and cascade.attrs["norm"] == "L-inf"
+    assert cascade.attrs["kinds"] == {"FGSM": "single-step", "BIM": "iterative"}
+
+
+def test_a_suite_that_mixes_norms_or_protocols_is_refused(tiny_model, tiny_data):
+    with pytest.raises(RobustmaskError, match="mix norms"):
+        robustness_table(tiny_model, tiny_data, {"Linf": FGSM(), "L2": FGSM(norm=2)}, [0.1])
+    with pytest.raises(RobustmaskError, match="protocol must be one of"):
+        robustness_table(tiny_model, tiny_data, {"FGSM": FGSM()}, [0.1], protocol="autoattack")
+
+
+@pytest.mark.parametrize("norm,classes,names", [
+    ("inf", 3, ["APGD-CE", "APGD-DLR", "Square"]),
+    ("inf", 2, ["APGD-CE", "Square"]),  # DLR needs a third class
+    (2, 3, ["APGD-CE", "APGD-DLR", "Square"]),
+    (1, 3, ["APGD-CE", "APGD-DLR"]),  # ART's Square has no L1 form
+])
+def test_the_standard_suite_is_autoattacks(norm, classes, names):
+    from robustmask.attacks.norms import get
+
+    suite = standard_suite(norm=norm, num_classes=classes, apgd_iter=7, square_queries=30)
+    assert list(suite) == names
+    assert all(attack.norm == get(norm) for attack in suite.values())
+    assert suite["APGD-CE"].art_params["max_iter"] == 7 and suite["APGD-CE"].loss_type == "ce"
+    if "Square" in suite:
+        assert suite["Square"].art_params["max_iter"] == 30 and not suite["Square"].needs_gradients
+
+
+def test_the_standard_suite_runs_in_cascade_on_a_small_model(tiny_model, tiny_data):
+    x, y = tiny_data[0][:30], tiny_data[1][:30]
+    suite = standard_suite(apgd_iter=10, square_queries=50)
+    table = robustness_table(tiny_model, (x, y), suite, [0.1], protocol="cascade")
+    row = table.iloc[0]
+    assert row["APGD-CE (%)"] >= row["APGD-DLR (%)"] >= row["Square (%)"] == row["Worst case (%)"]
+    assert row["Worst case (%)"] < row["Clean (%)"] - 30  # eps 0.1 breaks the tiny model

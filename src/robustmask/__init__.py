@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from robustmask.evaluation.evaluator import EvaluationResult, Evaluator  # noqa: F401
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)

@@ -24,6 +24,8 @@ def write_atomically(path: str | os.PathLike, write: Callable[[str], object], su
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp makes a private (0600) file; give the result the mode a plain open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -99,3 +101,9 @@ def swap_in_folder(new: str | os.PathLike, path: str | os.PathLike, *, overwrite
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it: set and restore at once
+    os.umask(mask)
+    return mask

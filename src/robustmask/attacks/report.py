@@ -18,16 +18,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from robustmask._types import Epsilons, Images, Labels, Model
 
-REPORT_COLUMNS = ("Epsilon", "Success rate (%)", "L0 (mean)", "L0 (max)", "L2 (mean)", "L2 (max)",
+REPORT_COLUMNS = ("Epsilon", "Success rate (%)", "L0 (mean)", "L0 (max)", "L1 (mean)", "L1 (max)", "L2 (mean)", "L2 (max)",
                   "Linf (mean)", "Linf (max)", "Queries", "Time (s)")
+
+
+# `robustmask.attacks.norms` name -> the key of `perturbation_norms` that measures it.
+NORM_KEYS = {"inf": "Linf", "2": "L2", "1": "L1"}
 
 
 def perturbation_norms(x: Images, x_adv: Images) -> dict[str, np.ndarray]:
     """Per-example sizes of ``x_adv - x``: a dict of arrays of length n.
 
     ``"L0"``: how many input *values* changed (each channel of each pixel counts: an RGB pixel with
-    all three channels changed counts 3); ``"L2"``: Euclidean norm; ``"Linf"``: largest absolute
-    change. Computed in float64.
+    all three channels changed counts 3); ``"L1"``: summed absolute change; ``"L2"``: Euclidean
+    norm; ``"Linf"``: largest absolute change. Computed in float64. The one place robustmask
+    measures perturbations (the Evaluator uses it too).
     """
     x, x_adv = np.asarray(x), np.asarray(x_adv)
     if x.shape != x_adv.shape or x.ndim < 1:
@@ -35,6 +40,7 @@ def perturbation_norms(x: Images, x_adv: Images) -> dict[str, np.ndarray]:
     delta = (x_adv.astype(np.float64) - x.astype(np.float64)).reshape(len(x), -1)
     return {
         "L0": np.count_nonzero(delta, axis=1),
+        "L1": np.abs(delta).sum(axis=1),
         "L2": np.sqrt(np.sum(delta * delta, axis=1)),
         "Linf": np.abs(delta).max(axis=1, initial=0.0),
     }

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from robustmask._io import write_atomically, write_text_atomically
+from robustmask._io import write_atomically
 from robustmask.errors import ModelError, RobustmaskError, first_line
 
 if TYPE_CHECKING:  # pragma: no cover - the commands import TensorFlow only when they run
@@ -60,27 +60,6 @@ def attack(args: argparse.Namespace) -> int:
             tmp, adversarial=adversarial, labels=y,
             epsilons=np.atleast_1d(np.asarray(eps if eps is not None else np.nan, np.float64))), suffix=".npz")
         print(f"saved {args.save}")
-    return 0
-
-
-def evaluate(args: argparse.Namespace) -> int:
-    import robustmask
-    from robustmask.evaluation import named_norm
-    from robustmask.reproduce import PAPER_EPSILONS
-
-    if args.csv:
-        refuse_existing_file(args.csv, "--csv", args.overwrite)  # before the sweep's time is spent
-    attacker = _attacker(args)
-    if not args.eps and attacker.eps_bounded and attacker.norm.name != "inf":
-        raise RobustmaskError(f"--norm {args.norm}: give --eps (the paper's defaults are L-inf budgets)")
-    model = load_model(args.model)
-    x, y, names = _data_for(model, args)
-    evaluator = robustmask.Evaluator(attacker, args.eps or list(PAPER_EPSILONS), class_names=names)
-    table = named_norm(evaluator.evaluate(model, (x, y), progress=True))
-    print(f"{attacker.name} ({attacker.norm.label}) on {args.model}: {len(x)} images")
-    print(table.to_string(index=False))
-    if args.csv:
-        write_text_atomically(args.csv, table.to_csv(index=False))
     return 0
 
 

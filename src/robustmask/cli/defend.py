@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
+
+    import pandas as pd
 
 DEFENCES = ("multi-eps", "fast-at", "pgd-at", "trades", "distillation")
 TRAINED_AGAINST_EPS = ("fast-at", "pgd-at", "trades")
@@ -42,7 +43,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def defend(args: argparse.Namespace) -> int:
-    from robustmask._io import replaced_folder, write_atomically, write_text_atomically
+    from robustmask._io import replaced_folder, write_atomically
     from robustmask.cli.commands import _params, load_model
     from robustmask.defenses.comparison import markdown_table
     from robustmask.defenses.presets import robust_comparison, robust_data, robust_preset
@@ -65,19 +66,38 @@ def defend(args: argparse.Namespace) -> int:
     table, models = robust_comparison(x_train, x_test, y_train, y_test, [args.defense], model=model,
                                       epochs=args.epochs, seed=args.seed, defences={args.defense: trainer},
                                       fit_kwargs={"checkpoint_dir": checkpoints})
-    text = markdown_table(table)
-    print(text)
+    print(markdown_table(table))
+    summary = {"defence": args.defense, "trainer": repr(vars(trainer).get("attack")), "data": args.data or "synthetic",
+               "image_size": size, "train": len(x_train), "test": len(x_test)}
     with replaced_folder(out, overwrite=args.overwrite) as folder:
-        write_text_atomically(folder / "comparison.csv", table.to_csv(index=False))
-        write_text_atomically(folder / "comparison.md", text)
+        _write_results(folder, args, table, settings, summary, started)
         write_atomically(folder / "defended.keras", models[args.defense].save, suffix=".keras")
         if not args.model:
             write_atomically(folder / "undefended.keras", models["undefended"].save, suffix=".keras")
-        summary = {"defence": args.defense, "trainer": repr(vars(trainer).get("attack")), "settings": settings,
-                   "data": args.data or "synthetic", "image_size": size, "train": len(x_train), "test": len(x_test),
-                   "total_s": round(time.perf_counter() - started, 1)}
-        write_text_atomically(folder / "summary.json", json.dumps(summary, indent=2, default=str))
     shutil.rmtree(checkpoints, ignore_errors=True)
-    print(f"wrote {out}/ (comparison.csv, comparison.md, defended.keras, summary.json) in {summary['total_s']:.0f} s")
+    print(f"wrote {out}/ (report.html, tables/comparison.csv, figures/, defended.keras, summary.json) in "
+          f"{time.perf_counter() - started:.0f} s")
     return 0
 
+
+
+def _write_results(folder: Path, args: argparse.Namespace, table: pd.DataFrame, settings: dict[str, Any],
+                   summary: dict[str, Any], started: float) -> None:
+    """The comparison as a results folder (tables, a figure, summary.json, report.html)."""
+    import shlex
+    import sys
+
+    from robustmask.evaluation import plots
+    from robustmask.evaluation.results import ResultsWriter
+
+    writer = ResultsWriter(folder, title=f"{args.defense} against the undefended model", kind="defend",
+                           command=shlex.join(["robustmask", *sys.argv[1:]]), seed=args.seed,
+                           settings={**settings, "defense": args.defense, "model": args.model, "data": args.data})
+    writer.section("Accuracy under FGSM, PGD and Square", (
+        "Per model and eps: clean accuracy, accuracy under each attack, and the worst case per image over the "
+        "three. A robustness claim holds only under PGD and the gradient-free Square."))
+    writer.table("comparison", table, "Accuracy (%) under each attack and the worst case")
+    curves = {f"{name}, {column[:-4]}": rows[["Epsilon", column]].rename(columns={column: "Accuracy (%)"})
+              for name, rows in table.groupby("Defence", sort=False) for column in ("PGD (%)", "Worst case (%)")}
+    writer.figure("accuracy_vs_eps", plots.accuracy_and_loss_vs_eps(curves), "Accuracy under PGD and the worst case")
+    writer.finish({**summary, "total_s": round(time.perf_counter() - started, 1)})

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from robustmask import __version__
 from robustmask.cli import defend as defend_command
+from robustmask.cli import evaluate as evaluate_command
+from robustmask.cli import results as results_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,17 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--save", metavar="FILE.npz", help="save the adversarial images (per eps) as .npz")
     attack.add_argument("--overwrite", action="store_true", help="replace an existing --save file")
 
-    evaluate = commands.add_parser("evaluate", help="Table 4/5 of a saved model under an attack",
-                                   description="Accuracy and loss of a saved model under an attack, one row per eps.")
-    _model_and_data_arguments(evaluate)
-    evaluate.add_argument("--attack", default="fgsm", help="attack name (default: fgsm)")
-    evaluate.add_argument("--eps", type=float, nargs="*", default=None, help="epsilons (default: the paper's ten)")
-    evaluate.add_argument("--norm", metavar="inf|2|1", help="threat model of eps: inf (default, the paper's), 2 or 1")
-    evaluate.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="attack parameter")
-    evaluate.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
-    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
-
+    evaluate_command.add_parser(commands, _model_and_data_arguments)
     defend_command.add_parser(commands)
+    results_command.add_parser(commands)
 
     commands.add_parser("attacks", help="list the attacks by name", description="List every attack name that "
                         "--attack and robustmask.attacks.get() accept, plug-ins included.")
@@ -116,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "defend":
             return defend_command.defend(args)
+        if args.command == "evaluate":
+            return evaluate_command.evaluate(args)
+        if args.command in ("report", "compare"):
+            return getattr(results_command, args.command)(args)
         from robustmask.cli import commands
 
         return getattr(commands, args.command.replace("-", "_"))(args)

@@ -56,24 +56,7 @@ def compare_defences(model: keras.Model, train_data: Any, test_data: Any, defenc
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    """The comparison as a Markdown table, epsilons written as fractions of 255 where they are."""
-    columns = list(table.columns)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in table.itertuples(index=False):
-        cells = []
-        for column, value in zip(columns, row):
-            if column == "Epsilon":
-                cells.append(_eps_label(value))
-            elif isinstance(value, float):
-                cells.append(f"{value:.1f}")
-            else:
-                cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    """The comparison as a Markdown table: percentages with one decimal, epsilons as fractions of 255."""
+    from robustmask.evaluation.results import markdown_table as markdown
 
-
-def _eps_label(eps: float) -> str:
-    levels = eps * 255
-    if abs(levels - round(levels)) < 1e-6 and round(levels) > 0:
-        return f"{round(levels)}/255"
-    return f"{eps:g}"
+    return markdown(table, percent_digits=1)

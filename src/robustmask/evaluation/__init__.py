@@ -1,18 +1,25 @@
-"""Evaluation: accuracy and loss under attack (the paper's Tables 4 and 5), reports and sanity checks."""
+"""Evaluation: accuracy and loss under attack (the paper's Tables 4 and 5), the worst case over a suite,
+sanity checks, figures, results folders and the HTML report.
 
-from robustmask.evaluation.evaluator import (
-    TABLE_COLUMNS,
-    EvaluationResult,
-    Evaluator,
-    classification_report_frame,
-    named_norm,
-)
-from robustmask.evaluation.gradients import zero_gradient_share
-from robustmask.evaluation.sanity import sanity_warnings
-from robustmask.evaluation.worst_case import WORST_CASE, robustness_table, standard_attacks
+Names are imported on first use, so ``robustmask.evaluation.html_report`` (and ``robustmask report``)
+does not load TensorFlow.
+"""
 
-__all__ = [
-    "TABLE_COLUMNS", "WORST_CASE", "EvaluationResult", "Evaluator", "classification_report_frame", "named_norm",
-    "robustness_table",
-    "sanity_warnings", "standard_attacks", "zero_gradient_share",
-]
+from __future__ import annotations
+
+from robustmask._lazy import lazy_attributes
+
+_LAZY = {
+    "TABLE_COLUMNS": "evaluator", "EvaluationResult": "evaluator", "Evaluator": "evaluator",
+    "classification_report_frame": "evaluator", "named_norm": "evaluator",
+    "zero_gradient_share": "gradients", "attack_gradient": "gradients",
+    "sanity_warnings": "sanity", "suite_warnings": "sanity", "SanityWarning": "sanity", "attack_kind": "sanity",
+    "WORST_CASE": "worst_case", "robustness_table": "worst_case", "standard_attacks": "worst_case",
+    "standard_suite": "worst_case",
+    "ResultsWriter": "results", "write_html_report": "html_report",
+}
+
+__all__ = sorted(_LAZY)
+
+
+__getattr__ = lazy_attributes(__name__, {name: f".{module}" for name, module in _LAZY.items()})

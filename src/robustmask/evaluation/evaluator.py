@@ -25,7 +25,9 @@ from robustmask._validation import check_epsilons, check_images, check_input_sha
 from robustmask.attacks.base import Attack
 from robustmask.errors import RobustmaskError
 from robustmask.evaluation.gradients import attack_gradient
-from robustmask.evaluation.sanity import sanity_warnings
+from robustmask.evaluation.sanity import SanityWarning, evaluation_warnings
+from robustmask.evaluation.sanity_models import ModelEvidence
+from robustmask.attacks.report import NORM_KEYS, perturbation_norms
 from robustmask.modelinfo import ModelInfo, cross_entropy, inspect_model, log_probabilities
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,7 +49,11 @@ class EvaluationResult:
             (the paper's Fig. 15); NaN where nothing was wrong.
         predicted_classes: per epsilon (rows), how many images were predicted as each class.
         perturbation: per epsilon, mean and max L-inf / L2 size of the perturbations.
-        warnings: sanity checks that failed (Carlini et al. 2019), as sentences.
+        warnings: sanity checks that failed (Carlini et al. 2019): `SanityWarning` objects, sentences
+            (``str``) that also carry the check's name (``.check``) and its numbers (``.evidence``).
+            Besides the table checks, ``details=True`` adds the model and gradient checks
+            (zero-gradients, saturated-loss, probabilities-as-logits; see
+            `robustmask.evaluation.sanity_models`).
         zero_gradient_share: percentage of images whose input gradient of the attack's loss is
             exactly zero (the attack is blind there: a masked gradient, e.g. Keras' clipped loss on
             a saturated softmax); None for attacks that use no gradient.
@@ -58,7 +64,7 @@ class EvaluationResult:
     wrong_confidence: pd.Series | None = None
     predicted_classes: pd.DataFrame | None = None
     perturbation: pd.DataFrame | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[SanityWarning] = field(default_factory=list)
     zero_gradient_share: float | None = None
 
 
@@ -143,7 +149,7 @@ class Evaluator:
         seen = 0
         # Measured with the details only: one more gradient per batch, off the fast path.
         measure_gradients = details and bool(attacked) and self.attack.needs_gradients
-        zero_gradients = 0
+        evidence = ModelEvidence.for_attack(self.attack)  # for the sanity checks; fed with the details only
 
         batches = iterate_batches(data, self.batch_size)
         if progress:
@@ -169,13 +175,14 @@ class Evaluator:
                 adversarial = self.attack.generate(model, x_t, y_attack, attacked)
                 variants += [adversarial[i] for i in range(len(attacked))]
                 if measure_gradients:
-                    gradient = attack_gradient(self.attack, model, x_t, y_attack).numpy().reshape(len(x_batch), -1)
-                    zero_gradients += int(np.sum(~gradient.any(axis=1)))
+                    evidence.add_gradients(attack_gradient(self.attack, model, x_t, y_attack).numpy())
             y_true_all.append(y_idx)
             for i, images in enumerate(variants):
                 log_probs = score(images)
                 losses = cross_entropy(y_true, log_probs).numpy()
                 log_probs = log_probs.numpy()
+                if i == 0 and details:  # outputs taken for logits: are they probabilities? (one more forward pass)
+                    evidence.add_clean(log_probs, info, model(x_t, training=False) if info.from_logits else None)
                 predicted = np.argmax(log_probs, axis=1)
                 is_wrong = predicted != y_idx
                 correct[i] += int(np.sum(~is_wrong))
@@ -184,10 +191,10 @@ class Evaluator:
                 wrong_count[i] += int(np.sum(is_wrong))
                 y_pred_all[i].append(predicted)
                 if i > 0 and (details or not self.attack.eps_bounded):  # sizes are reported, not needed otherwise
-                    delta = (images - x_t).numpy().reshape(len(x_batch), -1).astype(np.float64)
-                    linf[i].append(np.abs(delta).max(axis=1))
-                    l2[i].append(np.sqrt((delta**2).sum(axis=1)))
-                    in_norm[i].append(np.linalg.norm(delta, ord=self.attack.norm.order, axis=1))
+                    sizes = perturbation_norms(x_t.numpy(), images.numpy())
+                    linf[i].append(sizes["Linf"])
+                    l2[i].append(sizes["L2"])
+                    in_norm[i].append(sizes[NORM_KEYS[self.attack.norm.name]])
             seen += len(x_batch)
         if seen == 0 or info is None:  # info is None only when there was no batch
             raise RobustmaskError("the evaluation data is empty")
@@ -202,7 +209,7 @@ class Evaluator:
         })
         table.attrs.update(attack=self.attack.name, examples=seen, measured_epsilon=not self.attack.eps_bounded,
                            norm=self.attack.norm.label)
-        checks = sanity_warnings(table, info.num_classes)
+        checks = evaluation_warnings(table, info.num_classes, evidence)
         for message in checks:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
         if not details:
@@ -231,7 +238,7 @@ class Evaluator:
             predicted_classes=pd.DataFrame(distribution, index=pd.Index(epsilons, name="Epsilon"), columns=names),
             perturbation=perturbation,
             warnings=checks,
-            zero_gradient_share=100.0 * zero_gradients / seen if measure_gradients else None,
+            zero_gradient_share=evidence.zero_share if measure_gradients else None,
         )
 
 

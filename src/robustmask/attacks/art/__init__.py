@@ -15,13 +15,38 @@ only when one of its names is first used: ``robustmask.attacks.ARTPGD`` or
 * `patch`: AdversarialPatch (a patch on the mask region, ``attack.apply``).
 """
 
-import importlib
+from robustmask._lazy import lazy_attributes
 import warnings
-from typing import Any
 
 # ART warns on import that PyTorch is missing (only its PyTorch certification tools need it);
 # robustmask uses ART's TensorFlow side, so the warning says nothing to our users. Only that message.
 warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarning)
+
+
+def _import_art_keeping_log_handlers() -> None:
+    """Import ART without its side effects on logging.
+
+    ART's import calls ``logging.config.dictConfig``, which closes every logging handler that exists.
+    absl's handler (made when TensorFlow is imported) then closes its stream unless it is the current
+    sys.stderr, as it is not under a test runner's capture: the runner's own output file goes. ART's
+    configuration only gives its own "art" logger a NullHandler; that is done here instead.
+    """
+    import logging
+    import logging.config
+    import sys
+
+    if "art" in sys.modules:
+        return
+    configure = logging.config.dictConfig
+    logging.config.dictConfig = lambda config: logging.getLogger("art").addHandler(logging.NullHandler())
+    try:
+        import art  # noqa: F401
+    finally:
+        logging.config.dictConfig = configure
+
+
+_import_art_keeping_log_handlers()
+
 
 def _modules() -> dict[str, str]:
     """Public name -> module here, read from the registry's one table of built-in attacks."""
@@ -41,9 +66,4 @@ _MODULES = _modules()
 __all__ = sorted(_MODULES)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _MODULES:
-        value = getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {name: f".{module}" for name, module in _MODULES.items()})

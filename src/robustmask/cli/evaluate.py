@@ -1,0 +1,138 @@
+"""``robustmask evaluate``: Table 4/5 of a saved model under one attack, or the standard suite's worst case."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import TYPE_CHECKING, Any
+
+from robustmask.errors import RobustmaskError
+
+if TYPE_CHECKING:  # pragma: no cover - the command imports TensorFlow only when it runs
+    import numpy as np
+    import pandas as pd
+
+    from robustmask.attacks.base import Attack
+
+SUITES = ("standard",)
+SUITE_EPSILONS = (0.009, 8 / 255)  # the paper's largest eps and the usual image budget
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+               model_and_data: Any) -> None:
+    evaluate = commands.add_parser(
+        "evaluate", help="Table 4/5 of a saved model under an attack, or the worst case over the standard suite",
+        description="Accuracy and loss of a saved model under an attack, one row per eps; or, with --suite standard, "
+                    "robust accuracy under AutoAttack's suite (APGD-CE, APGD-DLR, Square), each attack on the "
+                    "images still robust. --out writes a results folder with report.html.")
+    model_and_data(evaluate)
+    evaluate.add_argument("--attack", default=None, help="attack name (default: fgsm)")
+    evaluate.add_argument("--suite", choices=SUITES, help="instead of one attack, the worst case over a suite")
+    evaluate.add_argument("--eps", type=float, nargs="*", default=None,
+                          help="epsilons (default: the paper's ten; 0.009 and 8/255 with --suite)")
+    evaluate.add_argument("--norm", metavar="inf|2|1", help="threat model of eps: inf (default, the paper's), 2 or 1")
+    evaluate.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                          help="attack parameter; with --suite, a standard_suite parameter (apgd_iter, square_queries)")
+    evaluate.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    evaluate.add_argument("--out", metavar="DIR", help="write a results folder (tables, figures, report.html)")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --csv file or --out folder")
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from robustmask.cli.commands import _attacker, _data_for, load_model, refuse_existing_file
+
+    _refuse_existing_outputs(args, refuse_existing_file)  # before the sweep's time is spent
+    if args.suite and args.attack:
+        raise RobustmaskError("give --attack or --suite, not both")
+    if args.suite is None:
+        args.attack = args.attack or "fgsm"
+        attacker = _attacker(args)  # a typo fails before the model loads
+    if not args.eps and args.norm not in (None, "inf"):
+        raise RobustmaskError(f"--norm {args.norm}: give --eps (the paper's defaults are L-inf budgets)")
+    model = load_model(args.model)
+    x, y, names = _data_for(model, args)
+    if args.suite:
+        table, title = _suite_table(args, model, x, y, len(names))
+        figures_from = {column[:-4]: _accuracy_only(table, column) for column in table.columns[2:]}
+        warnings: list = _suite_warnings(table)
+    else:
+        table, warnings = _attack_table(attacker, args, model, x, y, names)
+        title = f"{attacker.name} ({attacker.norm.label}) on {args.model}: {len(x)} images"
+        figures_from = {attacker.name: table}
+    print(title)
+    print(table.to_string(index=False))
+    _write(args, table, title, figures_from, warnings)
+    return 0
+
+
+def _refuse_existing_outputs(args: argparse.Namespace, refuse_existing_file: Any) -> None:
+    if args.csv:
+        refuse_existing_file(args.csv, "--csv", args.overwrite)
+    if args.out:
+        from pathlib import Path
+
+        out = Path(args.out)
+        if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+            raise RobustmaskError(f"output folder {out} already holds results; pass --overwrite to replace them")
+
+
+def _attack_table(attacker: Attack, args: argparse.Namespace, model: Any, x: np.ndarray, y: np.ndarray,
+                  names: list[str]) -> tuple[pd.DataFrame, list]:
+    import robustmask
+    from robustmask.evaluation import named_norm
+    from robustmask.reproduce import PAPER_EPSILONS
+
+    evaluator = robustmask.Evaluator(attacker, args.eps or list(PAPER_EPSILONS), class_names=names)
+    result = evaluator.evaluate(model, (x, y), progress=True, details=True)
+    return named_norm(result.table), list(result.warnings)
+
+
+def _suite_table(args: argparse.Namespace, model: Any, x: np.ndarray, y: np.ndarray,
+                 num_classes: int) -> tuple[pd.DataFrame, str]:
+    from robustmask.cli.commands import _params
+    from robustmask.evaluation import named_norm, robustness_table, standard_suite
+
+    suite = standard_suite(norm=args.norm or "inf", num_classes=num_classes, **_params(args.param))
+    table = robustness_table(model, (x, y), suite, args.eps or list(SUITE_EPSILONS), protocol="cascade")
+    title = (f"standard suite ({', '.join(suite)}; {table.attrs['norm']}, each attack on the images still robust) "
+             f"on {args.model}: {len(x)} images")
+    return named_norm(table), title
+
+
+def _suite_warnings(table: pd.DataFrame) -> list:
+    from robustmask.evaluation.sanity import suite_warnings
+
+    return suite_warnings(table)
+
+
+def _accuracy_only(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = pd.DataFrame({"Epsilon": table.iloc[:, 0], "Accuracy (%)": table[column]})
+    frame.attrs.update(table.attrs)
+    return frame
+
+
+def _write(args: argparse.Namespace, table: pd.DataFrame, title: str, figures_from: dict[str, pd.DataFrame],
+           warnings: list) -> None:
+    from robustmask._io import replaced_folder, write_text_atomically
+
+    if args.csv:
+        write_text_atomically(args.csv, table.to_csv(index=False))
+    if not args.out:
+        return
+    from robustmask.evaluation import plots
+    from robustmask.evaluation.results import ResultsWriter, unnamed_norm
+
+    settings = {key: value for key, value in vars(args).items() if key not in ("func", "overwrite")}
+    with replaced_folder(args.out, overwrite=args.overwrite) as folder:
+        writer = ResultsWriter(folder, title=title, kind="evaluate", seed=args.seed, settings=settings,
+                               command=shlex.join(["robustmask", *sys.argv[1:]]))
+        writer.section("Accuracy under attack", "One row per epsilon; the first is the clean data.")
+        writer.table("evaluation", table, title)
+        curves = {name: unnamed_norm(frame) for name, frame in figures_from.items()}
+        writer.figure("accuracy_vs_eps", plots.accuracy_and_loss_vs_eps(curves), "Accuracy (and loss) against eps")
+        writer.warn(warnings)
+        report = writer.finish()
+    print(f"wrote {args.out}/ ({report.name}, tables/, figures/, summary.json)")

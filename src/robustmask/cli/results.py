@@ -1,0 +1,117 @@
+"""``robustmask report`` and ``robustmask compare``: read results folders back."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from robustmask.errors import RobustmaskError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser("report", help="write report.html of a results folder",
+                                 description="(Re)write the self-contained report.html of a results folder made by "
+                                             "reproduce, evaluate --out, defend or compare.")
+    report.add_argument("folder", metavar="RESULTS_DIR")
+    compare = commands.add_parser("compare", help="two results folders side by side (tables, figure, report.html)",
+                                  description="Put the tables two runs share side by side, plot their accuracy "
+                                              "against eps together, list the settings that differ, and write it "
+                                              "all as a results folder with report.html.")
+    compare.add_argument("run_a", metavar="RUN_A")
+    compare.add_argument("run_b", metavar="RUN_B")
+    compare.add_argument("--out", metavar="DIR", default="runs/compare", help="output folder (default: %(default)s)")
+    compare.add_argument("--overwrite", action="store_true", help="replace results already in the output folder")
+
+
+def report(args: argparse.Namespace) -> int:
+    from robustmask.evaluation.html_report import write_html_report
+
+    print(f"wrote {write_html_report(args.folder)}")
+    return 0
+
+
+def compare(args: argparse.Namespace) -> int:
+    from robustmask._io import replaced_folder
+    from robustmask.evaluation import plots
+    from robustmask.evaluation.results import ResultsWriter, unnamed_norm
+
+    runs = {_label(args.run_a): Path(args.run_a), _label(args.run_b): Path(args.run_b)}
+    if len(runs) < 2:
+        runs = {f"A: {args.run_a}": Path(args.run_a), f"B: {args.run_b}": Path(args.run_b)}
+    summaries = {label: read_summary(folder) for label, folder in runs.items()}
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise RobustmaskError(f"output folder {out} already holds results; pass --overwrite to replace them")
+    shared = _shared_tables(summaries)
+    if not shared:
+        raise RobustmaskError(f"{args.run_a} and {args.run_b} have no table in common: nothing to compare")
+    (label_a, a), (label_b, b) = summaries.items()
+    with replaced_folder(out, overwrite=args.overwrite) as folder:
+        writer = ResultsWriter(folder, title=f"{label_a} against {label_b}", kind="compare",
+                               command=shlex.join(["robustmask", *sys.argv[1:]]),
+                               settings={"run_a": str(runs[label_a]), "run_b": str(runs[label_b])})
+        writer.section("Settings that differ", _settings_text(a.get("settings", {}), b.get("settings", {})))
+        for name, caption in shared.items():
+            tables = {label: _read_table(runs[label], name) for label in runs}
+            writer.section(caption)
+            writer.table(name, side_by_side(tables), f"{caption}: {label_a} | {label_b}")
+            if all("Accuracy (%)" in table.columns for table in tables.values()):
+                curves = {label: unnamed_norm(table) for label, table in tables.items()}
+                writer.figure(f"{name}_accuracy", plots.accuracy_and_loss_vs_eps(curves), f"{caption}, both runs")
+        for label, summary in summaries.items():
+            writer.warn(f"{label}: {w['message'] if isinstance(w, dict) else w}" for w in summary.get("warnings", []))
+        path = writer.finish()
+    print(f"compared {len(shared)} table(s); wrote {path}")
+    return 0
+
+
+def read_summary(folder: Path) -> dict[str, Any]:
+    path = folder / "summary.json"
+    if not path.is_file():
+        raise RobustmaskError(f"{folder} is not a results folder: it has no summary.json")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise RobustmaskError(f"{path} is not valid JSON ({error.msg}, line {error.lineno})") from None
+
+
+def side_by_side(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Tables of two runs joined on their first column (the epsilons), each other column once per run."""
+    (label_a, a), (label_b, b) = tables.items()
+    key = a.columns[0]
+    if b.columns[0] != key:
+        raise RobustmaskError(f"the two runs' tables start with different columns ({key!r}, {b.columns[0]!r})")
+    merged = a.merge(b, on=key, how="outer", suffixes=(f" [{label_a}]", f" [{label_b}]"), sort=True)
+    return merged
+
+
+def _label(folder: str) -> str:
+    return Path(folder).resolve().name
+
+
+def _shared_tables(summaries: dict[str, dict[str, Any]]) -> dict[str, str]:
+    listed = [{table["name"]: table["caption"] for section in summary.get("sections", [])
+               for table in section.get("tables", [])} for summary in summaries.values()]
+    return {name: caption for name, caption in listed[0].items() if name in listed[1]}
+
+
+def _read_table(folder: Path, name: str) -> pd.DataFrame:
+    import pandas as pd
+
+    path = folder / "tables" / f"{name}.csv"
+    if not path.is_file():
+        raise RobustmaskError(f"{path} is missing: the results folder is incomplete")
+    return pd.read_csv(path)
+
+
+def _settings_text(a: dict[str, Any], b: dict[str, Any]) -> str:
+    differ = [f"{key}: {a.get(key, '(unset)')} | {b.get(key, '(unset)')}" for key in sorted({*a, *b})
+              if a.get(key) != b.get(key)]
+    return "\n\n".join(differ) if differ else "The two runs have the same settings."
