@@ -31,8 +31,9 @@ def build_model(image_size: int, kind: str):
 
     inputs = keras.Input((image_size, image_size, 3))
     if kind == "mobilenetv2":  # the paper's architecture, slimmed (alpha 0.35) and randomly initialised
-        base = keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), alpha=0.35,
-                                              include_top=False, weights=None)
+        base = keras.applications.MobileNetV2(
+            input_shape=(image_size, image_size, 3), alpha=0.35, include_top=False, weights=None
+        )
         features = keras.layers.GlobalAveragePooling2D()(base(inputs))
     else:
         h = keras.layers.Conv2D(32, 3, strides=2, activation="relu")(inputs)
@@ -61,7 +62,9 @@ def main(argv=None):
     parser.add_argument("--model", choices=["mobilenetv2", "cnn"], default="mobilenetv2")
     parser.add_argument("--eps", type=float, default=0.004, help="L-inf budget (the paper's Table 4 range)")
     parser.add_argument("--bim-steps", type=int, default=10)
-    parser.add_argument("--pgd-steps", type=int, default=20, help="Madry et al. used 40; 20 keeps ART's run short")
+    parser.add_argument(
+        "--pgd-steps", type=int, default=20, help="Madry et al. used 40; 20 keeps ART's run short"
+    )
     args = parser.parse_args(argv)
 
     import keras
@@ -75,22 +78,50 @@ def main(argv=None):
 
     keras.utils.set_random_seed(0)
     model = build_model(args.image_size, args.model)
-    x = synthetic_face_masks(n_per_class=-(-args.batch // 3), image_size=args.image_size, seed=0)[0][: args.batch]
+    x = synthetic_face_masks(n_per_class=-(-args.batch // 3), image_size=args.image_size, seed=0)[0][
+        : args.batch
+    ]
     labels = np.argmax(model.predict(x, verbose=0), axis=1)  # attack the model's own predictions
     y = np.eye(3, dtype=np.float32)[labels]
 
-    classifier = TensorFlowV2Classifier(model, nb_classes=3, input_shape=x.shape[1:], clip_values=(0.0, 1.0),
-                                        loss_object=keras.losses.CategoricalCrossentropy())
+    classifier = TensorFlowV2Classifier(
+        model,
+        nb_classes=3,
+        input_shape=x.shape[1:],
+        clip_values=(0.0, 1.0),
+        loss_object=keras.losses.CategoricalCrossentropy(),
+    )
     eps, n = args.eps, args.batch
     bim, pgd = BIM(steps=args.bim_steps, batch_size=n), PGD(steps=args.pgd_steps, batch_size=n, seed=0)
     pairs = [
         ("FGSM", 1, FGSM(batch_size=n), FastGradientMethod(classifier, eps=eps, batch_size=n)),
-        (f"BIM ({args.bim_steps} steps)", args.bim_steps, bim,
-         BasicIterativeMethod(classifier, eps=eps, eps_step=bim.rel_stepsize * eps, max_iter=args.bim_steps,
-                              batch_size=n, verbose=False)),
-        (f"PGD ({args.pgd_steps} steps)", args.pgd_steps, pgd,
-         ProjectedGradientDescent(classifier, eps=eps, eps_step=pgd.rel_stepsize * eps, max_iter=args.pgd_steps,
-                                  num_random_init=1, batch_size=n, verbose=False)),
+        (
+            f"BIM ({args.bim_steps} steps)",
+            args.bim_steps,
+            bim,
+            BasicIterativeMethod(
+                classifier,
+                eps=eps,
+                eps_step=bim.rel_stepsize * eps,
+                max_iter=args.bim_steps,
+                batch_size=n,
+                verbose=False,
+            ),
+        ),
+        (
+            f"PGD ({args.pgd_steps} steps)",
+            args.pgd_steps,
+            pgd,
+            ProjectedGradientDescent(
+                classifier,
+                eps=eps,
+                eps_step=pgd.rel_stepsize * eps,
+                max_iter=args.pgd_steps,
+                num_random_init=1,
+                batch_size=n,
+                verbose=False,
+            ),
+        ),
     ]
 
     @tf.function
@@ -110,12 +141,16 @@ def main(argv=None):
 
     classifier.loss_gradient(x[:2], y[:2])  # ART's first call sets things up: keep it out of the timings
 
-    print(f"model {args.model} at {args.image_size} px ({model.count_params():,} parameters), batch {n}, "
-          f"eps {eps}, {args.repeats} repeats, TF {tf.__version__}, Keras {keras.__version__}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"model {args.model} at {args.image_size} px ({model.count_params():,} parameters), batch {n}, "
+        f"eps {eps}, {args.repeats} repeats, TF {tf.__version__}, Keras {keras.__version__}, "
+        f"{os.cpu_count()} CPUs"
+    )
     print(f"one forward+backward pass of the batch: {pass_time() * 1000:.1f} ms\n")
-    header = f"{'attack':<17}{'native (s)':>11}{'ART (s)':>10}{'ART/native':>11}{'limit (s)':>10}" \
-             f"{'native/limit':>13}{'same values':>13}"
+    header = (
+        f"{'attack':<17}{'native (s)':>11}{'ART (s)':>10}{'ART/native':>11}{'limit (s)':>10}"
+        f"{'native/limit':>13}{'same values':>13}"
+    )
     print(header)
     print("-" * len(header))
     for name, steps, native, art in pairs:
@@ -123,8 +158,10 @@ def main(argv=None):
         art_time, x_art = timed(lambda: art.generate(x, y), args.repeats, warmup=False)
         limit = pass_time() * steps
         same = "(random)" if name.startswith("PGD") else agreement(x_native, x_art)
-        print(f"{name:<17}{native_time:>11.3f}{art_time:>10.3f}{art_time / native_time:>11.2f}{limit:>10.3f}"
-              f"{native_time / limit:>13.2f}{same:>13}")
+        print(
+            f"{name:<17}{native_time:>11.3f}{art_time:>10.3f}{art_time / native_time:>11.2f}{limit:>10.3f}"
+            f"{native_time / limit:>13.2f}{same:>13}"
+        )
 
 
 if __name__ == "__main__":

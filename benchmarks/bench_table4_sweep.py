@@ -29,6 +29,7 @@ from robustmask.zoo import facemask_mobilenetv2, recalibrate_batchnorm
 
 def naive_sweep(model, x, y, batch_size):
     """One compiled FGSM gradient per epsilon, as a per-eps loop over Algorithm 1 does."""
+
     @tf.function(reduce_retracing=True)
     def step(xb, yb, eps):
         with tf.GradientTape() as tape:
@@ -41,7 +42,7 @@ def naive_sweep(model, x, y, batch_size):
     for eps in (0.0, *PAPER_EPSILONS):
         correct = 0
         for start in range(0, len(x), batch_size):
-            xb, yb = tf.constant(x[start:start + batch_size]), tf.one_hot(y[start:start + batch_size], 3)
+            xb, yb = tf.constant(x[start : start + batch_size]), tf.one_hot(y[start : start + batch_size], 3)
             p = step(xb, yb, tf.constant(eps)) if eps > 0 else model(xb, training=False)
             correct += int(tf.reduce_sum(tf.cast(tf.argmax(p, 1) == tf.argmax(yb, 1), tf.int32)))
         rows.append((eps, 100 * correct / len(x)))
@@ -50,6 +51,7 @@ def naive_sweep(model, x, y, batch_size):
 
 def limit_sweep(model, x, y, batch_size):
     """The floor: per batch one compiled forward+backward and eleven compiled forward passes."""
+
     @tf.function(reduce_retracing=True)
     def step(xb, yb):
         with tf.GradientTape() as tape:
@@ -61,7 +63,7 @@ def limit_sweep(model, x, y, batch_size):
         return tf.stack(outs)
 
     for start in range(0, len(x), batch_size):
-        step(tf.constant(x[start:start + batch_size]), tf.one_hot(y[start:start + batch_size], 3)).numpy()
+        step(tf.constant(x[start : start + batch_size]), tf.one_hot(y[start : start + batch_size], 3)).numpy()
 
 
 def best_of(repeats, fn):
@@ -83,7 +85,9 @@ def main():
 
     x, y = synthetic_face_masks(n_per_class=-(-args.images // 3), image_size=args.image_size, seed=0)
     x, y = x[: args.images], y[: args.images]
-    model = facemask_mobilenetv2(input_shape=(args.image_size, args.image_size, 3), weights=None, compile=False)
+    model = facemask_mobilenetv2(
+        input_shape=(args.image_size, args.image_size, 3), weights=None, compile=False
+    )
     recalibrate_batchnorm(model, x[:128])
     evaluator = robustmask.Evaluator(FGSM(), PAPER_EPSILONS, batch_size=args.batch)
 
@@ -101,12 +105,16 @@ def main():
     reference = np.array([row[1] for row in naive_sweep(model, x, y, args.batch)])
     agree = np.max(np.abs(table["Accuracy (%)"].to_numpy() - reference))
 
-    print(f"Table-4 sweep: {args.images} images at {args.image_size} px, batch {args.batch}, "
-          f"10 rows (clean + 9 eps), MobileNetV2 + paper head, best of {args.repeats}")
+    print(
+        f"Table-4 sweep: {args.images} images at {args.image_size} px, batch {args.batch}, "
+        f"10 rows (clean + 9 eps), MobileNetV2 + paper head, best of {args.repeats}"
+    )
     print(f"{'way':<10}{'seconds':>10}{'vs library':>12}")
     for name, seconds in (("naive", naive), ("library", library), ("limit", limit)):
         print(f"{name:<10}{seconds:>10.2f}{seconds / library:>11.2f}x")
-    print(f"speed-up naive/library: {naive / library:.2f}x (target >= 3x); library/limit: {library / limit:.2f}x")
+    print(
+        f"speed-up naive/library: {naive / library:.2f}x (target >= 3x); library/limit: {library / limit:.2f}x"
+    )
     print(f"max accuracy difference between the two sweeps: {agree:.3f} points")
 
 

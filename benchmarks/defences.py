@@ -36,32 +36,45 @@ def main(argv=None) -> int:
     parser.add_argument("--data", help="Kaggle folder (default: synthetic faces)")
     parser.add_argument("--image-size", type=int, default=48)
     parser.add_argument("--n-per-class", type=int, default=500)
-    parser.add_argument("--epochs", type=int, default=30, help="epochs of every training, undefended included")
+    parser.add_argument(
+        "--epochs", type=int, default=30, help="epochs of every training, undefended included"
+    )
     parser.add_argument("--defences", nargs="*", default=list(DEFENCE_NAMES))
     parser.add_argument("--pgd-restarts", type=int, default=3)
     parser.add_argument("--square-queries", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-write", action="store_true", help="print the table, leave docs/defences.md alone")
-    parser.add_argument("--append", action="store_true",
-                        help="keep the documented rows of other defences (and of the undefended model): "
-                             "replace or add only the rows of --defences")
+    parser.add_argument(
+        "--no-write", action="store_true", help="print the table, leave docs/defences.md alone"
+    )
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the documented rows of other defences (and of the undefended model): "
+        "replace or add only the rows of --defences",
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    x_train, x_test, y_train, y_test = robust_data(args.data, image_size=args.image_size,
-                                                   n_per_class=args.n_per_class, seed=args.seed)
+    x_train, x_test, y_train, y_test = robust_data(
+        args.data, image_size=args.image_size, n_per_class=args.n_per_class, seed=args.seed
+    )
     print(f"data: {len(x_train)} train / {len(x_test)} test images at {args.image_size} px")
     attacks = standard_attacks(pgd_restarts=args.pgd_restarts, square_queries=args.square_queries)
-    table, _ = robust_comparison(x_train, x_test, y_train, y_test, args.defences, epochs=args.epochs,
-                                 seed=args.seed, attacks=attacks)
+    table, _ = robust_comparison(
+        x_train, x_test, y_train, y_test, args.defences, epochs=args.epochs, seed=args.seed, attacks=attacks
+    )
     text = markdown_table(table)
     command = "python benchmarks/defences.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    footer = (f"\n`{command.strip()}`: {len(x_train)} train / {len(x_test)} test images, {args.image_size} px, "
-              f"{args.epochs} epochs, {time.perf_counter() - started:.0f} s in all on this machine.\n")
+    footer = (
+        f"\n`{command.strip()}`: {len(x_train)} train / {len(x_test)} test images, {args.image_size} px, "
+        f"{args.epochs} epochs, {time.perf_counter() - started:.0f} s in all on this machine.\n"
+    )
     print(text + footer)
     if args.append:  # the kept rows keep the commands that measured them
         documented = documented_table()
-        kept_footers = "".join(f"\n{line}\n" for line in documented.splitlines() if line.startswith("`python "))
+        kept_footers = "".join(
+            f"\n{line}\n" for line in documented.splitlines() if line.startswith("`python ")
+        )
         text, footer = merge_rows(documented, text, args.defences), kept_footers + footer
     if not args.no_write:
         write_table(text + footer)
@@ -94,17 +107,24 @@ def merge_rows(documented: str, measured: str, names) -> str:
 
     has_undefended = any(defence(row) == "undefended" for row in old[2:])
     if has_undefended and scores(old[2:]) != scores(new[2:]):
-        print("note: this run's undefended model scores differently from the documented one; the table keeps "
-              "the documented baseline (rerun without --append to refresh every row)")
+        print(
+            "note: this run's undefended model scores differently from the documented one; the table keeps "
+            "the documented baseline (rerun without --append to refresh every row)"
+        )
     kept = [row for row in old[2:] if defence(row) not in names]
-    added = [row for row in new[2:] if defence(row) in names or (defence(row) == "undefended" and not has_undefended)]
+    added = [
+        row
+        for row in new[2:]
+        if defence(row) in names or (defence(row) == "undefended" and not has_undefended)
+    ]
     return "\n".join(old[:2] + kept + added) + "\n"
 
 
 def write_table(text: str) -> None:
     document = DOC.read_text(encoding="utf-8")
-    updated = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: f"{BEGIN}\n{text}{END}", document,
-                     flags=re.S)
+    updated = re.sub(
+        re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: f"{BEGIN}\n{text}{END}", document, flags=re.S
+    )
     DOC.write_text(updated, encoding="utf-8")
     print(f"wrote the table into {DOC}")
 

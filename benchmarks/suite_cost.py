@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eps", type=float, nargs="*", default=[8 / 255], help="budgets (default: 8/255)")
     parser.add_argument("--apgd-iter", type=int, default=100, help="APGD iterations (AutoAttack: 100)")
-    parser.add_argument("--square-queries", type=int, default=1000, help="Square iterations (AutoAttack: 5000)")
+    parser.add_argument(
+        "--square-queries", type=int, default=1000, help="Square iterations (AutoAttack: 5000)"
+    )
     parser.add_argument("--write", action="store_true", help="record the table in docs/evaluation.md")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -52,22 +54,29 @@ def main(argv: list[str] | None = None) -> int:
         table = robustness_table(model, (x_test, y_test), suite, args.eps, protocol=protocol)
         seconds[protocol] = table.attrs["seconds"]
         for _, row in table.iterrows():
-            rows.append({"Protocol": protocol, "Epsilon": row["Epsilon"],
-                         **{column: row[column] for column in table.columns[1:]},
-                         **{f"{name} (s)": round(s, 1) for name, s in table.attrs["seconds"].items()}})
+            rows.append(
+                {
+                    "Protocol": protocol,
+                    "Epsilon": row["Epsilon"],
+                    **{column: row[column] for column in table.columns[1:]},
+                    **{f"{name} (s)": round(s, 1) for name, s in table.attrs["seconds"].items()},
+                }
+            )
         print(f"{protocol}: {table.attrs['seconds']}")
     slowest = max(seconds["individual"], key=seconds["individual"].get)
     cascade, single = sum(seconds["cascade"].values()), seconds["individual"][slowest]
     ratio = cascade / single
     verdict = "met" if ratio <= TARGET else "missed"
     each = ", ".join(f"{cascade / s:.2f}x {name}" for name, s in seconds["individual"].items())
-    text = (markdown_table(_frame(rows), percent_digits=1) + "\n"
-            f"The cascade took {cascade:.1f} s, the slowest single attack ({slowest}, alone on every clean-correct "
-            f"image) {single:.1f} s: **{ratio:.2f}x** (target at most {TARGET}x: {verdict}); against each attack "
-            f"alone: {each}.\n\n"
-            f"`python benchmarks/suite_cost.py` (eps {', '.join(eps_label(e) for e in args.eps)}, APGD "
-            f"{args.apgd_iter} iterations, Square {args.square_queries} iterations): {time.perf_counter() - started:.0f} s "
-            f"in all on {platform.machine()}, {os.cpu_count()} CPU cores, Python {sys.version.split()[0]}.\n")
+    text = (
+        markdown_table(_frame(rows), percent_digits=1) + "\n"
+        f"The cascade took {cascade:.1f} s, the slowest single attack ({slowest}, alone on every clean-correct "
+        f"image) {single:.1f} s: **{ratio:.2f}x** (target at most {TARGET}x: {verdict}); against each attack "
+        f"alone: {each}.\n\n"
+        f"`python benchmarks/suite_cost.py` (eps {', '.join(eps_label(e) for e in args.eps)}, APGD "
+        f"{args.apgd_iter} iterations, Square {args.square_queries} iterations): {time.perf_counter() - started:.0f} s "
+        f"in all on {platform.machine()}, {os.cpu_count()} CPU cores, Python {sys.version.split()[0]}.\n"
+    )
     print(text)
     if args.write:
         write_between_markers(DOC, text)

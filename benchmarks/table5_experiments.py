@@ -87,11 +87,22 @@ def main(argv=None) -> int:
         ("copies only (ratio 1.0)", undefended, paper | {"ratio": 1.0}),
         ("head retrained from a fresh start", "fresh", paper),
         ("undefended model trained to saturation (150 epochs)", saturated, paper),
-        ("whole network trainable, copies per batch (2 epochs, subset 0.3)", undefended,
-         {"subset": 0.3, "epochs": 2, "layers": "all", "seed": config.seed, "optimizer": keras.optimizers.Adam(1e-5)}),
+        (
+            "whole network trainable, copies per batch (2 epochs, subset 0.3)",
+            undefended,
+            {
+                "subset": 0.3,
+                "epochs": 2,
+                "layers": "all",
+                "seed": config.seed,
+                "optimizer": keras.optimizers.Adam(1e-5),
+            },
+        ),
     ]
-    rows = [("undefended (Table 4's model)", measure(undefended, data)),
-            ("undefended, trained to saturation (150 epochs)", measure(saturated, data))]
+    rows = [
+        ("undefended (Table 4's model)", measure(undefended, data)),
+        ("undefended, trained to saturation (150 epochs)", measure(saturated, data)),
+    ]
     for label, model, settings in variants:
         t = time.perf_counter()
         source = model
@@ -99,19 +110,29 @@ def main(argv=None) -> int:
             model = build(config, data, args.weights)
             settings = settings | {"attack": _FromModel(undefended)}
             source = model
-        defended, _ = MultiEpsilonAdversarialTrainer(eps, **settings).fit(source, (data.x_train, data.y_train),
-                                                                          verbose=0)
+        defended, _ = MultiEpsilonAdversarialTrainer(eps, **settings).fit(
+            source, (data.x_train, data.y_train), verbose=0
+        )
         rows.append((label, measure(defended, data)))
         print(f"{label}: {rows[-1][1]} ({time.perf_counter() - t:.0f} s)", flush=True)
-    text = _markdown(rows) + (f"\n`python benchmarks/table5_experiments.py`: quick preset data ({len(data.y_train)} "
-                              f"train / {len(data.y_test)} test, 96 px), {time.perf_counter() - started:.0f} s.\n")
+    text = _markdown(rows) + (
+        f"\n`python benchmarks/table5_experiments.py`: quick preset data ({len(data.y_train)} "
+        f"train / {len(data.y_test)} test, 96 px), {time.perf_counter() - started:.0f} s.\n"
+    )
     print(text)
     if not args.no_write:
         document = DOC.read_text(encoding="utf-8")
         if BEGIN not in document:
             document += f"\n{BEGIN}\n{END}\n"
-        DOC.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: f"{BEGIN}\n{text}{END}",
-                              document, flags=re.S), encoding="utf-8")
+        DOC.write_text(
+            re.sub(
+                re.escape(BEGIN) + ".*?" + re.escape(END),
+                lambda _: f"{BEGIN}\n{text}{END}",
+                document,
+                flags=re.S,
+            ),
+            encoding="utf-8",
+        )
     return 0
 
 

@@ -40,15 +40,17 @@ def small_model_and_data():
 
     x, y = synthetic_face_masks(n_per_class=60, image_size=32, seed=0)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((32, 32, 3)),
-        keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=10, batch_size=32, verbose=0)
     return model, x, y
@@ -60,10 +62,16 @@ def main():
     for attack in (FGSM(), RFGSM()):
         table = attack_report(attack, model, x, y, eps=epsilons)
         print(f"\n{attack.name} on {len(x)} synthetic face-mask images:")
-        print(table[["Epsilon", "Success rate (%)", "Linf (max)", "L2 (mean)", "Time (s)"]].to_string(index=False))
+        print(
+            table[["Epsilon", "Success rate (%)", "Linf (max)", "L2 (mean)", "Time (s)"]].to_string(
+                index=False
+            )
+        )
     # The same attack object also works by name once registered, and in the Evaluator.
     robustmask.attacks.register("rfgsm", RFGSM)
-    evaluation = robustmask.Evaluator(robustmask.attacks.get("rfgsm"), epsilons=epsilons).evaluate(model, (x, y))
+    evaluation = robustmask.Evaluator(robustmask.attacks.get("rfgsm"), epsilons=epsilons).evaluate(
+        model, (x, y)
+    )
     print("\nEvaluator with the registered 'rfgsm':")
     print(evaluation.to_string(index=False))
     print("custom attack example done")

@@ -32,7 +32,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="training epochs")
     parser.add_argument("--fine-tune", action="store_true", help="train the whole network, not only the head")
     parser.add_argument("--attack-images", type=int, default=8, help="correctly classified images to attack")
-    parser.add_argument("--eps", type=float, nargs="+", default=[0.002, 0.005, 0.01], help="BIM budgets (L-inf)")
+    parser.add_argument(
+        "--eps", type=float, nargs="+", default=[0.002, 0.005, 0.01], help="BIM budgets (L-inf)"
+    )
     parser.add_argument("--gamma", type=float, default=0.05, help="JSMA: largest fraction of values changed")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -55,8 +57,13 @@ def main() -> None:
     keras.utils.set_random_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a frozen random base warns: its BatchNorm is recalibrated below
-        model = facemask_mobilenetv2((args.size, args.size, 3), weights=None, freeze_base=not args.fine_tune,
-                                     dropout=(0.2, 0.2, 0.2), epochs=args.epochs)
+        model = facemask_mobilenetv2(
+            (args.size, args.size, 3),
+            weights=None,
+            freeze_base=not args.fine_tune,
+            dropout=(0.2, 0.2, 0.2),
+            epochs=args.epochs,
+        )
     recalibrate_batchnorm(model, x_train[:256], batch_size=256)
     model.fit(x_train, y_train, epochs=args.epochs, batch_size=32, verbose=0)
     if args.fine_tune:
@@ -67,9 +74,11 @@ def main() -> None:
 
     train_acc = np.mean(predict(x_train) == y_train)
     test_acc = np.mean(predict(x_test) == y_test)
-    print(f"face-mask model ({'fine-tuned' if args.fine_tune else 'frozen random base, trained head'}), "
-          f"{args.size}x{args.size} px: train accuracy {train_acc:.2f}, test accuracy {test_acc:.2f} "
-          f"({time.perf_counter() - started:.0f} s)")
+    print(
+        f"face-mask model ({'fine-tuned' if args.fine_tune else 'frozen random base, trained head'}), "
+        f"{args.size}x{args.size} px: train accuracy {train_acc:.2f}, test accuracy {test_acc:.2f} "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
 
     # ---- images to attack: correctly classified ones, test images first
     pool_x, pool_y = np.concatenate([x_test, x_train]), np.concatenate([y_test, y_train])
@@ -89,8 +98,10 @@ def main() -> None:
     with pd.option_context("display.width", 120, "display.precision", 4):
         print(f"\nBIM (10 steps) on {len(xa)} correctly classified images:")
         print(bim_table[columns].to_string(index=False))
-        print(f"\nJSMA (theta=1, gamma={args.gamma}) on the same images; L0 counts changed values "
-              f"out of {xa[0].size}:")
+        print(
+            f"\nJSMA (theta=1, gamma={args.gamma}) on the same images; L0 counts changed values "
+            f"out of {xa[0].size}:"
+        )
         print(jsma_table[columns[1:]].to_string(index=False))
 
     # ---- what happened to a few images
@@ -102,8 +113,10 @@ def main() -> None:
         print(f"{i:5d}  {CLASS_NAMES[ya[i]]:15s} {CLASS_NAMES[p_bim[i]]:16s} {CLASS_NAMES[p_jsma[i]]}")
     bim_rate = bim_table["Success rate (%)"].iloc[-1]
     jsma_rate, jsma_l0 = jsma_table["Success rate (%)"].iloc[0], jsma_table["L0 (mean)"].iloc[0]
-    print(f"\nsuccess: BIM {bim_rate:.0f}% at eps={max(args.eps):g} (every value may move by eps); "
-          f"JSMA {jsma_rate:.0f}% changing {jsma_l0:.0f} of {xa[0].size} values on average")
+    print(
+        f"\nsuccess: BIM {bim_rate:.0f}% at eps={max(args.eps):g} (every value may move by eps); "
+        f"JSMA {jsma_rate:.0f}% changing {jsma_l0:.0f} of {xa[0].size} values on average"
+    )
     print(f"JSMA and BIM example done in {time.perf_counter() - started:.0f} s")
 
 

@@ -31,8 +31,20 @@ def install_plugin(folder: str) -> None:
     """``pip install`` the plug-in into `folder` (offline: no dependencies, no build isolation)."""
     source = Path(folder) / "source"
     shutil.copytree(PLUGIN, source)  # build from a copy: the build leaves files in the source tree
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
-               "--no-deps", "--no-build-isolation", "--target", str(Path(folder) / "site"), str(source)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-index",
+        "--no-deps",
+        "--no-build-isolation",
+        "--target",
+        str(Path(folder) / "site"),
+        str(source),
+    ]
     print("$", " ".join(command[2:]))
     subprocess.run(command, check=True)
     sys.path.insert(0, str(Path(folder) / "site"))
@@ -55,13 +67,15 @@ def main():
 
         x, y = synthetic_face_masks(n_per_class=60, image_size=32, seed=1)
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([
-            keras.Input((32, 32, 3)),
-            keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
-            keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(3, activation="softmax"),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input((32, 32, 3)),
+                keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+                keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+                keras.layers.Flatten(),
+                keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
         model.compile("adam", "sparse_categorical_crossentropy")
         model.fit(x, y, epochs=10, batch_size=32, verbose=0)
 
@@ -71,8 +85,10 @@ def main():
         print(f"clean accuracy: {accuracy(x):.1f}%")
         for eps in (0.01, 0.03):
             # Sanity check (Carlini et al. 2019): a gradient attack must beat random noise of the same size.
-            print(f"eps={eps}: random-noise accuracy {accuracy(noise(model, x, y, eps=eps)):.1f}%, "
-                  f"FGSM accuracy {accuracy(fgsm(model, x, y, eps=eps)):.1f}%")
+            print(
+                f"eps={eps}: random-noise accuracy {accuracy(noise(model, x, y, eps=eps)):.1f}%, "
+                f"FGSM accuracy {accuracy(fgsm(model, x, y, eps=eps)):.1f}%"
+            )
     print("plug-in attack example done")
 
 

@@ -34,14 +34,16 @@ def make_images(n_per_class: int, num_classes: int = 3, size: int = IMAGE, seed:
 def build_cnn(num_classes: int = 3, activation: str | None = "softmax", size: int = IMAGE):
     import keras
 
-    return keras.Sequential([
-        keras.Input((size, size, 3)),
-        keras.layers.Conv2D(8, 3, activation="relu", padding="same"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dense(num_classes, activation=activation),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            keras.layers.Conv2D(8, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(num_classes, activation=activation),
+        ]
+    )
 
 
 def train(model, x, y, epochs: int = 25):
@@ -96,13 +98,18 @@ def face_cnn(size: int = 24, activation: str | None = "softmax"):
     """Two 8-filter conv blocks, a 16-unit dense layer: the model of the defences-beyond tests."""
     import keras
 
-    return keras.Sequential([
-        keras.Input((size, size, 3)),
-        keras.layers.Conv2D(8, 3, activation="relu", padding="same"), keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(8, 3, activation="relu", padding="same"), keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dense(3, activation=activation),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            keras.layers.Conv2D(8, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(8, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(3, activation=activation),
+        ]
+    )
 
 
 def trained_face_cnn(x, y, *, epochs: int = 20, activation: str | None = "softmax"):
@@ -111,8 +118,11 @@ def trained_face_cnn(x, y, *, epochs: int = 20, activation: str | None = "softma
 
     keras.utils.set_random_seed(0)
     model = face_cnn(x.shape[1], activation)
-    model.compile(keras.optimizers.Adam(1e-2),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=activation is None), metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=activation is None),
+        metrics=["accuracy"],
+    )
     model.fit(x, y, epochs=epochs, batch_size=16, verbose=0)
     return model
 
@@ -125,8 +135,10 @@ def face_data():
     """((x, y), (x_test, y_test)): 150 synthetic training faces and 60 held-out ones at 24 px."""
     from robustmask.datasets import synthetic_face_masks
 
-    return (synthetic_face_masks(n_per_class=50, image_size=FACE_SIZE, seed=0),
-            synthetic_face_masks(n_per_class=20, image_size=FACE_SIZE, seed=1))
+    return (
+        synthetic_face_masks(n_per_class=50, image_size=FACE_SIZE, seed=0),
+        synthetic_face_masks(n_per_class=20, image_size=FACE_SIZE, seed=1),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -145,8 +157,9 @@ def gradient_probe():
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             self.gradient_calls: list = []
-            self.images = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
-                                          name="images")
+            self.images = self.add_weight(
+                shape=(), dtype="int64", initializer="zeros", trainable=False, name="images"
+            )
 
         def call(self, inputs):
             calls = self.gradient_calls

@@ -61,13 +61,23 @@ def test_ratio_sets_the_copies_share_of_the_loss(ratio, tiny_model, tiny_data):
     """With a learning rate of 0 the reported loss is the loss of the untouched model, computed independently."""
     x, y = tiny_data
     eps = [0.05, 0.1]
-    trainer = AdversarialTrainer(FGSM(), eps, ratio=ratio, source="original", epochs=1, batch_size=len(x) * 3,
-                                 optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    trainer = AdversarialTrainer(
+        FGSM(),
+        eps,
+        ratio=ratio,
+        source="original",
+        epochs=1,
+        batch_size=len(x) * 3,
+        optimizer=keras.optimizers.SGD(0.0),
+        loss="sparse_categorical_crossentropy",
+    )
     _, history = trainer.fit(tiny_model, (x, y), verbose=0)
     clean = ce(tiny_model, x, y).mean()
     adversarial = np.mean([ce(tiny_model, FGSM()(tiny_model, x, y, eps=e), y).mean() for e in eps])
     share = 2 / 3 if ratio is None else ratio
-    np.testing.assert_allclose(history.history["loss"][0], (1 - share) * clean + share * adversarial, rtol=2e-4)
+    np.testing.assert_allclose(
+        history.history["loss"][0], (1 - share) * clean + share * adversarial, rtol=2e-4
+    )
 
 
 def test_trades_loss_against_numpy():
@@ -97,8 +107,9 @@ def test_eps_ramp_grows_the_budget_linearly(tiny_model, tiny_data):
     trainer = AdversarialTrainer(Recording(), 0.2, ratio=1.0, eps_ramp=2, epochs=1, batch_size=60)
     trainer.fit(tiny_model, (x, y), verbose=0)
     np.testing.assert_allclose(seen.numpy(), [0.2 * 2 / 4], rtol=1e-6)
-    AdversarialTrainer(Recording(), 0.2, ratio=1.0, eps_ramp=2, epochs=3, batch_size=60).fit(tiny_model, (x, y),
-                                                                                             verbose=0)
+    AdversarialTrainer(Recording(), 0.2, ratio=1.0, eps_ramp=2, epochs=3, batch_size=60).fit(
+        tiny_model, (x, y), verbose=0
+    )
     np.testing.assert_allclose(seen.numpy(), [0.2], rtol=1e-6)
 
 
@@ -111,7 +122,9 @@ def test_guard_rolls_back_to_the_best_epoch_on_collapse(tiny_model, tiny_data):
     measured = iter([40.0, 60.0, 35.0, 90.0])
     guard.robust_accuracy = lambda: next(measured)
     after_epoch = []
-    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: after_epoch.append(model.get_weights()))
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: after_epoch.append(model.get_weights())
+    )
     model.fit(x, y, epochs=4, verbose=0, callbacks=[record, guard])
     assert guard.rolled_back and guard.best_epoch == 1 and guard.history == [40.0, 60.0, 35.0]
     for a, b in zip(model.get_weights(), after_epoch[1]):
@@ -121,21 +134,30 @@ def test_guard_rolls_back_to_the_best_epoch_on_collapse(tiny_model, tiny_data):
 def test_frozen_batchnorm_keeps_its_statistics():
     x, y = make_images(10)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(),
-                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((12, 12, 3)),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x, y, epochs=1, verbose=0)
     before = [w.copy() for w in model.layers[1].get_weights()]
-    defended, _ = AdversarialTrainer(FGSM(), 0.05, batchnorm="frozen", layers="all", epochs=2).fit(model, (x, y),
-                                                                                                   verbose=0)
+    defended, _ = AdversarialTrainer(FGSM(), 0.05, batchnorm="frozen", layers="all", epochs=2).fit(
+        model, (x, y), verbose=0
+    )
     for a, b in zip(before, defended.layers[1].get_weights()):
         np.testing.assert_array_equal(a, b)
     assert not np.allclose(defended.layers[0].get_weights()[0], model.layers[0].get_weights()[0])
     by_default, _ = AdversarialTrainer(FGSM(), 0.05, layers="all", epochs=2).fit(model, (x, y), verbose=0)
     for a, b in zip(before, by_default.layers[1].get_weights()):  # layers="all" freezes BatchNorm by default
         np.testing.assert_array_equal(a, b)
-    trained, _ = AdversarialTrainer(FGSM(), 0.05, layers="all", batchnorm="train", epochs=2).fit(model, (x, y),
-                                                                                                 verbose=0)
+    trained, _ = AdversarialTrainer(FGSM(), 0.05, layers="all", batchnorm="train", epochs=2).fit(
+        model, (x, y), verbose=0
+    )
     assert not np.allclose(trained.layers[1].get_weights()[2], before[2])  # moving mean moves when not frozen
 
 
@@ -181,13 +203,14 @@ def test_bad_arguments(tiny_model, tiny_data):
         AdversarialTrainer("pgdd", 0.1)
 
 
-
 def test_registry_builds_every_defence_and_names_the_unknown():
     assert {"multi-eps", "pgd-at", "fast-at", "trades"} <= set(defenses.available())
     assert isinstance(defenses.get("pgd_at", eps=0.01), defenses.PGDAdversarialTrainer)
     with pytest.raises(RobustmaskError, match=r"unknown defence 'pgd-ta' \(did you mean pgd-at"):
         defenses.get("pgd-ta")
-    with pytest.raises(RobustmaskError, match="defence .trades. does not take the parameter\(s\) temperature"):
+    with pytest.raises(
+        RobustmaskError, match="defence .trades. does not take the parameter\(s\) temperature"
+    ):
         defenses.get("trades", temperature=3)
 
 

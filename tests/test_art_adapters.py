@@ -123,8 +123,19 @@ def test_eps_bounded_contract(name, dtype, tiny_model, batch):
 # cannot show a wrong eps. These tests look at what ART itself gets and returns: a spy on the ART
 # classes' `generate` records the ART attack object's eps, eps_step, max_iter, norm... as ART holds
 # them when it runs, the images it was given and the images it returned, before `_finish`.
-SPIED = ("eps", "eps_step", "max_iter", "norm", "decay", "num_random_init", "nb_random_init", "minimal",
-         "targeted", "attacker", "attacker_params")
+SPIED = (
+    "eps",
+    "eps_step",
+    "max_iter",
+    "norm",
+    "decay",
+    "num_random_init",
+    "nb_random_init",
+    "minimal",
+    "targeted",
+    "attacker",
+    "attacker_params",
+)
 
 
 @pytest.fixture
@@ -148,8 +159,14 @@ def art_spy(monkeypatch):
                 out = _original(self, x, y, **kwargs)
                 if type(self) is _cls:
                     params = {k: getattr(self, k) for k in SPIED if hasattr(self, k)}
-                    calls.append(SimpleNamespace(cls=_cls, params=params, x=given,
-                                                 out=None if isinstance(out, tuple) else np.array(out, np.float64)))
+                    calls.append(
+                        SimpleNamespace(
+                            cls=_cls,
+                            params=params,
+                            x=given,
+                            out=None if isinstance(out, tuple) else np.array(out, np.float64),
+                        )
+                    )
                 return out
 
             monkeypatch.setattr(cls, "generate", generate)
@@ -164,59 +181,122 @@ INF = np.inf
 # adapter -> (the ART class it runs, {ART class: the parameters its docstring promises ART gets for EPS}).
 # Per-image attackers inside a universal perturbation and MI-FGSM's NumPy implementation are checked too.
 MAPPINGS = {
-    "ARTFGSM": (lambda: ARTFGSM(), art_evasion.FastGradientMethod,
-                {art_evasion.FastGradientMethod: dict(eps=EPS, norm=INF, minimal=False, num_random_init=0)}),
-    "ARTBIM": (lambda: ARTBIM(max_iter=4), art_evasion.BasicIterativeMethod,
-               {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=1.25 * EPS / 4, max_iter=4, norm=INF,
-                                                       num_random_init=0)}),
-    "ARTBIM-rel": (lambda: ARTBIM(max_iter=4, rel_stepsize=0.5), art_evasion.BasicIterativeMethod,
-                   {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=0.5 * EPS, max_iter=4)}),
-    "ARTBIM-abs": (lambda: ARTBIM(max_iter=4, abs_stepsize=0.03), art_evasion.BasicIterativeMethod,
-                   {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=0.03, max_iter=4)}),
-    "ARTPGD": (lambda: ARTPGD(max_iter=4, num_random_init=2), art_evasion.ProjectedGradientDescent,
-               {art_evasion.ProjectedGradientDescent: dict(eps=EPS, eps_step=2.5 * EPS / 4, max_iter=4, norm=INF,
-                                                           num_random_init=2, targeted=False)}),
-    "ARTPGD-targeted": (lambda: ARTPGD(max_iter=3, targeted=True), art_evasion.ProjectedGradientDescent,
-                        {art_evasion.ProjectedGradientDescent: dict(eps=EPS, eps_step=2.5 * EPS / 3, max_iter=3,
-                                                                    num_random_init=1, targeted=True)}),
-    "MIFGSM": (lambda: MIFGSM(max_iter=4, decay=0.5), art_evasion.MomentumIterativeMethod,
-               {art_evasion.MomentumIterativeMethod: dict(eps=EPS, eps_step=EPS / 4, max_iter=4, norm=INF),
-                ProjectedGradientDescentNumpy: dict(eps=EPS, eps_step=EPS / 4, max_iter=4, norm=INF, decay=0.5,
-                                                    num_random_init=0)}),
-    "AutoPGD": (lambda: AutoPGD(max_iter=4, nb_random_init=2), art_evasion.AutoProjectedGradientDescent,
-                {art_evasion.AutoProjectedGradientDescent: dict(eps=EPS, eps_step=2 * EPS, max_iter=4, norm=INF,
-                                                                nb_random_init=2)}),
-    "AutoPGD-dlr-rel": (lambda: AutoPGD(loss_type="dlr", max_iter=3, rel_stepsize=0.5),
-                        art_evasion.AutoProjectedGradientDescent,
-                        {art_evasion.AutoProjectedGradientDescent: dict(eps=EPS, eps_step=0.5 * EPS, max_iter=3)}),
-    "SquareAttack": (lambda: SquareAttack(max_iter=5), art_evasion.SquareAttack,
-                     {art_evasion.SquareAttack: dict(eps=EPS, max_iter=5, norm=INF)}),
+    "ARTFGSM": (
+        lambda: ARTFGSM(),
+        art_evasion.FastGradientMethod,
+        {art_evasion.FastGradientMethod: dict(eps=EPS, norm=INF, minimal=False, num_random_init=0)},
+    ),
+    "ARTBIM": (
+        lambda: ARTBIM(max_iter=4),
+        art_evasion.BasicIterativeMethod,
+        {
+            art_evasion.BasicIterativeMethod: dict(
+                eps=EPS, eps_step=1.25 * EPS / 4, max_iter=4, norm=INF, num_random_init=0
+            )
+        },
+    ),
+    "ARTBIM-rel": (
+        lambda: ARTBIM(max_iter=4, rel_stepsize=0.5),
+        art_evasion.BasicIterativeMethod,
+        {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=0.5 * EPS, max_iter=4)},
+    ),
+    "ARTBIM-abs": (
+        lambda: ARTBIM(max_iter=4, abs_stepsize=0.03),
+        art_evasion.BasicIterativeMethod,
+        {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=0.03, max_iter=4)},
+    ),
+    "ARTPGD": (
+        lambda: ARTPGD(max_iter=4, num_random_init=2),
+        art_evasion.ProjectedGradientDescent,
+        {
+            art_evasion.ProjectedGradientDescent: dict(
+                eps=EPS, eps_step=2.5 * EPS / 4, max_iter=4, norm=INF, num_random_init=2, targeted=False
+            )
+        },
+    ),
+    "ARTPGD-targeted": (
+        lambda: ARTPGD(max_iter=3, targeted=True),
+        art_evasion.ProjectedGradientDescent,
+        {
+            art_evasion.ProjectedGradientDescent: dict(
+                eps=EPS, eps_step=2.5 * EPS / 3, max_iter=3, num_random_init=1, targeted=True
+            )
+        },
+    ),
+    "MIFGSM": (
+        lambda: MIFGSM(max_iter=4, decay=0.5),
+        art_evasion.MomentumIterativeMethod,
+        {
+            art_evasion.MomentumIterativeMethod: dict(eps=EPS, eps_step=EPS / 4, max_iter=4, norm=INF),
+            ProjectedGradientDescentNumpy: dict(
+                eps=EPS, eps_step=EPS / 4, max_iter=4, norm=INF, decay=0.5, num_random_init=0
+            ),
+        },
+    ),
+    "AutoPGD": (
+        lambda: AutoPGD(max_iter=4, nb_random_init=2),
+        art_evasion.AutoProjectedGradientDescent,
+        {
+            art_evasion.AutoProjectedGradientDescent: dict(
+                eps=EPS, eps_step=2 * EPS, max_iter=4, norm=INF, nb_random_init=2
+            )
+        },
+    ),
+    "AutoPGD-dlr-rel": (
+        lambda: AutoPGD(loss_type="dlr", max_iter=3, rel_stepsize=0.5),
+        art_evasion.AutoProjectedGradientDescent,
+        {art_evasion.AutoProjectedGradientDescent: dict(eps=EPS, eps_step=0.5 * EPS, max_iter=3)},
+    ),
+    "SquareAttack": (
+        lambda: SquareAttack(max_iter=5),
+        art_evasion.SquareAttack,
+        {art_evasion.SquareAttack: dict(eps=EPS, max_iter=5, norm=INF)},
+    ),
     "UniversalPerturbation-fgsm": (
-        lambda: UniversalPerturbation(attacker="fgsm", max_iter=1), art_evasion.UniversalPerturbation,
-        {art_evasion.UniversalPerturbation: dict(eps=EPS, max_iter=1, norm=INF, attacker="fgsm"),
-         art_evasion.FastGradientMethod: dict(eps=EPS, norm=INF)}),
+        lambda: UniversalPerturbation(attacker="fgsm", max_iter=1),
+        art_evasion.UniversalPerturbation,
+        {
+            art_evasion.UniversalPerturbation: dict(eps=EPS, max_iter=1, norm=INF, attacker="fgsm"),
+            art_evasion.FastGradientMethod: dict(eps=EPS, norm=INF),
+        },
+    ),
     "UniversalPerturbation-pgd": (
-        lambda: UniversalPerturbation(attacker="pgd", max_iter=1), art_evasion.UniversalPerturbation,
-        {art_evasion.UniversalPerturbation: dict(eps=EPS, max_iter=1, norm=INF, attacker="pgd"),
-         art_evasion.ProjectedGradientDescent: dict(eps=EPS, eps_step=2.5 * EPS / 10, max_iter=10, norm=INF)}),
+        lambda: UniversalPerturbation(attacker="pgd", max_iter=1),
+        art_evasion.UniversalPerturbation,
+        {
+            art_evasion.UniversalPerturbation: dict(eps=EPS, max_iter=1, norm=INF, attacker="pgd"),
+            art_evasion.ProjectedGradientDescent: dict(
+                eps=EPS, eps_step=2.5 * EPS / 10, max_iter=10, norm=INF
+            ),
+        },
+    ),
     "ARTAttack-BIM-default-ratio": (
-        lambda: ARTAttack("BasicIterativeMethod", max_iter=3), art_evasion.BasicIterativeMethod,
-        {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=EPS * 0.1 / 0.3, max_iter=3, norm=INF)}),
+        lambda: ARTAttack("BasicIterativeMethod", max_iter=3),
+        art_evasion.BasicIterativeMethod,
+        {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=EPS * 0.1 / 0.3, max_iter=3, norm=INF)},
+    ),
     "ARTAttack-PGD-abs": (
         lambda: ARTAttack("ProjectedGradientDescent", max_iter=3, num_random_init=0, abs_stepsize=0.03),
         art_evasion.ProjectedGradientDescent,
-        {art_evasion.ProjectedGradientDescent: dict(eps=EPS, eps_step=0.03, max_iter=3, num_random_init=0)}),
+        {art_evasion.ProjectedGradientDescent: dict(eps=EPS, eps_step=0.03, max_iter=3, num_random_init=0)},
+    ),
 }
 
 
 def _same(got, want):
     if isinstance(want, float) and not np.isinf(want):
-        return got is not None and not isinstance(got, (str, bool)) and abs(float(got) - want) <= 1e-9 + 1e-6 * want
+        return (
+            got is not None
+            and not isinstance(got, (str, bool))
+            and abs(float(got) - want) <= 1e-9 + 1e-6 * want
+        )
     return got == want
 
 
 @pytest.mark.parametrize("name", sorted(MAPPINGS))
-def test_art_gets_the_documented_eps_and_step_and_its_own_output_stays_in_the_ball(name, art_spy, tiny_model, batch):
+def test_art_gets_the_documented_eps_and_step_and_its_own_output_stays_in_the_ball(
+    name, art_spy, tiny_model, batch
+):
     """eps, eps_step, max_iter and norm as ART holds them when it runs, and ART's own output (before the
     adapter's final clip): inside the eps ball and reaching its surface."""
     make, art_class, expected = MAPPINGS[name]
@@ -233,7 +313,8 @@ def test_art_gets_the_documented_eps_and_step_and_its_own_output_stays_in_the_ba
             for key, want in promised.items():
                 assert key in call.params, f"{name}: ART's {cls.__name__} has no {key}"
                 assert _same(call.params[key], want), (
-                    f"{name}: ART's {cls.__name__} got {key}={call.params[key]!r}, the adapter promises {want!r}")
+                    f"{name}: ART's {cls.__name__} got {key}={call.params[key]!r}, the adapter promises {want!r}"
+                )
 
     # ART's own output, before robustmask's `_finish`: within EPS of the images ART was given, and at EPS
     # somewhere (it reaches the surface of the ball). A wrong eps given to ART shows here.
@@ -243,7 +324,9 @@ def test_art_gets_the_documented_eps_and_step_and_its_own_output_stays_in_the_ba
         moved = linf(call.out, call.x)
         assert moved.max() <= EPS + 1e-6, f"{name}: ART moved an image by {moved.max():.5f} > eps {EPS}"
         # (AutoPGD's momentum steps land just short of the surface: within 2%)
-        assert moved.max() >= 0.98 * EPS, f"{name}: ART moved the images by at most {moved.max():.5f} < eps {EPS}"
+        assert moved.max() >= 0.98 * EPS, (
+            f"{name}: ART moved the images by at most {moved.max():.5f} < eps {EPS}"
+        )
 
 
 def test_fgsm_moves_every_value_by_exactly_eps_before_the_final_clip(art_spy, tiny_model, batch):
@@ -264,13 +347,23 @@ def test_iterative_steps_are_the_promised_size_before_the_final_clip(art_spy, ti
     """One iteration of BIM/PGD/MI-FGSM from x (no random start) moves every moved value by exactly
     eps_step: the rule of each adapter's docstring, as ART applies it."""
     x, y = batch
-    calls = art_spy(art_evasion.BasicIterativeMethod, art_evasion.ProjectedGradientDescent,
-                    art_evasion.MomentumIterativeMethod)
+    calls = art_spy(
+        art_evasion.BasicIterativeMethod,
+        art_evasion.ProjectedGradientDescent,
+        art_evasion.MomentumIterativeMethod,
+    )
     for make, art_class, step in (
-        (lambda: ARTBIM(max_iter=1, rel_stepsize=0.4, clip=None), art_evasion.BasicIterativeMethod, 0.4 * EPS),
+        (
+            lambda: ARTBIM(max_iter=1, rel_stepsize=0.4, clip=None),
+            art_evasion.BasicIterativeMethod,
+            0.4 * EPS,
+        ),
         (lambda: ARTPGD(max_iter=1, num_random_init=0, clip=None), art_evasion.ProjectedGradientDescent, EPS),
-        (lambda: ARTPGD(max_iter=4, num_random_init=0, clip=None, rel_stepsize=0.1),
-         art_evasion.ProjectedGradientDescent, None),
+        (
+            lambda: ARTPGD(max_iter=4, num_random_init=0, clip=None, rel_stepsize=0.1),
+            art_evasion.ProjectedGradientDescent,
+            None,
+        ),
         (lambda: MIFGSM(max_iter=1, clip=None), art_evasion.MomentumIterativeMethod, EPS),
         (lambda: MIFGSM(max_iter=4, clip=None, rel_stepsize=0.15), art_evasion.MomentumIterativeMethod, None),
     ):
@@ -314,8 +407,11 @@ def test_the_adapter_projects_what_art_returns_onto_the_ball_and_the_range(tiny_
     wide = ARTAttack(_Overshooting, clip=None)(tiny_model, x, y, eps=0.15)
     np.testing.assert_allclose(wide, x + 0.15 * signs, atol=1e-6)
     assert wide.min() < 0.0 or wide.max() > 1.0  # not clipped to [0, 1]: clip=None
-    np.testing.assert_allclose(ARTAttack(_Overshooting, clip=(0.2, 0.8))(tiny_model, np.clip(x, 0.2, 0.8), y, eps=eps),
-                               np.clip(np.clip(x, 0.2, 0.8) + eps * signs, 0.2, 0.8), atol=1e-7)
+    np.testing.assert_allclose(
+        ARTAttack(_Overshooting, clip=(0.2, 0.8))(tiny_model, np.clip(x, 0.2, 0.8), y, eps=eps),
+        np.clip(np.clip(x, 0.2, 0.8) + eps * signs, 0.2, 0.8),
+        atol=1e-7,
+    )
 
 
 MINIMAL = {
@@ -345,7 +441,9 @@ def test_self_sized_attacks_take_no_eps_and_flip_most_images(name, dtype, tiny_m
 
 def test_carlini_linf_finds_small_linf_perturbations(tiny_model, batch):
     x, y = batch[0][:3], batch[1][:3]
-    attack = CarliniLInf(max_iter=10, learning_rate=0.1, initial_const=0.5, largest_const=2.0, decrease_factor=0.5)
+    attack = CarliniLInf(
+        max_iter=10, learning_rate=0.1, initial_const=0.5, largest_const=2.0, decrease_factor=0.5
+    )
     assert attack.eps_bounded is False
     adv = attack(tiny_model, x, y)
     assert adv.shape == x.shape and adv.dtype == x.dtype
@@ -363,8 +461,13 @@ def test_jsma_changes_few_features(tiny_model, batch):
 def test_strong_gradient_attacks_misclassify_most_images(tiny_model, tiny_logits_model, batch):
     x, y = batch
     for model in (tiny_model, tiny_logits_model):
-        for attack in (ARTBIM(max_iter=10), ARTPGD(max_iter=10), MIFGSM(max_iter=10), AutoPGD(max_iter=10),
-                       AutoPGD(loss_type="dlr", max_iter=10)):
+        for attack in (
+            ARTBIM(max_iter=10),
+            ARTPGD(max_iter=10),
+            MIFGSM(max_iter=10),
+            AutoPGD(max_iter=10),
+            AutoPGD(loss_type="dlr", max_iter=10),
+        ):
             assert accuracy(tiny_model, attack(model, x, y, eps=0.1), y) <= 0.25, attack
 
 
@@ -375,12 +478,16 @@ def test_iterative_beats_single_step(tiny_model, tiny_data):
     assert pgd <= fgsm
 
 
-@pytest.mark.parametrize("make", [
-    lambda: ARTPGD(max_iter=10, targeted=True),
-    lambda: ARTBIM(max_iter=10, targeted=True),
-    lambda: MIFGSM(max_iter=10, targeted=True),
-    lambda: AutoPGD(max_iter=10, targeted=True),
-], ids=["ARTPGD", "ARTBIM", "MIFGSM", "AutoPGD"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ARTPGD(max_iter=10, targeted=True),
+        lambda: ARTBIM(max_iter=10, targeted=True),
+        lambda: MIFGSM(max_iter=10, targeted=True),
+        lambda: AutoPGD(max_iter=10, targeted=True),
+    ],
+    ids=["ARTPGD", "ARTBIM", "MIFGSM", "AutoPGD"],
+)
 def test_targeted_gradient_attacks_reach_the_target(make, tiny_model, batch):
     x, y = batch
     target = (y + 1) % 3
@@ -389,11 +496,15 @@ def test_targeted_gradient_attacks_reach_the_target(make, tiny_model, batch):
     assert reached > 0.6, reached
 
 
-@pytest.mark.parametrize("make", [
-    lambda: JSMA(targeted=True, gamma=0.3),
-    lambda: CarliniL2(targeted=True, binary_search_steps=3, max_iter=10, initial_const=1.0),
-    lambda: HopSkipJump(targeted=True, max_iter=3, max_eval=100, init_eval=10, init_size=50),
-], ids=["JSMA", "CarliniL2", "HopSkipJump"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: JSMA(targeted=True, gamma=0.3),
+        lambda: CarliniL2(targeted=True, binary_search_steps=3, max_iter=10, initial_const=1.0),
+        lambda: HopSkipJump(targeted=True, max_iter=3, max_eval=100, init_eval=10, init_size=50),
+    ],
+    ids=["JSMA", "CarliniL2", "HopSkipJump"],
+)
 def test_targeted_self_sized_attacks_reach_the_target(make, tiny_model, batch):
     x, y = batch
     target = (y + 1) % 3
@@ -426,8 +537,12 @@ def test_deepfool_leaves_misclassified_images_alone(tiny_model, batch):
 def test_binary_models(binary_model, binary_data):
     x, y = binary_data[0][:N], binary_data[1][:N]
     assert accuracy(binary_model, x, y) > 0.9
-    for attack, eps in ((ARTPGD(max_iter=10), 0.2), (SquareAttack(max_iter=50), 0.3), (DeepFool(max_iter=20), None),
-                        (JSMA(gamma=0.3), None)):
+    for attack, eps in (
+        (ARTPGD(max_iter=10), 0.2),
+        (SquareAttack(max_iter=50), 0.3),
+        (DeepFool(max_iter=20), None),
+        (JSMA(gamma=0.3), None),
+    ):
         adv = attack(binary_model, x, y, eps=eps) if eps else attack(binary_model, x, y)
         assert adv.shape == x.shape
         assert accuracy(binary_model, adv, y) <= 0.5, attack
@@ -443,18 +558,23 @@ def test_autopgd_dlr_refuses_two_classes_at_call_time(binary_model, binary_data)
 
 def test_single_unit_sigmoid_model(binary_data):
     keras.utils.set_random_seed(2)
-    model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Flatten(),
-                              keras.layers.Dense(1, activation="sigmoid")])
+    model = keras.Sequential(
+        [keras.Input((12, 12, 3)), keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid")]
+    )
     x, y = binary_data[0][:8], binary_data[1][:8]
     adv = ARTFGSM()(model, x, y, eps=0.05)
     np.testing.assert_allclose(adv, FGSM()(model, x, y, eps=0.05), atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------- black box
-@pytest.mark.parametrize("make,eps", [
-    (lambda: SquareAttack(max_iter=20), 0.1),
-    (lambda: HopSkipJump(max_iter=3, max_eval=100, init_eval=10), None),
-], ids=["SquareAttack", "HopSkipJump"])
+@pytest.mark.parametrize(
+    "make,eps",
+    [
+        (lambda: SquareAttack(max_iter=20), 0.1),
+        (lambda: HopSkipJump(max_iter=3, max_eval=100, init_eval=10), None),
+    ],
+    ids=["SquareAttack", "HopSkipJump"],
+)
 @pytest.mark.parametrize("given_labels", [True, False])
 def test_black_box_attacks_never_take_gradients_and_count_queries(make, eps, given_labels, probed, batch):
     model, probe = probed
@@ -486,7 +606,9 @@ def test_gradient_probe_detects_white_box_attacks(probed, batch):
 def test_universal_perturbation_is_one_perturbation_that_transfers(tiny_model, tiny_data):
     x, y = tiny_data
     x_fit, y_fit, x_new, y_new = x[:16], y[:16], x[16:48], y[16:48]
-    attack = UniversalPerturbation(attacker="fgsm", max_iter=3, batch_size=5)  # one perturbation despite batches
+    attack = UniversalPerturbation(
+        attacker="fgsm", max_iter=3, batch_size=5
+    )  # one perturbation despite batches
     eps = 0.2
     adv = attack(tiny_model, x_fit, y_fit, eps=eps)
     assert attack.perturbation.shape == x.shape[1:]
@@ -526,7 +648,9 @@ def test_adversarial_patch_contract(tiny_model, batch):
     inside = np.zeros(x.shape[1:3], bool)
     inside[top : top + height, left : left + width] = True
     np.testing.assert_array_equal(adv[:, ~inside], x[:, ~inside])
-    np.testing.assert_allclose(adv[:, inside], np.broadcast_to(attack.patch.reshape(-1, 3), adv[:, inside].shape))
+    np.testing.assert_allclose(
+        adv[:, inside], np.broadcast_to(attack.patch.reshape(-1, 3), adv[:, inside].shape)
+    )
     np.testing.assert_allclose(attack.apply(x), adv)
     assert accuracy(tiny_model, adv, y) < accuracy(tiny_model, x, y)
 
@@ -570,19 +694,22 @@ def test_generic_adapter_wraps_any_art_attack(tiny_model, batch):
     assert JSMA().art_kwargs(None)["batch_size"] == 128
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(eps=0.1), "pass eps when calling"),
-    (dict(eps_step=0.1), "rel_stepsize"),
-    (dict(max_iterations=3), "no parameter"),
-    (dict(norm=3), "norm must be 'inf', 2 or 1"),
-    (dict(norm=2, art_attack_class="DeepFool"), "has no norm parameter"),
-    (dict(targeted=True, art_attack_class="DeepFool"), "no targeted mode"),
-    (dict(art_attack_class="NoSuchAttack"), "no attack called"),
-    (dict(art_attack_class=int), "not an ART evasion attack"),
-    (dict(loss=lambda y, p: p), "own loss"),
-    (dict(rel_stepsize=-1.0), "positive"),
-    (dict(outputs="logits"), "outputs must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(eps=0.1), "pass eps when calling"),
+        (dict(eps_step=0.1), "rel_stepsize"),
+        (dict(max_iterations=3), "no parameter"),
+        (dict(norm=3), "norm must be 'inf', 2 or 1"),
+        (dict(norm=2, art_attack_class="DeepFool"), "has no norm parameter"),
+        (dict(targeted=True, art_attack_class="DeepFool"), "no targeted mode"),
+        (dict(art_attack_class="NoSuchAttack"), "no attack called"),
+        (dict(art_attack_class=int), "not an ART evasion attack"),
+        (dict(loss=lambda y, p: p), "own loss"),
+        (dict(rel_stepsize=-1.0), "positive"),
+        (dict(outputs="logits"), "outputs must be"),
+    ],
+)
 def test_generic_adapter_rejects_bad_arguments(kwargs, match):
     cls = kwargs.pop("art_attack_class", "FastGradientMethod")
     with pytest.raises(AttackError, match=match):
@@ -615,8 +742,9 @@ def test_estimators_are_cached_weakly(batch):
     from robustmask.attacks.art import estimator
 
     keras.utils.set_random_seed(5)
-    model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Flatten(),
-                              keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((12, 12, 3)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")]
+    )
     x, y = batch
     attack = ARTBIM(max_iter=2)
     attack(model, x, y, eps=0.01)
@@ -633,11 +761,23 @@ def test_lazy_names_and_registry():
     assert robustmask.attacks.ARTAttack is ARTAttack
     assert isinstance(robustmask.attacks.get("jsma", gamma=0.1), JSMA)
     assert isinstance(robustmask.attacks.get("hopskipjump"), HopSkipJump)
-    for cls in (ARTFGSM, ARTBIM, ARTPGD, MIFGSM, AutoPGD, JSMA, DeepFool, CarliniL2, CarliniLInf, SquareAttack,
-                HopSkipJump, UniversalPerturbation, AdversarialPatch):
+    for cls in (
+        ARTFGSM,
+        ARTBIM,
+        ARTPGD,
+        MIFGSM,
+        AutoPGD,
+        JSMA,
+        DeepFool,
+        CarliniL2,
+        CarliniLInf,
+        SquareAttack,
+        HopSkipJump,
+        UniversalPerturbation,
+        AdversarialPatch,
+    ):
         assert cls.graph_safe is False
         assert "arxiv.org/abs/" in cls.__doc__ and "Example::" in cls.__doc__
-
 
 
 def test_importing_art_closes_no_stream_of_an_existing_log_handler():
@@ -647,8 +787,10 @@ def test_importing_art_closes_no_stream_of_an_existing_log_handler():
     import subprocess
     import sys
 
-    code = ("import io, sys; first = io.StringIO(); sys.stderr = first; import tensorflow; "
-            "sys.stderr = io.StringIO(); from robustmask.attacks.art import adapter; import art; "
-            "print(first.closed)")
+    code = (
+        "import io, sys; first = io.StringIO(); sys.stderr = first; import tensorflow; "
+        "sys.stderr = io.StringIO(); from robustmask.attacks.art import adapter; import art; "
+        "print(first.closed)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split()[-1] == "False"

@@ -44,8 +44,11 @@ def batch(tiny_data):
 def stock(tiny_logits_model):
     """ART's stock estimator over the logits model: Keras' own loss, ART's own gradient code."""
     return TensorFlowV2Classifier(
-        model=tiny_logits_model, nb_classes=3, input_shape=tuple(tiny_logits_model.input_shape[1:]),
-        loss_object=keras.losses.CategoricalCrossentropy(from_logits=True), clip_values=(0.0, 1.0),
+        model=tiny_logits_model,
+        nb_classes=3,
+        input_shape=tuple(tiny_logits_model.input_shape[1:]),
+        loss_object=keras.losses.CategoricalCrossentropy(from_logits=True),
+        clip_values=(0.0, 1.0),
     )
 
 
@@ -64,8 +67,12 @@ def assert_matches(got, reference, step, what):
     assert got.shape == reference.shape
     difference = np.abs(got - reference)
     differ = difference > 1e-6
-    assert differ.mean() <= TIE_FRACTION, f"{what}: {differ.mean():.2%} of the values differ from the reference"
-    assert difference.max() <= 2 * step + 1e-6, f"{what}: a value differs by {difference.max():.4g} (step {step:.4g})"
+    assert differ.mean() <= TIE_FRACTION, (
+        f"{what}: {differ.mean():.2%} of the values differ from the reference"
+    )
+    assert difference.max() <= 2 * step + 1e-6, (
+        f"{what}: a value differs by {difference.max():.4g} (step {step:.4g})"
+    )
 
 
 def test_the_reference_moves_the_images(stock, batch, tiny_logits_model):
@@ -75,7 +82,8 @@ def test_the_reference_moves_the_images(stock, batch, tiny_logits_model):
     np.testing.assert_allclose(np.abs(adv - x).max(), 0.05, atol=1e-6)
     assert np.mean(np.isclose(np.abs(adv - x), 0.05, atol=1e-6)) > 0.5
     loss = lambda images: tf.nn.softmax_cross_entropy_with_logits(  # noqa: E731
-        onehot(y), tiny_logits_model(images, training=False)).numpy()
+        onehot(y), tiny_logits_model(images, training=False)
+    ).numpy()
     assert np.all(loss(adv) > loss(x))
 
 
@@ -85,10 +93,13 @@ def test_fgsm_native_and_art_equal_stock_art(targeted, model, stock, batch):
     x, y = batch
     labels = (y + 1) % 3 if targeted else y
     for eps in (0.01, 0.05):
-        reference = FastGradientMethod(stock, norm=np.inf, eps=eps, targeted=targeted, batch_size=64).generate(
-            x, onehot(labels))
+        reference = FastGradientMethod(
+            stock, norm=np.inf, eps=eps, targeted=targeted, batch_size=64
+        ).generate(x, onehot(labels))
         assert_matches(FGSM(targeted=targeted)(model, x, labels, eps=eps), reference, eps, f"FGSM eps={eps}")
-        assert_matches(ARTFGSM(targeted=targeted)(model, x, labels, eps=eps), reference, eps, f"ARTFGSM eps={eps}")
+        assert_matches(
+            ARTFGSM(targeted=targeted)(model, x, labels, eps=eps), reference, eps, f"ARTFGSM eps={eps}"
+        )
 
 
 def test_fgsm_single_and_many_eps_paths_equal_stock_art(tiny_logits_model, stock, batch):
@@ -115,8 +126,9 @@ def test_bim_native_art_and_mifgsm_without_momentum_equal_stock_art_bim(steps, m
     x, y = batch
     eps = 0.05
     step = 1.25 * eps / steps
-    reference = BasicIterativeMethod(stock, eps=eps, eps_step=step, max_iter=steps, batch_size=64,
-                                     verbose=False).generate(x, onehot(y))
+    reference = BasicIterativeMethod(
+        stock, eps=eps, eps_step=step, max_iter=steps, batch_size=64, verbose=False
+    ).generate(x, onehot(y))
     assert np.abs(reference - x).max() > 0.9 * min(eps, steps * step)  # it moved
     assert_matches(BIM(steps=steps)(model, x, y, eps=eps), reference, step, f"BIM steps={steps}")
     assert_matches(ARTBIM(max_iter=steps)(model, x, y, eps=eps), reference, step, f"ARTBIM steps={steps}")
@@ -130,8 +142,16 @@ def test_pgd_without_random_start_native_and_art_equal_stock_art_pgd(steps, mode
     x, y = batch
     eps = 0.05
     step = 2.5 * eps / steps
-    reference = ProjectedGradientDescent(stock, norm=np.inf, eps=eps, eps_step=step, max_iter=steps,
-                                         num_random_init=0, batch_size=64, verbose=False).generate(x, onehot(y))
+    reference = ProjectedGradientDescent(
+        stock,
+        norm=np.inf,
+        eps=eps,
+        eps_step=step,
+        max_iter=steps,
+        num_random_init=0,
+        batch_size=64,
+        verbose=False,
+    ).generate(x, onehot(y))
     native = PGD(steps=steps, random_start=False)(model, x, y, eps=eps)
     assert_matches(native, reference, step, f"PGD steps={steps}")
     art = ARTPGD(max_iter=steps, num_random_init=0)(model, x, y, eps=eps)
@@ -141,12 +161,26 @@ def test_pgd_without_random_start_native_and_art_equal_stock_art_pgd(steps, mode
 def test_bim_and_pgd_with_absolute_steps_equal_stock_art(tiny_model, stock, batch):
     x, y = batch
     eps, step, steps = 0.04, 0.006, 4
-    reference = ProjectedGradientDescent(stock, norm=np.inf, eps=eps, eps_step=step, max_iter=steps,
-                                         num_random_init=0, batch_size=64, verbose=False).generate(x, onehot(y))
+    reference = ProjectedGradientDescent(
+        stock,
+        norm=np.inf,
+        eps=eps,
+        eps_step=step,
+        max_iter=steps,
+        num_random_init=0,
+        batch_size=64,
+        verbose=False,
+    ).generate(x, onehot(y))
     assert_matches(BIM(steps=steps, abs_stepsize=step)(tiny_model, x, y, eps=eps), reference, step, "BIM abs")
-    assert_matches(ARTBIM(max_iter=steps, abs_stepsize=step)(tiny_model, x, y, eps=eps), reference, step, "ARTBIM abs")
-    assert_matches(PGD(steps=steps, abs_stepsize=step, random_start=False)(tiny_model, x, y, eps=eps), reference,
-                   step, "PGD abs")
+    assert_matches(
+        ARTBIM(max_iter=steps, abs_stepsize=step)(tiny_model, x, y, eps=eps), reference, step, "ARTBIM abs"
+    )
+    assert_matches(
+        PGD(steps=steps, abs_stepsize=step, random_start=False)(tiny_model, x, y, eps=eps),
+        reference,
+        step,
+        "PGD abs",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- MI-FGSM

@@ -19,11 +19,19 @@ from robustmask.errors import RobustmaskError
 
 # Few iterations: the contract is about what comes back, not how strong it is.
 FAST = {
-    "art-bim": {"max_iter": 3}, "art-pgd": {"max_iter": 3}, "autopgd": {"max_iter": 3},
-    "bim": {"steps": 3}, "mifgsm": {"max_iter": 3}, "pgd": {"steps": 3, "seed": 0},
-    "cw-l2": {"max_iter": 3, "binary_search_steps": 2}, "cw-linf": {"max_iter": 3}, "deepfool": {"max_iter": 5},
+    "art-bim": {"max_iter": 3},
+    "art-pgd": {"max_iter": 3},
+    "autopgd": {"max_iter": 3},
+    "bim": {"steps": 3},
+    "mifgsm": {"max_iter": 3},
+    "pgd": {"steps": 3, "seed": 0},
+    "cw-l2": {"max_iter": 3, "binary_search_steps": 2},
+    "cw-linf": {"max_iter": 3},
+    "deepfool": {"max_iter": 5},
     "hopskipjump": {"max_iter": 2, "max_eval": 40, "init_eval": 10, "init_size": 10},
-    "patch": {"max_iter": 3}, "square": {"max_iter": 20}, "universal": {"max_iter": 2},
+    "patch": {"max_iter": 3},
+    "square": {"max_iter": 20},
+    "universal": {"max_iter": 2},
 }
 EPSILONS = [0.01, 0.05]
 NAMES = [name for name in attacks.available() if name in attacks.registry._BUILTIN]
@@ -47,7 +55,9 @@ def with_saturated_pixels(x):
 
 
 def build(name, **params):
-    return custom_rfgsm() if name == "custom (examples/)" else attacks.get(name, **FAST.get(name, {}), **params)
+    return (
+        custom_rfgsm() if name == "custom (examples/)" else attacks.get(name, **FAST.get(name, {}), **params)
+    )
 
 
 def sizes(adversarial, x, norm):
@@ -68,8 +78,11 @@ def test_shape_dtype_range_and_budget(name, dtype, tiny_model, tiny_data):
 
 
 # Every attack that takes a norm, in the norms it has (ART's Square has L-inf and L2 only).
-NORMED = [(name, norm) for name in ("fgsm", "fgm", "bim", "pgd", "art-fgsm", "art-pgd", "autopgd")
-          for norm in ("2", "1")] + [("square", "2"), ("fgm", "inf")]
+NORMED = [
+    (name, norm)
+    for name in ("fgsm", "fgm", "bim", "pgd", "art-fgsm", "art-pgd", "autopgd")
+    for norm in ("2", "1")
+] + [("square", "2"), ("fgm", "inf")]
 
 
 @pytest.mark.parametrize("name,norm", NORMED)
@@ -87,7 +100,9 @@ def check_contract(name, attack, x, y, model, epsilons):
         result = attack(model, x, y, eps=epsilons)
         assert result.shape == (len(epsilons),) + x.shape and result.dtype == dtype
         for eps, adversarial in zip(epsilons, result):
-            assert sizes(adversarial, x, attack.norm).max() <= eps * (1 + 1e-5) + 1e-6, f"{name} left the eps ball"
+            assert sizes(adversarial, x, attack.norm).max() <= eps * (1 + 1e-5) + 1e-6, (
+                f"{name} left the eps ball"
+            )
         single = attack(model, x, y, eps=epsilons[0])
         assert single.shape == x.shape and single.dtype == dtype
         assert sizes(single, x, attack.norm).max() <= epsilons[0] * (1 + 1e-5) + 1e-6
@@ -117,8 +132,12 @@ def test_bad_input_is_a_one_line_error_before_any_work(name, tiny_model, tiny_da
     eps = {"eps": 0.05} if attack.eps_bounded else {}
     nan = x.copy()
     nan[1, 0, 0, 0] = np.nan
-    for images, labels, message in [(nan, y, "NaN/inf"), (x * 255, y, "outside the valid range"),
-                                    (x, y[:3], "3 labels for 4 inputs"), (x, [0, 1, 2, 3], "label 3")]:
+    for images, labels, message in [
+        (nan, y, "NaN/inf"),
+        (x * 255, y, "outside the valid range"),
+        (x, y[:3], "3 labels for 4 inputs"),
+        (x, [0, 1, 2, 3], "label 3"),
+    ]:
         with pytest.raises(RobustmaskError, match=message) as error:
             attack(tiny_model, images, labels, **eps)
         assert len(str(error.value).splitlines()) == 1, f"{name}: {error.value}"

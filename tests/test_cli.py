@@ -17,8 +17,9 @@ SUBCOMMANDS = ["reproduce", "attack", "evaluate", "defend", "attacks", "seed-wei
 
 
 def run_cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "robustmask.cli.main", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "robustmask.cli.main", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_help_does_not_import_tensorflow():
@@ -58,12 +59,18 @@ def test_missing_model_and_unknown_attack_are_one_line_errors(tmp_path, capsys, 
     studies = []
     monkeypatch.setattr(robustmask.reproduce, "run_study", lambda *args, **kwargs: studies.append(args))
     assert main(["evaluate", "--model", str(tmp_path / "nope.keras")]) == 2
-    assert capsys.readouterr().err.strip() == f"robustmask: error: {tmp_path / 'nope.keras'}: no such model file"
-    assert build_parser().parse_args(["attack", "--model", "m.keras", "--param", "steps=3"]).param == ["steps=3"]
+    assert (
+        capsys.readouterr().err.strip() == f"robustmask: error: {tmp_path / 'nope.keras'}: no such model file"
+    )
+    assert build_parser().parse_args(["attack", "--model", "m.keras", "--param", "steps=3"]).param == [
+        "steps=3"
+    ]
     # A misspelt attack: exit code 2, one line that suggests the close names (before any model loads).
-    for command in (["attack", "--model", str(tmp_path / "nope.keras")],
-                    ["evaluate", "--model", str(tmp_path / "nope.keras")],
-                    ["reproduce", "--out", str(tmp_path / "run"), "--no-progress"]):
+    for command in (
+        ["attack", "--model", str(tmp_path / "nope.keras")],
+        ["evaluate", "--model", str(tmp_path / "nope.keras")],
+        ["reproduce", "--out", str(tmp_path / "run"), "--no-progress"],
+    ):
         assert main([*command, "--attack", "pgdd"]) == 2
         error = capsys.readouterr().err.strip()
         assert len(error.splitlines()) == 1
@@ -81,11 +88,16 @@ def saved_model(tmp_path_factory):
 
     x, y = synthetic_face_masks(n_per_class=60, image_size=32, seed=1)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((32, 32, 3)), keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x, y, epochs=5, verbose=0)
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
@@ -95,12 +107,35 @@ def saved_model(tmp_path_factory):
 
 def test_evaluate_and_attack_on_a_saved_model(saved_model, tmp_path, capsys):
     csv = tmp_path / "table.csv"
-    assert main(["evaluate", "--model", str(saved_model), "--n", "20", "--eps", "0.01", "0.03", "--csv", str(csv)]) == 0
+    assert (
+        main(
+            ["evaluate", "--model", str(saved_model), "--n", "20", "--eps", "0.01", "0.03", "--csv", str(csv)]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Accuracy (%)" in out and csv.read_text().startswith("Epsilon (L-inf),Accuracy (%),Loss")
     save = tmp_path / "adv.npz"
-    assert main(["attack", "--model", str(saved_model), "--n", "10", "--attack", "bim", "--param", "steps=3",
-                 "--eps", "0.02", "--save", str(save)]) == 0
+    assert (
+        main(
+            [
+                "attack",
+                "--model",
+                str(saved_model),
+                "--n",
+                "10",
+                "--attack",
+                "bim",
+                "--param",
+                "steps=3",
+                "--eps",
+                "0.02",
+                "--save",
+                str(save),
+            ]
+        )
+        == 0
+    )
     assert "BIM" in capsys.readouterr().out
     saved = np.load(save)
     assert saved["adversarial"].shape == (30, 32, 32, 3) and saved["adversarial"].max() <= 1.0
@@ -112,11 +147,28 @@ def test_evaluate_and_attack_on_a_saved_model(saved_model, tmp_path, capsys):
 def test_class_names_select_synthetic_classes_for_two_class_models(tmp_path, capsys):
     import keras
 
-    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")]
+    )
     path = tmp_path / "binary.keras"
     model.save(path)
-    assert main(["evaluate", "--model", str(path), "--n", "10", "--eps", "0.01",
-                 "--class-names", "with_mask", "without_mask"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(path),
+                "--n",
+                "10",
+                "--eps",
+                "0.01",
+                "--class-names",
+                "with_mask",
+                "without_mask",
+            ]
+        )
+        == 0
+    )
     assert main(["evaluate", "--model", str(path), "--n", "10", "--class-names", "masked"]) == 2
     assert "synthetic classes are" in capsys.readouterr().err
 
@@ -143,11 +195,29 @@ def test_attack_save_keeps_the_reported_run_and_runs_once(saved_model, tmp_path,
     attacks.register("counting-noise", CountingNoise)
     reported = []
     real_report = attacks.attack_report
-    monkeypatch.setattr(attacks, "attack_report", lambda *a, **k: reported.append(real_report(*a, **k)) or reported[-1])
+    monkeypatch.setattr(
+        attacks, "attack_report", lambda *a, **k: reported.append(real_report(*a, **k)) or reported[-1]
+    )
     CountingNoise.runs = 0
     save = tmp_path / "adv.npz"
-    assert main(["attack", "--model", str(saved_model), "--n", "4", "--attack", "counting-noise",
-                 "--eps", *eps, "--save", str(save)]) == 0
+    assert (
+        main(
+            [
+                "attack",
+                "--model",
+                str(saved_model),
+                "--n",
+                "4",
+                "--attack",
+                "counting-noise",
+                "--eps",
+                *eps,
+                "--save",
+                str(save),
+            ]
+        )
+        == 0
+    )
     assert CountingNoise.runs == len(eps)  # once per eps, for the report; none more for --save
     table, images = reported[0]
     saved = np.load(save)["adversarial"]
@@ -175,8 +245,21 @@ def test_defend_trains_compares_and_keeps_earlier_results(tmp_path):
     import pandas as pd
 
     out = tmp_path / "defend"
-    args = ["defend", "--defense", "fast-at", "--epochs", "2", "--n-per-class", "25", "--image-size", "16",
-            "--eps", "0.05", "--out", str(out)]
+    args = [
+        "defend",
+        "--defense",
+        "fast-at",
+        "--epochs",
+        "2",
+        "--n-per-class",
+        "25",
+        "--image-size",
+        "16",
+        "--eps",
+        "0.05",
+        "--out",
+        str(out),
+    ]
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr[-2000:]
     table = pd.read_csv(out / "tables" / "comparison.csv")

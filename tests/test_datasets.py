@@ -176,7 +176,10 @@ def test_write_then_load_round_trip_recovers_labels_and_pixels(tmp_path):
     data = load_face_mask_directory(root, image_size=40, split=0.2, seed=0)
     assert data.class_names == CLASS_NAMES
     assert len(data.y_train) + len(data.y_test) == 60 and not data.skipped and not data.converted
-    for xs, ys, paths in ((data.x_train, data.y_train, data.paths_train), (data.x_test, data.y_test, data.paths_test)):
+    for xs, ys, paths in (
+        (data.x_train, data.y_train, data.paths_train),
+        (data.x_test, data.y_test, data.paths_test),
+    ):
         rows = np.array([_index_of(p) for p in paths])
         assert np.array_equal(ys, y[rows])
         assert np.abs(xs - x[rows]).max() <= PNG_TOLERANCE
@@ -195,8 +198,11 @@ def test_loader_takes_the_class_from_the_top_folder_at_any_depth(tmp_path):
     data = load_face_mask_directory(tmp_path, image_size=16, split=0.0)
     assert data.class_names == ("with_mask", "without_mask")
     labels = dict(zip(data.paths_train, data.y_train.tolist()))
-    assert labels == {str(deep / "deep.png"): 0, str(tmp_path / "with_mask" / "shallow.png"): 0,
-                      str(tmp_path / "without_mask" / "x" / "y.png"): 1}
+    assert labels == {
+        str(deep / "deep.png"): 0,
+        str(tmp_path / "with_mask" / "shallow.png"): 0,
+        str(tmp_path / "without_mask" / "x" / "y.png"): 1,
+    }
     assert data.x_test.shape == (0, 16, 16, 3)
 
 
@@ -222,7 +228,9 @@ def test_default_split_is_the_papers_seven_percent(tmp_path):
 
 def test_class_names_fix_order_and_subset(tmp_path):
     _make_tree(tmp_path)
-    data = load_face_mask_directory(tmp_path, image_size=8, split=0, class_names=["without_mask", "with_mask"])
+    data = load_face_mask_directory(
+        tmp_path, image_size=8, split=0, class_names=["without_mask", "with_mask"]
+    )
     assert data.class_names == ("without_mask", "with_mask")
     for path, label in zip(data.paths_train, data.y_train):
         assert Path(path).relative_to(tmp_path).parts[0] == data.class_names[label]
@@ -306,7 +314,9 @@ def test_a_class_without_readable_images_is_an_error_naming_it(tmp_path):
     empty = tmp_path / "extra_class" / "sub"
     empty.mkdir(parents=True)
     (empty / "notes.txt").write_text("no images here")
-    with pytest.raises(DataError, match=r"class 'extra_class' has no readable image under .*extra_class \(1 file"):
+    with pytest.raises(
+        DataError, match=r"class 'extra_class' has no readable image under .*extra_class \(1 file"
+    ):
         load_face_mask_directory(tmp_path)
     (empty / "notes.txt").unlink()
     with pytest.raises(DataError, match=r"class 'extra_class' has no readable image under .*\(0 file"):
@@ -324,7 +334,9 @@ def test_corrupt_truncated_and_non_image_files_are_skipped_and_reported(tmp_path
     jpg = _save(bad_dir / "truncated.jpg", _rgb(6, 64), quality=95).read_bytes()
     (bad_dir / "truncated.jpg").write_bytes(jpg[: len(jpg) // 2])
     (tmp_path / "README.md").write_text("root files belong to no class")
-    with pytest.warns(UserWarning, match=r"^skipped 5 file\(s\) under .*; and 2 more \(see FaceMaskData\.skipped\)$"):
+    with pytest.warns(
+        UserWarning, match=r"^skipped 5 file\(s\) under .*; and 2 more \(see FaceMaskData\.skipped\)$"
+    ):
         data = load_face_mask_directory(tmp_path, image_size=16, split=0)
     reasons = {Path(p).name: why for p, why in data.skipped}
     assert set(reasons) == {"notes.txt", "fake.jpg", "truncated.png", "truncated.jpg", "README.md"}

@@ -47,7 +47,7 @@ def test_rates_on_held_out_data_match_an_independent_count(detector, face_model,
     assert rates.flagged_adversarial == round(tpr * len(x_test))
     np.testing.assert_array_equal(detector.detect(x_test), detector.score(x_test) > 0.5)
     assert rates.true_positive_rate >= rates.false_positive_rate + 0.25  # clearly better than chance
-    assert rates.fooled >= 0.8 * len(x_test)                            # PGD does fool the classifier
+    assert rates.fooled >= 0.8 * len(x_test)  # PGD does fool the classifier
     assert rates.fooled_undetected <= 0.4 * len(x_test)
 
 
@@ -67,7 +67,9 @@ def test_the_attack_that_knows_the_detector_evades_it(detector, face_model, face
 
 def test_other_attacks_layers_and_bad_arguments(face_model, face_data):
     (x, y), _ = face_data
-    detector = AdversarialDetector(FGSM(), eps=EPS, features=face_model.layers[4].name, epochs=2)  # the Flatten
+    detector = AdversarialDetector(
+        FGSM(), eps=EPS, features=face_model.layers[4].name, epochs=2
+    )  # the Flatten
     detector.fit(face_model, (x[:30], y[:30]))
     assert detector.score(x[:5]).shape == (5,)
     with pytest.raises(ModelError, match="no layer 'nope'"):

@@ -55,11 +55,15 @@ def test_distillation_masks_the_cross_entropy_gradient(face_model, distilled, fa
     x_t = tf.constant(x_test)
     with tf.GradientTape() as tape:
         tape.watch(x_t)
-        loss = keras.losses.sparse_categorical_crossentropy(y_test, deployed.layers[-2](x_t), from_logits=True)
+        loss = keras.losses.sparse_categorical_crossentropy(
+            y_test, deployed.layers[-2](x_t), from_logits=True
+        )
     gradient = tape.gradient(loss, x_t).numpy().reshape(len(x_test), -1)
     assert zero_distilled == pytest.approx(np.mean(np.all(gradient == 0, axis=1)))
-    print(f"\nzero input gradients: distilled {zero_distilled:.3f}, undistilled {zero_plain:.3f}, "
-          f"distilled with the margin loss {zero_margin:.3f}")
+    print(
+        f"\nzero input gradients: distilled {zero_distilled:.3f}, undistilled {zero_plain:.3f}, "
+        f"distilled with the margin loss {zero_margin:.3f}"
+    )
     assert zero_distilled >= 0.5 and zero_plain <= 0.05 and zero_margin == 0.0
 
 
@@ -68,11 +72,15 @@ def test_cross_entropy_pgd_fails_and_the_cw_margin_breaks_it(face_model, distill
     _, (x_test, y_test) = face_data
     clean = accuracy(deployed, x_test, y_test)
     ce = accuracy(deployed, PGD(steps=20, seed=0)(deployed, x_test, y_test, eps=EPS), y_test)
-    cw = accuracy(deployed, PGD(steps=20, seed=0, loss=margin_loss())(deployed, x_test, y_test, eps=EPS), y_test)
+    cw = accuracy(
+        deployed, PGD(steps=20, seed=0, loss=margin_loss())(deployed, x_test, y_test, eps=EPS), y_test
+    )
     plain = accuracy(face_model, PGD(steps=20, seed=0)(face_model, x_test, y_test, eps=EPS), y_test)
-    print(f"\ndistilled: clean {clean:.3f}, CE-PGD {ce:.3f}, margin-PGD {cw:.3f}; undistilled CE-PGD {plain:.3f}")
+    print(
+        f"\ndistilled: clean {clean:.3f}, CE-PGD {ce:.3f}, margin-PGD {cw:.3f}; undistilled CE-PGD {plain:.3f}"
+    )
     assert clean >= accuracy(face_model, x_test, y_test) - 0.1
-    assert ce >= clean - 0.15          # looks robust under cross-entropy PGD ...
+    assert ce >= clean - 0.15  # looks robust under cross-entropy PGD ...
     assert cw <= ce - 0.4 and cw <= 0.25  # ... and is not
     # The images CE-PGD leaves correct are the ones whose CE gradient is exactly zero.
     x_ce = PGD(steps=20, seed=0)(deployed, x_test, y_test, eps=EPS)
@@ -80,9 +88,13 @@ def test_cross_entropy_pgd_fails_and_the_cw_margin_breaks_it(face_model, distill
     x_t = tf.constant(x_test)
     with tf.GradientTape() as tape:
         tape.watch(x_t)
-        loss = keras.losses.sparse_categorical_crossentropy(y_test, deployed.layers[-2](x_t), from_logits=True)
+        loss = keras.losses.sparse_categorical_crossentropy(
+            y_test, deployed.layers[-2](x_t), from_logits=True
+        )
     zero = np.all(tape.gradient(loss, x_t).numpy().reshape(len(x_test), -1) == 0, axis=1)
-    print(f"standing under CE-PGD: {standing.sum()}, zero gradient: {zero.sum()}, both: {(standing & zero).sum()}")
+    print(
+        f"standing under CE-PGD: {standing.sum()}, zero gradient: {zero.sum()}, both: {(standing & zero).sum()}"
+    )
     assert (standing & zero).sum() >= 0.9 * max(standing.sum(), zero.sum())
 
 
@@ -95,15 +107,19 @@ def test_art_carlini_wagner_l2_breaks_it(distilled, face_data):
     x, y = x_test[:20], y_test[:20]
     x_adv = CarliniL2(binary_search_steps=5, max_iter=20)(deployed, x, y)
     l2 = np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1).sum(axis=1))
-    print(f"\nC&W L2 on the distilled face_model: accuracy {accuracy(deployed, x_adv, y):.3f} "
-          f"(clean {accuracy(deployed, x, y):.3f}), median L2 {np.median(l2):.3f}")
+    print(
+        f"\nC&W L2 on the distilled face_model: accuracy {accuracy(deployed, x_adv, y):.3f} "
+        f"(clean {accuracy(deployed, x, y):.3f}), median L2 {np.median(l2):.3f}"
+    )
     assert accuracy(deployed, x_adv, y) <= 0.1
 
 
 def test_logits_models_and_bad_arguments(face_data):
     (x, y), _ = face_data
     logits_model = face_cnn(FACE_SIZE, activation=None)
-    deployed, _ = DefensiveDistillation(temperature=10, epochs=1, init="fresh").fit(logits_model, (x[:32], y[:32]))
+    deployed, _ = DefensiveDistillation(temperature=10, epochs=1, init="fresh").fit(
+        logits_model, (x[:32], y[:32])
+    )
     assert inspect_model(deployed).output == "probabilities"
     with pytest.raises(RobustmaskError, match="temperature"):
         DefensiveDistillation(temperature=0)
@@ -113,8 +129,13 @@ def test_logits_models_and_bad_arguments(face_data):
         DefensiveDistillation(epochs=1.5)
     with pytest.raises(RobustmaskError, match=r"\(x, y\)"):
         DefensiveDistillation().fit(logits_model, None)
-    sigmoid = keras.Sequential([keras.Input((FACE_SIZE, FACE_SIZE, 3)), keras.layers.Flatten(),
-                                keras.layers.Dense(1, activation="sigmoid")])
+    sigmoid = keras.Sequential(
+        [
+            keras.Input((FACE_SIZE, FACE_SIZE, 3)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     with pytest.raises(ModelError, match=">= 2 outputs"):
         DefensiveDistillation().fit(sigmoid, (x[:4], y[:4] % 2))
     with pytest.raises(AttackError, match="confidence"):

@@ -76,7 +76,9 @@ def test_one_gradient_per_batch_for_all_epsilons(tiny_model, tiny_data):
 def test_details_match_sklearn_and_hand_counts(tiny_model, tiny_data):
     x, y = tiny_data
     names = ["incorrect_mask", "with_mask", "without_mask"]
-    result = robustmask.Evaluator(FGSM(), EPSILONS, class_names=names).evaluate(tiny_model, (x, y), details=True)
+    result = robustmask.Evaluator(FGSM(), EPSILONS, class_names=names).evaluate(
+        tiny_model, (x, y), details=True
+    )
     assert set(result.reports) == {0.0, *EPSILONS}
     adv = FGSM()(tiny_model, x, y, eps=0.1)
     p = tiny_model.predict(adv, verbose=0)
@@ -90,7 +92,9 @@ def test_details_match_sklearn_and_hand_counts(tiny_model, tiny_data):
     assert report.loc["accuracy", "f1-score"] == pytest.approx(expected["accuracy"])
     wrong = predicted != y
     assert result.wrong_confidence[0.1] == pytest.approx(p.max(1)[wrong].mean(), rel=1e-4)
-    np.testing.assert_array_equal(result.predicted_classes.loc[0.1].to_numpy(), np.bincount(predicted, minlength=3))
+    np.testing.assert_array_equal(
+        result.predicted_classes.loc[0.1].to_numpy(), np.bincount(predicted, minlength=3)
+    )
     assert result.perturbation.loc[3, "Linf (max)"] <= 0.1 + 1e-6
 
 
@@ -101,13 +105,16 @@ BATCH = 192
 
 def generated_batches(n_batches, size=BATCH):
     """A generated Dataset of `n_batches` batches: nothing of it exists before it is read."""
+
     def batches():
         rng = np.random.default_rng(0)
         for _ in range(n_batches):
             yield rng.uniform(0, 1, (size, 12, 12, 3)).astype(np.float32), rng.integers(0, 3, size)
 
-    return tf.data.Dataset.from_generator(batches, output_signature=(
-        tf.TensorSpec((None, 12, 12, 3), tf.float32), tf.TensorSpec((None,), tf.int64)))
+    return tf.data.Dataset.from_generator(
+        batches,
+        output_signature=(tf.TensorSpec((None, 12, 12, 3), tf.float32), tf.TensorSpec((None,), tf.int64)),
+    )
 
 
 def peak_memory(evaluate):
@@ -180,7 +187,9 @@ def test_bad_arguments(tiny_model, tiny_data):
     with pytest.raises(DataError, match="120 images but 3 labels"):
         robustmask.Evaluator(FGSM(), [0.1]).evaluate(tiny_model, (x, y[:3]))
     with pytest.raises(DataError, match="must be batched"):
-        robustmask.Evaluator(FGSM(), [0.1]).evaluate(tiny_model, tf.data.Dataset.from_tensor_slices((x[:, 0, 0, 0], y)))
+        robustmask.Evaluator(FGSM(), [0.1]).evaluate(
+            tiny_model, tf.data.Dataset.from_tensor_slices((x[:, 0, 0, 0], y))
+        )
     with pytest.raises(RobustmaskError, match="2 class_names given for a model with 3 classes"):
         robustmask.Evaluator(FGSM(), [0.1], class_names=["a", "b"]).evaluate(tiny_model, (x, y), details=True)
 
@@ -191,7 +200,9 @@ def test_predicted_labels_option(tiny_model, tiny_data):
         warnings.simplefilter("ignore")
         flipped = (y + 1) % 3  # wrong "true" labels: the true-label attack pushes towards the model's answer
         with_true = robustmask.Evaluator(FGSM(), [0.1]).evaluate(tiny_model, (x, flipped))
-        with_predicted = robustmask.Evaluator(FGSM(), [0.1], labels="predicted").evaluate(tiny_model, (x, flipped))
+        with_predicted = robustmask.Evaluator(FGSM(), [0.1], labels="predicted").evaluate(
+            tiny_model, (x, flipped)
+        )
     assert with_predicted["Loss"].iloc[1] < with_true["Loss"].iloc[1]
 
 
@@ -237,20 +248,33 @@ def test_details_report_the_share_of_exactly_zero_gradients(tiny_model, tiny_dat
 
     # Keras 2's categorical cross-entropy on the softmax output, written out: probabilities clipped
     # to [1e-7, 1 - 1e-7] (Keras 3 would quietly use the logits the softmax tensor carries) ...
-    keras_expected = independent_share(lambda images: -tf.reduce_sum(
-        tf.one_hot(y, 3) * tf.math.log(tf.clip_by_value(saturated(images), 1e-7, 1 - 1e-7)), axis=1))
+    keras_expected = independent_share(
+        lambda images: (
+            -tf.reduce_sum(
+                tf.one_hot(y, 3) * tf.math.log(tf.clip_by_value(saturated(images), 1e-7, 1 - 1e-7)), axis=1
+            )
+        )
+    )
     # ... and the cross-entropy from the logits (penultimate features times the scaled last layer)
-    own_expected = independent_share(lambda images: tf.nn.sparse_softmax_cross_entropy_with_logits(
-        y, penultimate(images) @ (weights[-2] * scale) + weights[-1] * scale))
+    own_expected = independent_share(
+        lambda images: tf.nn.sparse_softmax_cross_entropy_with_logits(
+            y, penultimate(images) @ (weights[-2] * scale) + weights[-1] * scale
+        )
+    )
     assert keras_expected > 30 and own_expected < 10  # the construction works
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the masked sweep may trip the sanity checks
-        keras_loss = robustmask.Evaluator(FGSM(loss="keras"), [0.05], batch_size=7).evaluate(saturated, (x, y),
-                                                                                             details=True)
+        keras_loss = robustmask.Evaluator(FGSM(loss="keras"), [0.05], batch_size=7).evaluate(
+            saturated, (x, y), details=True
+        )
         own_loss = robustmask.Evaluator(FGSM(), [0.05]).evaluate(saturated, (x, y), details=True)
     assert keras_loss.zero_gradient_share == pytest.approx(keras_expected)
     assert own_loss.zero_gradient_share == pytest.approx(own_expected)
     square = robustmask.attacks.get("square", max_iter=2)
-    assert robustmask.Evaluator(square, [0.05]).evaluate(tiny_model, (x[:6], y[:6]), details=True) \
-        .zero_gradient_share is None  # no gradient, no share
+    assert (
+        robustmask.Evaluator(square, [0.05])
+        .evaluate(tiny_model, (x[:6], y[:6]), details=True)
+        .zero_gradient_share
+        is None
+    )  # no gradient, no share

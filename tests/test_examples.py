@@ -15,18 +15,35 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def run_example(name: str) -> str:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=EXAMPLES.parent, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        cwd=EXAMPLES.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, f"{name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
     return done.stdout
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("custom_attack_subclass.py", ["RFGSM on 180 synthetic face-mask images:", "Evaluator with the registered 'rfgsm':",
-                                   "custom attack example done"]),
-    ("use_plugin_attack.py", ["built from the plug-in: robustmask_random_noise RandomNoise",
-                              "plug-in attack example done"]),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        (
+            "custom_attack_subclass.py",
+            [
+                "RFGSM on 180 synthetic face-mask images:",
+                "Evaluator with the registered 'rfgsm':",
+                "custom attack example done",
+            ],
+        ),
+        (
+            "use_plugin_attack.py",
+            ["built from the plug-in: robustmask_random_noise RandomNoise", "plug-in attack example done"],
+        ),
+    ],
+)
 def test_example_runs(name, expected):
     output = run_example(name)
     for line in expected:

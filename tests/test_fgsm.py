@@ -18,7 +18,9 @@ from robustmask.errors import AttackError, DataError, ModelError
 def linear_model():
     """softmax(W x + b) on flattened 4x4x3 images: its input gradient has a closed form."""
     keras.utils.set_random_seed(3)
-    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")]
+    )
     return model
 
 
@@ -55,13 +57,18 @@ def test_run_the_single_eps_path_equals_closed_form(linear_model):
     for eps in (0.0, 0.01, 0.3):
         out = fgsm.run(linear_model, x_t, y_t, tf.constant(eps, tf.float32))
         assert isinstance(out, tf.Tensor) and out.shape == x.shape
-        np.testing.assert_allclose(out.numpy(), closed_form_fgsm(linear_model, x, y, eps, clip=False), atol=1e-6)
+        np.testing.assert_allclose(
+            out.numpy(), closed_form_fgsm(linear_model, x, y, eps, clip=False), atol=1e-6
+        )
     # run leaves [0, 1] at eps 0.3 here (no clipping of its own)
     assert out.numpy().min() < 0.0 or out.numpy().max() > 1.0
     # compiled, as the base class runs it
     compiled = tf.function(lambda x, y, eps: fgsm.run(linear_model, x, y, eps))
-    np.testing.assert_allclose(compiled(x_t, y_t, tf.constant(0.05)).numpy(),
-                               closed_form_fgsm(linear_model, x, y, 0.05, clip=False), atol=1e-6)
+    np.testing.assert_allclose(
+        compiled(x_t, y_t, tf.constant(0.05)).numpy(),
+        closed_form_fgsm(linear_model, x, y, 0.05, clip=False),
+        atol=1e-6,
+    )
 
 
 class _LoopingFGSM(FGSM):
@@ -80,8 +87,11 @@ def test_run_through_the_base_class_eps_loop(linear_model, tiny_model, tiny_logi
     swept = _LoopingFGSM(batch_size=4)(linear_model, x, y, eps=epsilons)
     for i, eps in enumerate(epsilons):
         np.testing.assert_allclose(swept[i], closed_form_fgsm(linear_model, x, y, eps), atol=1e-6)
-    np.testing.assert_allclose(_LoopingFGSM(clip=None)(linear_model, x, y, eps=0.3),
-                               closed_form_fgsm(linear_model, x, y, 0.3, clip=False), atol=1e-6)
+    np.testing.assert_allclose(
+        _LoopingFGSM(clip=None)(linear_model, x, y, eps=0.3),
+        closed_form_fgsm(linear_model, x, y, 0.3, clip=False),
+        atol=1e-6,
+    )
 
     images, labels = tiny_data[0][:24], tiny_data[1][:24]
     x_t = tf.constant(images)
@@ -156,9 +166,13 @@ def test_clip_none_is_the_papers_exact_algorithm(linear_model):
 def test_labels_one_hot_equal_integer_and_none_uses_predictions(tiny_model, tiny_data):
     x, y = tiny_data
     fgsm = FGSM()
-    np.testing.assert_array_equal(fgsm(tiny_model, x, np.eye(3)[y], eps=0.02), fgsm(tiny_model, x, y, eps=0.02))
+    np.testing.assert_array_equal(
+        fgsm(tiny_model, x, np.eye(3)[y], eps=0.02), fgsm(tiny_model, x, y, eps=0.02)
+    )
     predicted = np.argmax(tiny_model.predict(x, verbose=0), axis=1)
-    np.testing.assert_array_equal(fgsm(tiny_model, x, None, eps=0.02), fgsm(tiny_model, x, predicted, eps=0.02))
+    np.testing.assert_array_equal(
+        fgsm(tiny_model, x, None, eps=0.02), fgsm(tiny_model, x, predicted, eps=0.02)
+    )
 
 
 def test_from_logits_override_and_detection(tiny_model, tiny_logits_model, tiny_data):
@@ -182,7 +196,9 @@ def test_two_class_and_single_sigmoid_models(binary_model, binary_data):
     accuracy = np.mean(np.argmax(binary_model.predict(adv, verbose=0), 1) == y)
     assert accuracy < np.mean(np.argmax(binary_model.predict(x, verbose=0), 1) == y)
     # A one-unit sigmoid model is a 2-class model: labels 0/1, class 1 scored by the unit.
-    sigmoid = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid")])
+    sigmoid = keras.Sequential(
+        [keras.Input((12, 12, 3)), keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid")]
+    )
     info = robustmask.modelinfo.inspect_model(sigmoid)
     assert info.single_unit and info.num_classes == 2
     w, b = (np.asarray(v, np.float64) for v in sigmoid.get_weights())
@@ -194,10 +210,14 @@ def test_two_class_and_single_sigmoid_models(binary_model, binary_data):
 
 def test_any_input_size_the_model_accepts():
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((None, None, 3)), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     for size in (16, 24):
         x = np.random.default_rng(size).uniform(0, 1, (3, size, size, 3)).astype(np.float32)
         assert FGSM()(model, x, [0, 1, 2], eps=0.01).shape == x.shape
@@ -205,7 +225,9 @@ def test_any_input_size_the_model_accepts():
 
 def test_batching_does_not_change_the_result(tiny_model, tiny_data):
     x, y = tiny_data
-    np.testing.assert_array_equal(FGSM(batch_size=7)(tiny_model, x, y, eps=0.02), FGSM()(tiny_model, x, y, eps=0.02))
+    np.testing.assert_array_equal(
+        FGSM(batch_size=7)(tiny_model, x, y, eps=0.02), FGSM()(tiny_model, x, y, eps=0.02)
+    )
 
 
 def test_attack_does_not_modify_its_inputs(tiny_model, tiny_data):
@@ -222,10 +244,17 @@ def test_fgsm_lowers_accuracy(tiny_model, tiny_data):
     assert np.mean(np.argmax(tiny_model.predict(adv, verbose=0), 1) == y) < 0.7
 
 
-@pytest.mark.parametrize("eps, message", [
-    (-0.1, "eps must be >= 0"), (float("nan"), "eps must be finite"), (float("inf"), "eps must be finite"),
-    ([], "empty"), ("big", "eps must be"), (None, "needs eps"),
-])
+@pytest.mark.parametrize(
+    "eps, message",
+    [
+        (-0.1, "eps must be >= 0"),
+        (float("nan"), "eps must be finite"),
+        (float("inf"), "eps must be finite"),
+        ([], "empty"),
+        ("big", "eps must be"),
+        (None, "needs eps"),
+    ],
+)
 def test_bad_eps(tiny_model, tiny_data, eps, message):
     with pytest.raises(AttackError, match=message):
         FGSM()(tiny_model, tiny_data[0][:2], tiny_data[1][:2], eps=eps)

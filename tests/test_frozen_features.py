@@ -22,8 +22,14 @@ def sample():
 
 
 def test_a_chain_after_a_frozen_base_splits_into_equal_parts():
-    model = keras.Sequential([keras.Input((6,)), frozen(L.Dense(4)), L.Dense(5, activation="relu"),
-                              L.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            frozen(L.Dense(4)),
+            L.Dense(5, activation="relu"),
+            L.Dense(3, activation="softmax"),
+        ]
+    )
     features, head = split_frozen_prefix(model, sample())
     np.testing.assert_allclose(head(features(sample())), model(sample()), atol=1e-6)
 
@@ -51,7 +57,8 @@ class FailsOnSecondCall(L.Layer):
 
 def test_a_bug_in_the_head_is_raised_not_read_as_no_split():
     FailsOnSecondCall.calls = 0
-    model = keras.Sequential([keras.Input((6,)), frozen(L.Dense(4)), L.Dense(3), FailsOnSecondCall(),
-                              L.Softmax()])
+    model = keras.Sequential(
+        [keras.Input((6,)), frozen(L.Dense(4)), L.Dense(3), FailsOnSecondCall(), L.Softmax()]
+    )
     with pytest.raises(RuntimeError, match="a bug in a layer"):
         split_frozen_prefix(model, sample())

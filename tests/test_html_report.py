@@ -23,18 +23,40 @@ TITLE = "FGSM against the mask classifier"
 REQUIRE_BROWSER = os.environ.get("ROBUSTMASK_REQUIRE_BROWSER") == "1"
 
 # The tables as written (CSV) and as the report must show them (epsilons labelled, floats to 2 decimals).
-FGSM = pd.DataFrame({"Epsilon": [0.0, 8 / 255, 16 / 255], "Accuracy (%)": [97.5, 41.25, 3.0],
-                     "Loss": [0.0712, 1.2345, float("nan")], "Attack": ["FGSM", "FGSM", "FGSM"]})
-FGSM_SHOWN = [["0 (clean)", "97.50", "0.07", "FGSM"], ["8/255", "41.25", "1.23", "FGSM"],
-              ["16/255", "3.00", "–", "FGSM"]]
+FGSM = pd.DataFrame(
+    {
+        "Epsilon": [0.0, 8 / 255, 16 / 255],
+        "Accuracy (%)": [97.5, 41.25, 3.0],
+        "Loss": [0.0712, 1.2345, float("nan")],
+        "Attack": ["FGSM", "FGSM", "FGSM"],
+    }
+)
+FGSM_SHOWN = [
+    ["0 (clean)", "97.50", "0.07", "FGSM"],
+    ["8/255", "41.25", "1.23", "FGSM"],
+    ["16/255", "3.00", "–", "FGSM"],
+]
 CLASSES = pd.DataFrame({"Class": ["mask", EVIL], "Precision": [0.91234, 0.004], "Support": [40, 12]})
 CLASSES_SHOWN = [["mask", "0.91", "40"], [EVIL, "0.004", "12"]]
-SETTINGS = {"attack": {"name": "fgsm", "eps": [0, 0.0314]}, "batch_size": 32,
-            "data": {"source": "synthetic", "augment": {"flip": True}}, "weights": None}
-SETTINGS_SHOWN = {"attack.name": "fgsm", "attack.eps": "[0, 0.0314]", "batch_size": "32",
-                  "data.source": "synthetic", "data.augment.flip": "true", "weights": "null"}
+SETTINGS = {
+    "attack": {"name": "fgsm", "eps": [0, 0.0314]},
+    "batch_size": 32,
+    "data": {"source": "synthetic", "augment": {"flip": True}},
+    "weights": None,
+}
+SETTINGS_SHOWN = {
+    "attack.name": "fgsm",
+    "attack.eps": "[0, 0.0314]",
+    "batch_size": "32",
+    "data.source": "synthetic",
+    "data.augment.flip": "true",
+    "weights": "null",
+}
 VERSIONS = {"python": "3.11.9", "tensorflow": "2.21.0", "robustmask": "0.1.0"}
-WARNINGS = [{"check": "accuracy-rises", "message": "accuracy rises with eps at 8/255"}, "loss is NaN at <b>16/255</b>"]
+WARNINGS = [
+    {"check": "accuracy-rises", "message": "accuracy rises with eps at 8/255"},
+    "loss is NaN at <b>16/255</b>",
+]
 
 
 # ---------------------------------------------------------------------------------------- a tiny DOM
@@ -47,13 +69,17 @@ class Node:
         self.children: list[Node | str] = []
 
     def text(self) -> str:
-        return " ".join("".join(c if isinstance(c, str) else " " + c.text() + " " for c in self.children).split())
+        return " ".join(
+            "".join(c if isinstance(c, str) else " " + c.text() + " " for c in self.children).split()
+        )
 
     def all(self, tag: str | None = None, cls: str | None = None) -> list[Node]:
         found = []
         for child in self.children:
             if isinstance(child, Node):
-                if (tag is None or child.tag == tag) and (cls is None or cls in child.attrs.get("class", "").split()):
+                if (tag is None or child.tag == tag) and (
+                    cls is None or cls in child.attrs.get("class", "").split()
+                ):
                     found.append(child)
                 found += child.all(tag, cls)
         return found
@@ -87,8 +113,11 @@ class Dom(HTMLParser):
 
 
 def rows(table: Node, part: str) -> list[list[str]]:
-    return [[cell.text() for cell in row.all() if cell.tag in ("td", "th")] for section in table.all(part)
-            for row in section.all("tr")]
+    return [
+        [cell.text() for cell in row.all() if cell.tag in ("td", "th")]
+        for section in table.all(part)
+        for row in section.all("tr")
+    ]
 
 
 # ---------------------------------------------------------------------------------------- the folder
@@ -108,16 +137,29 @@ def png_bytes() -> bytes:
 
 def summary(**changes) -> dict:
     return {
-        "title": TITLE, "kind": "evaluate", "created": "2025-05-01T12:00:00+0000",
-        "command": "robustmask evaluate --model mask.keras --attack fgsm --out runs/fgsm", "seed": 7,
-        "settings": SETTINGS, "versions": VERSIONS, "notes": ["Epsilons are in [0, 1] pixel units."],
-        "warnings": WARNINGS, "timings_s": {"total_s": 3.2},  # an unknown key: ignored
+        "title": TITLE,
+        "kind": "evaluate",
+        "created": "2025-05-01T12:00:00+0000",
+        "command": "robustmask evaluate --model mask.keras --attack fgsm --out runs/fgsm",
+        "seed": 7,
+        "settings": SETTINGS,
+        "versions": VERSIONS,
+        "notes": ["Epsilons are in [0, 1] pixel units."],
+        "warnings": WARNINGS,
+        "timings_s": {"total_s": 3.2},  # an unknown key: ignored
         "sections": [
-            {"heading": "Accuracy under attack", "text": "One row per epsilon.\n\nThe clean row comes first.",
-             "tables": [{"name": "fgsm", "caption": "Accuracy and loss under FGSM"}],
-             "figures": [{"name": "accuracy", "caption": "Accuracy against eps"}]},
-            {"heading": "Per-class results", "text": "", "tables": [{"name": "classes", "caption": EVIL}],
-             "figures": []},
+            {
+                "heading": "Accuracy under attack",
+                "text": "One row per epsilon.\n\nThe clean row comes first.",
+                "tables": [{"name": "fgsm", "caption": "Accuracy and loss under FGSM"}],
+                "figures": [{"name": "accuracy", "caption": "Accuracy against eps"}],
+            },
+            {
+                "heading": "Per-class results",
+                "text": "",
+                "tables": [{"name": "classes", "caption": EVIL}],
+                "figures": [],
+            },
         ],
     } | changes
 
@@ -162,7 +204,10 @@ def test_title_header_and_sections_in_order(dom):
         assert shown in meta
     headings = [h.text() for h in dom.all("h2")]
     assert headings[1:] == ["Accuracy under attack", "Per-class results", "Notes", "How to rerun"]
-    assert [p.text() for p in dom.all("section")[1].all("p")] == ["One row per epsilon.", "The clean row comes first."]
+    assert [p.text() for p in dom.all("section")[1].all("p")] == [
+        "One row per epsilon.",
+        "The clean row comes first.",
+    ]
     assert "Epsilons are in [0, 1] pixel units." in dom.all("section")[3].text()
 
 
@@ -190,8 +235,10 @@ def test_figures_are_inlined_pngs(dom, png):
 def test_warnings_box_lists_every_warning_before_the_sections(dom, page):
     box = dom.all("section", "checks")[0]
     assert "fired" in box.attrs["class"]
-    assert [li.text() for li in box.all("li")] == ["accuracy-rises : accuracy rises with eps at 8/255",
-                                                   "loss is NaN at <b>16/255</b>"]
+    assert [li.text() for li in box.all("li")] == [
+        "accuracy-rises : accuracy rises with eps at 8/255",
+        "loss is NaN at <b>16/255</b>",
+    ]
     assert page.index('id="warnings"') < page.index("Accuracy under attack</h2>")
 
 
@@ -231,22 +278,44 @@ def test_write_is_atomic_and_defaults_to_report_html(folder, tmp_path):
     assert written.read_text(encoding="utf-8") == render_html(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["figures", "report.html", "summary.json", "tables"]
     elsewhere = write_html_report(str(folder), output=tmp_path / "out" / "page.html")
-    assert elsewhere == tmp_path / "out" / "page.html" and elsewhere.read_text(encoding="utf-8") == written.read_text(
-        encoding="utf-8")
+    assert elsewhere == tmp_path / "out" / "page.html" and elsewhere.read_text(
+        encoding="utf-8"
+    ) == written.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("damage, named", [
-    (lambda f: (f / "tables" / "classes.csv").unlink(), "classes.csv"),
-    (lambda f: (f / "figures" / "accuracy.png").unlink(), "accuracy.png"),
-    (lambda f: (f / "figures" / "accuracy.png").write_bytes(b"GIF89a"), "accuracy.png"),
-    (lambda f: (f / "tables" / "fgsm.csv").write_text(""), "fgsm.csv"),
-    (lambda f: (f / "summary.json").unlink(), "summary.json"),
-    (lambda f: (f / "summary.json").write_text('{"title": "cut off'), "summary.json"),
-    (lambda f: (f / "summary.json").write_text("[1, 2]"), "summary.json"),
-    (lambda f: (f / "summary.json").write_text(json.dumps(summary(sections=[{"text": "no heading"}]))), "summary.json"),
-    (lambda f: (f / "summary.json").write_text(json.dumps(summary(sections=[
-        {"heading": "h", "tables": [{"name": "../../etc/passwd"}]}]))), "summary.json"),
-], ids=["table", "figure", "not-png", "empty-csv", "no-summary", "bad-json", "not-object", "no-heading", "bad-name"])
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        (lambda f: (f / "tables" / "classes.csv").unlink(), "classes.csv"),
+        (lambda f: (f / "figures" / "accuracy.png").unlink(), "accuracy.png"),
+        (lambda f: (f / "figures" / "accuracy.png").write_bytes(b"GIF89a"), "accuracy.png"),
+        (lambda f: (f / "tables" / "fgsm.csv").write_text(""), "fgsm.csv"),
+        (lambda f: (f / "summary.json").unlink(), "summary.json"),
+        (lambda f: (f / "summary.json").write_text('{"title": "cut off'), "summary.json"),
+        (lambda f: (f / "summary.json").write_text("[1, 2]"), "summary.json"),
+        (
+            lambda f: (f / "summary.json").write_text(json.dumps(summary(sections=[{"text": "no heading"}]))),
+            "summary.json",
+        ),
+        (
+            lambda f: (f / "summary.json").write_text(
+                json.dumps(summary(sections=[{"heading": "h", "tables": [{"name": "../../etc/passwd"}]}]))
+            ),
+            "summary.json",
+        ),
+    ],
+    ids=[
+        "table",
+        "figure",
+        "not-png",
+        "empty-csv",
+        "no-summary",
+        "bad-json",
+        "not-object",
+        "no-heading",
+        "bad-name",
+    ],
+)
 def test_missing_or_broken_files_give_one_line_errors(folder, damage, named):
     damage(folder)
     with pytest.raises(RobustmaskError) as raised:
@@ -275,13 +344,21 @@ def chromium():
     if webdriver is None:
         unavailable("selenium is not installed (pip install 'selenium>=4.20')")
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = "/usr/bin/chromedriver" if os.path.exists("/usr/bin/chromedriver") else shutil.which("chromedriver")
+    driver_path = (
+        "/usr/bin/chromedriver" if os.path.exists("/usr/bin/chromedriver") else shutil.which("chromedriver")
+    )
     if not binary or not driver_path:
         unavailable("Chromium or chromedriver not found (apt-get install -y chromium chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1200,900", "--hide-scrollbars"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1200,900",
+        "--hide-scrollbars",
+    ):
         options.add_argument(argument)
     try:
         driver = webdriver.Chrome(service=Service(driver_path), options=options)
@@ -304,7 +381,8 @@ def test_report_renders_in_headless_chromium(chromium, folder, png, tmp_path):
     assert chromium.execute_script("return document.querySelectorAll('script').length") == 0
     assert EVIL in chromium.find_element("css selector", "body").text  # shown as text, never run
     images = chromium.execute_script(
-        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.width])")
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.width])"
+    )
     assert [image[:3] for image in images] == [[True, *Image.open(io.BytesIO(png)).size]]
     assert images[0][3] > 0
     tables = chromium.find_elements("css selector", "table")
@@ -313,14 +391,21 @@ def test_report_renders_in_headless_chromium(chromium, folder, png, tmp_path):
         assert table.is_displayed() and table.size["width"] > 0 and table.size["height"] > 0
 
     size = chromium.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    shot = chromium.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
+    shot = chromium.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    )
     path = tmp_path / "report_screenshot.png"
     path.write_bytes(base64.b64decode(shot["data"]))
     with Image.open(path) as image:
         image.verify()
     with Image.open(path) as image:
-        assert image.format == "PNG" and image.height >= min(size["height"], 16384) - 1 > 900  # the whole page
+        assert (
+            image.format == "PNG" and image.height >= min(size["height"], 16384) - 1 > 900
+        )  # the whole page
         assert np.asarray(image.convert("L"), dtype=np.float64).var() > 0
     shutil.copyfile(path, "/tmp/report_screenshot.png")

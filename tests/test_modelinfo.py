@@ -41,11 +41,16 @@ PROBABILITY_MODELS = {
     "softmax+Reshape": lambda: sequential(confident_dense(), L.Reshape((3,))),
     "softmax+Flatten": lambda: sequential(confident_dense(), L.Flatten()),
     "softmax+Activation(linear)": lambda: sequential(confident_dense(), L.Activation("linear")),
-    "softmax+Identity+GaussianNoise": lambda: sequential(confident_dense(), L.Identity(), L.GaussianNoise(0.1)),
-    "Softmax layer+Dropout": lambda: sequential(confident_dense(activation=None), L.Softmax(), L.Dropout(0.2)),
+    "softmax+Identity+GaussianNoise": lambda: sequential(
+        confident_dense(), L.Identity(), L.GaussianNoise(0.1)
+    ),
+    "Softmax layer+Dropout": lambda: sequential(
+        confident_dense(activation=None), L.Softmax(), L.Dropout(0.2)
+    ),
     "nested softmax, then Dropout": lambda: sequential(sequential(confident_dense()), L.Dropout(0.5)),
-    "nested (softmax, Dropout), then Flatten": lambda: sequential(sequential(confident_dense(), L.Dropout(0.5)),
-                                                                  L.Flatten()),
+    "nested (softmax, Dropout), then Flatten": lambda: sequential(
+        sequential(confident_dense(), L.Dropout(0.5)), L.Flatten()
+    ),
     "functional: nested functional softmax, then Dropout": lambda: functional_nested(),
     "sigmoid unit+Dropout": lambda: sequential(confident_dense(1, "sigmoid"), L.Dropout(0.5)),
 }
@@ -67,9 +72,12 @@ def test_softmax_before_passthrough_layers_is_probabilities(make):
 
 LOGIT_MODELS = {
     "Dense+Dropout": lambda: sequential(confident_dense(activation=None), L.Dropout(0.5)),
-    "Dense+Flatten+Activation(linear)": lambda: sequential(confident_dense(activation=None), L.Flatten(),
-                                                           L.Activation("linear")),
-    "nested logits, then Dropout": lambda: sequential(sequential(confident_dense(activation=None)), L.Dropout(0.5)),
+    "Dense+Flatten+Activation(linear)": lambda: sequential(
+        confident_dense(activation=None), L.Flatten(), L.Activation("linear")
+    ),
+    "nested logits, then Dropout": lambda: sequential(
+        sequential(confident_dense(activation=None)), L.Dropout(0.5)
+    ),
 }
 
 
@@ -116,14 +124,17 @@ def test_conflicting_evidence_is_an_error_not_a_guess():
     assert "say it outputs probabilities" in message and "look like logits" in message
     assert "from_logits=True or False" in message
     # A linear layer whose outputs are probability rows (zero weights, bias on the simplex).
-    looks_like_probabilities = sequential(L.Dense(3, kernel_initializer="zeros",
-                                                  bias_initializer=keras.initializers.Constant([0.2, 0.3, 0.5])),
-                                          L.Dropout(0.5))
+    looks_like_probabilities = sequential(
+        L.Dense(3, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([0.2, 0.3, 0.5])),
+        L.Dropout(0.5),
+    )
     with pytest.raises(ModelError, match="say it outputs logits .* look like probabilities"):
         inspect_model(looks_like_probabilities, sample=sample())
     # The user settles it.
     assert inspect_model(over_pairs, from_logits=True, sample=sample()).output == "logits"
-    assert inspect_model(looks_like_probabilities, from_logits=False, sample=sample()).output == "probabilities"
+    assert (
+        inspect_model(looks_like_probabilities, from_logits=False, sample=sample()).output == "probabilities"
+    )
 
 
 def test_a_sample_later_checks_a_decision_made_without_one():
@@ -162,9 +173,11 @@ def test_attack_on_softmax_plus_dropout_equals_attack_on_its_logits():
     np.testing.assert_allclose(FGSM()(model, x, y, eps=0.05), FGSM()(logits_model, x, y, eps=0.05), atol=1e-6)
 
 
-@pytest.mark.parametrize("passthrough", [lambda: L.Dropout(0.5), L.Identity, lambda: L.Activation("linear"), L.Flatten,
-                                         lambda: L.Reshape((3,))],
-                         ids=["Dropout", "Identity", "Activation(linear)", "Flatten", "Reshape"])
+@pytest.mark.parametrize(
+    "passthrough",
+    [lambda: L.Dropout(0.5), L.Identity, lambda: L.Activation("linear"), L.Flatten, lambda: L.Reshape((3,))],
+    ids=["Dropout", "Identity", "Activation(linear)", "Flatten", "Reshape"],
+)
 def test_log_probabilities_find_the_logits_through_passthrough_layers(passthrough):
     keras.utils.set_random_seed(2)
     logits_model = sequential(L.Dense(3, kernel_initializer=keras.initializers.RandomNormal(stddev=40.0)))

@@ -73,7 +73,9 @@ def test_subset_fraction_and_dataset_input(tiny_model, tiny_data):
     defended, _ = trainer.fit(model, (x, y), verbose=0)
     assert defended.layers[0].total.numpy() == round(0.25 * len(x)) * 4
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(20)
-    defended, _ = MultiEpsilonAdversarialTrainer(EPSILONS, subset=0.5, epochs=1, seed=0).fit(model, dataset, verbose=0)
+    defended, _ = MultiEpsilonAdversarialTrainer(EPSILONS, subset=0.5, epochs=1, seed=0).fit(
+        model, dataset, verbose=0
+    )
     seen = defended.layers[0].total.numpy() / 4
     assert 0.3 * len(x) < seen < 0.7 * len(x)  # a seeded Bernoulli(0.5) draw per example
 
@@ -89,11 +91,14 @@ def test_copies_come_from_the_original_model_by_default(tiny_model, tiny_data):
             seen.append(model)
             return out
 
-    MultiEpsilonAdversarialTrainer(EPSILONS, subset=8, epochs=1, attack=Recording()).fit(tiny_model, (x, y), verbose=0)
+    MultiEpsilonAdversarialTrainer(EPSILONS, subset=8, epochs=1, attack=Recording()).fit(
+        tiny_model, (x, y), verbose=0
+    )
     assert seen and all(m is tiny_model for m in seen)
     seen.clear()
-    defended, _ = MultiEpsilonAdversarialTrainer(EPSILONS, subset=8, epochs=1, attack=Recording(),
-                                                 source="current").fit(tiny_model, (x, y), verbose=0)
+    defended, _ = MultiEpsilonAdversarialTrainer(
+        EPSILONS, subset=8, epochs=1, attack=Recording(), source="current"
+    ).fit(tiny_model, (x, y), verbose=0)
     assert seen and all(m is defended for m in seen)
 
 
@@ -104,7 +109,9 @@ def test_labels_default_follows_the_source():
 
 def test_frozen_layers_stay_frozen_in_the_copy():
     inputs = keras.Input((12, 12, 3))
-    inner = keras.Model(inputs, keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 3)(inputs)), name="base")
+    inner = keras.Model(
+        inputs, keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 3)(inputs)), name="base"
+    )
     inner.trainable = False  # a frozen base inside the model, as in the paper's MobileNetV2
     outer_inputs = keras.Input((12, 12, 3))
     outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inner(outer_inputs)))
@@ -114,11 +121,14 @@ def test_frozen_layers_stay_frozen_in_the_copy():
     x = np.random.default_rng(0).uniform(0, 1, (8, 12, 12, 3)).astype(np.float32)
     y = np.arange(8) % 3
     # layers="all" unfreezes the copy's conv and dense layers; BatchNorm stays frozen by default with it
-    everything, _ = MultiEpsilonAdversarialTrainer([0.01], layers="all", epochs=1).fit(model, (x, y), verbose=0)
+    everything, _ = MultiEpsilonAdversarialTrainer([0.01], layers="all", epochs=1).fit(
+        model, (x, y), verbose=0
+    )
     assert len(everything.trainable_weights) == 4 and not inner.trainable  # the user's model keeps its flags
     assert not any("batch_normalization" in w.path for w in everything.trainable_weights)
-    with_bn, _ = MultiEpsilonAdversarialTrainer([0.01], layers="all", batchnorm="train", epochs=1).fit(model, (x, y),
-                                                                                                     verbose=0)
+    with_bn, _ = MultiEpsilonAdversarialTrainer([0.01], layers="all", batchnorm="train", epochs=1).fit(
+        model, (x, y), verbose=0
+    )
     assert len(with_bn.trainable_weights) == 6 and not inner.trainable  # gamma and beta train too
     for a, b in zip(model.get_weights(), clone.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -150,8 +160,11 @@ def frozen_base_model(x, y):
     """A conv base frozen after training, and a trainable head: the paper's layout in small."""
     keras.utils.set_random_seed(2)
     inputs = keras.Input((12, 12, 3))
-    base = keras.Model(inputs, keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(8, 3, activation="relu")(inputs)),
-                       name="base")
+    base = keras.Model(
+        inputs,
+        keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(8, 3, activation="relu")(inputs)),
+        name="base",
+    )
     outer = keras.Input((12, 12, 3))
     hidden = keras.layers.Flatten(name="pooling")(base(outer))
     hidden = keras.layers.Dropout(0.2)(keras.layers.Dense(16, activation="relu")(hidden))
@@ -174,9 +187,17 @@ def test_split_frozen_prefix_equals_the_model(tiny_data):
     assert split_frozen_prefix(build_unfrozen := copy_model(model)) is not None
     build_unfrozen.layers[1].trainable = True
     assert split_frozen_prefix(build_unfrozen) is None
-    rescaled = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Rescaling(2.0, offset=-1.0),
-                                 keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
-    assert split_frozen_prefix(rescaled) is None  # a weightless layer in front is no frozen base  # nothing frozen in front: no split
+    rescaled = keras.Sequential(
+        [
+            keras.Input((12, 12, 3)),
+            keras.layers.Rescaling(2.0, offset=-1.0),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    assert (
+        split_frozen_prefix(rescaled) is None
+    )  # a weightless layer in front is no frozen base  # nothing frozen in front: no split
 
 
 def test_feature_cache_trains_the_head_on_fixed_copies(tiny_data):
@@ -196,7 +217,9 @@ def test_feature_cache_trains_the_head_on_fixed_copies(tiny_data):
     with pytest.raises(RobustmaskError, match="cache='features' needs source='original'"):
         MultiEpsilonAdversarialTrainer([0.1], cache="features", source="current")
     with pytest.raises(ModelError, match="leading layers are frozen"):
-        MultiEpsilonAdversarialTrainer([0.1], cache="features", epochs=1).fit(build_cnn_model(), (x, y), verbose=0)
+        MultiEpsilonAdversarialTrainer([0.1], cache="features", epochs=1).fit(
+            build_cnn_model(), (x, y), verbose=0
+        )
 
 
 def build_cnn_model():

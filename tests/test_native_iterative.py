@@ -52,8 +52,9 @@ def test_bim_one_full_step_is_fgsm(tiny_model, tiny_data):
     bim = BIM(steps=1, rel_stepsize=1.0)
     for eps in (0.02, 0.1):
         np.testing.assert_array_equal(bim(tiny_model, x, y, eps=eps), FGSM()(tiny_model, x, y, eps=eps))
-    np.testing.assert_array_equal(BIM(steps=1, abs_stepsize=0.02)(tiny_model, x, y, eps=0.02),
-                                  FGSM()(tiny_model, x, y, eps=0.02))
+    np.testing.assert_array_equal(
+        BIM(steps=1, abs_stepsize=0.02)(tiny_model, x, y, eps=0.02), FGSM()(tiny_model, x, y, eps=0.02)
+    )
 
 
 @pytest.mark.parametrize("attack", [BIM(), PGD(steps=20, seed=0)], ids=["bim", "pgd"])
@@ -90,8 +91,9 @@ def test_pgd_restarts_never_weaker(tiny_model, tiny_data):
 
 def test_pgd_seed_reproducible_and_unseeded_random(tiny_model, tiny_data):
     x, y = tiny_data[0][:24], tiny_data[1][:24]
-    np.testing.assert_array_equal(PGD(steps=3, seed=7)(tiny_model, x, y, eps=0.05),
-                                  PGD(steps=3, seed=7)(tiny_model, x, y, eps=0.05))
+    np.testing.assert_array_equal(
+        PGD(steps=3, seed=7)(tiny_model, x, y, eps=0.05), PGD(steps=3, seed=7)(tiny_model, x, y, eps=0.05)
+    )
     unseeded = PGD(steps=1, rel_stepsize=1e-3)
     assert not np.array_equal(unseeded(tiny_model, x, y, eps=0.05), unseeded(tiny_model, x, y, eps=0.05))
 
@@ -126,8 +128,13 @@ def test_graph_is_not_unrolled_and_generate_is_graph_safe(tiny_model, tiny_data)
     x, y = tiny_data[0][:8], tf.one_hot(tiny_data[1][:8], 3)
 
     def compiled(attack):
-        @tf.function(input_signature=[tf.TensorSpec([None, 12, 12, 3]), tf.TensorSpec([None, 3]),
-                                      tf.TensorSpec([None])])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, 12, 12, 3]),
+                tf.TensorSpec([None, 3]),
+                tf.TensorSpec([None]),
+            ]
+        )
         def step(x, y, epsilons):  # an unknown number of epsilons, as in a user's train_step
             return attack.generate(tiny_model, x, y, epsilons)
 
@@ -141,15 +148,18 @@ def test_graph_is_not_unrolled_and_generate_is_graph_safe(tiny_model, tiny_data)
     assert np.abs(out.numpy() - x[None]).max() <= 0.03 + 1e-6
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: BIM(steps=0), "steps"),
-    (lambda: BIM(steps=2.5), "steps"),
-    (lambda: BIM(rel_stepsize=-0.1), "rel_stepsize"),
-    (lambda: PGD(abs_stepsize=float("nan")), "abs_stepsize"),
-    (lambda: PGD(restarts=0), "restarts"),
-    (lambda: PGD(restarts=3, random_start=False), "random_start"),
-    (lambda: PGD(seed=-1), "seed"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: BIM(steps=0), "steps"),
+        (lambda: BIM(steps=2.5), "steps"),
+        (lambda: BIM(rel_stepsize=-0.1), "rel_stepsize"),
+        (lambda: PGD(abs_stepsize=float("nan")), "abs_stepsize"),
+        (lambda: PGD(restarts=0), "restarts"),
+        (lambda: PGD(restarts=3, random_start=False), "random_start"),
+        (lambda: PGD(seed=-1), "seed"),
+    ],
+)
 def test_bad_arguments(make, message):
     with pytest.raises(AttackError, match=message) as error:
         make()

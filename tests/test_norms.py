@@ -39,8 +39,9 @@ def l1_projection_by_bisection(v, eps):
 # ---------------------------------------------------------------------------------------------- the norms
 @pytest.mark.parametrize("name", ["inf", "2", "1"])
 def test_sizes_equal_numpy(name):
-    np.testing.assert_allclose(norms.get(name).size(tf.constant(DELTA)).numpy(), numpy_sizes(DELTA, ORDERS[name]),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        norms.get(name).size(tf.constant(DELTA)).numpy(), numpy_sizes(DELTA, ORDERS[name]), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("name", ["inf", "2", "1"])
@@ -102,8 +103,19 @@ def test_random_starts_are_in_the_ball_reproducible_and_spread(name):
     assert abs(float(np.mean(sample))) < 0.01  # no direction preferred
 
 
-@pytest.mark.parametrize("given,expected", [("inf", "inf"), (np.inf, "inf"), ("Linf", "inf"), (2, "2"), ("l2", "2"),
-                                            (2.0, "2"), (1, "1"), ("L1", "1")])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("inf", "inf"),
+        (np.inf, "inf"),
+        ("Linf", "inf"),
+        (2, "2"),
+        ("l2", "2"),
+        (2.0, "2"),
+        (1, "1"),
+        ("L1", "1"),
+    ],
+)
 def test_names_of_a_norm(given, expected):
     assert norms.get(given).name == expected
 
@@ -154,7 +166,9 @@ def test_art_gets_the_norm_and_l2_pgd_equals_native(tiny_model, tiny_data):
     art_pgd = robustmask.attacks.ARTPGD(max_iter=5, num_random_init=0, norm=2)
     assert art_pgd.art_kwargs(0.5)["norm"] == 2
     native = PGD(steps=5, random_start=False, norm=2)
-    np.testing.assert_allclose(art_pgd(tiny_model, x, y, eps=0.5), native(tiny_model, x, y, eps=0.5), atol=1e-4)
+    np.testing.assert_allclose(
+        art_pgd(tiny_model, x, y, eps=0.5), native(tiny_model, x, y, eps=0.5), atol=1e-4
+    )
 
 
 def test_nan_from_art_is_reported_and_never_returned(tiny_model, tiny_data, monkeypatch):
@@ -182,6 +196,7 @@ def test_art_attacks_without_a_norm_parameter_refuse_another_norm():
 
 def test_run_style_subclass_of_the_interface_is_told_what_to_subclass():
     with pytest.raises(TypeError, match="subclass robustmask.GradientAttack"):
+
         class Old(robustmask.Attack):  # noqa: F841
             def run(self, model, x, y, eps):
                 return x
@@ -191,9 +206,15 @@ def test_run_style_subclass_of_the_interface_is_told_what_to_subclass():
 def linear_model(num_classes=3, size=4, seed=0):
     """Logits = W x + b on flattened 4x4x3 images: every gradient has a closed form."""
     r = np.random.default_rng(seed)
-    model = keras.Sequential([keras.Input((size, size, 3)), keras.layers.Flatten(), keras.layers.Dense(num_classes)])
-    model.layers[-1].set_weights([r.normal(0, 1, (size * size * 3, num_classes)).astype(np.float32),
-                                  r.normal(0, 0.1, num_classes).astype(np.float32)])
+    model = keras.Sequential(
+        [keras.Input((size, size, 3)), keras.layers.Flatten(), keras.layers.Dense(num_classes)]
+    )
+    model.layers[-1].set_weights(
+        [
+            r.normal(0, 1, (size * size * 3, num_classes)).astype(np.float32),
+            r.normal(0, 0.1, num_classes).astype(np.float32),
+        ]
+    )
     return model
 
 
@@ -230,7 +251,9 @@ def test_the_evaluator_measures_self_sized_attacks_in_their_norm(tiny_model, tin
     attack = robustmask.attacks.DeepFool(max_iter=5)
     result = robustmask.Evaluator(attack).evaluate(tiny_model, (x, y), details=True)
     assert result.table.attrs["norm"] == "L2"
-    assert result.table["Epsilon"].iloc[1] == pytest.approx(result.perturbation["L2 (mean)"].iloc[1], rel=1e-6)
+    assert result.table["Epsilon"].iloc[1] == pytest.approx(
+        result.perturbation["L2 (mean)"].iloc[1], rel=1e-6
+    )
 
 
 def test_cli_evaluate_in_l2_names_the_norm(tmp_path, tiny_model, tiny_data, capsys):
@@ -244,8 +267,29 @@ def test_cli_evaluate_in_l2_names_the_norm(tmp_path, tiny_model, tiny_data, caps
         for i, image in enumerate(tiny_data[0][tiny_data[1] == label][:4]):
             keras.utils.save_img(data / str(label) / f"{i}.png", image)
     csv = tmp_path / "table.csv"
-    assert main(["evaluate", "--model", str(path), "--data", str(data), "--attack", "pgd", "--norm", "2",
-                 "--param", "steps=5", "--eps", "0.5", "1.0", "--csv", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(path),
+                "--data",
+                str(data),
+                "--attack",
+                "pgd",
+                "--norm",
+                "2",
+                "--param",
+                "steps=5",
+                "--eps",
+                "0.5",
+                "1.0",
+                "--csv",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "PGD (L2)" in out and "Epsilon (L2)" in out
     assert csv.read_text().splitlines()[0].startswith("Epsilon (L2),Accuracy (%),Loss")

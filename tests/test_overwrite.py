@@ -22,10 +22,14 @@ SIZE = 16
 
 
 def tiny_classifier(num_classes: int = 3, size: int = SIZE):
-    model = keras.Sequential([
-        keras.Input((size, size, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(num_classes, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(num_classes, activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy")
     return model
 
@@ -66,8 +70,23 @@ def fast_study(monkeypatch):
 
 
 def reproduce_args(out, *extra):
-    return ["reproduce", "--out", str(out), "--no-progress", "--weights", "none", "--image-size", str(SIZE),
-            "--epochs", "1", "--n-per-class", "30", "--defence-epochs", "1", *extra]
+    return [
+        "reproduce",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--weights",
+        "none",
+        "--image-size",
+        str(SIZE),
+        "--epochs",
+        "1",
+        "--n-per-class",
+        "30",
+        "--defence-epochs",
+        "1",
+        *extra,
+    ]
 
 
 def test_reproduce_overwrite_replaces_the_folder_as_a_whole(tmp_path, fast_study, capsys):
@@ -130,12 +149,19 @@ def existing_weights(tmp_path, model_file):
     return target, ["seed-weights", "--cache-dir", str(tmp_path / "cache")]
 
 
-WRITERS = {"evaluate --csv": existing_csv, "attack --save": existing_npz, "reproduce": existing_results,
-           "synthetic": existing_synthetic, "seed-weights": existing_weights}
+WRITERS = {
+    "evaluate --csv": existing_csv,
+    "attack --save": existing_npz,
+    "reproduce": existing_results,
+    "synthetic": existing_synthetic,
+    "seed-weights": existing_weights,
+}
 
 
 @pytest.mark.parametrize("writer", WRITERS.values(), ids=WRITERS.keys())
-def test_every_writer_refuses_an_existing_file_without_overwrite(writer, tmp_path, model_file, fast_study, capsys):
+def test_every_writer_refuses_an_existing_file_without_overwrite(
+    writer, tmp_path, model_file, fast_study, capsys
+):
     target, argv = writer(tmp_path, model_file)
     target.parent.mkdir(parents=True, exist_ok=True)
     old = b"results of an earlier run \x00\x01"

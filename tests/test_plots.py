@@ -46,7 +46,9 @@ def table(eps, accuracy, loss=None, norm=None) -> pd.DataFrame:
     return frame
 
 
-TABLE4 = table([0.0, 0.001, 0.002, 0.003], [95.83, 75.12, 59.54, 45.20], [0.1339, 1.2533, 2.7042, 3.9079], "L-inf")
+TABLE4 = table(
+    [0.0, 0.001, 0.002, 0.003], [95.83, 75.12, 59.54, 45.20], [0.1339, 1.2533, 2.7042, 3.9079], "L-inf"
+)
 
 
 @pytest.fixture
@@ -68,8 +70,12 @@ def test_lines_equal_the_tables_and_a_table_without_loss_only_gets_an_accuracy_l
     assert isinstance(figure, Figure) and len(figure.axes) == 2
     accuracy, loss = figure.axes
     assert [line.get_label() for line in accuracy.lines] == ["undefended", "defended"]
-    np.testing.assert_array_equal(accuracy.lines[0].get_xydata(), TABLE4[["Epsilon", "Accuracy (%)"]].to_numpy())
-    np.testing.assert_array_equal(accuracy.lines[1].get_xydata(), [[0.0, 93.79], [0.001, 92.87], [0.002, 92.79]])
+    np.testing.assert_array_equal(
+        accuracy.lines[0].get_xydata(), TABLE4[["Epsilon", "Accuracy (%)"]].to_numpy()
+    )
+    np.testing.assert_array_equal(
+        accuracy.lines[1].get_xydata(), [[0.0, 93.79], [0.001, 92.87], [0.002, 92.79]]
+    )
     assert [line.get_label() for line in loss.lines] == ["undefended"]
     np.testing.assert_array_equal(loss.lines[0].get_xydata(), TABLE4[["Epsilon", "Loss"]].to_numpy())
     assert accuracy.lines[0].get_marker() not in (None, "None", "")
@@ -85,14 +91,17 @@ def test_x_label_names_the_norm_only_when_known_and_mixed_norms_are_told_apart()
     assert [line.get_label() for line in mixed.axes[0].lines] == ["fgsm (L-inf)", "fgm (L2)"]
 
 
-@pytest.mark.parametrize(("tables", "match"), [
-    ({}, "non-empty mapping"),
-    ([TABLE4], "non-empty mapping"),
-    ({"a": pd.DataFrame(columns=["Epsilon", "Accuracy (%)"])}, "'a' must be a non-empty DataFrame"),
-    ({"a": pd.DataFrame({"Epsilon": [0.0], "Acc": [90.0]})}, r"lacks column\(s\) \['Accuracy \(%\)'\]"),
-    ({"a": table([0.0, "x"], [90.0, 80.0])}, "'Epsilon' of table 'a' must be numeric"),
-    ({"a": table([0.0, np.nan], [90.0, 80.0])}, "NaN"),
-])
+@pytest.mark.parametrize(
+    ("tables", "match"),
+    [
+        ({}, "non-empty mapping"),
+        ([TABLE4], "non-empty mapping"),
+        ({"a": pd.DataFrame(columns=["Epsilon", "Accuracy (%)"])}, "'a' must be a non-empty DataFrame"),
+        ({"a": pd.DataFrame({"Epsilon": [0.0], "Acc": [90.0]})}, r"lacks column\(s\) \['Accuracy \(%\)'\]"),
+        ({"a": table([0.0, "x"], [90.0, 80.0])}, "'Epsilon' of table 'a' must be numeric"),
+        ({"a": table([0.0, np.nan], [90.0, 80.0])}, "NaN"),
+    ],
+)
 def test_bad_tables_give_one_line(tables, match):
     one_line_error(match, accuracy_and_loss_vs_eps, tables)
 
@@ -142,32 +151,48 @@ def test_zero_perturbation_is_grey_without_dividing_by_zero(batch, recwarn):
 def test_grayscale_one_hot_labels_and_n_beyond_the_batch(batch):
     x, x_adv, labels, clean, adversarial = batch
     gray, gray_adv = x[..., :1], x_adv[..., :1]
-    figure = adversarial_examples(gray, gray_adv, np.eye(3)[labels], clean, adversarial, CLASSES, eps=0.01, n=50)
+    figure = adversarial_examples(
+        gray, gray_adv, np.eye(3)[labels], clean, adversarial, CLASSES, eps=0.01, n=50
+    )
     assert len(figure.axes) == 3 * len(x)
     image = figure.axes[0].images[0]
     assert image.get_array().shape == x.shape[1:3] and image.get_cmap().name == "gray"
     assert f"true {CLASSES[labels[0]]}" in figure.axes[0].get_title()
 
 
-@pytest.mark.parametrize(("change", "match"), [
-    ({"x": lambda b: b[0] * 255}, r"x lies outside \[0, 1\]"),
-    ({"x_adv": lambda b: b[1] - 0.2}, r"x_adv lies outside \[0, 1\]"),
-    ({"x_adv": lambda b: b[1][:3]}, "x has shape .* but x_adv has shape"),
-    ({"x": lambda b: b[0][..., :2], "x_adv": lambda b: b[1][..., :2]}, r"\(n, H, W, 3\) or \(n, H, W, 1\)"),
-    ({"labels": lambda b: b[2][:4]}, "labels must be 5 class indices"),
-    ({"labels": lambda b: b[2] + 3}, r"class indices in \[0, 3\)"),
-    ({"clean_probs": lambda b: b[3][:, :2]}, r"clean_probs must have shape \(5, 3\)"),
-    ({"adversarial_probs": lambda b: b[4] * 10 - 5}, "softmax"),
-    ({"clean_probs": lambda b: np.where(b[3] > 0.5, np.nan, b[3])}, "NaN"),
-    ({"class_names": lambda b: CLASSES[:2]}, r"must have shape \(5, 2\)"),
-    ({"class_names": lambda b: "with_mask"}, "class_names must be a sequence"),
-    ({"eps": lambda b: -0.1}, "eps must be finite and >= 0"),
-    ({"n": lambda b: 0}, "n must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"x": lambda b: b[0] * 255}, r"x lies outside \[0, 1\]"),
+        ({"x_adv": lambda b: b[1] - 0.2}, r"x_adv lies outside \[0, 1\]"),
+        ({"x_adv": lambda b: b[1][:3]}, "x has shape .* but x_adv has shape"),
+        (
+            {"x": lambda b: b[0][..., :2], "x_adv": lambda b: b[1][..., :2]},
+            r"\(n, H, W, 3\) or \(n, H, W, 1\)",
+        ),
+        ({"labels": lambda b: b[2][:4]}, "labels must be 5 class indices"),
+        ({"labels": lambda b: b[2] + 3}, r"class indices in \[0, 3\)"),
+        ({"clean_probs": lambda b: b[3][:, :2]}, r"clean_probs must have shape \(5, 3\)"),
+        ({"adversarial_probs": lambda b: b[4] * 10 - 5}, "softmax"),
+        ({"clean_probs": lambda b: np.where(b[3] > 0.5, np.nan, b[3])}, "NaN"),
+        ({"class_names": lambda b: CLASSES[:2]}, r"must have shape \(5, 2\)"),
+        ({"class_names": lambda b: "with_mask"}, "class_names must be a sequence"),
+        ({"eps": lambda b: -0.1}, "eps must be finite and >= 0"),
+        ({"n": lambda b: 0}, "n must be a positive integer"),
+    ],
+)
 def test_bad_examples_give_one_line(batch, change, match):
     x, x_adv, labels, clean, adversarial = batch
-    args = dict(x=x, x_adv=x_adv, labels=labels, clean_probs=clean, adversarial_probs=adversarial,
-                class_names=CLASSES, eps=0.01, n=4)
+    args = dict(
+        x=x,
+        x_adv=x_adv,
+        labels=labels,
+        clean_probs=clean,
+        adversarial_probs=adversarial,
+        class_names=CLASSES,
+        eps=0.01,
+        n=4,
+    )
     args.update({name: make(batch) for name, make in change.items()})
     one_line_error(match, adversarial_examples, **args)
 
@@ -178,30 +203,47 @@ def test_bad_examples_give_one_line(batch, change, match):
 def test_one_panel_per_epsilon_after_the_clean_image(batch):
     x, x_adv = batch[0], batch[1]
     frames, eps = x_adv[:3], [0.001, 0.004, 0.0095]
-    figure = image_across_eps(x[0], frames, eps, ["with_mask", "with_mask", "incorrect_mask"], [0.5, 0.87, 0.999])
+    figure = image_across_eps(
+        x[0], frames, eps, ["with_mask", "with_mask", "incorrect_mask"], [0.5, 0.87, 0.999]
+    )
     assert len(figure.axes) == 4 and figure.axes[0].get_title() == "clean"
     assert [ax.get_title() for ax in figure.axes[1:]] == [
-        "eps 0.001: with_mask 50%", "eps 0.004: with_mask 87%", "eps 0.0095: incorrect_mask 100%"]
+        "eps 0.001: with_mask 50%",
+        "eps 0.004: with_mask 87%",
+        "eps 0.0095: incorrect_mask 100%",
+    ]
     np.testing.assert_array_equal(figure.axes[0].images[0].get_array(), x[0])
     for ax, frame in zip(figure.axes[1:], frames):
         np.testing.assert_array_equal(ax.images[0].get_array(), frame)
 
 
-@pytest.mark.parametrize(("predictions", "confidences", "frames", "match"), [
-    (["a", "b"], [0.5, 0.5, 0.5], 3, "mismatched lengths: adversarial 3, epsilons 3, predictions 2, confidences 3"),
-    (["a", "b", "c"], [50.0, 87.0, 99.0], 3, "divide percentages by 100"),
-    (["a", "b", "c"], [0.5, 0.5, 0.5], 0, r"\(n, H, W, 3\)"),
-    ("abc", [0.5, 0.5, 0.5], 3, "predictions must be a sequence"),
-])
+@pytest.mark.parametrize(
+    ("predictions", "confidences", "frames", "match"),
+    [
+        (
+            ["a", "b"],
+            [0.5, 0.5, 0.5],
+            3,
+            "mismatched lengths: adversarial 3, epsilons 3, predictions 2, confidences 3",
+        ),
+        (["a", "b", "c"], [50.0, 87.0, 99.0], 3, "divide percentages by 100"),
+        (["a", "b", "c"], [0.5, 0.5, 0.5], 0, r"\(n, H, W, 3\)"),
+        ("abc", [0.5, 0.5, 0.5], 3, "predictions must be a sequence"),
+    ],
+)
 def test_bad_series_give_one_line(batch, predictions, confidences, frames, match):
     x, x_adv = batch[0], batch[1]
-    one_line_error(match, image_across_eps, x[0], x_adv[:frames], [0.001, 0.002, 0.003], predictions, confidences)
+    one_line_error(
+        match, image_across_eps, x[0], x_adv[:frames], [0.001, 0.002, 0.003], predictions, confidences
+    )
 
 
 def test_image_shape_must_match_the_frames(batch):
     x, x_adv = batch[0], batch[1]
     one_line_error("one image of shape", image_across_eps, x[:1], x_adv[:1], [0.1], ["a"], [0.5])
-    one_line_error("adversarial images have shape", image_across_eps, x[0, :4], x_adv[:1], [0.1], ["a"], [0.5])
+    one_line_error(
+        "adversarial images have shape", image_across_eps, x[0, :4], x_adv[:1], [0.1], ["a"], [0.5]
+    )
 
 
 # --- learning curves (Fig. 10, 16) ------------------------------------------------------------------------------
@@ -213,13 +255,21 @@ class FakeHistory:
 
 
 def test_curves_per_epoch_with_dashed_validation_in_the_run_colour():
-    full = {"accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.4, 0.6, 0.7], "loss": [1.0, 0.6, 0.4],
-            "val_loss": [1.1, 0.8, 0.6]}
+    full = {
+        "accuracy": [0.5, 0.7, 0.8],
+        "val_accuracy": [0.4, 0.6, 0.7],
+        "loss": [1.0, 0.6, 0.4],
+        "val_loss": [1.1, 0.8, 0.6],
+    }
     old_keras = {"acc": [0.6, 0.9], "loss": [0.9, 0.3]}
     figure = learning_curves({"undefended": full, "defended": FakeHistory(old_keras)})
     assert len(figure.axes) == 2
     for ax, metric, old_key in zip(figure.axes, ("accuracy", "loss"), ("acc", "loss")):
-        assert [line.get_label() for line in ax.lines] == ["undefended train", "undefended validation", "defended train"]
+        assert [line.get_label() for line in ax.lines] == [
+            "undefended train",
+            "undefended validation",
+            "defended train",
+        ]
         train, val, other = ax.lines
         np.testing.assert_array_equal(train.get_xydata(), np.column_stack([[1, 2, 3], full[metric]]))
         np.testing.assert_array_equal(val.get_xydata(), np.column_stack([[1, 2, 3], full[f"val_{metric}"]]))
@@ -228,14 +278,17 @@ def test_curves_per_epoch_with_dashed_validation_in_the_run_colour():
         assert train.get_color() == val.get_color() != other.get_color()
 
 
-@pytest.mark.parametrize(("histories", "match"), [
-    ({}, "histories must be a non-empty mapping"),
-    ({"run": [0.5, 0.6]}, "history 'run' must be a History.history dict"),
-    ({"run": {"precision": [0.5]}}, r"no accuracy or loss values; keys: \['precision'\]"),
-    ({"run": {"accuracy": []}}, "no accuracy or loss values"),
-    ({"run": {"accuracy": [0.5], "loss": [[1.0]]}}, "empty or non-flat curve"),
-    ({"run": {"loss": [0.5, "nan?"]}}, "'loss' of history 'run' must be numeric"),
-])
+@pytest.mark.parametrize(
+    ("histories", "match"),
+    [
+        ({}, "histories must be a non-empty mapping"),
+        ({"run": [0.5, 0.6]}, "history 'run' must be a History.history dict"),
+        ({"run": {"precision": [0.5]}}, r"no accuracy or loss values; keys: \['precision'\]"),
+        ({"run": {"accuracy": []}}, "no accuracy or loss values"),
+        ({"run": {"accuracy": [0.5], "loss": [[1.0]]}}, "empty or non-flat curve"),
+        ({"run": {"loss": [0.5, "nan?"]}}, "'loss' of history 'run' must be numeric"),
+    ],
+)
 def test_bad_histories_give_one_line(histories, match):
     one_line_error(match, learning_curves, histories)
 
@@ -244,8 +297,11 @@ def test_bad_histories_give_one_line(histories, match):
 
 
 def test_stacked_bars_are_the_shares_of_each_class():
-    counts = pd.DataFrame([[350, 350, 353], [600, 200, 253], [1053, 0, 0]],
-                          index=pd.Index([0.0, 0.001, 0.009], name="Epsilon"), columns=CLASSES)
+    counts = pd.DataFrame(
+        [[350, 350, 353], [600, 200, 253], [1053, 0, 0]],
+        index=pd.Index([0.0, 0.001, 0.009], name="Epsilon"),
+        columns=CLASSES,
+    )
     figure = predictions_per_eps(counts)
     (ax,) = figure.axes
     shares = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True) * 100
@@ -261,12 +317,15 @@ def test_stacked_bars_are_the_shares_of_each_class():
     assert ax.get_xlabel() == "Epsilon"
 
 
-@pytest.mark.parametrize(("counts", "match"), [
-    (pd.DataFrame(), "non-empty DataFrame"),
-    ({"with_mask": [1]}, "non-empty DataFrame"),
-    (pd.DataFrame({"a": [1, 0], "b": [2, 0]}, index=[0.0, 0.5]), r"row\(s\) \[0.5\] hold no predictions"),
-    (pd.DataFrame({"a": [1, -1], "b": [2, 3]}), "counts must be >= 0"),
-])
+@pytest.mark.parametrize(
+    ("counts", "match"),
+    [
+        (pd.DataFrame(), "non-empty DataFrame"),
+        ({"with_mask": [1]}, "non-empty DataFrame"),
+        (pd.DataFrame({"a": [1, 0], "b": [2, 0]}, index=[0.0, 0.5]), r"row\(s\) \[0.5\] hold no predictions"),
+        (pd.DataFrame({"a": [1, -1], "b": [2, 3]}), "counts must be >= 0"),
+    ],
+)
 def test_bad_counts_give_one_line(counts, match):
     one_line_error(match, predictions_per_eps, counts)
 
@@ -323,6 +382,8 @@ def test_plots_leave_pyplot_and_the_backend_alone(tmp_path):
         assert matplotlib.rcParams._get_backend_or_none() == before, "backend changed"
     """)
     env = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "alone.png").read_bytes()[:8] == PNG_SIGNATURE

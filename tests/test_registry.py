@@ -24,13 +24,16 @@ def clean_registry(monkeypatch):
     monkeypatch.setattr(registry, "_REGISTERED", {})
 
 
-@pytest.mark.parametrize("name, params, cls", [
-    ("fgsm", {}, FGSM),
-    ("fgsm", {"clip": None}, FGSM),
-    ("bim", {"steps": 5, "rel_stepsize": 0.3}, BIM),
-    ("pgd", {"steps": 7, "restarts": 2, "seed": 1, "targeted": True}, PGD),
-    ("PGD", {}, PGD),
-])
+@pytest.mark.parametrize(
+    "name, params, cls",
+    [
+        ("fgsm", {}, FGSM),
+        ("fgsm", {"clip": None}, FGSM),
+        ("bim", {"steps": 5, "rel_stepsize": 0.3}, BIM),
+        ("pgd", {"steps": 7, "restarts": 2, "seed": 1, "targeted": True}, PGD),
+        ("PGD", {}, PGD),
+    ],
+)
 def test_get_builds_the_named_attack_with_its_params(name, params, cls):
     attack = attacks.get(name, **params)
     assert type(attack) is cls
@@ -39,10 +42,21 @@ def test_get_builds_the_named_attack_with_its_params(name, params, cls):
 
 
 BUILTINS = {
-    "fgsm": "FGSM", "bim": "BIM", "pgd": "PGD",
-    "art-fgsm": "ARTFGSM", "art-bim": "ARTBIM", "art-pgd": "ARTPGD", "mifgsm": "MIFGSM", "autopgd": "AutoPGD",
-    "jsma": "JSMA", "deepfool": "DeepFool", "cw-l2": "CarliniL2", "cw-linf": "CarliniLInf",
-    "square": "SquareAttack", "hopskipjump": "HopSkipJump", "universal": "UniversalPerturbation",
+    "fgsm": "FGSM",
+    "bim": "BIM",
+    "pgd": "PGD",
+    "art-fgsm": "ARTFGSM",
+    "art-bim": "ARTBIM",
+    "art-pgd": "ARTPGD",
+    "mifgsm": "MIFGSM",
+    "autopgd": "AutoPGD",
+    "jsma": "JSMA",
+    "deepfool": "DeepFool",
+    "cw-l2": "CarliniL2",
+    "cw-linf": "CarliniLInf",
+    "square": "SquareAttack",
+    "hopskipjump": "HopSkipJump",
+    "universal": "UniversalPerturbation",
     "patch": "AdversarialPatch",
 }
 
@@ -73,7 +87,7 @@ def test_every_registered_attack_cites_its_paper_and_shows_an_example(name):
     assert ARXIV.search(doc), f"{cls.__name__}'s docstring cites no arXiv paper"
     assert YEAR.search(doc[: ARXIV.search(doc).start()]), f"{cls.__name__}'s citation has no year"
     assert "Example::" in doc, f"{cls.__name__}'s docstring shows no Example::"
-    built = _constructions(doc[doc.index("Example::"):], f"robustmask.attacks.{cls.__name__}")
+    built = _constructions(doc[doc.index("Example::") :], f"robustmask.attacks.{cls.__name__}")
     assert built, f"{cls.__name__}'s example never builds a robustmask.attacks.{cls.__name__}"
     for call in built:  # the example's own constructor calls, run as written
         attack = eval(call, {"robustmask": robustmask, "np": np})  # noqa: S307 (our own docstrings)
@@ -88,8 +102,11 @@ def _constructions(example: str, qualified: str) -> list[str]:
             tree = ast.parse(line.strip())
         except SyntaxError:
             continue
-        calls += [ast.unparse(node) for node in ast.walk(tree)
-                  if isinstance(node, ast.Call) and ast.unparse(node.func) == qualified]
+        calls += [
+            ast.unparse(node)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == qualified
+        ]
     return calls
 
 
@@ -138,7 +155,7 @@ class NoiseAttack(robustmask.GradientAttack):
         return x + eps * tf.sign(tf.random.uniform(tf.shape(x), -1.0, 1.0))
 '''
 
-CHECK = '''
+CHECK = """
 import numpy as np, keras
 import robustmask.attacks as attacks
 from robustmask.errors import AttackError
@@ -158,7 +175,7 @@ except AttackError as error:
 else:
     raise SystemExit("a broken plug-in loaded")
 print("PLUGIN OK")
-'''
+"""
 
 
 @pytest.fixture
@@ -174,11 +191,13 @@ def plugin_site(tmp_path):
     (site / "rm_noise_plugin.py").write_text(PLUGIN)
     (site / "rm_broken_plugin.py").write_text("import rm_dependency_that_is_not_installed\n")
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rm-noise-plugin\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text(textwrap.dedent("""\
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent("""\
         [robustmask.attacks]
         noise-attack = rm_noise_plugin:NoiseAttack
         broken-attack = rm_broken_plugin:BrokenAttack
-    """))
+    """)
+    )
     return site
 
 
@@ -188,7 +207,9 @@ def test_entry_point_plugins_in_a_fresh_process(plugin_site):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "PLUGIN OK" in done.stdout
     broken = next(line for line in done.stdout.splitlines() if line.startswith("BROKEN:"))
-    assert "broken-attack" in broken and "rm_broken_plugin:BrokenAttack" in broken and "failed to load" in broken
+    assert (
+        "broken-attack" in broken and "rm_broken_plugin:BrokenAttack" in broken and "failed to load" in broken
+    )
     assert "rm_dependency_that_is_not_installed" in broken
 
 
@@ -202,8 +223,9 @@ def test_one_table_names_every_built_in_class_and_its_lazy_imports():
     import robustmask.attacks.art as art
 
     built_in = {path.partition(":")[2]: name for name, path in registry._BUILTIN.items()}
-    art_names = {cls for cls, name in built_in.items()
-                 if registry._BUILTIN[name].startswith("robustmask.attacks.art.")}
+    art_names = {
+        cls for cls, name in built_in.items() if registry._BUILTIN[name].startswith("robustmask.attacks.art.")
+    }
     assert set(art.__all__) == art_names | {"ARTAttack"}
     assert set(built_in) <= set(attacks.__all__)
     for cls_name, name in built_in.items():

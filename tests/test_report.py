@@ -53,7 +53,9 @@ def test_norms_equal_numpy(fgsm_report, tiny_model, tiny_data, noisy_labels):
         assert got["L0 (mean)"] == pytest.approx(l0.mean()) and got["L0 (max)"] == l0.max()
         assert got["L1 (mean)"] == pytest.approx(l1.mean()) and got["L1 (max)"] == pytest.approx(l1.max())
         assert got["L2 (mean)"] == pytest.approx(l2.mean()) and got["L2 (max)"] == pytest.approx(l2.max())
-        assert got["Linf (mean)"] == pytest.approx(linf.mean()) and got["Linf (max)"] == pytest.approx(linf.max())
+        assert got["Linf (mean)"] == pytest.approx(linf.mean()) and got["Linf (max)"] == pytest.approx(
+            linf.max()
+        )
 
 
 def test_success_rate_equals_a_hand_count(fgsm_report, tiny_model, tiny_data, noisy_labels):
@@ -78,7 +80,9 @@ def test_without_labels_the_model_predictions_are_the_truth(tiny_model, tiny_dat
     x = tiny_data[0][:30]
     table = attack_report(FGSM(), tiny_model, x, eps=0.1)
     assert table.attrs["counted"] == 30
-    assert table["Success rate (%)"].iloc[0] == pytest.approx(100 * np.mean(predict(tiny_model, FGSM()(tiny_model, x, eps=0.1)) != predict(tiny_model, x)))
+    assert table["Success rate (%)"].iloc[0] == pytest.approx(
+        100 * np.mean(predict(tiny_model, FGSM()(tiny_model, x, eps=0.1)) != predict(tiny_model, x))
+    )
 
 
 def test_targeted_success_is_reaching_the_target(tiny_model, tiny_data):

@@ -23,16 +23,27 @@ def test_paper_epsilons_are_table_4s():
     assert PAPER_EPSILONS == TABLE4_EPSILONS
     assert StudyConfig.quick().epsilons == TABLE4_EPSILONS
     full = StudyConfig.full()
-    assert full.epsilons == TABLE4_EPSILONS and full.extra_epsilons == ()  # the paper's preset: its epsilons alone
+    assert (
+        full.epsilons == TABLE4_EPSILONS and full.extra_epsilons == ()
+    )  # the paper's preset: its epsilons alone
 
 
 @pytest.mark.slow
 def test_reproduce_quick_shape_holds(tmp_path):
     out = tmp_path / "run"
     # Smaller than the quick preset (64 px, 300 a class) and a larger test split for a steadier table.
-    config = StudyConfig.quick(n_per_class=300, image_size=64, split=0.15, defence_epochs=6, subset=0.5,
-                               robust_n_per_class=300, robust_image_size=32, robust_epochs=20,
-                               robust_square_queries=100, robust_epsilons=(4 / 255,))
+    config = StudyConfig.quick(
+        n_per_class=300,
+        image_size=64,
+        split=0.15,
+        defence_epochs=6,
+        subset=0.5,
+        robust_n_per_class=300,
+        robust_image_size=32,
+        robust_epochs=20,
+        robust_square_queries=100,
+        robust_epsilons=(4 / 255,),
+    )
     summary = run_study(config, out, progress=False, log=lambda *_: None)
     table4 = pd.read_csv(out / "tables" / "table4.csv")
     table5 = pd.read_csv(out / "tables" / "table5.csv")
@@ -72,7 +83,9 @@ def test_reproduce_quick_shape_holds(tmp_path):
     # Table 5 under both losses, on the same rows; the paper-faithful defence changes the model.
     assert table5["Accuracy (%), Keras loss"].iloc[0] == acc5.iloc[0]  # clean rows need no gradient: equal
     shares = summary["results"]["zero_gradient_share_percent"]
-    assert set(shares) == {f"{m}, {loss} loss" for m in ("undefended", "defended") for loss in ("robustmask", "Keras")}
+    assert set(shares) == {
+        f"{m}, {loss} loss" for m in ("undefended", "defended") for loss in ("robustmask", "Keras")
+    }
     assert all(0 <= share <= 100 for share in shares.values())
 
     # Beyond the paper: the robust defence resists PGD where the undefended model of the same run does not.
@@ -84,16 +97,35 @@ def test_reproduce_quick_shape_holds(tmp_path):
     assert at.loc["pgd-at", "Clean (%)"] >= at.loc["undefended", "Clean (%)"] - 5, at.to_string()
     assert list(robust["Epsilon"]) == pytest.approx([4 / 255, 4 / 255])  # the budgets the config asked for
     # per image, the worst case counts an image robust only if every attack failed: never above any column
-    assert (robust["Worst case (%)"] <= robust[["FGSM (%)", "PGD (%)", "Square (%)"]].min(axis=1) + 1e-9).all()
+    assert (
+        robust["Worst case (%)"] <= robust[["FGSM (%)", "PGD (%)", "Square (%)"]].min(axis=1) + 1e-9
+    ).all()
     # AutoAttack's suite on the defended CNN, each attack on the images still robust: a worst case per image.
     suite = pd.read_csv(out / "tables" / "standard_suite.csv")
-    assert list(suite.columns) == ["Epsilon (L-inf)", "Clean (%)", "APGD-CE (%)", "APGD-DLR (%)", "Square (%)",
-                                   "Worst case (%)"]
+    assert list(suite.columns) == [
+        "Epsilon (L-inf)",
+        "Clean (%)",
+        "APGD-CE (%)",
+        "APGD-DLR (%)",
+        "Square (%)",
+        "Worst case (%)",
+    ]
     assert (suite["Worst case (%)"] <= suite[["APGD-CE (%)", "APGD-DLR (%)"]].min(axis=1) + 1e-9).all()
-    for name in ("tables/table4.md", "tables/table4.tex", "tables/table5.md", "tables/robust_comparison.md",
-                 "undefended.keras", "defended.keras", "summary.json", "reports/table4/eps_0.0090.csv",
-                 "history_Algorithm_2.csv", "figures/table4_accuracy.png", "figures/adversarial_examples.png",
-                 "figures/robust_accuracy.png", "report.html"):
+    for name in (
+        "tables/table4.md",
+        "tables/table4.tex",
+        "tables/table5.md",
+        "tables/robust_comparison.md",
+        "undefended.keras",
+        "defended.keras",
+        "summary.json",
+        "reports/table4/eps_0.0090.csv",
+        "history_Algorithm_2.csv",
+        "figures/table4_accuracy.png",
+        "figures/adversarial_examples.png",
+        "figures/robust_accuracy.png",
+        "report.html",
+    ):
         assert (out / name).is_file(), name
     report = (out / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 7 and "Beyond the paper" in report
@@ -106,12 +138,15 @@ def test_reproduce_quick_shape_holds(tmp_path):
         run_study(config, out, progress=False, log=lambda *_: None)
 
 
-@pytest.mark.parametrize("setting, message", [
-    ({"robust_epochs": 0}, "robust_epochs must be a positive integer"),
-    ({"robust_square_queries": 2.5}, "robust_square_queries must be a positive integer"),
-    ({"robust_epsilons": (0.009, -1)}, "eps must be >= 0"),
-    ({"robust_defence": "pgd-att"}, "pgd-att"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"robust_epochs": 0}, "robust_epochs must be a positive integer"),
+        ({"robust_square_queries": 2.5}, "robust_square_queries must be a positive integer"),
+        ({"robust_epsilons": (0.009, -1)}, "eps must be >= 0"),
+        ({"robust_defence": "pgd-att"}, "pgd-att"),
+    ],
+)
 def test_bad_robust_settings_fail_before_any_work(tmp_path, setting, message):
     logged = []
     with pytest.raises(RobustmaskError, match=message) as error:

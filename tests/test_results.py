@@ -19,7 +19,9 @@ PAPER_MD = Path(__file__).resolve().parents[2] / "shared" / "PAPER.md"
 
 
 def small_table(accuracy=(90.0, 50.0, 10.0)):
-    table = pd.DataFrame({"Epsilon": [0.0, 0.004, 8 / 255], "Accuracy (%)": accuracy, "Loss": [0.1, 1.2, 3.4]})
+    table = pd.DataFrame(
+        {"Epsilon": [0.0, 0.004, 8 / 255], "Accuracy (%)": accuracy, "Loss": [0.1, 1.2, 3.4]}
+    )
     table.attrs["norm"] = "L-inf"
     return table
 
@@ -28,8 +30,14 @@ def small_table(accuracy=(90.0, 50.0, 10.0)):
 def test_the_writer_writes_every_format_and_a_summary_that_lists_them(tmp_path):
     from robustmask.evaluation import plots
 
-    writer = ResultsWriter(tmp_path, title="t", kind="evaluate", command="robustmask evaluate", seed=3,
-                           settings={"eps": [0.004], "model": Path("m.keras")})
+    writer = ResultsWriter(
+        tmp_path,
+        title="t",
+        kind="evaluate",
+        command="robustmask evaluate",
+        seed=3,
+        settings={"eps": [0.004], "model": Path("m.keras")},
+    )
     writer.section("First", "text")
     writer.table("fgsm", small_table(), "FGSM")
     writer.figure("accuracy", plots.accuracy_and_loss_vs_eps({"FGSM": small_table()}), "a figure")
@@ -46,10 +54,18 @@ def test_the_writer_writes_every_format_and_a_summary_that_lists_them(tmp_path):
     assert "\\begin{tabular}" in (tmp_path / "tables" / "fgsm.tex").read_text()
     assert (tmp_path / "figures" / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["sections"] == [{"heading": "First", "text": "text", "tables": [{"name": "fgsm", "caption": "FGSM"}],
-                                    "figures": [{"name": "accuracy", "caption": "a figure"}]}]
-    assert summary["warnings"] == [{"check": "non-monotonic", "message": "Table 4: accuracy rose"},
-                                   {"check": "", "message": "Table 4: plain sentence"}]
+    assert summary["sections"] == [
+        {
+            "heading": "First",
+            "text": "text",
+            "tables": [{"name": "fgsm", "caption": "FGSM"}],
+            "figures": [{"name": "accuracy", "caption": "a figure"}],
+        }
+    ]
+    assert summary["warnings"] == [
+        {"check": "non-monotonic", "message": "Table 4: accuracy rose"},
+        {"check": "", "message": "Table 4: plain sentence"},
+    ]
     assert summary["seed"] == 3 and summary["notes"] == ["a note"] and summary["extra"] == 1
     assert summary["settings"]["model"] == "m.keras" and "tensorflow" in " ".join(summary["versions"])
     # files anyone on the machine may read, like any other file the user writes
@@ -72,8 +88,17 @@ def test_the_writer_refuses_a_table_written_twice_and_a_missing_folder(tmp_path)
         ResultsWriter(tmp_path / "nowhere", title="t", kind="evaluate")
 
 
-@pytest.mark.parametrize("eps,label", [(0.0, "0 (clean)"), (8 / 255, "8/255"), (1 / 255, "1/255"), (0.004, "0.004"),
-                                       (0.0095, "0.0095"), (0.5, "0.5")])
+@pytest.mark.parametrize(
+    "eps,label",
+    [
+        (0.0, "0 (clean)"),
+        (8 / 255, "8/255"),
+        (1 / 255, "1/255"),
+        (0.004, "0.004"),
+        (0.0095, "0.0095"),
+        (0.5, "0.5"),
+    ],
+)
 def test_eps_labels(eps, label):
     assert eps_label(eps) == label
 
@@ -91,7 +116,7 @@ def test_the_paper_tables_are_the_ones_in_paper_md():
         pytest.skip(f"{PAPER_MD} is not beside the repository")
     text = PAPER_MD.read_text()
     for name, table in (("Table 4", paper.TABLE4), ("Table 5", paper.TABLE5)):
-        block = text[text.index(name + ":"):]
+        block = text[text.index(name + ":") :]
         rows = re.findall(r"^\| (0 \(clean\)|0\.\d+) \| ([\d.]+) \| ([\d.]+) \|$", block, re.M)[:10]
         assert [float(acc) for _, acc, _ in rows] == list(table["Accuracy (%)"]), name
         assert [float(loss) for _, _, loss in rows] == list(table["Loss"]), name
@@ -111,7 +136,12 @@ def saved_model(tmp_path_factory):
 
 def test_evaluate_out_writes_a_results_folder_with_a_report(saved_model, tmp_path, capsys):
     out = tmp_path / "fgsm"
-    assert main(["evaluate", "--model", str(saved_model), "--n", "10", "--eps", "0.01", "0.05", "--out", str(out)]) == 0
+    assert (
+        main(
+            ["evaluate", "--model", str(saved_model), "--n", "10", "--eps", "0.01", "0.05", "--out", str(out)]
+        )
+        == 0
+    )
     assert "report.html" in capsys.readouterr().out
     table = pd.read_csv(out / "tables" / "evaluation.csv")
     assert list(table.columns) == ["Epsilon (L-inf)", "Accuracy (%)", "Loss"] and len(table) == 3
@@ -126,13 +156,39 @@ def test_evaluate_out_writes_a_results_folder_with_a_report(saved_model, tmp_pat
 
 
 def test_evaluate_suite_prints_the_cascade_worst_case(saved_model, tmp_path, capsys):
-    assert main(["evaluate", "--model", str(saved_model), "--n", "10", "--suite", "standard", "--eps", "0.1",
-                 "--param", "apgd_iter=5", "--param", "square_queries=20", "--csv", str(tmp_path / "s.csv")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(saved_model),
+                "--n",
+                "10",
+                "--suite",
+                "standard",
+                "--eps",
+                "0.1",
+                "--param",
+                "apgd_iter=5",
+                "--param",
+                "square_queries=20",
+                "--csv",
+                str(tmp_path / "s.csv"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "standard suite (APGD-CE, APGD-DLR, Square" in out
     table = pd.read_csv(tmp_path / "s.csv")
-    assert list(table.columns) == ["Epsilon (L-inf)", "Clean (%)", "APGD-CE (%)", "APGD-DLR (%)", "Square (%)",
-                                   "Worst case (%)"]
+    assert list(table.columns) == [
+        "Epsilon (L-inf)",
+        "Clean (%)",
+        "APGD-CE (%)",
+        "APGD-DLR (%)",
+        "Square (%)",
+        "Worst case (%)",
+    ]
     assert table["Worst case (%)"].iloc[0] <= table["APGD-CE (%)"].iloc[0]
     assert main(["evaluate", "--model", str(saved_model), "--suite", "standard", "--attack", "pgd"]) == 2
     assert "--attack or --suite" in capsys.readouterr().err
@@ -142,7 +198,9 @@ def test_report_rewrites_the_page_and_compare_puts_two_runs_side_by_side(saved_m
     runs = []
     for eps in ("0.01", "0.05"):
         out = tmp_path / f"run_{eps}"
-        assert main(["evaluate", "--model", str(saved_model), "--n", "10", "--eps", eps, "--out", str(out)]) == 0
+        assert (
+            main(["evaluate", "--model", str(saved_model), "--n", "10", "--eps", eps, "--out", str(out)]) == 0
+        )
         runs.append(out)
     (runs[0] / "report.html").unlink()
     assert main(["report", str(runs[0])]) == 0 and (runs[0] / "report.html").is_file()
@@ -152,8 +210,13 @@ def test_report_rewrites_the_page_and_compare_puts_two_runs_side_by_side(saved_m
     merged = pd.read_csv(out / "tables" / "evaluation.csv")
     a = pd.read_csv(runs[0] / "tables" / "evaluation.csv")
     b = pd.read_csv(runs[1] / "tables" / "evaluation.csv")
-    assert list(merged.columns) == ["Epsilon (L-inf)", "Accuracy (%) [run_0.01]", "Loss [run_0.01]",
-                                    "Accuracy (%) [run_0.05]", "Loss [run_0.05]"]
+    assert list(merged.columns) == [
+        "Epsilon (L-inf)",
+        "Accuracy (%) [run_0.01]",
+        "Loss [run_0.01]",
+        "Accuracy (%) [run_0.05]",
+        "Loss [run_0.05]",
+    ]
     assert list(merged["Epsilon (L-inf)"]) == [0.0, 0.01, 0.05]  # the union of both runs' rows
     clean = merged.iloc[0]
     assert clean["Accuracy (%) [run_0.01]"] == a["Accuracy (%)"].iloc[0] == b["Accuracy (%)"].iloc[0]
@@ -174,8 +237,13 @@ def test_the_report_command_does_not_load_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys; from robustmask.cli import results; from robustmask.evaluation import html_report; "
-            "print('tensorflow' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
+    code = (
+        "import sys; from robustmask.cli import results; from robustmask.evaluation import html_report; "
+        "print('tensorflow' in sys.modules)"
+    )
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
         == "False"
-
+    )

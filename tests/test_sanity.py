@@ -44,8 +44,9 @@ KINDS = {"FGSM": "single-step", "PGD": "iterative", "Square": "gradient-free"}
 
 
 def suite_table(fgsm, pgd, square, eps=(0.0, 0.01, 0.03), examples=1000):
-    table = pd.DataFrame({"Epsilon": list(eps), "Clean (%)": 95.0, "FGSM (%)": fgsm, "PGD (%)": pgd,
-                          "Square (%)": square})
+    table = pd.DataFrame(
+        {"Epsilon": list(eps), "Clean (%)": 95.0, "FGSM (%)": fgsm, "PGD (%)": pgd, "Square (%)": square}
+    )
     table["Worst case (%)"] = table[["FGSM (%)", "PGD (%)", "Square (%)"]].min(axis=1)
     table.attrs.update(protocol="individual", norm="L-inf", examples=examples, kinds=dict(KINDS))
     return table
@@ -79,7 +80,9 @@ def test_attack_kinds():
     from robustmask.attacks.art.gradient import ARTFGSM, ARTPGD, AutoPGD
     from robustmask.attacks.art.minimal import DeepFool
 
-    assert [attack_kind(a) for a in (FGSM(), FGM(), ARTFGSM(), PGD(steps=1), BIM(steps=1))] == ["single-step"] * 5
+    assert [attack_kind(a) for a in (FGSM(), FGM(), ARTFGSM(), PGD(steps=1), BIM(steps=1))] == [
+        "single-step"
+    ] * 5
     assert [attack_kind(a) for a in (PGD(), BIM(), AutoPGD(max_iter=10), ARTPGD())] == ["iterative"] * 4
     assert attack_kind(SquareAttack()) == "gradient-free" and attack_kind(DeepFool()) == "self-sized"
 
@@ -88,10 +91,18 @@ def test_attack_kinds():
 def test_iterative_weaker_fires_when_fgsm_beats_pgd():
     table = suite_table(fgsm=[95.0, 40.0, 20.0], pgd=[95.0, 60.0, 21.0], square=[95.0, 80.0, 70.0])
     warning = check_iterative_weaker(table, KINDS)
-    assert warning.check == "iterative-weaker" and warning.startswith("iterative-weaker: iterative PGD leaves 60.00%")
-    assert warning.evidence == {"epsilon": 0.01, "iterative": "PGD", "iterative_accuracy": 60.0,
-                                "single_step": "FGSM", "single_step_accuracy": 40.0,
-                                "noise": pytest.approx(100 / np.sqrt(1000)), "examples": 1000}
+    assert warning.check == "iterative-weaker" and warning.startswith(
+        "iterative-weaker: iterative PGD leaves 60.00%"
+    )
+    assert warning.evidence == {
+        "epsilon": 0.01,
+        "iterative": "PGD",
+        "iterative_accuracy": 60.0,
+        "single_step": "FGSM",
+        "single_step_accuracy": 40.0,
+        "noise": pytest.approx(100 / np.sqrt(1000)),
+        "examples": 1000,
+    }
     # Within two standard errors (100 / sqrt(n) points: 3.2 at 1000 images) it is noise.
     assert check_iterative_weaker(suite_table([95.0, 40, 20], [95.0, 43, 21], [95.0, 80, 70]), KINDS) is None
     assert check_iterative_weaker(table, KINDS, examples=30) is not None  # 18.3-point noise
@@ -101,11 +112,19 @@ def test_iterative_weaker_fires_when_fgsm_beats_pgd():
 def test_gradient_free_stronger_fires_when_square_beats_every_gradient_attack():
     table = suite_table(fgsm=[95.0, 60.0, 50.0], pgd=[95.0, 50.0, 40.0], square=[95.0, 45.0, 10.0])
     warning = check_gradient_free_stronger(table, KINDS)
-    assert warning.check == "gradient-free-stronger" and "Square leaves 10.00% accuracy at eps 0.03" in warning
+    assert (
+        warning.check == "gradient-free-stronger" and "Square leaves 10.00% accuracy at eps 0.03" in warning
+    )
     assert warning.evidence["epsilon"] == 0.03 and warning.evidence["best_gradient"] == "PGD"
-    assert (warning.evidence["gradient_free_accuracy"], warning.evidence["best_gradient_accuracy"]) == (10.0, 40.0)
+    assert (warning.evidence["gradient_free_accuracy"], warning.evidence["best_gradient_accuracy"]) == (
+        10.0,
+        40.0,
+    )
     # Square better than FGSM but not than PGD is no evidence of masking.
-    assert check_gradient_free_stronger(suite_table([95.0, 60, 50], [95.0, 20, 10], [95.0, 45, 30]), KINDS) is None
+    assert (
+        check_gradient_free_stronger(suite_table([95.0, 60, 50], [95.0, 20, 10], [95.0, 45, 30]), KINDS)
+        is None
+    )
     # Nothing to compare against: no gradient attack, or no gradient-free one.
     assert check_gradient_free_stronger(table, {"Square": "gradient-free"}) is None
     assert check_gradient_free_stronger(table, {"PGD": "iterative"}) is None
@@ -113,7 +132,9 @@ def test_gradient_free_stronger_fires_when_square_beats_every_gradient_attack():
 
 def test_gradient_free_gains_in_a_cascade():
     kinds = {"APGD-CE": "iterative", "APGD-DLR": "iterative", "Square": "gradient-free"}
-    warning = gradient_free_gains({"APGD-CE": 500, "APGD-DLR": 10, "Square": 60}, kinds, 1000, epsilon=8 / 255)
+    warning = gradient_free_gains(
+        {"APGD-CE": 500, "APGD-DLR": 10, "Square": 60}, kinds, 1000, epsilon=8 / 255
+    )
     assert warning.check == "gradient-free-stronger" and "Square fooled 60 of 1000 images (6.0%)" in warning
     assert warning.evidence["gain"] == 60 and warning.evidence["allowance"] == pytest.approx(20.0)
     assert warning.evidence["gradient_attacks_before"] == ["APGD-CE", "APGD-DLR"]
@@ -131,9 +152,14 @@ def test_suite_warnings_read_the_table_attrs():
     found = checks(suite_warnings(table))
     assert set(found) == {"iterative-weaker", "gradient-free-stronger"}
     cascade = suite_table(fgsm=[95.0, 40.0, 20.0], pgd=[95.0, 35.0, 15.0], square=[95.0, 30.0, 2.0])
-    cascade.attrs.update(protocol="cascade", gains={0.0: {"FGSM": 0, "PGD": 0, "Square": 0},
-                                                    0.01: {"FGSM": 550, "PGD": 50, "Square": 50},
-                                                    0.03: {"FGSM": 750, "PGD": 50, "Square": 130}})
+    cascade.attrs.update(
+        protocol="cascade",
+        gains={
+            0.0: {"FGSM": 0, "PGD": 0, "Square": 0},
+            0.01: {"FGSM": 550, "PGD": 50, "Square": 50},
+            0.03: {"FGSM": 750, "PGD": 50, "Square": 130},
+        },
+    )
     (warning,) = suite_warnings(cascade)
     assert warning.check == "gradient-free-stronger" and warning.evidence["epsilon"] == 0.03
     assert warning.evidence["gain"] == 130
@@ -142,7 +168,10 @@ def test_suite_warnings_read_the_table_attrs():
 # ---------------------------------------------------------------------------- one attack's sweep
 def test_non_monotonic():
     warning = check_non_monotonic(sweep([95.0, 40.0, 70.0], examples=1000, attack="FGSM"))
-    assert warning.check == "non-monotonic" and "accuracy rose from 40.00% to 70.00% as eps grew to 0.2" in warning
+    assert (
+        warning.check == "non-monotonic"
+        and "accuracy rose from 40.00% to 70.00% as eps grew to 0.2" in warning
+    )
     assert warning.evidence["epsilon"] == 0.2 and warning.evidence["lowest_before"] == 40.0
     assert warning.evidence["attack"] == "FGSM"
     assert check_non_monotonic(sweep([95.0, 40.0, 40.5], examples=1000)) is None  # noise
@@ -166,7 +195,9 @@ def test_loss_unchanged():
 
 
 def test_sanity_warnings_names_the_table_checks():
-    found = sanity_warnings(sweep([95.0, 80.0, 90.0], loss=(0.3, 0.3, 0.3), eps=(0, 0.3, 0.5)), 3, examples=1000)
+    found = sanity_warnings(
+        sweep([95.0, 80.0, 90.0], loss=(0.3, 0.3, 0.3), eps=(0, 0.3, 0.5)), 3, examples=1000
+    )
     assert [w.check for w in found] == ["non-monotonic", "loss-unchanged", "no-convergence"]
     assert all(isinstance(w, SanityWarning) and w.startswith(f"{w.check}: ") for w in found)
 
@@ -177,7 +208,9 @@ def test_gradient_shares_and_zero_gradients():
     gradient[1, 0, 0], gradient[2, 1, 1], gradient[3] = 1e-15, -1e-3, 1.0
     assert gradient_shares(gradient) == (25.0, 25.0)  # one exactly zero, one vanishing
     warning = check_zero_gradients(*gradient_shares(gradient), attack="PGD")
-    assert warning.check == "zero-gradients" and "25.0% of images have an exactly zero input gradient" in warning
+    assert (
+        warning.check == "zero-gradients" and "25.0% of images have an exactly zero input gradient" in warning
+    )
     assert warning.evidence["zero_share"] == 25.0 and warning.evidence["vanishing_share"] == 25.0
     assert check_zero_gradients(3.0, 1.0) is None
 
@@ -218,10 +251,17 @@ def test_saturated_loss_with_the_keras_loss(saturated_model, tiny_data):
     x, y = tiny_data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = robustmask.Evaluator(FGSM(loss="keras"), [0.05]).evaluate(saturated_model, (x, y), details=True)
+        result = robustmask.Evaluator(FGSM(loss="keras"), [0.05]).evaluate(
+            saturated_model, (x, y), details=True
+        )
     found = checks(result.warnings)
-    assert found["saturated-loss"].evidence == {"attack": "FGSM", "saturated_share": 100.0, "keras_loss": True,
-                                                "saturation": 1 - 1e-7, "threshold": 5.0}
+    assert found["saturated-loss"].evidence == {
+        "attack": "FGSM",
+        "saturated_share": 100.0,
+        "keras_loss": True,
+        "saturation": 1 - 1e-7,
+        "threshold": 5.0,
+    }
     assert "loss='keras'" in found["saturated-loss"]
     # Keras' clipped loss is flat on every saturated image: its gradients are exactly zero.
     assert found["zero-gradients"].evidence["zero_share"] == result.zero_gradient_share == 100.0
@@ -238,10 +278,16 @@ def test_saturated_loss_whatever_the_loss(saturated_model, tiny_data):
 def test_probabilities_taken_for_logits(tiny_model, tiny_data):
     x, y = tiny_data
     with pytest.warns(RuntimeWarning, match="probabilities-as-logits"):
-        result = robustmask.Evaluator(FGSM(from_logits=True), [0.02]).evaluate(tiny_model, (x, y), details=True)
+        result = robustmask.Evaluator(FGSM(from_logits=True), [0.02]).evaluate(
+            tiny_model, (x, y), details=True
+        )
     warning = checks(result.warnings)["probabilities-as-logits"]
     assert warning.evidence["rows"] == warning.evidence["probability_rows"] == len(x)
-    assert probability_rows(np.array([[0.2, 0.8], [0.5, 0.5001], [-0.1, 1.1]])).tolist() == [True, True, False]
+    assert probability_rows(np.array([[0.2, 0.8], [0.5, 0.5001], [-0.1, 1.1]])).tolist() == [
+        True,
+        True,
+        False,
+    ]
     assert check_probabilities_as_logits(119, 120) is None  # one row is not probabilities: logits
     assert check_probabilities_as_logits(120, 120, output="probabilities") is None
 
@@ -252,19 +298,28 @@ def test_an_honest_evaluation_trips_no_check(tiny_model, tiny_logits_model, tiny
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # any sanity warning fails the test
         for attack in (FGSM(), PGD(steps=5, seed=0)):
-            result = robustmask.Evaluator(attack, [0.01, 0.03, 0.1]).evaluate(tiny_model, (x, y), details=True)
+            result = robustmask.Evaluator(attack, [0.01, 0.03, 0.1]).evaluate(
+                tiny_model, (x, y), details=True
+            )
             assert result.warnings == [] and result.zero_gradient_share == 0.0
-        assert robustmask.Evaluator(FGSM(), [0.01, 0.1]).evaluate(tiny_logits_model, (x, y), details=True) \
-            .warnings == []
-    assert model_sanity_warnings(FGSM(loss="keras"), tiny_model, x, y) == []  # not saturated: the paper's loss is fine
+        assert (
+            robustmask.Evaluator(FGSM(), [0.01, 0.1])
+            .evaluate(tiny_logits_model, (x, y), details=True)
+            .warnings
+            == []
+        )
+    assert (
+        model_sanity_warnings(FGSM(loss="keras"), tiny_model, x, y) == []
+    )  # not saturated: the paper's loss is fine
     from robustmask.attacks.art.blackbox import SquareAttack
 
     suite = {"FGSM": FGSM(), "PGD": PGD(steps=5, seed=0), "Square": SquareAttack(max_iter=30)}
     table = robustness_table(tiny_model, (x, y), suite, [0.01, 0.03, 0.1])
     assert table.attrs["kinds"] == {name: attack_kind(attack) for name, attack in suite.items()} == KINDS
     assert suite_warnings(table, num_classes=3) == []
-    cascade = robustness_table(tiny_model, (x, y), {"PGD": suite["PGD"], "Square": suite["Square"]}, [0.03, 0.1],
-                               protocol="cascade")
+    cascade = robustness_table(
+        tiny_model, (x, y), {"PGD": suite["PGD"], "Square": suite["Square"]}, [0.03, 0.1], protocol="cascade"
+    )
     assert suite_warnings(cascade, num_classes=3) == []
     evidence = ModelEvidence()
     assert evidence.warnings() == [] and evidence.zero_share is None  # nothing gathered, nothing to say

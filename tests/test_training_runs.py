@@ -15,10 +15,17 @@ JOBS = str(Path(__file__).with_name("training_jobs.py"))
 
 
 def run_job(*args, expect_kill: bool = False) -> str:
-    done = subprocess.run([sys.executable, JOBS, *args], capture_output=True, text=True, timeout=600,
-                          env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+    done = subprocess.run(
+        [sys.executable, JOBS, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     if expect_kill:
-        assert done.returncode == -9, f"the job was to be killed, it ended with {done.returncode}: {done.stderr[-2000:]}"
+        assert done.returncode == -9, (
+            f"the job was to be killed, it ended with {done.returncode}: {done.stderr[-2000:]}"
+        )
     else:
         assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
@@ -31,7 +38,9 @@ def weights(path):
 
 def test_a_run_killed_and_restarted_ends_with_the_uninterrupted_weights(tmp_path):
     run_job("resume", str(tmp_path / "straight"), str(tmp_path / "straight.npz"))
-    run_job("resume", str(tmp_path / "killed"), str(tmp_path / "killed.npz"), "--kill-at", "2", expect_kill=True)
+    run_job(
+        "resume", str(tmp_path / "killed"), str(tmp_path / "killed.npz"), "--kill-at", "2", expect_kill=True
+    )
     state = json.loads((tmp_path / "killed" / "state.json").read_text())
     assert state["epoch"] == 2  # killed in the middle of the third epoch: two checkpoints were written
     assert sorted(p.name for p in (tmp_path / "killed").iterdir()) == ["epoch-0002.weights.h5", "state.json"]
@@ -45,10 +54,14 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, tiny_model, tiny_data)
     from robustmask.errors import RobustmaskError
 
     x, y = tiny_data
-    PGDAdversarialTrainer(eps=0.1, steps=2, epochs=1).fit(tiny_model, (x, y), checkpoint_dir=tmp_path, verbose=0)
+    PGDAdversarialTrainer(eps=0.1, steps=2, epochs=1).fit(
+        tiny_model, (x, y), checkpoint_dir=tmp_path, verbose=0
+    )
     before = (tmp_path / "state.json").read_bytes()
     with pytest.raises(RobustmaskError, match="holds a checkpoint of another run .*steps|eps"):
-        PGDAdversarialTrainer(eps=0.2, steps=2, epochs=1).fit(tiny_model, (x, y), checkpoint_dir=tmp_path, verbose=0)
+        PGDAdversarialTrainer(eps=0.2, steps=2, epochs=1).fit(
+            tiny_model, (x, y), checkpoint_dir=tmp_path, verbose=0
+        )
     assert (tmp_path / "state.json").read_bytes() == before  # nothing of the earlier run was overwritten
 
 
@@ -72,4 +85,6 @@ def test_peak_memory_stays_flat_when_the_data_grows_4x(name):
 
     small, large = peak(640), peak(2560)
     # 1,920 more images of 12 KiB are 22 MiB: a trainer that held the data (or D') would show it.
-    assert large <= 1.15 * small + 4.0, f"{name}: peak {small:.1f} MiB at 640 images, {large:.1f} MiB at 2,560"
+    assert large <= 1.15 * small + 4.0, (
+        f"{name}: peak {small:.1f} MiB at 640 images, {large:.1f} MiB at 2,560"
+    )

@@ -17,8 +17,13 @@ from robustmask.attacks.pgd import PGD
 from robustmask.datasets import synthetic_face_masks
 from robustmask.evaluation import zero_gradient_share
 from robustmask.defenses.randomized import RandomResizePad, eot_model
-from robustmask.defenses.transforms import (FeatureSqueezing, InputTransformDefense, JPEGCompression,
-                                            SpatialSmoothing, median_filter)
+from robustmask.defenses.transforms import (
+    FeatureSqueezing,
+    InputTransformDefense,
+    JPEGCompression,
+    SpatialSmoothing,
+    median_filter,
+)
 from robustmask.errors import ModelError, RobustmaskError
 from robustmask.modelinfo import inspect_model
 
@@ -55,7 +60,9 @@ def test_jpeg_matches_a_pil_round_trip():
         for image in x:
             buffer = io.BytesIO()
             # TF's float -> uint8 conversion is floor(x * 255.5); PIL gets the same 8-bit image.
-            Image.fromarray(np.floor(image * 255.5).astype(np.uint8)).save(buffer, format="JPEG", quality=quality)
+            Image.fromarray(np.floor(image * 255.5).astype(np.uint8)).save(
+                buffer, format="JPEG", quality=quality
+            )
             reference.append(np.asarray(Image.open(io.BytesIO(buffer.getvalue())), np.float32) / 255.0)
         difference = np.abs(out - np.stack(reference))
         # libjpeg builds differ slightly (DCT method); JPEG itself changes the image far more.
@@ -79,8 +86,10 @@ def test_median_filter_matches_scipy(window):
     np.testing.assert_array_equal(SpatialSmoothing(window)(x).numpy(), expected)
     np.testing.assert_array_equal(median_filter(tf.constant(x), window).numpy(), expected)
     squeezed = np.round(x * 15) / 15
-    np.testing.assert_array_equal(FeatureSqueezing(4, median=window)(x).numpy(),
-                                  ndimage.median_filter(squeezed, size=(1, window, window, 1), mode="reflect"))
+    np.testing.assert_array_equal(
+        FeatureSqueezing(4, median=window)(x).numpy(),
+        ndimage.median_filter(squeezed, size=(1, window, window, 1), mode="reflect"),
+    )
 
 
 def test_random_resize_pad_places_a_shrunk_image_at_random():
@@ -114,20 +123,31 @@ def test_defence_wraps_any_model_and_keeps_its_output_kind(model, test_set):
 
 
 def test_defended_model_saves_and_loads(model, test_set, tmp_path):
-    transforms = [FeatureSqueezing(5, median=3), JPEGCompression(80, gradient="bpda"), RandomResizePad(2, seed=1)]
+    transforms = [
+        FeatureSqueezing(5, median=3),
+        JPEGCompression(80, gradient="bpda"),
+        RandomResizePad(2, seed=1),
+    ]
     defended, _ = InputTransformDefense(transforms).fit(model, None)
     defended.save(tmp_path / "defended.keras")
     loaded = keras.saving.load_model(tmp_path / "defended.keras")
-    assert [layer.get_config() for layer in loaded.layers[:3]] == [layer.get_config() for layer in defended.layers[:3]]
+    assert [layer.get_config() for layer in loaded.layers[:3]] == [
+        layer.get_config() for layer in defended.layers[:3]
+    ]
     deterministic, _ = InputTransformDefense(transforms[:2]).fit(model, None)
     deterministic.save(tmp_path / "deterministic.keras")
     x = test_set[0][:4]
-    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "deterministic.keras").predict(x, verbose=0),
-                               deterministic.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        keras.saving.load_model(tmp_path / "deterministic.keras").predict(x, verbose=0),
+        deterministic.predict(x, verbose=0),
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("transform", [JPEGCompression(75), FeatureSqueezing(4)])
-def test_exact_gradient_is_zero_and_bpda_gradient_is_the_models_at_the_transformed_point(model, test_set, transform):
+def test_exact_gradient_is_zero_and_bpda_gradient_is_the_models_at_the_transformed_point(
+    model, test_set, transform
+):
     x, y = test_set[0][:16], test_set[1][:16]
     y_onehot = tf.one_hot(y, 3)
     pgd = PGD(steps=1)
@@ -165,8 +185,8 @@ def test_transform_only_stops_the_naive_attack(model, test_set, transform):
     adaptive = accuracy(deployed, pgd(attacker, x, y, eps=EPS), y)
     print(f"{type(transform).__name__}: clean {clean:.3f}, naive PGD {naive:.3f}, BPDA-PGD {adaptive:.3f}")
     assert clean > 0.5
-    assert naive >= clean - 0.1           # masked: the naive attack does (almost) nothing
-    assert adaptive <= naive - 0.3        # the adaptive attack does
+    assert naive >= clean - 0.1  # masked: the naive attack does (almost) nothing
+    assert adaptive <= naive - 0.3  # the adaptive attack does
     assert adaptive <= 0.3
 
 
@@ -177,8 +197,10 @@ def test_median_smoothing_passes_gradients_so_plain_pgd_breaks_it(model, test_se
     undefended = accuracy(model, pgd(model, x, y, eps=EPS), y)
     clean = accuracy(deployed, x, y)
     plain = accuracy(deployed, pgd(deployed, x, y, eps=EPS), y)
-    print(f"undefended: clean {accuracy(model, x, y):.3f}, PGD {undefended:.3f}; "
-          f"SpatialSmoothing(3): clean {clean:.3f}, PGD through the median {plain:.3f}")
+    print(
+        f"undefended: clean {accuracy(model, x, y):.3f}, PGD {undefended:.3f}; "
+        f"SpatialSmoothing(3): clean {clean:.3f}, PGD through the median {plain:.3f}"
+    )
     assert undefended <= 0.1 and plain <= 0.3
 
 
@@ -192,8 +214,10 @@ def test_eot_model_averages_probabilities_and_the_eot_attack_is_stronger(model, 
     keras.utils.set_random_seed(1)
     naive = accuracy(defended, pgd(defended, x, y, eps=EPS / 2), y)
     eot = accuracy(defended, pgd(eot_model(defended, samples=8), x, y, eps=EPS / 2), y)
-    print(f"RandomResizePad(6): clean {accuracy(defended, x, y):.3f}, eps 4/255: PGD on one draw {naive:.3f}, "
-          f"EOT-PGD (8 draws) {eot:.3f}")
+    print(
+        f"RandomResizePad(6): clean {accuracy(defended, x, y):.3f}, eps 4/255: PGD on one draw {naive:.3f}, "
+        f"EOT-PGD (8 draws) {eot:.3f}"
+    )
     assert eot <= naive
 
 

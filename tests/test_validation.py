@@ -31,7 +31,9 @@ def test_zero_none_and_the_error_class_are_options():
         check_positive_number(0, "step", allow_none=True, error=AttackError)
 
 
-@pytest.mark.parametrize("value, ok", [(1, True), (np.int32(4), True), (0, False), (1.0, False), (True, False)])
+@pytest.mark.parametrize(
+    "value, ok", [(1, True), (np.int32(4), True), (0, False), (1.0, False), (True, False)]
+)
 def test_positive_integers(value, ok):
     if ok:
         assert check_positive_int(value, "steps") == int(value)
@@ -43,8 +45,10 @@ def test_positive_integers(value, ok):
 def test_first_line_keeps_the_type_and_the_line_that_explains():
     from robustmask.errors import first_line
 
-    keras_style = ValueError("Layer 'dense' could not be deserialized.\n\nconfig={...}\n\n"
-                             "Exception encountered: Unknown activation: 'swishy'\n")
+    keras_style = ValueError(
+        "Layer 'dense' could not be deserialized.\n\nconfig={...}\n\n"
+        "Exception encountered: Unknown activation: 'swishy'\n"
+    )
     assert first_line(keras_style) == "ValueError: Unknown activation: 'swishy'"
     assert first_line(TypeError("bad\nsecond line")) == "TypeError: bad"
     assert first_line(KeyError()) == "KeyError"

@@ -49,7 +49,9 @@ def test_worst_case_is_per_image_not_the_smaller_column(tiny_model, tiny_data):
     from robustmask.attacks.base import Attack
 
     x, y = tiny_data
-    assert (predicted_classes(tiny_model, x) == y).all()  # every image correct when clean: the halves are exact
+    assert (
+        predicted_classes(tiny_model, x) == y
+    ).all()  # every image correct when clean: the halves are exact
     # for each image, one the model gives another class: its 'adversarial' replacement
     other = np.array([np.flatnonzero(y != label)[0] for label in y])
 
@@ -62,7 +64,9 @@ def test_worst_case_is_per_image_not_the_smaller_column(tiny_model, tiny_data):
             super().__init__()
             self.parity = parity
 
-        def generate(self, model, x, y, epsilons):  # never reached: __call__ below bypasses the eps projection
+        def generate(
+            self, model, x, y, epsilons
+        ):  # never reached: __call__ below bypasses the eps projection
             raise AssertionError("not used")
 
         def __call__(self, model, images, labels=None, eps=None):
@@ -113,14 +117,17 @@ class Counting:
         return wrapped
 
 
-def test_the_cascade_attacks_only_what_is_still_robust_and_matches_the_individual_worst_case(tiny_model, tiny_data):
+def test_the_cascade_attacks_only_what_is_still_robust_and_matches_the_individual_worst_case(
+    tiny_model, tiny_data
+):
     from robustmask.attacks import BIM
 
     x, y = tiny_data
     epsilons = [0.05, 0.1]
     fgsm, bim = Counting(FGSM()), Counting(BIM(steps=5))  # deterministic: per image, whatever the batch
-    cascade = robustness_table(tiny_model, (x, y), {"FGSM": fgsm.wrap(), "BIM": bim.wrap()}, epsilons,
-                               protocol="cascade")
+    cascade = robustness_table(
+        tiny_model, (x, y), {"FGSM": fgsm.wrap(), "BIM": bim.wrap()}, epsilons, protocol="cascade"
+    )
     individual = robustness_table(tiny_model, (x, y), {"FGSM": FGSM(), "BIM": BIM(steps=5)}, epsilons)
     correct = lambda images: np.argmax(tiny_model.predict(images, verbose=0), axis=1) == y  # noqa: E731
     clean = correct(x)
@@ -133,8 +140,10 @@ def test_the_cascade_attacks_only_what_is_still_robust_and_matches_the_individua
         assert cascade["BIM (%)"].iloc[i] == pytest.approx(100 * survives_both.mean())  # after both
         assert cascade["Worst case (%)"].iloc[i] == pytest.approx(individual["Worst case (%)"].iloc[i])
         gains = cascade.attrs["gains"][eps]
-        assert gains == {"FGSM": int(clean.sum() - survives_fgsm.sum()),
-                         "BIM": int(survives_fgsm.sum() - survives_both.sum())}
+        assert gains == {
+            "FGSM": int(clean.sum() - survives_fgsm.sum()),
+            "BIM": int(survives_fgsm.sum() - survives_both.sum()),
+        }
     assert bim.sizes[-1] < fgsm.sizes[-1], "the cascade must save work: BIM ran on fewer images"
     assert cascade.attrs["protocol"] == "cascade" and cascade.attrs["norm"] == "L-inf"
     assert cascade.attrs["kinds"] == {"FGSM": "single-step", "BIM": "iterative"}
@@ -147,12 +156,15 @@ def test_a_suite_that_mixes_norms_or_protocols_is_refused(tiny_model, tiny_data)
         robustness_table(tiny_model, tiny_data, {"FGSM": FGSM()}, [0.1], protocol="autoattack")
 
 
-@pytest.mark.parametrize("norm,classes,names", [
-    ("inf", 3, ["APGD-CE", "APGD-DLR", "Square"]),
-    ("inf", 2, ["APGD-CE", "Square"]),  # DLR needs a third class
-    (2, 3, ["APGD-CE", "APGD-DLR", "Square"]),
-    (1, 3, ["APGD-CE", "APGD-DLR"]),  # ART's Square has no L1 form
-])
+@pytest.mark.parametrize(
+    "norm,classes,names",
+    [
+        ("inf", 3, ["APGD-CE", "APGD-DLR", "Square"]),
+        ("inf", 2, ["APGD-CE", "Square"]),  # DLR needs a third class
+        (2, 3, ["APGD-CE", "APGD-DLR", "Square"]),
+        (1, 3, ["APGD-CE", "APGD-DLR"]),  # ART's Square has no L1 form
+    ],
+)
 def test_the_standard_suite_is_autoattacks(norm, classes, names):
     from robustmask.attacks.norms import get
 

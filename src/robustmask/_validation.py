@@ -22,7 +22,9 @@ if TYPE_CHECKING:  # pragma: no cover
 def check_epsilons(eps: float | Sequence[float] | np.ndarray) -> tuple[list[float], bool]:
     """Return (epsilons as floats, whether a single number was given)."""
     scalar = np.ndim(eps) == 0
-    values: list[Any] | None = [eps] if scalar else list(eps) if isinstance(eps, (Sequence, np.ndarray)) else None
+    values: list[Any] | None = (
+        [eps] if scalar else list(eps) if isinstance(eps, (Sequence, np.ndarray)) else None
+    )
     if values is None:
         raise AttackError(f"eps must be a number or a sequence of numbers, got {type(eps).__name__}")
     if not values:
@@ -96,7 +98,9 @@ def check_labels(y: npt.ArrayLike, n: int, num_classes: int, name: str = "y") ->
     elif y.ndim == 1:
         if np.issubdtype(y.dtype, np.floating):
             if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-                raise DataError(f"{name} must be integer class labels or one-hot rows; got non-integer values")
+                raise DataError(
+                    f"{name} must be integer class labels or one-hot rows; got non-integer values"
+                )
         elif not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{name} must be integer class labels or one-hot rows, got dtype {y.dtype}")
         labels = y.astype(np.int64)
@@ -112,8 +116,9 @@ def check_labels(y: npt.ArrayLike, n: int, num_classes: int, name: str = "y") ->
     return labels
 
 
-def check_input_shape(x_shape: Sequence[int | None], model_input_shape: Sequence[int | None] | None,
-                      name: str = "x") -> None:
+def check_input_shape(
+    x_shape: Sequence[int | None], model_input_shape: Sequence[int | None] | None, name: str = "x"
+) -> None:
     if model_input_shape is None:
         return
     expected = tuple(model_input_shape)
@@ -136,8 +141,9 @@ def check_fraction_or_count(value: object, name: str) -> float | int:
     return int(value)
 
 
-def check_positive_int(value: object, name: str, *, allow_zero: bool = False,
-                       error: type[Exception] = RobustmaskError) -> int:
+def check_positive_int(
+    value: object, name: str, *, allow_zero: bool = False, error: type[Exception] = RobustmaskError
+) -> int:
     """An integer >= 1 (>= 0 with `allow_zero`); bools and floats are refused."""
     low = 0 if allow_zero else 1
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -147,24 +153,44 @@ def check_positive_int(value: object, name: str, *, allow_zero: bool = False,
 
 
 @overload
-def check_positive_number(value: object, name: str, *, allow_zero: bool = ..., allow_none: Literal[False] = ...,
-                          error: type[Exception] = ...) -> float: ...
+def check_positive_number(
+    value: object,
+    name: str,
+    *,
+    allow_zero: bool = ...,
+    allow_none: Literal[False] = ...,
+    error: type[Exception] = ...,
+) -> float: ...
 @overload
-def check_positive_number(value: object, name: str, *, allow_zero: bool = ..., allow_none: bool,
-                          error: type[Exception] = ...) -> float | None: ...
-def check_positive_number(value: object, name: str, *, allow_zero: bool = False, allow_none: bool = False,
-                          error: type[Exception] = RobustmaskError) -> float | None:
+def check_positive_number(
+    value: object, name: str, *, allow_zero: bool = ..., allow_none: bool, error: type[Exception] = ...
+) -> float | None: ...
+def check_positive_number(
+    value: object,
+    name: str,
+    *,
+    allow_zero: bool = False,
+    allow_none: bool = False,
+    error: type[Exception] = RobustmaskError,
+) -> float | None:
     """A finite real number > 0 (>= 0 with `allow_zero`; None passes with `allow_none`); bools refused."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or value < 0 or (value == 0 and not allow_zero):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not allow_zero)
+    ):
         kind = "a non-negative number" if allow_zero else "a positive number"
         raise error(f"{name} must be {kind}{' or None' if allow_none else ''}, got {value!r}")
     return float(value)
 
 
-def check_choice(value: str, choices: Sequence[str], name: str, *, error: type[Exception] = RobustmaskError) -> str:
+def check_choice(
+    value: str, choices: Sequence[str], name: str, *, error: type[Exception] = RobustmaskError
+) -> str:
     """One of the string options `choices`."""
     if value not in choices:
         raise error(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")

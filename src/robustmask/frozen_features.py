@@ -17,8 +17,9 @@ if TYPE_CHECKING:  # pragma: no cover - keras and tensorflow are imported where 
     import tensorflow as tf
 
 
-def split_frozen_prefix(model: keras.Model, sample: np.ndarray | tf.Tensor | None = None,
-                        atol: float = 1e-4) -> tuple[keras.Model, keras.Model] | None:
+def split_frozen_prefix(
+    model: keras.Model, sample: np.ndarray | tf.Tensor | None = None, atol: float = 1e-4
+) -> tuple[keras.Model, keras.Model] | None:
     """Return ``(features, head)`` Keras models with ``head(features(x)) == model(x)``, or None.
 
     The prefix is the longest run of leading layers without trainable weights, holding at least
@@ -29,7 +30,9 @@ def split_frozen_prefix(model: keras.Model, sample: np.ndarray | tf.Tensor | Non
     import keras
     import tensorflow as tf
 
-    layers = [layer for layer in getattr(model, "layers", []) if not isinstance(layer, keras.layers.InputLayer)]
+    layers = [
+        layer for layer in getattr(model, "layers", []) if not isinstance(layer, keras.layers.InputLayer)
+    ]
     prefix_end = 0
     while prefix_end < len(layers) and not layers[prefix_end].trainable_weights:
         prefix_end += 1

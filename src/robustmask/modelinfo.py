@@ -48,22 +48,35 @@ class ModelInfo:
 
 
 # model -> {(from_logits,): (info, whether it was checked against a sample)}
-_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[bool | None], tuple[ModelInfo, bool]]] = \
+_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[bool | None], tuple[ModelInfo, bool]]] = (
     weakref.WeakKeyDictionary()
+)
 
 # Layers that hand their input on unchanged at inference (identity or shape-only), so a softmax
 # before them still makes the model's outputs probabilities, and a linear layer still logits.
-PASSTHROUGH_LAYERS = frozenset({
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout", "GaussianDropout",
-    "GaussianNoise", "ActivityRegularization", "Identity", "Flatten", "Reshape",
-})
+PASSTHROUGH_LAYERS = frozenset(
+    {
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "AlphaDropout",
+        "GaussianDropout",
+        "GaussianNoise",
+        "ActivityRegularization",
+        "Identity",
+        "Flatten",
+        "Reshape",
+    }
+)
 # The walk back from the output reached the model's input through passthrough layers only: the
 # model (or a nested model) says nothing about its output kind by itself.
 _THROUGH = "through"
 
 
-def inspect_model(model: keras.Model, from_logits: bool | None = None,
-                  sample: np.ndarray | tf.Tensor | None = None) -> ModelInfo:
+def inspect_model(
+    model: keras.Model, from_logits: bool | None = None, sample: np.ndarray | tf.Tensor | None = None
+) -> ModelInfo:
     """Return a model's `ModelInfo`, detecting softmax vs logits unless `from_logits` says.
 
     Detection walks back from the output (Sequential and Functional models, nested ones too) past
@@ -88,8 +101,14 @@ def inspect_model(model: keras.Model, from_logits: bool | None = None,
     width = _declared_output_width(model)
     if width is None:
         if sample is None:
-            raise ModelError("cannot tell the model's number of classes: build it (call it once) or pass sample inputs")
-        width = int(_as_output_tensor(model(tf.convert_to_tensor(np.asarray(sample[:2], np.float32)), training=False)).shape[-1])
+            raise ModelError(
+                "cannot tell the model's number of classes: build it (call it once) or pass sample inputs"
+            )
+        width = int(
+            _as_output_tensor(
+                model(tf.convert_to_tensor(np.asarray(sample[:2], np.float32)), training=False)
+            ).shape[-1]
+        )
     checked = True
     if from_logits is None:
         output, checked = _detect_output_kind(model, sample)
@@ -125,8 +144,11 @@ def _detect_output_kind(model: keras.Model, sample: np.ndarray | tf.Tensor | Non
         return probed, True
     if certain and probed != declared:
         activation = "a softmax/sigmoid" if declared == "probabilities" else "a linear layer"
-        looks = ("rows of non-negative numbers summing to one" if probed == "probabilities"
-                 else "numbers that are not probability rows")
+        looks = (
+            "rows of non-negative numbers summing to one"
+            if probed == "probabilities"
+            else "numbers that are not probability rows"
+        )
         raise ModelError(
             f"the model's layers say it outputs {declared} ({activation} followed by identity or reshaping layers) "
             f"but its outputs on the sample look like {probed} ({looks}): pass from_logits=True or False"
@@ -236,7 +258,9 @@ def cross_entropy(y_onehot: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:
     return -tf.reduce_sum(tf.cast(y_onehot, log_probs.dtype) * log_probs, axis=-1)
 
 
-def clipped_cross_entropy(y_onehot: tf.Tensor, outputs: Any, info: ModelInfo, epsilon: float = 1e-7) -> tf.Tensor:
+def clipped_cross_entropy(
+    y_onehot: tf.Tensor, outputs: Any, info: ModelInfo, epsilon: float = 1e-7
+) -> tf.Tensor:
     """Keras 2's categorical cross-entropy, as the paper computed it: probabilities clipped to [eps, 1 - eps].
 
     The clip makes the loss flat wherever the true class' probability is above 1 - eps or the
@@ -285,11 +309,15 @@ def _logits_behind(outputs: tf.Tensor) -> tf.Tensor | None:
 def _as_output_tensor(outputs: Any) -> tf.Tensor:
     if isinstance(outputs, dict):
         if len(outputs) != 1:
-            raise ModelError(f"the model has {len(outputs)} outputs; robustmask attacks single-output classifiers")
+            raise ModelError(
+                f"the model has {len(outputs)} outputs; robustmask attacks single-output classifiers"
+            )
         outputs = next(iter(outputs.values()))
     if isinstance(outputs, (list, tuple)):
         if len(outputs) != 1:
-            raise ModelError(f"the model has {len(outputs)} outputs; robustmask attacks single-output classifiers")
+            raise ModelError(
+                f"the model has {len(outputs)} outputs; robustmask attacks single-output classifiers"
+            )
         outputs = outputs[0]
     return outputs
 
@@ -313,7 +341,9 @@ def _declared_output_width(model: keras.Model) -> int | None:
         return None
     if isinstance(shape, list):
         if len(shape) != 1:
-            raise ModelError(f"the model has {len(shape)} outputs; robustmask attacks single-output classifiers")
+            raise ModelError(
+                f"the model has {len(shape)} outputs; robustmask attacks single-output classifiers"
+            )
         shape = shape[0]
     if shape is None or len(shape) != 2:
         raise ModelError(f"the model's output has shape {shape}; a classifier must output (batch, classes)")

@@ -112,14 +112,27 @@ class StudyConfig:
     @classmethod
     def full(cls, **overrides: Any) -> StudyConfig:
         """The paper's settings: 224 px, 30 epochs, batch 32, the whole training set defended."""
-        settings: dict[str, Any] = dict(preset="full", image_size=224, n_per_class=4845, subset=1.0, defence_epochs=10,
-                        defence_batch_size=32, extra_epsilons=())
+        settings: dict[str, Any] = dict(
+            preset="full",
+            image_size=224,
+            n_per_class=4845,
+            subset=1.0,
+            defence_epochs=10,
+            defence_batch_size=32,
+            extra_epsilons=(),
+        )
         settings.update(overrides)
         return cls(**settings)
 
 
-def run_study(config: StudyConfig, output: str | Path, *, overwrite: bool = False,
-              progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_study(
+    config: StudyConfig,
+    output: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Run the study and write its results folder into `output`; return the summary (also summary.json).
 
     `config` is not changed: adjustments (no pre-trained weights, epsilons the model shrugs off) are
@@ -137,7 +150,9 @@ def run_study(config: StudyConfig, output: str | Path, *, overwrite: bool = Fals
     import robustmask
 
     log(f"robustmask {robustmask.__version__}: reproducing Sheikh & Zafar (2023), preset '{config.preset}'")
-    keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow: initial weights, dropout, shuffling
+    keras.utils.set_random_seed(
+        config.seed
+    )  # Python, NumPy and TensorFlow: initial weights, dropout, shuffling
     with _timed(timings, "data_s"), tempfile.TemporaryDirectory(prefix="robustmask-weights-") as weights_dir:
         weights = resolve_weights(config.weights, Path(weights_dir))
         log(f"  weights: {weights['description']}")
@@ -152,24 +167,41 @@ def run_study(config: StudyConfig, output: str | Path, *, overwrite: bool = Fals
     with _timed(timings, "defence_s"):
         defended, defence_history = _defend(config, model, data, table4, progress, log)
     with _timed(timings, "table5_s"):
-        table5, table5_keras, zero_gradients = _table5(config, attack, model, defended, data, table4, progress)
+        table5, table5_keras, zero_gradients = _table5(
+            config, attack, model, defended, data, table4, progress
+        )
     with _timed(timings, "robust_s"):
         robust_table, suite_table = _beyond_the_paper(config, log)
     timings["total_s"] = time.perf_counter() - started
 
     results = StudyResults(
-        config=config, data=data, weights=weights, attack=attack, model=model, defended=defended,
+        config=config,
+        data=data,
+        weights=weights,
+        attack=attack,
+        model=model,
+        defended=defended,
         histories={"undefended": dict(history.history), "Algorithm 2": dict(defence_history.history)},
-        table4=table4, table5=table5, table5_keras=table5_keras, zero_gradients=zero_gradients,
-        train_accuracy=train_accuracy, test_accuracy=test_accuracy, robust_table=robust_table,
-        suite_table=suite_table, notes=notes, timings=timings)
+        table4=table4,
+        table5=table5,
+        table5_keras=table5_keras,
+        zero_gradients=zero_gradients,
+        train_accuracy=train_accuracy,
+        test_accuracy=test_accuracy,
+        robust_table=robust_table,
+        suite_table=suite_table,
+        notes=notes,
+        timings=timings,
+    )
     # Into a new folder beside `output`, swapped in whole when complete: nothing of an earlier run
     # survives an --overwrite, and a crash here leaves the earlier results as they were.
     with replaced_folder(output, overwrite=overwrite) as folder:
         summary = write_study(folder, results, evidence=EVIDENCE, command=_command())
     log_study(results, log, EVIDENCE)
     log(f"  weights: {weights['description']}")
-    log(f"  wrote {output}/report.html (and tables/, figures/, models, summary.json) in {timings['total_s']:.0f} s")
+    log(
+        f"  wrote {output}/report.html (and tables/, figures/, models, summary.json) in {timings['total_s']:.0f} s"
+    )
     return summary
 
 
@@ -187,37 +219,58 @@ def _check_robust_settings(config: StudyConfig) -> None:
     robust_preset(config.robust_defence, epochs=config.robust_epochs, seed=config.seed)
 
 
-def _settings_for(config: StudyConfig, weights: dict[str, Any], notes: list[str],
-                  log: Callable[[str], None]) -> StudyConfig:
+def _settings_for(
+    config: StudyConfig, weights: dict[str, Any], notes: list[str], log: Callable[[str], None]
+) -> StudyConfig:
     """The settings the run uses: a copy of `config`, shrunk when the whole network trains from scratch."""
     if weights["weights"] is None and config.preset == "quick" and config.image_size > SCRATCH_IMAGE_SIZE:
         epochs = min(config.epochs, SCRATCH_EPOCHS)
-        _note(notes, log, f"no pre-trained weights: the quick preset trains the whole network from scratch at "
-                          f"{SCRATCH_IMAGE_SIZE} px for {epochs} epochs")
+        _note(
+            notes,
+            log,
+            f"no pre-trained weights: the quick preset trains the whole network from scratch at "
+            f"{SCRATCH_IMAGE_SIZE} px for {epochs} epochs",
+        )
         config = dataclasses.replace(config, image_size=SCRATCH_IMAGE_SIZE, epochs=epochs)
     if config.preset == "quick":
-        log(f"  quick preset: {config.image_size} px images, {config.epochs} epochs, defence on "
+        log(
+            f"  quick preset: {config.image_size} px images, {config.epochs} epochs, defence on "
             f"{config.subset:.0%} of the training set for {config.defence_epochs} epochs "
-            "(pass --full for the paper's settings)")
+            "(pass --full for the paper's settings)"
+        )
     return config
 
 
-def _report_training(model: keras.Model, data: _Data, notes: list[str],
-                     log: Callable[[str], None]) -> tuple[float, float]:
+def _report_training(
+    model: keras.Model, data: _Data, notes: list[str], log: Callable[[str], None]
+) -> tuple[float, float]:
     train_accuracy = _accuracy(model, data.x_train, data.y_train)
     test_accuracy = _accuracy(model, data.x_test, data.y_test)
-    log(f"  trained: {train_accuracy:.2f}% train accuracy, {test_accuracy:.2f}% test accuracy "
-        "(paper: 98.51% / 95.83%)")
+    log(
+        f"  trained: {train_accuracy:.2f}% train accuracy, {test_accuracy:.2f}% test accuracy "
+        "(paper: 98.51% / 95.83%)"
+    )
     chance = 100.0 / len(data.class_names)
     if test_accuracy < chance + 15:
-        _note(notes, log, f"the model barely learned ({test_accuracy:.1f}% test accuracy, chance is {chance:.0f}%): "
-                          "the tables below say nothing about robustness; give ImageNet weights (robustmask "
-                          "seed-weights, --weights PATH) or more epochs", kind="warning")
+        _note(
+            notes,
+            log,
+            f"the model barely learned ({test_accuracy:.1f}% test accuracy, chance is {chance:.0f}%): "
+            "the tables below say nothing about robustness; give ImageNet weights (robustmask "
+            "seed-weights, --weights PATH) or more epochs",
+            kind="warning",
+        )
     return train_accuracy, test_accuracy
 
 
-def _table4(config: StudyConfig, model: keras.Model, data: _Data, progress: bool, notes: list[str],
-            log: Callable[[str], None]) -> tuple[Attack, EvaluationResult]:
+def _table4(
+    config: StudyConfig,
+    model: keras.Model,
+    data: _Data,
+    progress: bool,
+    notes: list[str],
+    log: Callable[[str], None],
+) -> tuple[Attack, EvaluationResult]:
     """Table 4 at the paper's epsilons, extended to 8/255 when they barely move the model."""
     from robustmask import attacks
 
@@ -225,16 +278,26 @@ def _table4(config: StudyConfig, model: keras.Model, data: _Data, progress: bool
     table4 = _sweep(attack, list(config.epsilons), model, data, progress, "Table 4 (undefended)")
     drop = table4.table["Accuracy (%)"].iloc[0] - table4.table["Accuracy (%)"].iloc[-1]
     if config.extra_epsilons and drop < MOVE_THRESHOLD:
-        _note(notes, log, f"the paper's epsilons (up to {max(config.epsilons):g}) moved the accuracy by only "
-                          f"{drop:.1f} points on this model and data, so the quick preset appends eps "
-                          f"{', '.join(f'{e:.4f}' for e in config.extra_epsilons)} (4/255 to 8/255)")
+        _note(
+            notes,
+            log,
+            f"the paper's epsilons (up to {max(config.epsilons):g}) moved the accuracy by only "
+            f"{drop:.1f} points on this model and data, so the quick preset appends eps "
+            f"{', '.join(f'{e:.4f}' for e in config.extra_epsilons)} (4/255 to 8/255)",
+        )
         epsilons = [*config.epsilons, *config.extra_epsilons]
         table4 = _sweep(attack, epsilons, model, data, progress, "Table 4 (undefended, extended)")
     return attack, table4
 
 
-def _defend(config: StudyConfig, model: keras.Model, data: _Data, table4: EvaluationResult, progress: bool,
-            log: Callable[[str], None]) -> tuple[keras.Model, Any]:
+def _defend(
+    config: StudyConfig,
+    model: keras.Model,
+    data: _Data,
+    table4: EvaluationResult,
+    progress: bool,
+    log: Callable[[str], None],
+) -> tuple[keras.Model, Any]:
     """Algorithm 2 at Table 4's epsilons; with a frozen base, D' is made once and kept as base features."""
     from robustmask import attacks
     from robustmask.defenses import MultiEpsilonAdversarialTrainer
@@ -242,19 +305,36 @@ def _defend(config: StudyConfig, model: keras.Model, data: _Data, table4: Evalua
 
     frozen = config.defence_source == "original" and split_frozen_prefix(model, data.x_train[:2]) is not None
     trainer = MultiEpsilonAdversarialTrainer(
-        _epsilons(table4), subset=config.subset, attack=attacks.get("fgsm", clip=(0.0, 1.0) if config.clip else None),
-        source=config.defence_source, epochs=config.defence_epochs, batch_size=config.defence_batch_size,
-        seed=config.seed, cache="features" if frozen else "none",
+        _epsilons(table4),
+        subset=config.subset,
+        attack=attacks.get("fgsm", clip=(0.0, 1.0) if config.clip else None),
+        source=config.defence_source,
+        epochs=config.defence_epochs,
+        batch_size=config.defence_batch_size,
+        seed=config.seed,
+        cache="features" if frozen else "none",
     )
-    log(f"  defence: Algorithm 2 with copies made against the {config.defence_source} model "
-        f"({trainer.labels} labels) on {config.subset:.0%} of the training set")
-    return trainer.fit(model, (data.x_train, data.y_train), verbose=0,
-                       callbacks=_progress_callbacks(progress, config.defence_epochs,
-                                                     "adversarial training (Algorithm 2)"))
+    log(
+        f"  defence: Algorithm 2 with copies made against the {config.defence_source} model "
+        f"({trainer.labels} labels) on {config.subset:.0%} of the training set"
+    )
+    return trainer.fit(
+        model,
+        (data.x_train, data.y_train),
+        verbose=0,
+        callbacks=_progress_callbacks(progress, config.defence_epochs, "adversarial training (Algorithm 2)"),
+    )
 
 
-def _table5(config: StudyConfig, attack: Attack, model: keras.Model, defended: keras.Model, data: _Data,
-            table4: EvaluationResult, progress: bool) -> tuple[EvaluationResult, EvaluationResult, dict[str, float]]:
+def _table5(
+    config: StudyConfig,
+    attack: Attack,
+    model: keras.Model,
+    defended: keras.Model,
+    data: _Data,
+    table4: EvaluationResult,
+    progress: bool,
+) -> tuple[EvaluationResult, EvaluationResult, dict[str, float]]:
     """Table 5 under robustmask's loss and the paper's literal one, and where each has a zero gradient."""
     from robustmask import attacks
     from robustmask.evaluation.gradients import zero_gradient_share
@@ -264,14 +344,17 @@ def _table5(config: StudyConfig, attack: Attack, model: keras.Model, defended: k
     # The paper's literal FGSM: Keras' clipped cross-entropy, flat (zero gradient) on saturated outputs.
     keras_fgsm = attacks.get("fgsm", clip=(0.0, 1.0) if config.clip else None, loss="keras")
     table5_keras = _sweep(keras_fgsm, epsilons, defended, data, progress, "Table 5 (defended, Keras loss)")
-    zero_gradients = {f"{name}, {loss} loss": zero_gradient_share(fgsm, chosen, data.x_test, data.y_test)
-                      for name, chosen in (("undefended", model), ("defended", defended))
-                      for loss, fgsm in (("robustmask", attacks.get("fgsm")), ("Keras", keras_fgsm))}
+    zero_gradients = {
+        f"{name}, {loss} loss": zero_gradient_share(fgsm, chosen, data.x_test, data.y_test)
+        for name, chosen in (("undefended", model), ("defended", defended))
+        for loss, fgsm in (("robustmask", attacks.get("fgsm")), ("Keras", keras_fgsm))
+    }
     return table5, table5_keras, zero_gradients
 
 
-def _beyond_the_paper(config: StudyConfig, log: Callable[[str], None]) -> tuple[pd.DataFrame | None,
-                                                                                  pd.DataFrame | None]:
+def _beyond_the_paper(
+    config: StudyConfig, log: Callable[[str], None]
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The robust preset against its undefended twin, and the defended model under AutoAttack's suite."""
     if not config.robust:
         return None, None
@@ -283,8 +366,9 @@ def _beyond_the_paper(config: StudyConfig, log: Callable[[str], None]) -> tuple[
 
     log(f"  the standard suite (APGD-CE, APGD-DLR, Square) on {config.robust_defence}")
     suite = standard_suite(num_classes=int(test_data[1].max()) + 1, square_queries=SUITE_SQUARE_QUERIES)
-    suite_table = robustness_table(models[config.robust_defence], test_data, suite, config.robust_epsilons,
-                                   protocol="cascade")
+    suite_table = robustness_table(
+        models[config.robust_defence], test_data, suite, config.robust_epsilons, protocol="cascade"
+    )
     return table, suite_table
 
 
@@ -320,4 +404,6 @@ def _check_output_folder(output: Path, overwrite: bool) -> None:
     if output.exists() and not output.is_dir():
         raise RobustmaskError(f"output {output} exists and is not a folder")
     if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise RobustmaskError(f"output folder {output} already holds results; pass --overwrite to replace them")
+        raise RobustmaskError(
+            f"output folder {output} already holds results; pass --overwrite to replace them"
+        )

@@ -30,8 +30,20 @@ def _lazy_table() -> None:
 
 _lazy_table()
 
-__all__ = sorted({"Attack", "GradientAttack", "FGSM", "FGM", "norms", "ENTRY_POINT_GROUP", "available", "get",
-                  "register", *_LAZY})
+__all__ = sorted(
+    {
+        "Attack",
+        "GradientAttack",
+        "FGSM",
+        "FGM",
+        "norms",
+        "ENTRY_POINT_GROUP",
+        "available",
+        "get",
+        "register",
+        *_LAZY,
+    }
+)
 
 
 __getattr__ = lazy_attributes(__name__, _LAZY)

@@ -79,8 +79,15 @@ class Attack(abc.ABC):
                 "TensorFlow attacks (robustmask.Attack asks for generate() instead)"
             )
 
-    def __init__(self, *, clip: Clip = (0.0, 1.0), norm: str | float | norms.Norm = "inf",
-                 from_logits: bool | None = None, targeted: bool = False, batch_size: int = 128) -> None:
+    def __init__(
+        self,
+        *,
+        clip: Clip = (0.0, 1.0),
+        norm: str | float | norms.Norm = "inf",
+        from_logits: bool | None = None,
+        targeted: bool = False,
+        batch_size: int = 128,
+    ) -> None:
         self.clip = check_clip(clip)
         self.norm: norms.Norm = norms.get(norm)
         self.from_logits = from_logits
@@ -111,7 +118,9 @@ class Attack(abc.ABC):
 
     # ------------------------------------------------------------------ the method an attack implements
     @abc.abstractmethod
-    def generate(self, model: Model, x: tf.Tensor, y: tf.Tensor, epsilons: Sequence[float] | tf.Tensor) -> tf.Tensor:
+    def generate(
+        self, model: Model, x: tf.Tensor, y: tf.Tensor, epsilons: Sequence[float] | tf.Tensor
+    ) -> tf.Tensor:
         """Adversarial batches for every epsilon: a (len(epsilons), batch, ...) float32 tensor.
 
         ``x``: float32 (batch, ...) inside the clip range; ``y``: one-hot float32 (batch, classes),
@@ -121,7 +130,9 @@ class Attack(abc.ABC):
         """
 
     # ------------------------------------------------------------------ NumPy edge
-    def __call__(self, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None) -> np.ndarray:
+    def __call__(
+        self, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None
+    ) -> np.ndarray:
         """Attack ``x`` and return adversarial images as a NumPy array of x's shape and dtype.
 
         Args:
@@ -137,7 +148,9 @@ class Attack(abc.ABC):
         info = self.model_info(model, x_np)
         check_input_shape(x_np.shape, info.input_shape)
         labels = self._labels(model, x_np, y, info)
-        out = np.empty((len(epsilons),) + x_np.shape, dtype=x_np.dtype if x_np.dtype.kind == "f" else np.float32)
+        out = np.empty(
+            (len(epsilons),) + x_np.shape, dtype=x_np.dtype if x_np.dtype.kind == "f" else np.float32
+        )
         for start in range(0, len(x_np), self.batch_size):
             stop = start + self.batch_size
             x_batch = tf.convert_to_tensor(x_np[start:stop], tf.float32)
@@ -171,6 +184,8 @@ class Attack(abc.ABC):
         info = self.model_info(model, x)
         predicted = []
         for start in range(0, len(x), self.batch_size):
-            outputs = model(tf.convert_to_tensor(x[start : start + self.batch_size], tf.float32), training=False)
+            outputs = model(
+                tf.convert_to_tensor(x[start : start + self.batch_size], tf.float32), training=False
+            )
             predicted.append(np.argmax(log_probabilities(outputs, info).numpy(), axis=1))
         return np.concatenate(predicted)

@@ -40,8 +40,13 @@ class BIM(GradientAttack):
         sweep = bim(model, x_test, y_test, eps=[0.001, 0.002, 0.004])  # (3, n, ...)
     """
 
-    def __init__(self, steps: int = 10, rel_stepsize: float | None = None, abs_stepsize: float | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        steps: int = 10,
+        rel_stepsize: float | None = None,
+        abs_stepsize: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.steps = check_steps(steps, "steps")
         rel = check_stepsize(rel_stepsize, "rel_stepsize")
@@ -52,12 +57,22 @@ class BIM(GradientAttack):
         return f"{self.name}(steps={self.steps}, {self._step_repr()}, norm={self.norm.name!r}, targeted={self.targeted})"
 
     def _step_repr(self) -> str:
-        return f"abs_stepsize={self.abs_stepsize:g}" if self.abs_stepsize else f"rel_stepsize={self.rel_stepsize:g}"
+        return (
+            f"abs_stepsize={self.abs_stepsize:g}"
+            if self.abs_stepsize
+            else f"rel_stepsize={self.rel_stepsize:g}"
+        )
 
     def stepsize(self, eps: TensorEps) -> tf.Tensor:
-        return tf.constant(self.abs_stepsize, tf.float32) if self.abs_stepsize is not None else eps * self.rel_stepsize
+        return (
+            tf.constant(self.abs_stepsize, tf.float32)
+            if self.abs_stepsize is not None
+            else eps * self.rel_stepsize
+        )
 
-    def iterate(self, model: Model, x_start: tf.Tensor, x: tf.Tensor, y: tf.Tensor, eps: TensorEps) -> tf.Tensor:
+    def iterate(
+        self, model: Model, x_start: tf.Tensor, x: tf.Tensor, y: tf.Tensor, eps: TensorEps
+    ) -> tf.Tensor:
         """`steps` steepest-ascent steps from x_start, projected around x: one tf.while_loop, not unrolled."""
         alpha = self.stepsize(eps)
 

@@ -62,6 +62,7 @@ class FGM(FGSM):
         x_adv = fgm(model, x_test, y_test, eps=0.5)        # ||x_adv - x||_2 <= 0.5 per image
     """
 
-    def __init__(self, clip: Clip = (0.0, 1.0), loss: LossSpec = None, *,
-                 norm: str | float = 2, **kwargs: Any) -> None:
+    def __init__(
+        self, clip: Clip = (0.0, 1.0), loss: LossSpec = None, *, norm: str | float = 2, **kwargs: Any
+    ) -> None:
         super().__init__(clip=clip, loss=loss, norm=norm, **kwargs)

@@ -60,7 +60,9 @@ class GradientAttack(Attack):
 
     def __init__(self, *, loss: LossSpec = None, **kwargs: Any) -> None:
         if loss is not None and loss != "keras" and not callable(loss):
-            raise AttackError(f"loss must be None, 'keras' or a callable loss(y_onehot, log_probs), got {loss!r}")
+            raise AttackError(
+                f"loss must be None, 'keras' or a callable loss(y_onehot, log_probs), got {loss!r}"
+            )
         super().__init__(**kwargs)
         self.loss_fn = loss
         self._compiled: dict[int, Callable[..., tf.Tensor]] = {}
@@ -82,8 +84,12 @@ class GradientAttack(Attack):
         One eps at a time in a graph loop: the graph holds one copy of `run` whatever the number
         of epsilons, and that number may be unknown when the function is traced.
         """
-        return tf.map_fn(lambda eps: tf.cast(self.run(model, x, y, eps), tf.float32), epsilons,
-                         parallel_iterations=1, fn_output_signature=tf.TensorSpec(x.shape, tf.float32))
+        return tf.map_fn(
+            lambda eps: tf.cast(self.run(model, x, y, eps), tf.float32),
+            epsilons,
+            parallel_iterations=1,
+            fn_output_signature=tf.TensorSpec(x.shape, tf.float32),
+        )
 
     # ------------------------------------------------------------------ helpers for `run`
     def objective(self, model: Model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -94,8 +100,11 @@ class GradientAttack(Attack):
         else:
             log_probs = log_probabilities(outputs, self.model_info(model))
             # Not None and not "keras": a callable (__init__ admits no other string).
-            loss = cross_entropy(y, log_probs) if self.loss_fn is None else \
-                cast(LossFunction, self.loss_fn)(y, log_probs)
+            loss = (
+                cross_entropy(y, log_probs)
+                if self.loss_fn is None
+                else cast(LossFunction, self.loss_fn)(y, log_probs)
+            )
         return -loss if self.targeted else loss
 
     def gradient(self, model: Model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -108,7 +117,9 @@ class GradientAttack(Attack):
         return tape.gradient(objective, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
     # ------------------------------------------------------------------ tensor-level entry point
-    def generate(self, model: Model, x: tf.Tensor, y: tf.Tensor, epsilons: Sequence[float] | tf.Tensor) -> tf.Tensor:
+    def generate(
+        self, model: Model, x: tf.Tensor, y: tf.Tensor, epsilons: Sequence[float] | tf.Tensor
+    ) -> tf.Tensor:
         """Adversarial batches for every epsilon: a (len(epsilons), batch, ...) float32 tensor.
 
         Graph-safe: call it from inside a ``train_step`` or another tf.function. ``y`` must be one-hot.
@@ -145,4 +156,3 @@ class GradientAttack(Attack):
         eps_rep = tf.repeat(epsilons, tf.shape(x)[0])
         projected = tf.reshape(self.project(flat, x_rep, eps_rep), tf.shape(adversarial))
         return tf.ensure_shape(projected, adversarial.shape)
-

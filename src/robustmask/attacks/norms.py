@@ -173,8 +173,11 @@ class L1(Norm):
     name, label, order = "1", "L1", 1.0
 
     def __init__(self, l1_percentile: float = 99.0) -> None:
-        if isinstance(l1_percentile, bool) or not isinstance(l1_percentile, (int, float)) \
-                or not 0.0 <= l1_percentile < 100.0:
+        if (
+            isinstance(l1_percentile, bool)
+            or not isinstance(l1_percentile, (int, float))
+            or not 0.0 <= l1_percentile < 100.0
+        ):
             raise AttackError(f"l1_percentile must be a number in [0, 100), got {l1_percentile!r}")
         self.l1_percentile = float(l1_percentile)
 
@@ -219,7 +222,16 @@ class L1(Norm):
 
 
 NORMS: dict[str, type[Norm]] = {"inf": LInf, "2": L2, "1": L1}
-_ALIASES = {"inf": "inf", "linf": "inf", "l-inf": "inf", "l_inf": "inf", "2": "2", "l2": "2", "1": "1", "l1": "1"}
+_ALIASES = {
+    "inf": "inf",
+    "linf": "inf",
+    "l-inf": "inf",
+    "l_inf": "inf",
+    "2": "2",
+    "l2": "2",
+    "1": "1",
+    "l1": "1",
+}
 
 
 def get(norm: str | float | Norm) -> Norm:

@@ -50,36 +50,52 @@ class PGD(BIM):
         x_adv = pgd_l2(model, x_test, y_test, eps=0.5)     # ||x_adv - x||_2 <= 0.5 per image
     """
 
-    def __init__(self, steps: int = 40, rel_stepsize: float | None = None, abs_stepsize: float | None = None,
-                 random_start: bool = True, restarts: int = 1, seed: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        steps: int = 40,
+        rel_stepsize: float | None = None,
+        abs_stepsize: float | None = None,
+        random_start: bool = True,
+        restarts: int = 1,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         steps = check_steps(steps, "steps")
         super().__init__(steps, 2.5 / steps if rel_stepsize is None else rel_stepsize, abs_stepsize, **kwargs)
         self.random_start = bool(random_start)
         self.restarts = check_steps(restarts, "restarts")
         if self.restarts > 1 and not self.random_start:
             raise AttackError("restarts > 1 needs random_start=True: without it every restart is the same")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                                 or not 0 <= seed < 2**63):
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63
+        ):
             raise AttackError(f"seed must be None or a non-negative integer, got {seed!r}")
         self.seed = None if seed is None else int(seed)
 
     def __repr__(self) -> str:
-        return (f"{self.name}(steps={self.steps}, {self._step_repr()}, random_start="
-                f"{self.random_start}, restarts={self.restarts}, seed={self.seed}, norm={self.norm.name!r}, "
-                f"targeted={self.targeted})")
+        return (
+            f"{self.name}(steps={self.steps}, {self._step_repr()}, random_start="
+            f"{self.random_start}, restarts={self.restarts}, seed={self.seed}, norm={self.norm.name!r}, "
+            f"targeted={self.targeted})"
+        )
 
     def start(self, x: tf.Tensor, eps: TensorEps, restart: int | tf.Tensor) -> tf.Tensor:
         if not self.random_start:
             return x
-        seed = None if self.seed is None else tf.stack([tf.cast(self.seed, tf.int64), tf.cast(restart, tf.int64)])
+        seed = (
+            None
+            if self.seed is None
+            else tf.stack([tf.cast(self.seed, tf.int64), tf.cast(restart, tf.int64)])
+        )
         return self.project(x + self.norm.random(tf.shape(x), eps, seed), x, eps)
 
     def run(self, model: Model, x: tf.Tensor, y: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
         if self.restarts == 1:
             return self.iterate(model, self.start(x, eps, 0), x, y, eps)
 
-        def restart(r: tf.Tensor, best: tf.Tensor, best_success: tf.Tensor,
-                    best_score: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        def restart(
+            r: tf.Tensor, best: tf.Tensor, best_success: tf.Tensor, best_score: tf.Tensor
+        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
             x_adv = self.iterate(model, self.start(x, eps, r), x, y, eps)
             predicted = tf.argmax(log_probabilities(model(x_adv, training=False), self.model_info(model)), 1)
             reached = tf.equal(predicted, tf.argmax(y, 1))
@@ -87,7 +103,12 @@ class PGD(BIM):
             score = self.objective(model, x_adv, y)
             better = (success & ~best_success) | ((success == best_success) & (score > best_score))
             keep = tf.reshape(better, [-1] + [1] * (x.shape.rank - 1))
-            return r + 1, tf.where(keep, x_adv, best), best_success | success, tf.where(better, score, best_score)
+            return (
+                r + 1,
+                tf.where(keep, x_adv, best),
+                best_success | success,
+                tf.where(better, score, best_score),
+            )
 
         batch = tf.shape(x)[:1]
         initial = (tf.constant(0), x, tf.zeros(batch, tf.bool), tf.fill(batch, float("-inf")))

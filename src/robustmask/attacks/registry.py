@@ -123,8 +123,10 @@ def _resolve(name: str) -> Callable[..., Any]:
             try:
                 return entry.load()
             except Exception as error:  # a broken plug-in must not hide the others
-                raise AttackError(f"the plug-in attack {name!r} ({entry.value}) failed to load: "
-                                  f"{type(error).__name__}: {error}") from None
+                raise AttackError(
+                    f"the plug-in attack {name!r} ({entry.value}) failed to load: "
+                    f"{type(error).__name__}: {error}"
+                ) from None
     close = difflib.get_close_matches(key, available(), n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise AttackError(f"unknown attack {name!r}{hint}; available: {', '.join(available())}")

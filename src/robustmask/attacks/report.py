@@ -18,8 +18,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from robustmask._types import Epsilons, Images, Labels, Model
 
-REPORT_COLUMNS = ("Epsilon", "Success rate (%)", "L0 (mean)", "L0 (max)", "L1 (mean)", "L1 (max)", "L2 (mean)", "L2 (max)",
-                  "Linf (mean)", "Linf (max)", "Queries", "Time (s)")
+REPORT_COLUMNS = (
+    "Epsilon",
+    "Success rate (%)",
+    "L0 (mean)",
+    "L0 (max)",
+    "L1 (mean)",
+    "L1 (max)",
+    "L2 (mean)",
+    "L2 (max)",
+    "Linf (mean)",
+    "Linf (max)",
+    "Queries",
+    "Time (s)",
+)
 
 
 # `robustmask.attacks.norms` name -> the key of `perturbation_norms` that measures it.
@@ -47,18 +59,48 @@ def perturbation_norms(x: Images, x_adv: Images) -> dict[str, np.ndarray]:
 
 
 @overload
-def attack_report(attack: Attack, model: Model, x: Images, y: Labels | None = ..., eps: Epsilons | None = ..., *,
-                  warmup: bool = ..., return_adversarial: Literal[False] = ...) -> pd.DataFrame: ...
+def attack_report(
+    attack: Attack,
+    model: Model,
+    x: Images,
+    y: Labels | None = ...,
+    eps: Epsilons | None = ...,
+    *,
+    warmup: bool = ...,
+    return_adversarial: Literal[False] = ...,
+) -> pd.DataFrame: ...
 @overload
-def attack_report(attack: Attack, model: Model, x: Images, y: Labels | None = ..., eps: Epsilons | None = ..., *,
-                  warmup: bool = ..., return_adversarial: Literal[True]) -> tuple[pd.DataFrame, list[np.ndarray]]: ...
+def attack_report(
+    attack: Attack,
+    model: Model,
+    x: Images,
+    y: Labels | None = ...,
+    eps: Epsilons | None = ...,
+    *,
+    warmup: bool = ...,
+    return_adversarial: Literal[True],
+) -> tuple[pd.DataFrame, list[np.ndarray]]: ...
 @overload
-def attack_report(attack: Attack, model: Model, x: Images, y: Labels | None = ..., eps: Epsilons | None = ..., *,
-                  warmup: bool = ...,
-                  return_adversarial: bool) -> pd.DataFrame | tuple[pd.DataFrame, list[np.ndarray]]: ...
-def attack_report(attack: Attack, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None, *,
-                  warmup: bool = False,
-                  return_adversarial: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, list[np.ndarray]]:
+def attack_report(
+    attack: Attack,
+    model: Model,
+    x: Images,
+    y: Labels | None = ...,
+    eps: Epsilons | None = ...,
+    *,
+    warmup: bool = ...,
+    return_adversarial: bool,
+) -> pd.DataFrame | tuple[pd.DataFrame, list[np.ndarray]]: ...
+def attack_report(
+    attack: Attack,
+    model: Model,
+    x: Images,
+    y: Labels | None = None,
+    eps: Epsilons | None = None,
+    *,
+    warmup: bool = False,
+    return_adversarial: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, list[np.ndarray]]:
     """Run `attack` at each eps and tabulate its success, perturbation sizes, queries and time.
 
     One row per eps; the attack is called once per eps. Columns: ``Epsilon``; ``Success rate (%)``:
@@ -112,14 +154,25 @@ def attack_report(attack: Attack, model: Model, x: Images, y: Labels | None = No
         norms = perturbation_norms(reference, np.asarray(x_adv).astype(np.float32))
         if return_adversarial:
             images.append(x_adv)
-        rows.append({
-            "Epsilon": math.nan if e is None else e,
-            "Success rate (%)": 100.0 * hit[counted].mean() if counted.any() else math.nan,
-            **{f"{k} ({stat})": float(getattr(np, stat)(v)) for k, v in norms.items() for stat in ("mean", "max")},
-            "Queries": math.nan if queries is None else float(queries),
-            "Time (s)": elapsed,
-        })
+        rows.append(
+            {
+                "Epsilon": math.nan if e is None else e,
+                "Success rate (%)": 100.0 * hit[counted].mean() if counted.any() else math.nan,
+                **{
+                    f"{k} ({stat})": float(getattr(np, stat)(v))
+                    for k, v in norms.items()
+                    for stat in ("mean", "max")
+                },
+                "Queries": math.nan if queries is None else float(queries),
+                "Time (s)": elapsed,
+            }
+        )
     table = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
-    table.attrs.update(attack=attack.name, examples=len(x), counted=int(counted.sum()), targeted=attack.targeted,
-                       norm=attack.norm.label)
+    table.attrs.update(
+        attack=attack.name,
+        examples=len(x),
+        counted=int(counted.sum()),
+        targeted=attack.targeted,
+        norm=attack.norm.label,
+    )
     return (table, images) if return_adversarial else table

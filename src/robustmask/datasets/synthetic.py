@@ -68,10 +68,23 @@ def _palette(*colours: tuple[float, float, float]) -> np.ndarray:
 
 
 # Colour palettes.
-_SKIN_RAMP = _palette((0.97, 0.83, 0.72), (0.90, 0.70, 0.56), (0.78, 0.56, 0.40),
-                      (0.62, 0.42, 0.28), (0.45, 0.29, 0.19), (0.30, 0.19, 0.12))
-_HAIR = _palette((0.07, 0.06, 0.05), (0.22, 0.14, 0.08), (0.42, 0.28, 0.15), (0.80, 0.66, 0.40),
-                 (0.58, 0.24, 0.10), (0.55, 0.55, 0.55), (0.85, 0.85, 0.83))
+_SKIN_RAMP = _palette(
+    (0.97, 0.83, 0.72),
+    (0.90, 0.70, 0.56),
+    (0.78, 0.56, 0.40),
+    (0.62, 0.42, 0.28),
+    (0.45, 0.29, 0.19),
+    (0.30, 0.19, 0.12),
+)
+_HAIR = _palette(
+    (0.07, 0.06, 0.05),
+    (0.22, 0.14, 0.08),
+    (0.42, 0.28, 0.15),
+    (0.80, 0.66, 0.40),
+    (0.58, 0.24, 0.10),
+    (0.55, 0.55, 0.55),
+    (0.85, 0.85, 0.83),
+)
 _HAIR_P = np.array([0.32, 0.26, 0.14, 0.1, 0.06, 0.07, 0.05])
 _MASKS = _palette(
     (0.56, 0.76, 0.88),  # surgical blue
@@ -92,11 +105,18 @@ _IRIS = _palette((0.25, 0.15, 0.08), (0.10, 0.07, 0.05), (0.25, 0.45, 0.65), (0.
 
 @overload
 def synthetic_face_masks(
-    n_per_class: int = ..., image_size: int = ..., seed: int | None = ..., return_subcategories: Literal[False] = ...
+    n_per_class: int = ...,
+    image_size: int = ...,
+    seed: int | None = ...,
+    return_subcategories: Literal[False] = ...,
 ) -> tuple[np.ndarray, np.ndarray]: ...
 @overload
 def synthetic_face_masks(
-    n_per_class: int = ..., image_size: int = ..., seed: int | None = ..., *, return_subcategories: Literal[True]
+    n_per_class: int = ...,
+    image_size: int = ...,
+    seed: int | None = ...,
+    *,
+    return_subcategories: Literal[True],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 @overload
 def synthetic_face_masks(
@@ -579,8 +599,9 @@ def _draw_mask(win, q, u, v, px):
     """A face mask whose top edge (higher over the nose bridge) sits at ``mask_top``, with straps."""
     a, top = _b(q["aspect"]), _b(q["mask_top"])
     m = _ellipse(u, v, 0, 0.03, a * 1.08, 1.1, px) * _soft(v - top - 0.12 * (u / a) ** 2, px)
-    fabric = _pattern(u, v, q["mask_c1"], q["mask_c2"], q["mask_pattern"], q["mask_freq"],
-                      q["mask_stripe_angle"], px)
+    fabric = _pattern(
+        u, v, q["mask_c1"], q["mask_c2"], q["mask_pattern"], q["mask_freq"], q["mask_stripe_angle"], px
+    )
     fabric = fabric * (1.0 - 0.12 * (u / a) ** 2)
     _paint(win, _capsule(np.abs(u), v, (a * 0.9, top + 0.1), (a * 1.02, -0.12), 0.022, px), _col(q["strap"]))
     _paint(win, m, fabric)
@@ -592,7 +613,9 @@ def _mask_box(q):
 
 def _draw_strand(win, q, u, v, px):
     """Long hair hanging over one cheek and past the chin."""
-    _paint(win, _rect(u * _b(q["strand_side"]), v, _b(q["aspect"]) * 0.88, 0.5, 0.17, 1.15, px), _col(q["hair"]))
+    _paint(
+        win, _rect(u * _b(q["strand_side"]), v, _b(q["aspect"]) * 0.88, 0.5, 0.17, 1.15, px), _col(q["hair"])
+    )
 
 
 def _strand_box(q):
@@ -638,8 +661,11 @@ def _render(p, size, rng):
         for k in range(p["cl_centre"].shape[1]):
             c, h = p["cl_centre"][sel, k], p["cl_half"][sel, k]
             shape = _ellipse if k % 2 else _rect  # alternate blobs and boxes
-            _paint(sub, shape(X, Y, _b(c[:, 0]), _b(c[:, 1]), _b(h[:, 0]), _b(h[:, 1]), px_img),
-                   _col(p["cl_colour"][sel, k]))
+            _paint(
+                sub,
+                shape(X, Y, _b(c[:, 0]), _b(c[:, 1]), _b(h[:, 0]), _b(h[:, 1]), px_img),
+                _col(p["cl_colour"][sel, k]),
+            )
         img[:, sel] = sub
 
     # Shirt, neck, long hair behind the head: large shapes, drawn on whole images.

@@ -12,12 +12,34 @@ from robustmask.defenses.pgd_training import PGDAdversarialTrainer
 from robustmask.defenses.randomized import RandomResizePad, eot_model
 from robustmask.defenses.registry import available, get, register
 from robustmask.defenses.trades import TRADESTrainer
-from robustmask.defenses.transforms import (FeatureSqueezing, InputTransform, InputTransformDefense, JPEGCompression,
-                                            SpatialSmoothing)
+from robustmask.defenses.transforms import (
+    FeatureSqueezing,
+    InputTransform,
+    InputTransformDefense,
+    JPEGCompression,
+    SpatialSmoothing,
+)
 
 __all__ = [
-    "AdversarialDetector", "AdversarialTrainer", "DefensiveDistillation", "Defense", "DetectionRates",
-    "DetectorAwarePGD", "FastAdversarialTrainer", "FeatureSqueezing", "InputTransform", "InputTransformDefense",
-    "JPEGCompression", "MultiEpsilonAdversarialTrainer", "PGDAdversarialTrainer", "RandomResizePad",
-    "RobustAccuracyGuard", "SpatialSmoothing", "TRADESTrainer", "available", "get", "eot_model", "register",
+    "AdversarialDetector",
+    "AdversarialTrainer",
+    "DefensiveDistillation",
+    "Defense",
+    "DetectionRates",
+    "DetectorAwarePGD",
+    "FastAdversarialTrainer",
+    "FeatureSqueezing",
+    "InputTransform",
+    "InputTransformDefense",
+    "JPEGCompression",
+    "MultiEpsilonAdversarialTrainer",
+    "PGDAdversarialTrainer",
+    "RandomResizePad",
+    "RobustAccuracyGuard",
+    "SpatialSmoothing",
+    "TRADESTrainer",
+    "available",
+    "get",
+    "eot_model",
+    "register",
 ]

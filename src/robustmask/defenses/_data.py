@@ -32,8 +32,15 @@ class CleanBatches:
         holdout: images kept out of training (arrays only), e.g. for a robustness guard.
     """
 
-    def __init__(self, data: Any, subset: float | int, batch: int, clip: tuple[float, float] | None, seed: int,
-                 holdout: int = 0) -> None:
+    def __init__(
+        self,
+        data: Any,
+        subset: float | int,
+        batch: int,
+        clip: tuple[float, float] | None,
+        seed: int,
+        holdout: int = 0,
+    ) -> None:
         self.batch, self.seed, self.epoch = batch, seed, 0
         if is_dataset(data):
             if holdout:
@@ -56,8 +63,10 @@ class CleanBatches:
         self.x, self.y = x, y
         self.sample = x[:16]
         self.steps = math.ceil(m / batch)
-        signature = (tf.TensorSpec((None,) + x.shape[1:], tf.float32),
-                     tf.TensorSpec((None,) + y.shape[1:], tf.as_dtype(y.dtype)))
+        signature = (
+            tf.TensorSpec((None,) + x.shape[1:], tf.float32),
+            tf.TensorSpec((None,) + y.shape[1:], tf.as_dtype(y.dtype)),
+        )
         # A generator, not from_tensor_slices: that would embed the whole array in the graph.
         dataset = tf.data.Dataset.from_generator(self._batches, output_signature=signature)
         self.dataset = dataset.apply(tf.data.experimental.assert_cardinality(self.steps)).prefetch(2)
@@ -68,17 +77,25 @@ class CleanBatches:
             index = np.sort(order[start : start + self.batch])
             yield self.x[index].astype(np.float32, copy=False), self.y[index]
 
-    def _from_dataset(self, data: tf.data.Dataset,
-                      subset: float | int) -> tuple[tf.data.Dataset, np.ndarray, int | None]:
+    def _from_dataset(
+        self, data: tf.data.Dataset, subset: float | int
+    ) -> tuple[tf.data.Dataset, np.ndarray, int | None]:
         spec = data.element_spec
         if not isinstance(spec, tuple) or len(spec) < 2:
             raise DataError("the training dataset must yield (images, labels) batches")
         examples = data.unbatch()
         if isinstance(subset, float) and subset < 1.0:
             fraction, seed = subset, self.seed
-            examples = examples.enumerate().filter(
-                lambda i, _: tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), i])) < fraction
-            ).map(lambda _, element: element)
+            examples = (
+                examples.enumerate()
+                .filter(
+                    lambda i, _: (
+                        tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), i]))
+                        < fraction
+                    )
+                )
+                .map(lambda _, element: element)
+            )
         # A window of a few batches, not the whole set: memory must not grow with the data. Keras'
         # own fit does not shuffle a Dataset at all; shuffle it upstream for a global order.
         examples = examples.shuffle(8 * self.batch, seed=self.seed, reshuffle_each_iteration=True)

@@ -37,8 +37,19 @@ class AdversarialTrainingModel(keras.Model):
             the same noise as an uninterrupted one; None leaves the attack as it is.
     """
 
-    def __init__(self, model: keras.Model, reference: keras.Model, attack: Attack, epsilons: Sequence[float], *,
-                 labels: str, info: ModelInfo, ratio: float, ramp_steps: int = 0, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        reference: keras.Model,
+        attack: Attack,
+        epsilons: Sequence[float],
+        *,
+        labels: str,
+        info: ModelInfo,
+        ratio: float,
+        ramp_steps: int = 0,
+        seed: int | None = None,
+    ) -> None:
         super().__init__(name=f"{model.name}_adversarial_training")
         self.model = model
         # Bypass Keras' attribute tracking: the reference model's weights must not become
@@ -72,8 +83,13 @@ class AdversarialTrainingModel(keras.Model):
             return super().train_step((x_all, y_all))  # every image weighs the same
         # Weights with mean 1: the clean batch carries (1 - ratio) of the loss, the copies ratio.
         batch = tf.shape(x)[:1]
-        weights = tf.concat([tf.fill(batch, (1.0 - self.ratio) * groups),
-                             tf.fill(batch * copies, self.ratio * groups / copies)], axis=0)
+        weights = tf.concat(
+            [
+                tf.fill(batch, (1.0 - self.ratio) * groups),
+                tf.fill(batch * copies, self.ratio * groups / copies),
+            ],
+            axis=0,
+        )
         return super().train_step((x_all, y_all, weights))
 
     def _ramp(self, iteration: tf.Tensor) -> tf.Tensor:

@@ -21,8 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from robustmask._validation import (check_choice, check_epsilons, check_fraction_or_count, check_positive_int,
-                                    check_positive_number)
+from robustmask._validation import (
+    check_choice,
+    check_epsilons,
+    check_fraction_or_count,
+    check_positive_int,
+    check_positive_number,
+)
 from robustmask.attacks.base import Attack
 from robustmask.defenses._data import CleanBatches
 from robustmask.defenses._model_copy import copy_model, prepare_layers
@@ -77,29 +82,51 @@ class AdversarialTrainer(Defense):
         defended, history = trainer.fit(model, (x_train, y_train), checkpoint_dir="runs/ckpt")
     """
 
-    def __init__(self, attack: Attack | str, epsilons: float | Sequence[float], *, ratio: float | None = None,
-                 objective: str = "ce", beta: float = 6.0, source: str = "current", labels: str | None = None,
-                 layers: str = "trainable", batchnorm: str | None = None, subset: float | int = 1.0,
-                 eps_ramp: int = 0, epochs: int = 10, batch_size: int = 32, learning_rate: float | None = None,
-                 warmup_epochs: int = 0,
-                 optimizer: keras.optimizers.Optimizer | str | None = None,
-                 loss: keras.losses.Loss | str | Callable[..., tf.Tensor] | None = None,
-                 strategy: tf.distribute.Strategy | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        attack: Attack | str,
+        epsilons: float | Sequence[float],
+        *,
+        ratio: float | None = None,
+        objective: str = "ce",
+        beta: float = 6.0,
+        source: str = "current",
+        labels: str | None = None,
+        layers: str = "trainable",
+        batchnorm: str | None = None,
+        subset: float | int = 1.0,
+        eps_ramp: int = 0,
+        epochs: int = 10,
+        batch_size: int = 32,
+        learning_rate: float | None = None,
+        warmup_epochs: int = 0,
+        optimizer: keras.optimizers.Optimizer | str | None = None,
+        loss: keras.losses.Loss | str | Callable[..., tf.Tensor] | None = None,
+        strategy: tf.distribute.Strategy | None = None,
+        seed: int = 0,
+    ) -> None:
         self.attack = _check_attack(attack)
         self.epsilons, _ = check_epsilons(epsilons)
         self.objective = check_choice(objective, OBJECTIVES, "objective")
         n = len(self.epsilons)
         if self.objective == "trades" and (n != 1 or ratio not in (None, 0.5)):
-            raise RobustmaskError("objective='trades' takes one epsilon and ratio None: one copy per clean image")
-        self.ratio = (0.5 if self.objective == "trades" else n / (n + 1)) if ratio is None else _check_ratio(ratio)
+            raise RobustmaskError(
+                "objective='trades' takes one epsilon and ratio None: one copy per clean image"
+            )
+        self.ratio = (
+            (0.5 if self.objective == "trades" else n / (n + 1)) if ratio is None else _check_ratio(ratio)
+        )
         self.beta = float(beta)
         self.source = check_choice(source, SOURCES, "source")
-        default_labels = "soft" if self.objective == "trades" else "true" if source == "original" else "predicted"
+        default_labels = (
+            "soft" if self.objective == "trades" else "true" if source == "original" else "predicted"
+        )
         self.labels = check_choice(default_labels if labels is None else labels, LABELS, "labels")
         self.layers = check_choice(layers, ("trainable", "all"), "layers")
         default_batchnorm = "frozen" if self.layers == "all" else "train"
-        self.batchnorm = check_choice(default_batchnorm if batchnorm is None else batchnorm, ("train", "frozen"),
-                                      "batchnorm")
+        self.batchnorm = check_choice(
+            default_batchnorm if batchnorm is None else batchnorm, ("train", "frozen"), "batchnorm"
+        )
         self.subset = check_fraction_or_count(subset, "subset")
         self.eps_ramp = check_positive_int(eps_ramp, "eps_ramp", allow_zero=True)
         self.epochs = check_positive_int(epochs, "epochs")
@@ -117,11 +144,17 @@ class AdversarialTrainer(Defense):
     def clean_per_step(self) -> int:
         return max(1, math.ceil(self.batch_size / self.copies_per_image))
 
-    def fit(self, model: keras.Model, train_data: Any, *,  # type: ignore[override]  # names Defense.fit's **kwargs
-            epochs: int | None = None, validation_data: Any = None,
-            callbacks: Sequence[keras.callbacks.Callback] | None = None,
-            checkpoint_dir: str | os.PathLike | None = None,
-            verbose: str | int = "auto") -> tuple[keras.Model, keras.callbacks.History]:
+    def fit(  # type: ignore[override]  # names Defense.fit's **kwargs
+        self,
+        model: keras.Model,
+        train_data: Any,
+        *,
+        epochs: int | None = None,
+        validation_data: Any = None,
+        callbacks: Sequence[keras.callbacks.Callback] | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        verbose: str | int = "auto",
+    ) -> tuple[keras.Model, keras.callbacks.History]:
         """Train a defended copy of `model`; return ``(defended_model, history)``.
 
         `model` itself is left as it was. `train_data` is ``(x, y)`` arrays or a batched
@@ -130,17 +163,24 @@ class AdversarialTrainer(Defense):
         """
         epochs = self.epochs if epochs is None else check_positive_int(epochs, "epochs")
         if not self.attack.graph_safe:
-            raise RobustmaskError(f"{self.attack.name} runs outside TensorFlow graphs and cannot make copies inside "
-                                  "the training step; use a native attack (fgsm, bim, pgd)")
+            raise RobustmaskError(
+                f"{self.attack.name} runs outside TensorFlow graphs and cannot make copies inside "
+                "the training step; use a native attack (fgsm, bim, pgd)"
+            )
         holdout = self._holdout(validation_data, train_data)
-        clean = CleanBatches(train_data, self.subset, self.clean_per_step, self.attack.clip, self.seed, holdout)
+        clean = CleanBatches(
+            train_data, self.subset, self.clean_per_step, self.attack.clip, self.seed, holdout
+        )
         info = inspect_model(model, self.attack.from_logits, clean.sample)
         callbacks = list(callbacks or []) + self._callbacks(clean, validation_data)
         with self._scope():
             defended = prepare_layers(copy_model(model), self.layers, self.batchnorm)
             trainer = self._wrap(model, defended, info, clean.steps)
-            trainer.compile(optimizer=self._optimizer(model, clean.steps, epochs), loss=self._loss(model, info),
-                            metrics=["accuracy"])
+            trainer.compile(
+                optimizer=self._optimizer(model, clean.steps, epochs),
+                loss=self._loss(model, info),
+                metrics=["accuracy"],
+            )
         from robustmask.defenses.checkpoints import EpochCheckpoint
 
         initial_epoch = 0
@@ -153,18 +193,34 @@ class AdversarialTrainer(Defense):
         with warnings.catch_warnings():
             # A filtered dataset has no known length; Keras then warns at the end of each epoch.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            history = trainer.fit(clean.dataset, epochs=epochs, initial_epoch=initial_epoch,
-                                  validation_data=validation_data, callbacks=callbacks, verbose=verbose,
-                                  shuffle=False)
+            history = trainer.fit(
+                clean.dataset,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                validation_data=validation_data,
+                callbacks=callbacks,
+                verbose=verbose,
+                shuffle=False,
+            )
         return defended, history
 
     # ------------------------------------------------------------------ hooks presets may override
-    def _wrap(self, model: keras.Model, defended: keras.Model, info: ModelInfo,
-              steps_per_epoch: int | None) -> AdversarialTrainingModel:
+    def _wrap(
+        self, model: keras.Model, defended: keras.Model, info: ModelInfo, steps_per_epoch: int | None
+    ) -> AdversarialTrainingModel:
         reference = model if self.source == "original" else defended
         ramp_steps = self.eps_ramp * (steps_per_epoch or 0)
-        return AdversarialTrainingModel(defended, reference, self.attack, self.epsilons, labels=self.labels,
-                                        info=info, ratio=self.ratio, ramp_steps=ramp_steps, seed=self.seed)
+        return AdversarialTrainingModel(
+            defended,
+            reference,
+            self.attack,
+            self.epsilons,
+            labels=self.labels,
+            info=info,
+            ratio=self.ratio,
+            ramp_steps=ramp_steps,
+            seed=self.seed,
+        )
 
     def _callbacks(self, clean: CleanBatches, validation_data: Any) -> list[keras.callbacks.Callback]:
         return []
@@ -173,13 +229,18 @@ class AdversarialTrainer(Defense):
         return 0
 
     # ------------------------------------------------------------------ compile settings
-    def _optimizer(self, model: keras.Model, steps_per_epoch: int | None, epochs: int) -> keras.optimizers.Optimizer:
+    def _optimizer(
+        self, model: keras.Model, steps_per_epoch: int | None, epochs: int
+    ) -> keras.optimizers.Optimizer:
         if self.learning_rate is not None:
             total = max(1, (steps_per_epoch or 1) * epochs)
             warmup = min(total - 1, self.warmup_epochs * (steps_per_epoch or 1))
             schedule = keras.optimizers.schedules.CosineDecay(
-                0.0 if warmup else self.learning_rate, decay_steps=max(1, total - warmup),
-                warmup_target=self.learning_rate if warmup else None, warmup_steps=warmup)
+                0.0 if warmup else self.learning_rate,
+                decay_steps=max(1, total - warmup),
+                warmup_target=self.learning_rate if warmup else None,
+                warmup_steps=warmup,
+            )
             return keras.optimizers.Adam(schedule)
         if self.optimizer is not None:
             return keras.optimizers.get(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer
@@ -190,7 +251,9 @@ class AdversarialTrainer(Defense):
             return type(existing).from_config(existing.get_config())
         return keras.optimizers.Adam(1e-3)
 
-    def _loss(self, model: keras.Model, info: ModelInfo) -> keras.losses.Loss | str | Callable[..., tf.Tensor]:
+    def _loss(
+        self, model: keras.Model, info: ModelInfo
+    ) -> keras.losses.Loss | str | Callable[..., tf.Tensor]:
         if self.objective == "trades":
             return TRADESLoss(info, self.beta)
         if self.loss is not None:
@@ -204,8 +267,14 @@ class AdversarialTrainer(Defense):
     def _fingerprint(self, model: keras.Model, epochs: int) -> dict[str, Any]:
         """What a checkpoint must match to be resumed: the same trainer on the same model."""
         settings = {k: v for k, v in vars(self).items() if isinstance(v, (int, float, str, list, type(None)))}
-        return {"trainer": type(self).__name__, "attack": repr(self.attack), "model": model.name,
-                "weights": sum(int(w.size) for w in model.get_weights()), "epochs": epochs, **settings}
+        return {
+            "trainer": type(self).__name__,
+            "attack": repr(self.attack),
+            "model": model.name,
+            "weights": sum(int(w.size) for w in model.get_weights()),
+            "epochs": epochs,
+            **settings,
+        }
 
 
 class _EpochIndex(keras.callbacks.Callback):
@@ -225,7 +294,9 @@ def _check_attack(attack: Attack | str) -> Attack:
 
         attack = attacks.get(attack)
     if not isinstance(attack, Attack):
-        raise RobustmaskError(f"attack must be a robustmask Attack or an attack name, got {type(attack).__name__}")
+        raise RobustmaskError(
+            f"attack must be a robustmask Attack or an attack name, got {type(attack).__name__}"
+        )
     if not attack.eps_bounded or attack.targeted:
         raise RobustmaskError(f"{attack.name} cannot make the copies: it must be untargeted and eps-bounded")
     return attack

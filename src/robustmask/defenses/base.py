@@ -22,8 +22,9 @@ class Defense(abc.ABC):
         return type(self).__name__
 
     @abc.abstractmethod
-    def fit(self, model: keras.Model, train_data: Any,
-            **kwargs: Any) -> tuple[keras.Model, keras.callbacks.History | None]:
+    def fit(
+        self, model: keras.Model, train_data: Any, **kwargs: Any
+    ) -> tuple[keras.Model, keras.callbacks.History | None]:
         """Return ``(defended_model, history)``; ``history`` is a Keras History or None.
 
         ``train_data`` is ``(x, y)`` arrays or a batched tf.data.Dataset of (x, y); a defence that

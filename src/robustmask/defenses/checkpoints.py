@@ -49,8 +49,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
             return 0
         state = json.loads(state_path.read_text(encoding="utf-8"))
         if state.get("fingerprint") != self.fingerprint:
-            changed = sorted(k for k in {*self.fingerprint, *state.get("fingerprint", {})}
-                             if self.fingerprint.get(k) != state.get("fingerprint", {}).get(k))
+            changed = sorted(
+                k
+                for k in {*self.fingerprint, *state.get("fingerprint", {})}
+                if self.fingerprint.get(k) != state.get("fingerprint", {}).get(k)
+            )
             raise RobustmaskError(
                 f"checkpoint_dir {self.folder} holds a checkpoint of another run (differs in: {', '.join(changed)}); "
                 "give another folder, or delete it to start afresh"
@@ -65,9 +68,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         name = f"epoch-{epoch + 1:04d}.weights.h5"
         write_atomically(self.folder / name, self.model.save_weights, suffix=".weights.h5")
-        state = {"epoch": epoch + 1, "weights": name, "fingerprint": self.fingerprint,
-                 "random_states": [v.numpy().tolist() for v in _random_states(self.model)],
-                 "logs": {k: float(v) for k, v in (logs or {}).items()}}
+        state = {
+            "epoch": epoch + 1,
+            "weights": name,
+            "fingerprint": self.fingerprint,
+            "random_states": [v.numpy().tolist() for v in _random_states(self.model)],
+            "logs": {k: float(v) for k, v in (logs or {}).items()},
+        }
         write_text_atomically(self.folder / STATE_FILE, json.dumps(state, indent=2))
         for old in self.folder.glob("epoch-*.weights.h5"):
             if old.name != name:

@@ -24,10 +24,17 @@ if TYPE_CHECKING:  # pragma: no cover
 UNDEFENDED = "undefended"
 
 
-def compare_defences(model: keras.Model, train_data: Any, test_data: Any, defences: Mapping[str, Defense],
-                     epsilons: Sequence[float], *, attacks: Mapping[str, Attack] | None = None,
-                     fit_kwargs: Mapping[str, Any] | None = None, log: Callable[[str], None] = print,
-                     ) -> tuple[pd.DataFrame, dict[str, keras.Model]]:
+def compare_defences(
+    model: keras.Model,
+    train_data: Any,
+    test_data: Any,
+    defences: Mapping[str, Defense],
+    epsilons: Sequence[float],
+    *,
+    attacks: Mapping[str, Attack] | None = None,
+    fit_kwargs: Mapping[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[pd.DataFrame, dict[str, keras.Model]]:
     """Train each defence on `train_data` from `model`, evaluate all on `test_data`.
 
     Returns ``(table, models)``: the DataFrame (columns Defence, Train time (s), Epsilon, Clean (%),

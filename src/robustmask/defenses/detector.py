@@ -81,9 +81,19 @@ class AdversarialDetector(Defense):
         print(detector.rates(x_test, x_ada, y_test))              # the attack that knows it
     """
 
-    def __init__(self, attack: Attack | None = None, eps: float = 8 / 255, *, features: str = "penultimate",
-                 hidden: int = 32, epochs: int = 30, batch_size: int = 32, learning_rate: float = 3e-3,
-                 threshold: float = 0.5, seed: int = 0) -> None:
+    def __init__(
+        self,
+        attack: Attack | None = None,
+        eps: float = 8 / 255,
+        *,
+        features: str = "penultimate",
+        hidden: int = 32,
+        epochs: int = 30,
+        batch_size: int = 32,
+        learning_rate: float = 3e-3,
+        threshold: float = 0.5,
+        seed: int = 0,
+    ) -> None:
         self.attack = PGD(steps=10) if attack is None else attack
         if not isinstance(self.attack, Attack) or self.attack.targeted:
             raise RobustmaskError(f"attack must be an untargeted robustmask Attack, got {self.attack!r}")
@@ -102,14 +112,18 @@ class AdversarialDetector(Defense):
         self.model_: keras.Model | None = None  # input -> detector logit, set by fit
         self.classifier_: keras.Model | None = None
 
-    def fit(self, model: keras.Model, train_data: Any, **kwargs: Any) -> tuple[keras.Model, keras.callbacks.History]:
+    def fit(
+        self, model: keras.Model, train_data: Any, **kwargs: Any
+    ) -> tuple[keras.Model, keras.callbacks.History]:
         """Train on ``train_data`` = ``(x, y)`` and its adversarial copies; return ``(detector_model, history)``.
 
         The detector model maps an input batch to one logit per image (``sigmoid`` of it is the
         score). The classifier is only read, never changed.
         """
         if not isinstance(train_data, (tuple, list)) or len(train_data) != 2:
-            raise RobustmaskError("train_data must be (x, y) arrays: the detector needs clean images and labels")
+            raise RobustmaskError(
+                "train_data must be (x, y) arrays: the detector needs clean images and labels"
+            )
         x = check_images(train_data[0], self.attack.clip)
         info = inspect_model(model, self.attack.from_logits, x)
         y = check_labels(train_data[1], len(x), info.num_classes)
@@ -119,10 +133,16 @@ class AdversarialDetector(Defense):
         features = extractor.predict(inputs, batch_size=256, verbose=0)
         labels = np.concatenate([np.zeros(len(x)), np.ones(len(x_adv))]).astype(np.float32)[:, None]
         head = self._head(features)
-        head.compile(keras.optimizers.Adam(self.learning_rate), keras.losses.BinaryCrossentropy(from_logits=True),
-                     metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
-        dataset = (tf.data.Dataset.from_tensor_slices((features, labels))
-                   .shuffle(len(labels), seed=self.seed, reshuffle_each_iteration=True).batch(self.batch_size))
+        head.compile(
+            keras.optimizers.Adam(self.learning_rate),
+            keras.losses.BinaryCrossentropy(from_logits=True),
+            metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)],
+        )
+        dataset = (
+            tf.data.Dataset.from_tensor_slices((features, labels))
+            .shuffle(len(labels), seed=self.seed, reshuffle_each_iteration=True)
+            .batch(self.batch_size)
+        )
         history = head.fit(dataset, epochs=self.epochs, shuffle=False, verbose=0)
         image = keras.Input(x.shape[1:])
         logit = head(extractor(image))
@@ -158,9 +178,16 @@ class AdversarialDetector(Defense):
             predicted = np.argmax(classifier.predict(np.asarray(x_adv, np.float32), verbose=0), axis=1)
             wrong = predicted != labels
             fooled, fooled_undetected = int(wrong.sum()), int((wrong & ~flagged_adv).sum())
-        return DetectionRates(float(flagged_adv.mean()), float(flagged_clean.mean()), len(flagged_clean),
-                              len(flagged_adv), int(flagged_clean.sum()), int(flagged_adv.sum()), fooled,
-                              fooled_undetected)
+        return DetectionRates(
+            float(flagged_adv.mean()),
+            float(flagged_clean.mean()),
+            len(flagged_clean),
+            len(flagged_adv),
+            int(flagged_clean.sum()),
+            int(flagged_adv.sum()),
+            fooled,
+            fooled_undetected,
+        )
 
     # ------------------------------------------------------------------ internals
     def _attack(self, model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -175,8 +202,10 @@ class AdversarialDetector(Defense):
         except (AttributeError, ValueError):
             inputs = None
         if not layers or not inputs:
-            raise ModelError(f"features={self.features!r} needs a Functional or Sequential classifier "
-                             f"(got {type(model).__name__})")
+            raise ModelError(
+                f"features={self.features!r} needs a Functional or Sequential classifier "
+                f"(got {type(model).__name__})"
+            )
         if self.features == "penultimate":
             if len(layers) < 2:
                 raise ModelError("the classifier has one layer: there are no penultimate features")
@@ -184,20 +213,31 @@ class AdversarialDetector(Defense):
         else:
             names = [layer.name for layer in layers]
             if self.features not in names:
-                raise ModelError(f"the classifier has no layer {self.features!r}; its layers: {', '.join(names)}")
+                raise ModelError(
+                    f"the classifier has no layer {self.features!r}; its layers: {', '.join(names)}"
+                )
             layer = layers[names.index(self.features)]
         try:
             return keras.Model(model.inputs, layer.output, name="detector_features")
         except (ValueError, AttributeError) as error:
-            raise ModelError(f"cannot read the features of layer {layer.name!r}: {first_line(error)}") from None
+            raise ModelError(
+                f"cannot read the features of layer {layer.name!r}: {first_line(error)}"
+            ) from None
 
     def _head(self, features: np.ndarray) -> keras.Model:
         init = keras.initializers.GlorotUniform(seed=self.seed)
         norm = keras.layers.Normalization(axis=-1)  # features standardised with the training statistics
         norm.adapt(features.reshape(len(features), -1))
-        return keras.Sequential([keras.Input(features.shape[1:]), keras.layers.Flatten(), norm,
-                                 keras.layers.Dense(self.hidden, activation="relu", kernel_initializer=init),
-                                 keras.layers.Dense(1, kernel_initializer=init)], name="detector_head")
+        return keras.Sequential(
+            [
+                keras.Input(features.shape[1:]),
+                keras.layers.Flatten(),
+                norm,
+                keras.layers.Dense(self.hidden, activation="relu", kernel_initializer=init),
+                keras.layers.Dense(1, kernel_initializer=init),
+            ],
+            name="detector_head",
+        )
 
 
 class DetectorAwarePGD(PGD):
@@ -222,15 +262,24 @@ class DetectorAwarePGD(PGD):
         rates = detector.rates(x_test, x_adv, y_test)   # rates.fooled_undetected
     """
 
-    def __init__(self, detector: AdversarialDetector, weight: float = 1.0, *, confidence: float = 2.0,
-                 detector_confidence: float = 2.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        detector: AdversarialDetector,
+        weight: float = 1.0,
+        *,
+        confidence: float = 2.0,
+        detector_confidence: float = 2.0,
+        **kwargs: Any,
+    ) -> None:
         if not isinstance(detector, AdversarialDetector) or detector.model_ is None:
             raise RobustmaskError("detector must be a fitted AdversarialDetector (call detector.fit first)")
         kwargs.setdefault("loss", margin_loss(confidence))
         super().__init__(**kwargs)
         self.detector = detector
         self.weight = check_positive_number(weight, "weight")
-        self.detector_confidence = check_positive_number(detector_confidence, "detector_confidence", allow_zero=True)
+        self.detector_confidence = check_positive_number(
+            detector_confidence, "detector_confidence", allow_zero=True
+        )
         self._offset = math.log(detector.threshold / (1.0 - detector.threshold))
 
     def objective(self, model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -238,5 +287,3 @@ class DetectorAwarePGD(PGD):
         assert detector is not None  # __init__ takes fitted detectors only
         logit = detector(x, training=False)[:, 0] - self._offset
         return super().objective(model, x, y) - self.weight * tf.maximum(logit, -self.detector_confidence)
-
-

@@ -21,8 +21,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from robustmask._validation import (check_choice, check_images, check_labels, check_positive_int,
-                                    check_positive_number)
+from robustmask._validation import (
+    check_choice,
+    check_images,
+    check_labels,
+    check_positive_int,
+    check_positive_number,
+)
 from robustmask.defenses.base import Defense
 from robustmask.errors import ModelError, RobustmaskError, first_line
 from robustmask.modelinfo import inspect_model
@@ -61,12 +66,22 @@ class DefensiveDistillation(Defense):
         pgd_cw = robustmask.attacks.PGD(steps=20, loss=margin_loss())  # does not
     """
 
-    def __init__(self, temperature: float = 100.0, *, epochs: int = 10, teacher_epochs: int | None = None,
-                 batch_size: int = 32, learning_rate: float = 1e-3, init: str = "model", seed: int = 0) -> None:
+    def __init__(
+        self,
+        temperature: float = 100.0,
+        *,
+        epochs: int = 10,
+        teacher_epochs: int | None = None,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        init: str = "model",
+        seed: int = 0,
+    ) -> None:
         self.temperature = check_positive_number(temperature, "temperature")
         self.epochs = check_positive_int(epochs, "epochs")
-        self.teacher_epochs = self.epochs if teacher_epochs is None else check_positive_int(teacher_epochs,
-                                                                                            "teacher_epochs")
+        self.teacher_epochs = (
+            self.epochs if teacher_epochs is None else check_positive_int(teacher_epochs, "teacher_epochs")
+        )
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.learning_rate = check_positive_number(learning_rate, "learning_rate")
         self.init = check_choice(init, INITS, "init")
@@ -76,7 +91,9 @@ class DefensiveDistillation(Defense):
         self.teacher_history_: keras.callbacks.History | None
         self.teacher_ = self.student_ = self.teacher_history_ = None
 
-    def fit(self, model: keras.Model, train_data: Any, **kwargs: Any) -> tuple[keras.Model, keras.callbacks.History]:
+    def fit(
+        self, model: keras.Model, train_data: Any, **kwargs: Any
+    ) -> tuple[keras.Model, keras.callbacks.History]:
         """Distil ``model`` on ``train_data`` = ``(x, y)``; return ``(deployed_model, student_history)``."""
         if not isinstance(train_data, (tuple, list)) or len(train_data) != 2:
             raise RobustmaskError("train_data must be (x, y) arrays: distillation trains teacher and student")
@@ -98,16 +115,21 @@ class DefensiveDistillation(Defense):
     def _logits_copy(self, model: keras.Model, info: ModelInfo) -> keras.Model:
         last = model.layers[-1] if getattr(model, "layers", None) else None
         if last is None:
-            raise ModelError(f"distillation needs a Functional or Sequential model, got {type(model).__name__}")
+            raise ModelError(
+                f"distillation needs a Functional or Sequential model, got {type(model).__name__}"
+            )
 
         def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
             if layer is last and info.output == "probabilities":
-                if isinstance(layer, keras.layers.Softmax) or (isinstance(layer, keras.layers.Activation)
-                                                               and _activation_name(layer) == "softmax"):
+                if isinstance(layer, keras.layers.Softmax) or (
+                    isinstance(layer, keras.layers.Activation) and _activation_name(layer) == "softmax"
+                ):
                     return keras.layers.Activation("linear", name=layer.name)
                 config = layer.get_config()
                 if _activation_name(layer) != "softmax":
-                    raise ModelError(f"the model's last layer {layer.name!r} is not a softmax: cannot find its logits")
+                    raise ModelError(
+                        f"the model's last layer {layer.name!r} is not a softmax: cannot find its logits"
+                    )
                 config["activation"] = "linear"
                 return type(layer).from_config(config)
             return type(layer).from_config(layer.get_config())
@@ -117,25 +139,29 @@ class DefensiveDistillation(Defense):
             if self.init == "model":
                 copy.set_weights(model.get_weights())
         except (ValueError, TypeError, NotImplementedError, AttributeError, KeyError) as error:
-            raise ModelError(f"cannot copy {getattr(model, 'name', type(model).__name__)!r} for distillation: "
-                             f"{first_line(error)}") from None
+            raise ModelError(
+                f"cannot copy {getattr(model, 'name', type(model).__name__)!r} for distillation: "
+                f"{first_line(error)}"
+            ) from None
         return copy
 
-    def _train(self, logits_model: keras.Model, x: np.ndarray, targets: np.ndarray,
-               epochs: int) -> keras.callbacks.History:
+    def _train(
+        self, logits_model: keras.Model, x: np.ndarray, targets: np.ndarray, epochs: int
+    ) -> keras.callbacks.History:
         temperature = self.temperature
 
         def loss(y_true: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
             return keras.losses.categorical_crossentropy(y_true, logits / temperature, from_logits=True)
 
         logits_model.compile(keras.optimizers.Adam(self.learning_rate), loss)
-        dataset = (tf.data.Dataset.from_tensor_slices((x, targets))
-                   .shuffle(len(x), seed=self.seed, reshuffle_each_iteration=True).batch(self.batch_size))
+        dataset = (
+            tf.data.Dataset.from_tensor_slices((x, targets))
+            .shuffle(len(x), seed=self.seed, reshuffle_each_iteration=True)
+            .batch(self.batch_size)
+        )
         return logits_model.fit(dataset, epochs=epochs, shuffle=False, verbose=0)
 
 
 def _activation_name(layer: keras.layers.Layer) -> str:
     activation = getattr(layer, "activation", None)
     return activation if isinstance(activation, str) else getattr(activation, "__name__", "")
-
-

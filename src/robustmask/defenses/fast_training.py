@@ -44,11 +44,21 @@ class FastAdversarialTrainer(AdversarialTrainer):
         trainer.guard.history   # PGD accuracy (%) on the held-out batch, per epoch
     """
 
-    def __init__(self, eps: float = 8 / 255, *, guard: bool = True, guard_size: int = 128, labels: str = "true",
-                 eps_ramp: int = 3, learning_rate: float | None = 1e-3, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        eps: float = 8 / 255,
+        *,
+        guard: bool = True,
+        guard_size: int = 128,
+        labels: str = "true",
+        eps_ramp: int = 3,
+        learning_rate: float | None = 1e-3,
+        **kwargs: Any,
+    ) -> None:
         attack = PGD(steps=1, rel_stepsize=1.25, random_start=True)  # FGSM from a random start
-        super().__init__(attack, eps, ratio=1.0, labels=labels, eps_ramp=eps_ramp, learning_rate=learning_rate,
-                         **kwargs)
+        super().__init__(
+            attack, eps, ratio=1.0, labels=labels, eps_ramp=eps_ramp, learning_rate=learning_rate, **kwargs
+        )
         self.guard: RobustAccuracyGuard | None  # made by fit
         self.use_guard, self.guard = bool(guard), None
         self.guard_size = check_positive_int(guard_size, "guard_size")
@@ -72,8 +82,9 @@ class FastAdversarialTrainer(AdversarialTrainer):
         self.guard = RobustAccuracyGuard(None, PGD(steps=10, seed=0), self.epsilons[0], x, y)
         return [self.guard]
 
-    def _wrap(self, model: keras.Model, defended: keras.Model, info: ModelInfo,
-              steps_per_epoch: int | None) -> AdversarialTrainingModel:
+    def _wrap(
+        self, model: keras.Model, defended: keras.Model, info: ModelInfo, steps_per_epoch: int | None
+    ) -> AdversarialTrainingModel:
         if self.guard is not None:
             self.guard.guarded = defended
         return super()._wrap(model, defended, info, steps_per_epoch)

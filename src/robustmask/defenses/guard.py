@@ -39,8 +39,15 @@ class RobustAccuracyGuard(keras.callbacks.Callback):
         model.fit(x, y, epochs=10, callbacks=[guard])
     """
 
-    def __init__(self, model: keras.Model | None, attack: Attack, eps: float, x: npt.ArrayLike, y: npt.ArrayLike,
-                 drop: float = 20.0) -> None:
+    def __init__(
+        self,
+        model: keras.Model | None,
+        attack: Attack,
+        eps: float,
+        x: npt.ArrayLike,
+        y: npt.ArrayLike,
+        drop: float = 20.0,
+    ) -> None:
         super().__init__()
         self.guarded: keras.Model  # None until FastAdversarialTrainer sets its defended copy
         self.guarded, self.attack, self.eps = model, attack, float(eps)

@@ -48,40 +48,93 @@ class MultiEpsilonAdversarialTrainer(AdversarialTrainer):
         defended, history = trainer.fit(model, (x_train, y_train))
     """
 
-    def __init__(self, epsilons: float | Sequence[float], subset: float | int = 1.0, *, attack: Attack | None = None,
-                 source: str = "original", labels: str | None = None, layers: str = "trainable", cache: str = "none",
-                 epochs: int = 10, batch_size: int = 32, optimizer: keras.optimizers.Optimizer | str | None = None,
-                 loss: Any = None, seed: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        epsilons: float | Sequence[float],
+        subset: float | int = 1.0,
+        *,
+        attack: Attack | None = None,
+        source: str = "original",
+        labels: str | None = None,
+        layers: str = "trainable",
+        cache: str = "none",
+        epochs: int = 10,
+        batch_size: int = 32,
+        optimizer: keras.optimizers.Optimizer | str | None = None,
+        loss: Any = None,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
         attack = FGSM() if attack is None else attack
         self.cache = check_choice(cache, ("none", "features"), "cache")
         if cache == "features" and (source != "original" or layers != "trainable"):
-            raise RobustmaskError("cache='features' needs source='original' and layers='trainable': "
-                                  "the copies and the base must stay fixed while the head trains")
+            raise RobustmaskError(
+                "cache='features' needs source='original' and layers='trainable': "
+                "the copies and the base must stay fixed while the head trains"
+            )
         if isinstance(attack, Attack) and not attack.graph_safe and cache == "none":
-            raise RobustmaskError(f"{attack.name} runs outside TensorFlow graphs and cannot make copies inside "
-                                  "the training step; use a native attack (fgsm, bim, pgd) or cache='features'")
-        super().__init__(attack, epsilons, source=source, labels=labels, layers=layers, subset=subset, epochs=epochs,
-                         batch_size=batch_size, optimizer=optimizer, loss=loss, seed=seed, **kwargs)
+            raise RobustmaskError(
+                f"{attack.name} runs outside TensorFlow graphs and cannot make copies inside "
+                "the training step; use a native attack (fgsm, bim, pgd) or cache='features'"
+            )
+        super().__init__(
+            attack,
+            epsilons,
+            source=source,
+            labels=labels,
+            layers=layers,
+            subset=subset,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            loss=loss,
+            seed=seed,
+            **kwargs,
+        )
         if self.labels == "soft":
             raise RobustmaskError("labels must be 'true' or 'predicted' for Algorithm 2")
 
-    def fit(self, model: keras.Model, train_data: Any, *,  # type: ignore[override]  # names Defense.fit's **kwargs
-            epochs: int | None = None, validation_data: Any = None,
-            callbacks: Sequence[keras.callbacks.Callback] | None = None,
-            checkpoint_dir: str | os.PathLike | None = None,
-            verbose: str | int = "auto") -> tuple[keras.Model, keras.callbacks.History]:
+    def fit(  # type: ignore[override]  # names Defense.fit's **kwargs
+        self,
+        model: keras.Model,
+        train_data: Any,
+        *,
+        epochs: int | None = None,
+        validation_data: Any = None,
+        callbacks: Sequence[keras.callbacks.Callback] | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        verbose: str | int = "auto",
+    ) -> tuple[keras.Model, keras.callbacks.History]:
         if self.cache == "none":
-            return super().fit(model, train_data, epochs=epochs, validation_data=validation_data,
-                               callbacks=callbacks, checkpoint_dir=checkpoint_dir, verbose=verbose)
+            return super().fit(
+                model,
+                train_data,
+                epochs=epochs,
+                validation_data=validation_data,
+                callbacks=callbacks,
+                checkpoint_dir=checkpoint_dir,
+                verbose=verbose,
+            )
         from robustmask.defenses._data import CleanBatches
         from robustmask.defenses._feature_cache import fit_on_features
         from robustmask.modelinfo import inspect_model
 
         if checkpoint_dir is not None:
-            raise RobustmaskError("cache='features' trains in minutes from cached features; it takes no checkpoint_dir")
+            raise RobustmaskError(
+                "cache='features' trains in minutes from cached features; it takes no checkpoint_dir"
+            )
         clean = CleanBatches(train_data, self.subset, self.clean_per_step, self.attack.clip, self.seed)
         info = inspect_model(model, self.attack.from_logits, clean.sample)
         defended = copy_model(model)
-        history = fit_on_features(self, model, defended, clean, info, epochs=epochs or self.epochs,
-                                  validation_data=validation_data, callbacks=callbacks, verbose=verbose)
+        history = fit_on_features(
+            self,
+            model,
+            defended,
+            clean,
+            info,
+            epochs=epochs or self.epochs,
+            validation_data=validation_data,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
         return defended, history

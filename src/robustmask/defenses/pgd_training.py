@@ -29,9 +29,19 @@ class PGDAdversarialTrainer(AdversarialTrainer):
         defended, history = PGDAdversarialTrainer(eps=8 / 255, steps=7, epochs=30).fit(model, (x, y))
     """
 
-    def __init__(self, eps: float = 8 / 255, steps: int = 7, rel_stepsize: float | None = None, *,
-                 ratio: float = 1.0, labels: str = "true", eps_ramp: int = 5, learning_rate: float | None = 1e-3,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        eps: float = 8 / 255,
+        steps: int = 7,
+        rel_stepsize: float | None = None,
+        *,
+        ratio: float = 1.0,
+        labels: str = "true",
+        eps_ramp: int = 5,
+        learning_rate: float | None = 1e-3,
+        **kwargs: Any,
+    ) -> None:
         attack = PGD(steps=steps, rel_stepsize=rel_stepsize, random_start=True)
-        super().__init__(attack, eps, ratio=ratio, labels=labels, eps_ramp=eps_ramp, learning_rate=learning_rate,
-                         **kwargs)
+        super().__init__(
+            attack, eps, ratio=ratio, labels=labels, eps_ramp=eps_ramp, learning_rate=learning_rate, **kwargs
+        )

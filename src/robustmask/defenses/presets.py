@@ -29,8 +29,15 @@ PAPER_TRAIN_EPSILONS = (0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 
 DEFENCE_NAMES = ("multi-eps", "fast-at", "pgd-at", "trades")
 
 
-def robust_preset(name: str, *, epochs: int = 30, eps: float | None = None, batch_size: int = 64,
-                  seed: int = 0, **overrides: Any) -> Defense:
+def robust_preset(
+    name: str,
+    *,
+    epochs: int = 30,
+    eps: float | None = None,
+    batch_size: int = 64,
+    seed: int = 0,
+    **overrides: Any,
+) -> Defense:
     """The defence `name` with the robust preset's settings (any setting can be overridden).
 
     "multi-eps" is the paper's Algorithm 2 (FGSM copies at its nine epsilons, made against the
@@ -59,8 +66,9 @@ def robust_presets(names: Sequence[str] = DEFENCE_NAMES, **settings: Any) -> dic
     return {name: robust_preset(name, **settings) for name in names}
 
 
-def robust_data(data: str | None = None, *, image_size: int = 48, n_per_class: int = 500,
-                seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def robust_data(
+    data: str | None = None, *, image_size: int = 48, n_per_class: int = 500, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(x_train, x_test, y_train, y_test)`` for the robust preset: the Kaggle folder or synthetic faces, 88/12."""
     from sklearn.model_selection import train_test_split
 
@@ -73,12 +81,22 @@ def robust_data(data: str | None = None, *, image_size: int = 48, n_per_class: i
     return tuple(train_test_split(x, y, test_size=0.12, stratify=y, random_state=seed))
 
 
-def robust_comparison(x_train: np.ndarray, x_test: np.ndarray, y_train: np.ndarray, y_test: np.ndarray,
-                      names: Sequence[str] = ("pgd-at",), *, model: keras.Model | None = None,
-                      defences: Mapping[str, Defense] | None = None, epochs: int = 30, seed: int = 0,
-                      attacks: Mapping[str, Attack] | None = None, epsilons: Sequence[float] = ROBUST_EPSILONS,
-                      fit_kwargs: Mapping[str, Any] | None = None, log: Callable[[str], None] = print,
-                      ) -> tuple[pd.DataFrame, dict[str, keras.Model]]:
+def robust_comparison(
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    names: Sequence[str] = ("pgd-at",),
+    *,
+    model: keras.Model | None = None,
+    defences: Mapping[str, Defense] | None = None,
+    epochs: int = 30,
+    seed: int = 0,
+    attacks: Mapping[str, Attack] | None = None,
+    epsilons: Sequence[float] = ROBUST_EPSILONS,
+    fit_kwargs: Mapping[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[pd.DataFrame, dict[str, keras.Model]]:
     """Train the undefended model (unless `model` is given) and each named defence; compare them.
 
     `defences` (name -> Defense) replaces the presets that `names` picks; `epsilons` are the budgets
@@ -100,14 +118,23 @@ def robust_comparison(x_train: np.ndarray, x_test: np.ndarray, y_train: np.ndarr
         model = train_undefended(x_train, y_train, epochs=epochs, seed=seed)
     undefended_s = time.perf_counter() - started
     defences = robust_presets(names, epochs=epochs, seed=seed) if defences is None else defences
-    table, models = compare_defences(model, (x_train, y_train), (x_test, y_test), defences, epsilons,
-                                     attacks=attacks, fit_kwargs={"verbose": 0, **(fit_kwargs or {})}, log=log)
+    table, models = compare_defences(
+        model,
+        (x_train, y_train),
+        (x_test, y_test),
+        defences,
+        epsilons,
+        attacks=attacks,
+        fit_kwargs={"verbose": 0, **(fit_kwargs or {})},
+        log=log,
+    )
     table.loc[table["Defence"] == UNDEFENDED, "Train time (s)"] = round(undefended_s, 1)
     return table, models
 
 
-def train_undefended(x_train: np.ndarray, y_train: np.ndarray, *, epochs: int = 30, batch_size: int = 64,
-                     seed: int = 0) -> keras.Model:
+def train_undefended(
+    x_train: np.ndarray, y_train: np.ndarray, *, epochs: int = 30, batch_size: int = 64, seed: int = 0
+) -> keras.Model:
     """The robust preset's undefended model: `facemask_cnn` trained from scratch on clean images."""
     import keras
 

@@ -47,7 +47,9 @@ class RandomResizePad(InputTransform):
         x_adv = robustmask.attacks.PGD(steps=20)(eot_model(defended, samples=8), x, y, eps=8 / 255)
     """
 
-    def __init__(self, max_shrink: int = 4, gradient: str = "exact", seed: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, max_shrink: int = 4, gradient: str = "exact", seed: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(gradient, **kwargs)
         self.max_shrink = check_positive_int(max_shrink, "max_shrink")
         self.seed = None if seed is None else check_positive_int(seed, "seed", allow_zero=True)
@@ -58,7 +60,9 @@ class RandomResizePad(InputTransform):
         if height is None or width is None:
             raise ModelError("RandomResizePad needs images of a fixed height and width")
         if self.max_shrink >= min(height, width):
-            raise RobustmaskError(f"max_shrink {self.max_shrink} must be below the image size {height}x{width}")
+            raise RobustmaskError(
+                f"max_shrink {self.max_shrink} must be below the image size {height}x{width}"
+            )
 
     def transform(self, x: tf.Tensor) -> tf.Tensor:
         height, width = x.shape[1], x.shape[2]
@@ -76,8 +80,11 @@ class RandomResizePad(InputTransform):
             padded = tf.pad(small, [[top, shrink - top], [left, shrink - left], [0, 0]])
             return tf.ensure_shape(padded, image.shape)
 
-        return tf.map_fn(one, (x, tf.cast(sizes, tf.int32), tf.cast(offsets, tf.float32)),
-                         fn_output_signature=tf.TensorSpec(x.shape[1:], tf.float32))
+        return tf.map_fn(
+            one,
+            (x, tf.cast(sizes, tf.int32), tf.cast(offsets, tf.float32)),
+            fn_output_signature=tf.TensorSpec(x.shape[1:], tf.float32),
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "max_shrink": self.max_shrink, "seed": self.seed}
@@ -131,8 +138,10 @@ def eot_model(model: keras.Model, samples: int = 8) -> keras.Model:
     samples = check_positive_int(samples, "samples")
     info = inspect_model(model)
     if info.input_shape is None or any(v is None for v in info.input_shape):
-        raise ModelError("eot_model needs a model with a declared, fixed input shape (a Functional or "
-                         "Sequential model, or an InputTransformDefense model)")
+        raise ModelError(
+            "eot_model needs a model with a declared, fixed input shape (a Functional or "
+            "Sequential model, or an InputTransformDefense model)"
+        )
     inputs = keras.Input(info.input_shape)
     outputs = _ExpectedLogProbabilities(model, samples, name="expected_log_probabilities")(inputs)
     return keras.Model(inputs, outputs, name=f"eot{samples}_{getattr(model, 'name', 'model')}")

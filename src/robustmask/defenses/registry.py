@@ -21,13 +21,19 @@ if TYPE_CHECKING:  # pragma: no cover - the defences are imported when they are 
 
 ENTRY_POINT_GROUP = "robustmask.defenses"
 
-_REGISTRY = Registry("defence", ENTRY_POINT_GROUP, {
-    "multi-eps": "robustmask.defenses.multi_epsilon:MultiEpsilonAdversarialTrainer",
-    "pgd-at": "robustmask.defenses.pgd_training:PGDAdversarialTrainer",
-    "fast-at": "robustmask.defenses.fast_training:FastAdversarialTrainer",
-    "trades": "robustmask.defenses.trades:TRADESTrainer",
-    "distillation": "robustmask.defenses.distillation:DefensiveDistillation",
-}, "robustmask.defenses.base:Defense", RobustmaskError)
+_REGISTRY = Registry(
+    "defence",
+    ENTRY_POINT_GROUP,
+    {
+        "multi-eps": "robustmask.defenses.multi_epsilon:MultiEpsilonAdversarialTrainer",
+        "pgd-at": "robustmask.defenses.pgd_training:PGDAdversarialTrainer",
+        "fast-at": "robustmask.defenses.fast_training:FastAdversarialTrainer",
+        "trades": "robustmask.defenses.trades:TRADESTrainer",
+        "distillation": "robustmask.defenses.distillation:DefensiveDistillation",
+    },
+    "robustmask.defenses.base:Defense",
+    RobustmaskError,
+)
 
 
 def register(name: str, factory: Callable[..., Defense]) -> None:

@@ -28,8 +28,23 @@ class TRADESTrainer(AdversarialTrainer):
         defended, history = TRADESTrainer(eps=8 / 255, beta=6.0, epochs=30).fit(model, (x, y))
     """
 
-    def __init__(self, eps: float = 8 / 255, beta: float = 6.0, steps: int = 7, *, eps_ramp: int = 5,
-                 learning_rate: float | None = 1e-3, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        eps: float = 8 / 255,
+        beta: float = 6.0,
+        steps: int = 7,
+        *,
+        eps_ramp: int = 5,
+        learning_rate: float | None = 1e-3,
+        **kwargs: Any,
+    ) -> None:
         attack = PGD(steps=steps, random_start=True)
-        super().__init__(attack, eps, objective="trades", beta=beta, eps_ramp=eps_ramp, learning_rate=learning_rate,
-                         **kwargs)
+        super().__init__(
+            attack,
+            eps,
+            objective="trades",
+            beta=beta,
+            eps_ramp=eps_ramp,
+            learning_rate=learning_rate,
+            **kwargs,
+        )

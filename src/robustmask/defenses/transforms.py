@@ -30,8 +30,15 @@ from robustmask.defenses.base import Defense
 from robustmask.errors import ModelError, RobustmaskError
 from robustmask.modelinfo import inspect_model
 
-__all__ = ["GRADIENTS", "InputTransform", "JPEGCompression", "FeatureSqueezing", "SpatialSmoothing",
-           "InputTransformDefense", "median_filter"]
+__all__ = [
+    "GRADIENTS",
+    "InputTransform",
+    "JPEGCompression",
+    "FeatureSqueezing",
+    "SpatialSmoothing",
+    "InputTransformDefense",
+    "median_filter",
+]
 
 #: The backward passes every transform offers.
 GRADIENTS = ("exact", "none", "bpda")
@@ -103,8 +110,11 @@ class JPEGCompression(InputTransform):
         if x.shape[-1] not in (1, 3):
             raise ModelError(f"JPEG needs 1 or 3 channels, got {x.shape[-1]}")
         x = tf.clip_by_value(x, 0.0, 1.0)
-        return tf.map_fn(lambda image: tf.image.adjust_jpeg_quality(image, self.quality), x,
-                         fn_output_signature=tf.TensorSpec(x.shape[1:], tf.float32))
+        return tf.map_fn(
+            lambda image: tf.image.adjust_jpeg_quality(image, self.quality),
+            x,
+            fn_output_signature=tf.TensorSpec(x.shape[1:], tf.float32),
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "quality": self.quality}
@@ -128,7 +138,9 @@ class FeatureSqueezing(InputTransform):
         squeeze = FeatureSqueezing(bits=4, gradient="bpda")   # the adaptive attacker's view
     """
 
-    def __init__(self, bits: int = 4, median: int | None = None, gradient: str = "exact", **kwargs: Any) -> None:
+    def __init__(
+        self, bits: int = 4, median: int | None = None, gradient: str = "exact", **kwargs: Any
+    ) -> None:
         super().__init__(gradient, **kwargs)
         self.bits = check_positive_int(bits, "bits")
         if self.bits > 16:
@@ -136,7 +148,7 @@ class FeatureSqueezing(InputTransform):
         self.median = None if median is None else _check_window(median, "median")
 
     def transform(self, x: tf.Tensor) -> tf.Tensor:
-        levels = float(2 ** self.bits - 1)
+        levels = float(2**self.bits - 1)
         squeezed = tf.round(tf.clip_by_value(x, 0.0, 1.0) * levels) / levels
         return squeezed if self.median is None else median_filter(squeezed, self.median)
 
@@ -219,21 +231,29 @@ class InputTransformDefense(Defense):
         accuracy = (deployed.predict(x_adv).argmax(1) == y).mean()
     """
 
-    def __init__(self, transforms: keras.layers.Layer | Sequence[keras.layers.Layer], gradient: str | None = None, *,
-                 input_shape: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        transforms: keras.layers.Layer | Sequence[keras.layers.Layer],
+        gradient: str | None = None,
+        *,
+        input_shape: Sequence[int] | None = None,
+    ) -> None:
         layers = [transforms] if isinstance(transforms, keras.layers.Layer) else list(transforms)
         if not layers:
             raise RobustmaskError("transforms is empty: give at least one InputTransform")
         for layer in layers:
             if not isinstance(layer, keras.layers.Layer):
-                raise RobustmaskError(f"transforms must be Keras layers (e.g. JPEGCompression()), got "
-                                      f"{type(layer).__name__}")
+                raise RobustmaskError(
+                    f"transforms must be Keras layers (e.g. JPEGCompression()), got {type(layer).__name__}"
+                )
         if gradient is not None:
             check_choice(gradient, GRADIENTS, "gradient")
             for layer in layers:
                 if not isinstance(layer, InputTransform):
-                    raise RobustmaskError(f"gradient={gradient!r} applies to InputTransform layers; "
-                                          f"{type(layer).__name__} is not one")
+                    raise RobustmaskError(
+                        f"gradient={gradient!r} applies to InputTransform layers; "
+                        f"{type(layer).__name__} is not one"
+                    )
             layers = [layer.with_gradient(gradient) for layer in layers]
         self.transforms = layers
         self.gradient = gradient
@@ -244,8 +264,10 @@ class InputTransformDefense(Defense):
         info = inspect_model(model)
         shape = self.input_shape or info.input_shape
         if shape is None or any(v is None for v in shape):
-            raise ModelError("the model does not declare a fixed input shape: pass "
-                             "InputTransformDefense(..., input_shape=(height, width, channels))")
+            raise ModelError(
+                "the model does not declare a fixed input shape: pass "
+                "InputTransformDefense(..., input_shape=(height, width, channels))"
+            )
         inputs = keras.Input(shape)
         x = inputs
         for layer in self.transforms:

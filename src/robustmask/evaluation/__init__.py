@@ -10,13 +10,23 @@ from __future__ import annotations
 from robustmask._lazy import lazy_attributes
 
 _LAZY = {
-    "TABLE_COLUMNS": "evaluator", "EvaluationResult": "evaluator", "Evaluator": "evaluator",
-    "classification_report_frame": "evaluator", "named_norm": "evaluator",
-    "zero_gradient_share": "gradients", "attack_gradient": "gradients",
-    "sanity_warnings": "sanity", "suite_warnings": "sanity", "SanityWarning": "sanity", "attack_kind": "sanity",
-    "WORST_CASE": "worst_case", "robustness_table": "worst_case", "standard_attacks": "worst_case",
+    "TABLE_COLUMNS": "evaluator",
+    "EvaluationResult": "evaluator",
+    "Evaluator": "evaluator",
+    "classification_report_frame": "evaluator",
+    "named_norm": "evaluator",
+    "zero_gradient_share": "gradients",
+    "attack_gradient": "gradients",
+    "sanity_warnings": "sanity",
+    "suite_warnings": "sanity",
+    "SanityWarning": "sanity",
+    "attack_kind": "sanity",
+    "WORST_CASE": "worst_case",
+    "robustness_table": "worst_case",
+    "standard_attacks": "worst_case",
     "standard_suite": "worst_case",
-    "ResultsWriter": "results", "write_html_report": "html_report",
+    "ResultsWriter": "results",
+    "write_html_report": "html_report",
 }
 
 __all__ = sorted(_LAZY)

@@ -21,7 +21,13 @@ import pandas as pd
 import tensorflow as tf
 
 from robustmask._batching import iterate_batches, num_examples
-from robustmask._validation import check_epsilons, check_images, check_input_shape, check_labels, check_positive_int
+from robustmask._validation import (
+    check_epsilons,
+    check_images,
+    check_input_shape,
+    check_labels,
+    check_positive_int,
+)
 from robustmask.attacks.base import Attack
 from robustmask.errors import RobustmaskError
 from robustmask.evaluation.gradients import attack_gradient
@@ -89,8 +95,15 @@ class Evaluator:
         result = evaluator.evaluate(model, test_ds, details=True)  # + reports, confidences
     """
 
-    def __init__(self, attack: Attack, epsilons: Epsilons | None = None, *, batch_size: int = 64,
-                 class_names: Iterable[object] | None = None, labels: str = "true") -> None:
+    def __init__(
+        self,
+        attack: Attack,
+        epsilons: Epsilons | None = None,
+        *,
+        batch_size: int = 64,
+        class_names: Iterable[object] | None = None,
+        labels: str = "true",
+    ) -> None:
         if not isinstance(attack, Attack):
             raise RobustmaskError(
                 f"attack must be a robustmask Attack (e.g. robustmask.attacks.FGSM()), got {type(attack).__name__}"
@@ -118,16 +131,40 @@ class Evaluator:
         self.labels = labels
 
     @overload
-    def evaluate(self, model: Model, data: tuple[Images, Labels] | tf.data.Dataset, *,
-                 details: Literal[False] = ..., progress: bool = ...) -> pd.DataFrame: ...
+    def evaluate(
+        self,
+        model: Model,
+        data: tuple[Images, Labels] | tf.data.Dataset,
+        *,
+        details: Literal[False] = ...,
+        progress: bool = ...,
+    ) -> pd.DataFrame: ...
     @overload
-    def evaluate(self, model: Model, data: tuple[Images, Labels] | tf.data.Dataset, *,
-                 details: Literal[True], progress: bool = ...) -> EvaluationResult: ...
+    def evaluate(
+        self,
+        model: Model,
+        data: tuple[Images, Labels] | tf.data.Dataset,
+        *,
+        details: Literal[True],
+        progress: bool = ...,
+    ) -> EvaluationResult: ...
     @overload
-    def evaluate(self, model: Model, data: tuple[Images, Labels] | tf.data.Dataset, *,
-                 details: bool, progress: bool = ...) -> pd.DataFrame | EvaluationResult: ...
-    def evaluate(self, model: Model, data: tuple[Images, Labels] | tf.data.Dataset, *, details: bool = False,
-                 progress: bool = False) -> pd.DataFrame | EvaluationResult:
+    def evaluate(
+        self,
+        model: Model,
+        data: tuple[Images, Labels] | tf.data.Dataset,
+        *,
+        details: bool,
+        progress: bool = ...,
+    ) -> pd.DataFrame | EvaluationResult: ...
+    def evaluate(
+        self,
+        model: Model,
+        data: tuple[Images, Labels] | tf.data.Dataset,
+        *,
+        details: bool = False,
+        progress: bool = False,
+    ) -> pd.DataFrame | EvaluationResult:
         """Evaluate `model` on `data`: ``(x, y)`` arrays or a batched tf.data.Dataset of (x, y).
 
         Returns the table (a DataFrame), or an `EvaluationResult` when ``details=True``.
@@ -156,8 +193,12 @@ class Evaluator:
             from tqdm.auto import tqdm
 
             total = num_examples(data)
-            batches = tqdm(batches, total=None if total is None else -(-total // self.batch_size),
-                           desc=f"{self.attack.name} sweep", unit="batch")
+            batches = tqdm(
+                batches,
+                total=None if total is None else -(-total // self.batch_size),
+                desc=f"{self.attack.name} sweep",
+                unit="batch",
+            )
         for x_batch, y_batch in batches:
             x_batch = check_images(x_batch, self.attack.clip)
             if info is None or score is None:  # the first batch (both are set together)
@@ -181,8 +222,12 @@ class Evaluator:
                 log_probs = score(images)
                 losses = cross_entropy(y_true, log_probs).numpy()
                 log_probs = log_probs.numpy()
-                if i == 0 and details:  # outputs taken for logits: are they probabilities? (one more forward pass)
-                    evidence.add_clean(log_probs, info, model(x_t, training=False) if info.from_logits else None)
+                if (
+                    i == 0 and details
+                ):  # outputs taken for logits: are they probabilities? (one more forward pass)
+                    evidence.add_clean(
+                        log_probs, info, model(x_t, training=False) if info.from_logits else None
+                    )
                 predicted = np.argmax(log_probs, axis=1)
                 is_wrong = predicted != y_idx
                 correct[i] += int(np.sum(~is_wrong))
@@ -190,7 +235,9 @@ class Evaluator:
                 wrong_conf_sum[i] += float(np.sum(np.exp(log_probs.max(axis=1))[is_wrong]))
                 wrong_count[i] += int(np.sum(is_wrong))
                 y_pred_all[i].append(predicted)
-                if i > 0 and (details or not self.attack.eps_bounded):  # sizes are reported, not needed otherwise
+                if i > 0 and (
+                    details or not self.attack.eps_bounded
+                ):  # sizes are reported, not needed otherwise
                     sizes = perturbation_norms(x_t.numpy(), images.numpy())
                     linf[i].append(sizes["Linf"])
                     l2[i].append(sizes["L2"])
@@ -202,13 +249,19 @@ class Evaluator:
         epsilons = list(self.epsilons)
         if not self.attack.eps_bounded:
             epsilons[1] = float(np.mean(np.concatenate(in_norm[1])))  # measured, not given
-        table = pd.DataFrame({
-            "Epsilon": epsilons,
-            "Accuracy (%)": 100.0 * correct / seen,
-            "Loss": loss_sum / seen,
-        })
-        table.attrs.update(attack=self.attack.name, examples=seen, measured_epsilon=not self.attack.eps_bounded,
-                           norm=self.attack.norm.label)
+        table = pd.DataFrame(
+            {
+                "Epsilon": epsilons,
+                "Accuracy (%)": 100.0 * correct / seen,
+                "Loss": loss_sum / seen,
+            }
+        )
+        table.attrs.update(
+            attack=self.attack.name,
+            examples=seen,
+            measured_epsilon=not self.attack.eps_bounded,
+            norm=self.attack.norm.label,
+        )
         checks = evaluation_warnings(table, info.num_classes, evidence)
         for message in checks:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
@@ -217,25 +270,33 @@ class Evaluator:
         y_true = np.concatenate(y_true_all)
         names = self.class_names or [str(c) for c in range(info.num_classes)]
         if len(names) != info.num_classes:
-            raise RobustmaskError(f"{len(names)} class_names given for a model with {info.num_classes} classes")
+            raise RobustmaskError(
+                f"{len(names)} class_names given for a model with {info.num_classes} classes"
+            )
         reports, distribution = {}, []
         for i, eps in enumerate(epsilons):
             y_pred = np.concatenate(y_pred_all[i])
             reports[eps] = classification_report_frame(y_true, y_pred, names)
             distribution.append(np.bincount(y_pred, minlength=info.num_classes))
         with np.errstate(invalid="ignore", divide="ignore"):
-            wrong_confidence = pd.Series(wrong_conf_sum / wrong_count, index=epsilons, name="wrong_confidence")
-        perturbation = pd.DataFrame({
-            "Epsilon": epsilons,
-            "Linf (mean)": [0.0] + [float(np.mean(np.concatenate(v))) for v in linf[1:]],
-            "Linf (max)": [0.0] + [float(np.max(np.concatenate(v))) for v in linf[1:]],
-            "L2 (mean)": [0.0] + [float(np.mean(np.concatenate(v))) for v in l2[1:]],
-        })
+            wrong_confidence = pd.Series(
+                wrong_conf_sum / wrong_count, index=epsilons, name="wrong_confidence"
+            )
+        perturbation = pd.DataFrame(
+            {
+                "Epsilon": epsilons,
+                "Linf (mean)": [0.0] + [float(np.mean(np.concatenate(v))) for v in linf[1:]],
+                "Linf (max)": [0.0] + [float(np.max(np.concatenate(v))) for v in linf[1:]],
+                "L2 (mean)": [0.0] + [float(np.mean(np.concatenate(v))) for v in l2[1:]],
+            }
+        )
         return EvaluationResult(
             table=table,
             reports=reports,
             wrong_confidence=wrong_confidence,
-            predicted_classes=pd.DataFrame(distribution, index=pd.Index(epsilons, name="Epsilon"), columns=names),
+            predicted_classes=pd.DataFrame(
+                distribution, index=pd.Index(epsilons, name="Epsilon"), columns=names
+            ),
             perturbation=perturbation,
             warnings=checks,
             zero_gradient_share=evidence.zero_share if measure_gradients else None,
@@ -254,13 +315,19 @@ def named_norm(table: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns={"Epsilon": f"Epsilon ({norm})"})
 
 
-def classification_report_frame(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
+def classification_report_frame(
+    y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]
+) -> pd.DataFrame:
     """sklearn's classification report as a DataFrame (precision, recall, f1-score, support)."""
     from sklearn.metrics import classification_report
 
     report = classification_report(
-        y_true, y_pred, labels=list(range(len(class_names))), target_names=list(class_names),
-        output_dict=True, zero_division=0,
+        y_true,
+        y_pred,
+        labels=list(range(len(class_names))),
+        target_names=list(class_names),
+        output_dict=True,
+        zero_division=0,
     )
     accuracy = report.pop("accuracy", None)
     frame = pd.DataFrame(report).T[["precision", "recall", "f1-score", "support"]]

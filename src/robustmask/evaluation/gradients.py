@@ -45,7 +45,9 @@ def zero_gradient_share(attack: Attack, model: Model, x: Images, y: Labels, batc
         zero_gradient_share(FGSM(), model, x_test, y_test)               # robustmask's
     """
     if not attack.needs_gradients:
-        raise RobustmaskError(f"{attack.name} uses no gradients: the share of zero gradients says nothing about it")
+        raise RobustmaskError(
+            f"{attack.name} uses no gradients: the share of zero gradients says nothing about it"
+        )
     batch_size = check_positive_int(batch_size, "batch_size")
     x = check_images(x, attack.clip)
     info = attack.model_info(model, x)

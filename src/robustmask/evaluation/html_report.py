@@ -90,10 +90,13 @@ def render_html(folder: str | os.PathLike) -> str:
         _rerun(summary),
         f"<footer>Written by robustmask from {_esc(folder.resolve().name)}/{_SUMMARY}.</footer>",
     ]
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
-            + "\n".join(part for part in body if part) + "\n</main>\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(part for part in body if part)
+        + "\n</main>\n</body>\n</html>\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------- reading
@@ -115,8 +118,10 @@ def _read_summary(folder: Path) -> dict[str, Any]:
         for kind in ("tables", "figures"):
             entries = section.get(kind) or []
             if not isinstance(entries, list) or not all(_named(entry) for entry in entries):
-                raise RobustmaskError(f"{path}: section {str(section['heading'])!r} has a malformed {kind!r} "
-                                      "list (each entry needs a 'name' of letters, digits, '_', '-', '.')")
+                raise RobustmaskError(
+                    f"{path}: section {str(section['heading'])!r} has a malformed {kind!r} "
+                    "list (each entry needs a 'name' of letters, digits, '_', '-', '.')"
+                )
     return summary
 
 
@@ -126,29 +131,45 @@ def _named(entry: object) -> bool:
 
 def _required(path: Path, kind: str) -> Path:
     if not path.is_file():
-        raise RobustmaskError(f"{kind} {path} named in {_SUMMARY} is missing; rerun the command that wrote the folder")
+        raise RobustmaskError(
+            f"{kind} {path} named in {_SUMMARY} is missing; rerun the command that wrote the folder"
+        )
     return path
 
 
 # ---------------------------------------------------------------------------------------- parts
 def _header(summary: Mapping[str, Any]) -> str:
     seed = summary.get("seed")
-    rows = [("Kind", summary.get("kind") or "?"), ("Created", summary.get("created") or "?"),
-            ("Command", summary.get("command") or "(not recorded)"), ("Seed", "none" if seed is None else seed)]
-    items = "".join(f"<dt>{name}</dt><dd>{_code(value) if name == 'Command' else _esc(value)}</dd>"
-                    for name, value in rows)
+    rows = [
+        ("Kind", summary.get("kind") or "?"),
+        ("Created", summary.get("created") or "?"),
+        ("Command", summary.get("command") or "(not recorded)"),
+        ("Seed", "none" if seed is None else seed),
+    ]
+    items = "".join(
+        f"<dt>{name}</dt><dd>{_code(value) if name == 'Command' else _esc(value)}</dd>"
+        for name, value in rows
+    )
     return f'<dl class="meta">{items}</dl>'
 
 
 def _warnings(warnings: object) -> str:
-    items = [f"<li><strong>{_esc(check)}</strong>: {_esc(_without_prefix(message, check))}</li>" if check
-             else f"<li>{_esc(message)}</li>" for check, message in _warning_items(warnings)]
+    items = [
+        f"<li><strong>{_esc(check)}</strong>: {_esc(_without_prefix(message, check))}</li>"
+        if check
+        else f"<li>{_esc(message)}</li>"
+        for check, message in _warning_items(warnings)
+    ]
     if not items:
-        return ('<section class="checks quiet" id="warnings"><h2>Sanity checks</h2>'
-                "<p>No sanity check fired.</p></section>")
+        return (
+            '<section class="checks quiet" id="warnings"><h2>Sanity checks</h2>'
+            "<p>No sanity check fired.</p></section>"
+        )
     plural = "s" if len(items) != 1 else ""
-    return (f'<section class="checks fired" id="warnings"><h2>Sanity checks: {len(items)} warning{plural}</h2>'
-            f'<ul>{"".join(items)}</ul></section>')
+    return (
+        f'<section class="checks fired" id="warnings"><h2>Sanity checks: {len(items)} warning{plural}</h2>'
+        f"<ul>{''.join(items)}</ul></section>"
+    )
 
 
 def _warning_items(warnings: object) -> Iterator[tuple[str, str]]:
@@ -167,8 +188,11 @@ def _warning_items(warnings: object) -> Iterator[tuple[str, str]]:
 
 def _section(folder: Path, section: Mapping[str, Any]) -> str:
     parts = [f"<section>\n<h2>{_esc(section['heading'])}</h2>"]
-    parts += [f"<p>{_esc(paragraph.strip())}</p>" for paragraph in re.split(r"\n\s*\n", str(section.get("text") or ""))
-              if paragraph.strip()]
+    parts += [
+        f"<p>{_esc(paragraph.strip())}</p>"
+        for paragraph in re.split(r"\n\s*\n", str(section.get("text") or ""))
+        if paragraph.strip()
+    ]
     parts += [_table(folder, entry) for entry in section.get("tables") or []]
     parts += [_figure(folder, entry) for entry in section.get("figures") or []]
     return "\n".join(parts) + "\n</section>"
@@ -184,9 +208,18 @@ def _table(folder: Path, entry: Mapping[str, Any]) -> str:
         raise RobustmaskError(f"table {path} cannot be read as CSV ({first_line(exc)})") from None
     formatters: dict[Any, Callable[[Any], str]] = {
         column: _epsilon if str(column).lower().startswith("eps") else _number
-        for column in frame.columns if pd.api.types.is_float_dtype(frame[column])}
-    table = frame.to_html(index=False, escape=True, border=0, na_rep="–", formatters=formatters,
-                          classes="data", table_id=f"table-{entry['name']}")
+        for column in frame.columns
+        if pd.api.types.is_float_dtype(frame[column])
+    }
+    table = frame.to_html(
+        index=False,
+        escape=True,
+        border=0,
+        na_rep="–",
+        formatters=formatters,
+        classes="data",
+        table_id=f"table-{entry['name']}",
+    )
     return f'<figure class="table"><div class="scroll">{table}</div>{_caption(entry)}</figure>'
 
 
@@ -204,18 +237,24 @@ def _notes(notes: object) -> str:
     items = [notes] if isinstance(notes, str) else list(notes) if isinstance(notes, list) else []
     if not items:
         return ""
-    return "<section>\n<h2>Notes</h2><ul>" + "".join(f"<li>{_esc(note)}</li>" for note in items) + "</ul>\n</section>"
+    return (
+        "<section>\n<h2>Notes</h2><ul>"
+        + "".join(f"<li>{_esc(note)}</li>" for note in items)
+        + "</ul>\n</section>"
+    )
 
 
 def _rerun(summary: Mapping[str, Any]) -> str:
     command = summary.get("command") or "(the command was not recorded)"
     settings = dict(_flatten(_mapping(summary.get("settings"))))
     versions = {str(package): version for package, version in _mapping(summary.get("versions")).items()}
-    return ('<section id="rerun">\n<h2>How to rerun</h2>\n'
-            f"<pre><code>{_esc(command)}</code></pre>\n"
-            f"<h3>Settings</h3>\n{_key_table(settings, 'settings', ('Setting', 'Value'))}\n"
-            f"<h3>Versions</h3>\n{_key_table(versions, 'versions', ('Package', 'Version'))}\n"
-            "</section>")
+    return (
+        '<section id="rerun">\n<h2>How to rerun</h2>\n'
+        f"<pre><code>{_esc(command)}</code></pre>\n"
+        f"<h3>Settings</h3>\n{_key_table(settings, 'settings', ('Setting', 'Value'))}\n"
+        f"<h3>Versions</h3>\n{_key_table(versions, 'versions', ('Package', 'Version'))}\n"
+        "</section>"
+    )
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -234,10 +273,14 @@ def _flatten(settings: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[st
 def _key_table(pairs: Mapping[str, Any], kind: str, headings: tuple[str, str]) -> str:
     if not pairs:
         return f"<p>No {kind} recorded.</p>"
-    rows = "".join(f"<tr><td>{_esc(key)}</td><td>{_esc(_value(value))}</td></tr>" for key, value in pairs.items())
+    rows = "".join(
+        f"<tr><td>{_esc(key)}</td><td>{_esc(_value(value))}</td></tr>" for key, value in pairs.items()
+    )
     head = "".join(f"<th>{heading}</th>" for heading in headings)
-    return (f'<div class="scroll"><table class="keys {kind}"><thead><tr>{head}</tr>'
-            f"</thead><tbody>{rows}</tbody></table></div>")
+    return (
+        f'<div class="scroll"><table class="keys {kind}"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{rows}</tbody></table></div>"
+    )
 
 
 # ---------------------------------------------------------------------------------------- formatting
@@ -277,7 +320,7 @@ def _epsilon(value: Any) -> str:
 
 def _without_prefix(message: str, check: str) -> str:
     """The message without a leading "check: " (the name is shown in bold already)."""
-    for prefix in (f"{check}: ", ):
+    for prefix in (f"{check}: ",):
         if message.startswith(prefix):
-            return message[len(prefix):]
+            return message[len(prefix) :]
     return message

@@ -54,8 +54,16 @@ def accuracy_and_loss_vs_eps(tables: Mapping[str, pd.DataFrame], title: str | No
     return figure
 
 
-def adversarial_examples(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_probs: np.ndarray,
-                         adversarial_probs: np.ndarray, class_names: Sequence[str], eps: float, n: int = 4) -> Figure:
+def adversarial_examples(
+    x: np.ndarray,
+    x_adv: np.ndarray,
+    labels: np.ndarray,
+    clean_probs: np.ndarray,
+    adversarial_probs: np.ndarray,
+    class_names: Sequence[str],
+    eps: float,
+    n: int = 4,
+) -> Figure:
     """Clean image, perturbation and adversarial image, one row per image (the paper's Fig. 7, 12, 15, 18).
 
     Images are floats in [0, 1], shape (N, H, W, 3) or (N, H, W, 1); `labels` are class indices (or
@@ -84,8 +92,13 @@ def adversarial_examples(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, c
     return figure
 
 
-def image_across_eps(image: np.ndarray, adversarial: np.ndarray, epsilons: Sequence[float],
-                     predictions: Sequence[str], confidences: Sequence[float]) -> Figure:
+def image_across_eps(
+    image: np.ndarray,
+    adversarial: np.ndarray,
+    epsilons: Sequence[float],
+    predictions: Sequence[str],
+    confidences: Sequence[float],
+) -> Figure:
     """The clean image, then its adversarial version at each epsilon, in a row (the paper's Fig. 8).
 
     `adversarial` is (len(epsilons), H, W, C) with the image's shape; `confidences` are the top
@@ -95,14 +108,20 @@ def image_across_eps(image: np.ndarray, adversarial: np.ndarray, epsilons: Seque
         ...                  eps, ["with_mask", "incorrect_mask"], [0.87, 0.99])
     """
     if _numeric("image", image).ndim != 3:
-        raise RobustmaskError(f"image must be one image of shape (H, W, 3) or (H, W, 1), got {np.shape(image)}")
+        raise RobustmaskError(
+            f"image must be one image of shape (H, W, 3) or (H, W, 1), got {np.shape(image)}"
+        )
     clean = _images("image", np.asarray(image)[None])[0]
     frames = _images("adversarial", adversarial)
     eps = [_number("epsilons", e) for e in _sequence("epsilons", epsilons)]
     labels, confidence = _sequence("predictions", predictions), _sequence("confidences", confidences)
-    _same_lengths(adversarial=len(frames), epsilons=len(eps), predictions=len(labels), confidences=len(confidence))
+    _same_lengths(
+        adversarial=len(frames), epsilons=len(eps), predictions=len(labels), confidences=len(confidence)
+    )
     if frames.shape[1:] != clean.shape:
-        raise RobustmaskError(f"adversarial images have shape {frames.shape[1:]} but image has shape {clean.shape}")
+        raise RobustmaskError(
+            f"adversarial images have shape {frames.shape[1:]} but image has shape {clean.shape}"
+        )
     confidence = [_number("confidences", c) for c in confidence]
     if not all(0.0 <= c <= 1.0 for c in confidence):
         raise RobustmaskError("confidences must be probabilities in [0, 1] (divide percentages by 100)")
@@ -121,8 +140,10 @@ def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> F
 
         >>> learning_curves({"undefended": model.fit(...).history, "defended": retrain.history})
     """
-    runs = {name: _history(name, getattr(history, "history", history))
-            for name, history in _non_empty("histories", histories).items()}
+    runs = {
+        name: _history(name, getattr(history, "history", history))
+        for name, history in _non_empty("histories", histories).items()
+    }
     figure = _grid(1, 2, (11, 4.2))
     for ax, metric in zip(figure.axes, ("accuracy", "loss")):
         for name, curves in runs.items():
@@ -132,8 +153,9 @@ def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> F
                 if values is not None:
                     part = "train" if not prefix else "validation"
                     epochs = np.arange(1, len(values) + 1)
-                    color = ax.plot(epochs, values, style, marker="o", markersize=3, color=color,
-                                    label=f"{name} {part}")[0].get_color()
+                    color = ax.plot(
+                        epochs, values, style, marker="o", markersize=3, color=color, label=f"{name} {part}"
+                    )[0].get_color()
         _decorate(ax, "epoch", metric, metric.capitalize())
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return figure
@@ -154,7 +176,10 @@ def predictions_per_eps(counts: pd.DataFrame) -> Figure:
     for name in shares.columns:
         ax.bar(positions, shares[name].to_numpy(), bottom=bottom, label=str(name))
         bottom += shares[name].to_numpy()
-    ax.set_xticks(positions, [_eps(float(v)) if isinstance(v, (int, float, np.number)) else str(v) for v in shares.index])
+    ax.set_xticks(
+        positions,
+        [_eps(float(v)) if isinstance(v, (int, float, np.number)) else str(v) for v in shares.index],
+    )
     ax.set_ylim(0, 100)
     ax.set(xlabel=counts.index.name or "Epsilon", ylabel="share of predictions (%)", title="Predicted class")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
@@ -222,7 +247,9 @@ def _verdict(probs: np.ndarray, names: list[str]) -> str:
 
 def _non_empty(what: str, mapping: Any) -> Mapping[str, Any]:
     if not isinstance(mapping, Mapping) or not mapping:
-        raise RobustmaskError(f"{what} must be a non-empty mapping of name -> data, got {type(mapping).__name__}")
+        raise RobustmaskError(
+            f"{what} must be a non-empty mapping of name -> data, got {type(mapping).__name__}"
+        )
     return mapping
 
 
@@ -266,9 +293,13 @@ def _numeric(what: str, values: Any) -> np.ndarray:
 def _images(what: str, images: Any) -> np.ndarray:
     array = _numeric(what, images)
     if array.ndim != 4 or array.shape[-1] not in (1, 3) or 0 in array.shape:
-        raise RobustmaskError(f"{what} must be images of shape (n, H, W, 3) or (n, H, W, 1), got {array.shape}")
+        raise RobustmaskError(
+            f"{what} must be images of shape (n, H, W, 3) or (n, H, W, 1), got {array.shape}"
+        )
     if array.min() < 0.0 or array.max() > 1.0:
-        raise RobustmaskError(f"{what} lies outside [0, 1] ({array.min():g} to {array.max():g}): clip or rescale it")
+        raise RobustmaskError(
+            f"{what} lies outside [0, 1] ({array.min():g} to {array.max():g}): clip or rescale it"
+        )
     return array
 
 
@@ -290,7 +321,9 @@ def _labels(labels: Any, n: int, classes: int) -> np.ndarray:
 def _probabilities(what: str, probs: Any, n: int, classes: int) -> np.ndarray:
     array = _numeric(what, probs)
     if array.shape != (n, classes):
-        raise RobustmaskError(f"{what} must have shape ({n}, {classes}) (images, class_names), got {array.shape}")
+        raise RobustmaskError(
+            f"{what} must have shape ({n}, {classes}) (images, class_names), got {array.shape}"
+        )
     if array.min() < 0.0 or array.max() > 1.0:
         raise RobustmaskError(f"{what} must be probabilities in [0, 1] (apply softmax to logits first)")
     return array
@@ -309,10 +342,19 @@ def _eps_table(name: str, table: Any) -> pd.DataFrame:
 
 def _history(name: str, history: Any) -> dict[str, np.ndarray]:
     if not isinstance(history, Mapping):
-        raise RobustmaskError(f"history {name!r} must be a History.history dict, got {type(history).__name__}")
+        raise RobustmaskError(
+            f"history {name!r} must be a History.history dict, got {type(history).__name__}"
+        )
     accuracy = next((key for key in ACCURACY_KEYS if key in history), None)
-    keys = {"accuracy": accuracy, "val_accuracy": accuracy and f"val_{accuracy}", "loss": "loss", "val_loss": "val_loss"}
-    curves = {k: _numeric(f"{v!r} of history {name!r}", history[v]) for k, v in keys.items() if v and v in history}
+    keys = {
+        "accuracy": accuracy,
+        "val_accuracy": accuracy and f"val_{accuracy}",
+        "loss": "loss",
+        "val_loss": "val_loss",
+    }
+    curves = {
+        k: _numeric(f"{v!r} of history {name!r}", history[v]) for k, v in keys.items() if v and v in history
+    }
     if not curves.get("accuracy", curves.get("loss", np.empty(0))).size:
         raise RobustmaskError(f"history {name!r} has no accuracy or loss values; keys: {sorted(history)}")
     if any(curve.ndim != 1 or not curve.size for curve in curves.values()):

@@ -41,8 +41,17 @@ __all__ = ["ResultsWriter", "markdown_table", "eps_label", "unnamed_norm", "vers
 
 SUMMARY_NAME = "summary.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_PACKAGES = ("robustmask", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn",
-             "adversarial-robustness-toolbox", "matplotlib")
+_PACKAGES = (
+    "robustmask",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "adversarial-robustness-toolbox",
+    "matplotlib",
+)
 
 
 class ResultsWriter:
@@ -57,15 +66,30 @@ class ResultsWriter:
         settings: every setting needed to rerun it (JSON-serialisable; others are written as str).
     """
 
-    def __init__(self, folder: str | Path, *, title: str, kind: str, command: str | None = None,
-                 seed: int | None = None, settings: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        title: str,
+        kind: str,
+        command: str | None = None,
+        seed: int | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise RobustmaskError(f"results folder {self.folder} does not exist")
         self.summary: dict[str, Any] = {
-            "title": title, "kind": kind, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "command": command or "", "seed": seed, "settings": dict(settings or {}), "versions": versions(),
-            "warnings": [], "notes": [], "sections": [],
+            "title": title,
+            "kind": kind,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": command or "",
+            "seed": seed,
+            "settings": dict(settings or {}),
+            "versions": versions(),
+            "warnings": [],
+            "notes": [],
+            "sections": [],
         }
         self._names: set[tuple[str, str]] = set()
 
@@ -79,8 +103,10 @@ class ResultsWriter:
         folder = self._entry("tables", name, caption)
         write_text_atomically(folder / f"{name}.csv", table.to_csv(index=False))
         write_text_atomically(folder / f"{name}.md", markdown_table(table))
-        write_text_atomically(folder / f"{name}.tex", table.to_latex(index=False, float_format="%.4g",
-                                                                     caption=caption, label=f"tab:{name}"))
+        write_text_atomically(
+            folder / f"{name}.tex",
+            table.to_latex(index=False, float_format="%.4g", caption=caption, label=f"tab:{name}"),
+        )
         return folder / f"{name}.csv"
 
     def figure(self, name: str, figure: Figure, caption: str) -> Path:
@@ -96,8 +122,10 @@ class ResultsWriter:
             check = getattr(warning, "check", "")
             message = str(warning)
             if check and message.startswith(f"{check}: "):
-                message = message[len(check) + 2:]
-            self.summary["warnings"].append({"check": check, "message": f"{context}: {message}" if context else message})
+                message = message[len(check) + 2 :]
+            self.summary["warnings"].append(
+                {"check": check, "message": f"{context}: {message}" if context else message}
+            )
 
     def note(self, text: str) -> None:
         self.summary["notes"].append(text)

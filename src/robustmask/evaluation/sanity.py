@@ -30,9 +30,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from robustmask.evaluation.sanity_models import ModelEvidence
 
 __all__ = [
-    "KINDS", "SanityWarning", "attack_kind", "check_gradient_free_stronger", "check_iterative_weaker",
-    "check_loss_unchanged", "check_no_convergence", "check_non_monotonic", "evaluation_warnings",
-    "gradient_free_gains", "sanity_warnings", "suite_warnings",
+    "KINDS",
+    "SanityWarning",
+    "attack_kind",
+    "check_gradient_free_stronger",
+    "check_iterative_weaker",
+    "check_loss_unchanged",
+    "check_no_convergence",
+    "check_non_monotonic",
+    "evaluation_warnings",
+    "gradient_free_gains",
+    "sanity_warnings",
+    "suite_warnings",
 ]
 
 KINDS = ("single-step", "iterative", "gradient-free", "self-sized")
@@ -87,7 +96,9 @@ def _noise(examples: int | None, floor: float = 1.0) -> float:
 
 def _eps_column(table: pd.DataFrame) -> str:
     """``Epsilon``, or ``Epsilon (L2)`` for a table that names its norm (`named_norm`)."""
-    return next((c for c in table.columns if str(c) == "Epsilon" or str(c).startswith("Epsilon (")), "Epsilon")
+    return next(
+        (c for c in table.columns if str(c) == "Epsilon" or str(c).startswith("Epsilon (")), "Epsilon"
+    )
 
 
 def _examples(table: pd.DataFrame, examples: int | None) -> int | None:
@@ -95,11 +106,18 @@ def _examples(table: pd.DataFrame, examples: int | None) -> int | None:
 
 
 # ---------------------------------------------------------------------------- one attack's sweep
-def check_non_monotonic(table: pd.DataFrame, examples: int | None = None, *,
-                        column: str = "Accuracy (%)", attack: str | None = None) -> SanityWarning | None:
+def check_non_monotonic(
+    table: pd.DataFrame,
+    examples: int | None = None,
+    *,
+    column: str = "Accuracy (%)",
+    attack: str | None = None,
+) -> SanityWarning | None:
     """``non-monotonic``: accuracy rises with eps beyond sampling noise (a correct attack only gets stronger)."""
     n = _examples(table, examples)
-    order = np.argsort(table[_eps_column(table)].to_numpy(dtype=float), kind="stable")  # rows in any eps order
+    order = np.argsort(
+        table[_eps_column(table)].to_numpy(dtype=float), kind="stable"
+    )  # rows in any eps order
     eps = table[_eps_column(table)].to_numpy(dtype=float)[order]
     acc = table[column].to_numpy(dtype=float)[order]
     attack = attack or table.attrs.get("attack", "the attack")
@@ -107,12 +125,22 @@ def check_non_monotonic(table: pd.DataFrame, examples: int | None = None, *,
     for i in range(1, len(acc)):
         best_before = float(acc[:i].min())
         if eps[i] > 0 and acc[i] > best_before + noise:
-            return SanityWarning("non-monotonic", (
-                f"accuracy rose from {best_before:.2f}% to {acc[i]:.2f}% as eps grew to {eps[i]:g}: a correct attack "
-                f"only gets stronger with eps, so {attack} is not converging or the gradients are masked; "
-                "evaluate with an iterative (PGD) and a gradient-free attack"
-            ), {"attack": attack, "epsilon": float(eps[i]), "accuracy": float(acc[i]), "lowest_before": best_before,
-                "noise": noise, "examples": n})
+            return SanityWarning(
+                "non-monotonic",
+                (
+                    f"accuracy rose from {best_before:.2f}% to {acc[i]:.2f}% as eps grew to {eps[i]:g}: a correct attack "
+                    f"only gets stronger with eps, so {attack} is not converging or the gradients are masked; "
+                    "evaluate with an iterative (PGD) and a gradient-free attack"
+                ),
+                {
+                    "attack": attack,
+                    "epsilon": float(eps[i]),
+                    "accuracy": float(acc[i]),
+                    "lowest_before": best_before,
+                    "noise": noise,
+                    "examples": n,
+                },
+            )
     return None
 
 
@@ -124,16 +152,30 @@ def check_loss_unchanged(table: pd.DataFrame, *, attack: str | None = None) -> S
     attack = attack or table.attrs.get("attack", "the attack")
     if not len(attacked) or any(abs(value - loss[0]) > 1e-6 * max(1.0, abs(loss[0])) for value in attacked):
         return None
-    return SanityWarning("loss-unchanged", (
-        f"{attack} did not change the loss ({loss[0]:.6g}) at any eps up to {np.nanmax(eps):g}: the gradients are "
-        "zero or masked (a stop_gradient, a rounding or otherwise non-differentiable input transform); check with "
-        "a gradient-free attack"
-    ), {"attack": attack, "clean_loss": float(loss[0]), "attacked_losses": [float(v) for v in attacked],
-        "max_epsilon": float(np.nanmax(eps))})
+    return SanityWarning(
+        "loss-unchanged",
+        (
+            f"{attack} did not change the loss ({loss[0]:.6g}) at any eps up to {np.nanmax(eps):g}: the gradients are "
+            "zero or masked (a stop_gradient, a rounding or otherwise non-differentiable input transform); check with "
+            "a gradient-free attack"
+        ),
+        {
+            "attack": attack,
+            "clean_loss": float(loss[0]),
+            "attacked_losses": [float(v) for v in attacked],
+            "max_epsilon": float(np.nanmax(eps)),
+        },
+    )
 
 
-def check_no_convergence(table: pd.DataFrame, num_classes: int, examples: int | None = None, *,
-                         column: str = "Accuracy (%)", attack: str | None = None) -> SanityWarning | None:
+def check_no_convergence(
+    table: pd.DataFrame,
+    num_classes: int,
+    examples: int | None = None,
+    *,
+    column: str = "Accuracy (%)",
+    attack: str | None = None,
+) -> SanityWarning | None:
     """``no-convergence``: at an L-inf eps >= 0.3 accuracy stays more than max(noise, 10) points above chance.
 
     An L-inf budget of 0.3 (images in [0, 1]) can move any image most of the way to mid-grey, so a
@@ -151,42 +193,63 @@ def check_no_convergence(table: pd.DataFrame, num_classes: int, examples: int | 
         return None
     i = int(np.argmax(large))
     attack = attack or table.attrs.get("attack", "the attack")
-    return SanityWarning("no-convergence", (
-        f"accuracy is {acc[i]:.2f}% at eps {eps[i]:g}, far above chance ({chance:.0f}%): an L-inf budget that "
-        "large can turn any image into mid-grey, so an attack that converges should reach chance; "
-        f"{attack} is too weak here or the gradients are masked: give it more steps and restarts and add a "
-        "gradient-free attack"
-    ), {"attack": attack, "epsilon": float(eps[i]), "accuracy": float(acc[i]), "chance": chance,
-        "allowance": allowance})
+    return SanityWarning(
+        "no-convergence",
+        (
+            f"accuracy is {acc[i]:.2f}% at eps {eps[i]:g}, far above chance ({chance:.0f}%): an L-inf budget that "
+            "large can turn any image into mid-grey, so an attack that converges should reach chance; "
+            f"{attack} is too weak here or the gradients are masked: give it more steps and restarts and add a "
+            "gradient-free attack"
+        ),
+        {
+            "attack": attack,
+            "epsilon": float(eps[i]),
+            "accuracy": float(acc[i]),
+            "chance": chance,
+            "allowance": allowance,
+        },
+    )
 
 
-def sanity_warnings(table: pd.DataFrame, num_classes: int, examples: int | None = None) -> list[SanityWarning]:
+def sanity_warnings(
+    table: pd.DataFrame, num_classes: int, examples: int | None = None
+) -> list[SanityWarning]:
     """The failed checks on one attack's Table-4/5 style sweep (empty when all pass).
 
     ``table``: columns Epsilon, Accuracy (%) and Loss, the clean row first (an Evaluator table);
     ``examples``: the number of images (default ``table.attrs["examples"]``), for the noise allowance.
     """
-    found = [check_non_monotonic(table, examples), check_loss_unchanged(table),
-             check_no_convergence(table, num_classes, examples)]
+    found = [
+        check_non_monotonic(table, examples),
+        check_loss_unchanged(table),
+        check_no_convergence(table, num_classes, examples),
+    ]
     return [warning for warning in found if warning is not None]
 
 
-def evaluation_warnings(table: pd.DataFrame, num_classes: int,
-                        evidence: ModelEvidence | None = None) -> list[SanityWarning]:
+def evaluation_warnings(
+    table: pd.DataFrame, num_classes: int, evidence: ModelEvidence | None = None
+) -> list[SanityWarning]:
     """Everything the Evaluator checks: the table checks, then (with ``details=True``) the model and
     gradient checks on the `ModelEvidence` it gathered during the same pass over the batches."""
     return sanity_warnings(table, num_classes) + (evidence.warnings() if evidence is not None else [])
 
 
 # ---------------------------------------------------------------------------- several attacks, same eps
-def _accuracies(table: pd.DataFrame, kinds: Mapping[str, str], wanted: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _accuracies(
+    table: pd.DataFrame, kinds: Mapping[str, str], wanted: tuple[str, ...]
+) -> dict[str, np.ndarray]:
     """Attack name -> its accuracy column, for the attacks of the wanted kinds that have a column."""
-    return {name: table[f"{name} (%)"].to_numpy(dtype=float) for name, kind in kinds.items()
-            if kind in wanted and f"{name} (%)" in table.columns}
+    return {
+        name: table[f"{name} (%)"].to_numpy(dtype=float)
+        for name, kind in kinds.items()
+        if kind in wanted and f"{name} (%)" in table.columns
+    }
 
 
-def _largest_gap(eps: np.ndarray, above: Mapping[str, np.ndarray], below: Mapping[str, np.ndarray],
-                 noise: float) -> tuple[int, str, str] | None:
+def _largest_gap(
+    eps: np.ndarray, above: Mapping[str, np.ndarray], below: Mapping[str, np.ndarray], noise: float
+) -> tuple[int, str, str] | None:
     """(row, name above, name below) of the largest ``above - below`` beyond noise at an eps > 0, or None."""
     rows = np.flatnonzero(eps > 0).tolist()
     gaps = [(above[a][i] - below[b][i], i, a, b) for a in above for b in below for i in rows]
@@ -194,8 +257,9 @@ def _largest_gap(eps: np.ndarray, above: Mapping[str, np.ndarray], below: Mappin
     return None if largest is None else largest[1:]
 
 
-def check_iterative_weaker(table: pd.DataFrame, kinds: Mapping[str, str],
-                           examples: int | None = None) -> SanityWarning | None:
+def check_iterative_weaker(
+    table: pd.DataFrame, kinds: Mapping[str, str], examples: int | None = None
+) -> SanityWarning | None:
     """``iterative-weaker``: an iterative attack leaves higher accuracy than a single-step one at the same eps.
 
     Args:
@@ -217,17 +281,29 @@ def check_iterative_weaker(table: pd.DataFrame, kinds: Mapping[str, str],
     if found is None:
         return None
     i, it_name, ss_name = found
-    return SanityWarning("iterative-weaker", (
-        f"iterative {it_name} leaves {iterative[it_name][i]:.2f}% accuracy at eps {eps[i]:g}, more than single-step "
-        f"{ss_name} ({single[ss_name][i]:.2f}%) by over the {noise:.2f}-point sampling noise; an iterative attack "
-        f"with the same budget should do at least as well as one step, so {it_name} is misconfigured or follows a "
-        "masked gradient: check its step size, raise its steps and restarts, and add a gradient-free attack"
-    ), {"epsilon": float(eps[i]), "iterative": it_name, "iterative_accuracy": float(iterative[it_name][i]),
-        "single_step": ss_name, "single_step_accuracy": float(single[ss_name][i]), "noise": noise, "examples": n})
+    return SanityWarning(
+        "iterative-weaker",
+        (
+            f"iterative {it_name} leaves {iterative[it_name][i]:.2f}% accuracy at eps {eps[i]:g}, more than single-step "
+            f"{ss_name} ({single[ss_name][i]:.2f}%) by over the {noise:.2f}-point sampling noise; an iterative attack "
+            f"with the same budget should do at least as well as one step, so {it_name} is misconfigured or follows a "
+            "masked gradient: check its step size, raise its steps and restarts, and add a gradient-free attack"
+        ),
+        {
+            "epsilon": float(eps[i]),
+            "iterative": it_name,
+            "iterative_accuracy": float(iterative[it_name][i]),
+            "single_step": ss_name,
+            "single_step_accuracy": float(single[ss_name][i]),
+            "noise": noise,
+            "examples": n,
+        },
+    )
 
 
-def check_gradient_free_stronger(table: pd.DataFrame, kinds: Mapping[str, str],
-                                 examples: int | None = None) -> SanityWarning | None:
+def check_gradient_free_stronger(
+    table: pd.DataFrame, kinds: Mapping[str, str], examples: int | None = None
+) -> SanityWarning | None:
     """``gradient-free-stronger``: a gradient-free attack leaves lower accuracy than every gradient attack.
 
     Args: as `check_iterative_weaker` (individually measured accuracies, ``kinds`` by `attack_kind`).
@@ -248,19 +324,30 @@ def check_gradient_free_stronger(table: pd.DataFrame, kinds: Mapping[str, str],
         return None
     i, _, free_name = found
     best_name = min(gradient, key=lambda name: gradient[name][i])
-    return SanityWarning("gradient-free-stronger", (
-        f"gradient-free {free_name} leaves {free[free_name][i]:.2f}% accuracy at eps {eps[i]:g}, below every "
-        f"gradient attack (the strongest, {best_name}, leaves {gradient[best_name][i]:.2f}%) by more than the "
-        f"{noise:.2f}-point sampling noise: the gradients are masked and the gradient attacks' accuracy is false "
-        "assurance, so report the worst case over all attacks and attack the model adaptively (BPDA, EOT, a "
-        "margin loss)"
-    ), {"epsilon": float(eps[i]), "gradient_free": free_name, "gradient_free_accuracy": float(free[free_name][i]),
-        "best_gradient": best_name, "best_gradient_accuracy": float(gradient[best_name][i]), "noise": noise,
-        "examples": n})
+    return SanityWarning(
+        "gradient-free-stronger",
+        (
+            f"gradient-free {free_name} leaves {free[free_name][i]:.2f}% accuracy at eps {eps[i]:g}, below every "
+            f"gradient attack (the strongest, {best_name}, leaves {gradient[best_name][i]:.2f}%) by more than the "
+            f"{noise:.2f}-point sampling noise: the gradients are masked and the gradient attacks' accuracy is false "
+            "assurance, so report the worst case over all attacks and attack the model adaptively (BPDA, EOT, a "
+            "margin loss)"
+        ),
+        {
+            "epsilon": float(eps[i]),
+            "gradient_free": free_name,
+            "gradient_free_accuracy": float(free[free_name][i]),
+            "best_gradient": best_name,
+            "best_gradient_accuracy": float(gradient[best_name][i]),
+            "noise": noise,
+            "examples": n,
+        },
+    )
 
 
-def gradient_free_gains(gains: Mapping[str, int], kinds: Mapping[str, str], examples: int, *,
-                        epsilon: float | None = None) -> SanityWarning | None:
+def gradient_free_gains(
+    gains: Mapping[str, int], kinds: Mapping[str, str], examples: int, *, epsilon: float | None = None
+) -> SanityWarning | None:
     """``gradient-free-stronger``, cascade form: a gradient-free attack fools images the gradient attacks could not.
 
     Args:
@@ -292,13 +379,23 @@ def gradient_free_gains(gains: Mapping[str, int], kinds: Mapping[str, str], exam
         return None
     _, name, gain, allowance, gradient_names = worst
     at = f" at eps {epsilon:g}" if epsilon is not None else ""
-    return SanityWarning("gradient-free-stronger", (
-        f"gradient-free {name} fooled {gain} of {examples} images ({100 * gain / examples:.1f}%){at} that the "
-        f"gradient attacks before it ({', '.join(gradient_names)}) could not, more than the {allowance:.1f}-image "
-        "noise allowance: the gradients are masked on those images, so judge the model by the worst case over all "
-        "attacks and attack it adaptively (BPDA, EOT, a margin loss)"
-    ), {"epsilon": epsilon, "gradient_free": name, "gain": gain, "examples": examples, "allowance": allowance,
-        "gradient_attacks_before": gradient_names})
+    return SanityWarning(
+        "gradient-free-stronger",
+        (
+            f"gradient-free {name} fooled {gain} of {examples} images ({100 * gain / examples:.1f}%){at} that the "
+            f"gradient attacks before it ({', '.join(gradient_names)}) could not, more than the {allowance:.1f}-image "
+            "noise allowance: the gradients are masked on those images, so judge the model by the worst case over all "
+            "attacks and attack it adaptively (BPDA, EOT, a margin loss)"
+        ),
+        {
+            "epsilon": epsilon,
+            "gradient_free": name,
+            "gain": gain,
+            "examples": examples,
+            "allowance": allowance,
+            "gradient_attacks_before": gradient_names,
+        },
+    )
 
 
 def suite_warnings(table: pd.DataFrame, num_classes: int | None = None) -> list[SanityWarning]:
@@ -313,14 +410,27 @@ def suite_warnings(table: pd.DataFrame, num_classes: int | None = None) -> list[
     n = table.attrs.get("examples")
     found: list[SanityWarning | None] = []
     if table.attrs.get("protocol", "individual") == "cascade":
-        cascade = [gradient_free_gains(gains, kinds, n, epsilon=float(eps))
-                   for eps, gains in table.attrs.get("gains", {}).items()] if n else []
+        cascade = (
+            [
+                gradient_free_gains(gains, kinds, n, epsilon=float(eps))
+                for eps, gains in table.attrs.get("gains", {}).items()
+            ]
+            if n
+            else []
+        )
         named = [w for w in cascade if w is not None]
-        found.append(max(named, key=lambda w: w.evidence["gain"] - w.evidence["allowance"]) if named else None)
+        found.append(
+            max(named, key=lambda w: w.evidence["gain"] - w.evidence["allowance"]) if named else None
+        )
     else:
         found += [check_iterative_weaker(table, kinds, n), check_gradient_free_stronger(table, kinds, n)]
-    found += [check_non_monotonic(table, n, column=f"{name} (%)", attack=name) for name in kinds
-              if f"{name} (%)" in table.columns]
+    found += [
+        check_non_monotonic(table, n, column=f"{name} (%)", attack=name)
+        for name in kinds
+        if f"{name} (%)" in table.columns
+    ]
     if num_classes is not None and "Worst case (%)" in table.columns:
-        found.append(check_no_convergence(table, num_classes, n, column="Worst case (%)", attack="the worst case"))
+        found.append(
+            check_no_convergence(table, num_classes, n, column="Worst case (%)", attack="the worst case")
+        )
     return [warning for warning in found if warning is not None]

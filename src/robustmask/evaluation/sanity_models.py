@@ -28,8 +28,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from robustmask.modelinfo import ModelInfo
 
 __all__ = [
-    "ModelEvidence", "check_probabilities_as_logits", "check_saturated_loss", "check_zero_gradients",
-    "gradient_shares", "model_sanity_warnings", "probability_rows", "saturated_rows",
+    "ModelEvidence",
+    "check_probabilities_as_logits",
+    "check_saturated_loss",
+    "check_zero_gradients",
+    "gradient_shares",
+    "model_sanity_warnings",
+    "probability_rows",
+    "saturated_rows",
 ]
 
 # An image's gradient "vanishes" when its largest entry is below this. A step of size eps then changes
@@ -73,64 +79,98 @@ def probability_rows(outputs: Any) -> np.ndarray:
     return np.all(out >= 0, axis=1) & (np.abs(out.sum(axis=1) - 1.0) <= PROBABILITY_TOLERANCE)
 
 
-def check_zero_gradients(zero_share: float, vanishing_share: float = 0.0, *, attack: str = "the attack",
-                         threshold: float = ZERO_GRADIENT_THRESHOLD) -> SanityWarning | None:
+def check_zero_gradients(
+    zero_share: float,
+    vanishing_share: float = 0.0,
+    *,
+    attack: str = "the attack",
+    threshold: float = ZERO_GRADIENT_THRESHOLD,
+) -> SanityWarning | None:
     """``zero-gradients``: the shares (%) of exactly-zero and vanishing input gradients add up to more than 5%.
 
     Measure the shares with `gradient_shares` (or read the Evaluator's ``zero_gradient_share``).
     """
     if zero_share + vanishing_share <= threshold:
         return None
-    return SanityWarning("zero-gradients", (
-        f"{zero_share:.1f}% of images have an exactly zero input gradient of {attack}'s loss and "
-        f"{vanishing_share:.1f}% a vanishing one (max |g| < {VANISHING_GRADIENT:g}), above the {threshold:g}% "
-        "threshold: a gradient attack cannot move the first, and on the second its step rests on numbers at the "
-        "edge of float32 rounding (a stop_gradient, a rounding or non-differentiable input transform, a saturated "
-        "softmax), so their robustness is gradient masking; attack them with a gradient-free attack (Square), "
-        "BPDA through the non-differentiable part, or a margin (C&W, DLR) loss"
-    ), {"attack": attack, "zero_share": float(zero_share), "vanishing_share": float(vanishing_share),
-        "vanishing_below": VANISHING_GRADIENT, "threshold": float(threshold)})
+    return SanityWarning(
+        "zero-gradients",
+        (
+            f"{zero_share:.1f}% of images have an exactly zero input gradient of {attack}'s loss and "
+            f"{vanishing_share:.1f}% a vanishing one (max |g| < {VANISHING_GRADIENT:g}), above the {threshold:g}% "
+            "threshold: a gradient attack cannot move the first, and on the second its step rests on numbers at the "
+            "edge of float32 rounding (a stop_gradient, a rounding or non-differentiable input transform, a saturated "
+            "softmax), so their robustness is gradient masking; attack them with a gradient-free attack (Square), "
+            "BPDA through the non-differentiable part, or a margin (C&W, DLR) loss"
+        ),
+        {
+            "attack": attack,
+            "zero_share": float(zero_share),
+            "vanishing_share": float(vanishing_share),
+            "vanishing_below": VANISHING_GRADIENT,
+            "threshold": float(threshold),
+        },
+    )
 
 
-def check_saturated_loss(saturated_share: float, *, keras_loss: bool,
-                         attack: str = "the attack") -> SanityWarning | None:
+def check_saturated_loss(
+    saturated_share: float, *, keras_loss: bool, attack: str = "the attack"
+) -> SanityWarning | None:
     """``saturated-loss``: many images' top softmax probability is saturated (>= 1 - 1e-7 in float32).
 
     With ``keras_loss`` (the attack ascends Keras' clipped cross-entropy) it fires above 5%: those
     images have zero gradients. Otherwise above 25%: the attack's own loss is fine, but any evaluation
     with a clipped loss (the paper's) is blind on those images. Measure the share with `saturated_rows`.
     """
-    evidence = {"attack": attack, "saturated_share": float(saturated_share), "keras_loss": keras_loss,
-                "saturation": SATURATION}
+    evidence = {
+        "attack": attack,
+        "saturated_share": float(saturated_share),
+        "keras_loss": keras_loss,
+        "saturation": SATURATION,
+    }
     threshold = SATURATED_THRESHOLD if keras_loss else SATURATED_ANY_LOSS_THRESHOLD
     if saturated_share <= threshold:
         return None
     if keras_loss:
-        text = (f"{attack} ascends Keras' clipped cross-entropy (loss='keras'), which is flat where the top softmax "
-                f"probability is >= 1 - 1e-7, and {saturated_share:.1f}% of images are saturated there (above the "
-                f"{threshold:g}% threshold), so their gradients are zero and their robustness is an artefact: "
-                "use the default loss (cross-entropy from the logits) or a margin loss")
+        text = (
+            f"{attack} ascends Keras' clipped cross-entropy (loss='keras'), which is flat where the top softmax "
+            f"probability is >= 1 - 1e-7, and {saturated_share:.1f}% of images are saturated there (above the "
+            f"{threshold:g}% threshold), so their gradients are zero and their robustness is an artefact: "
+            "use the default loss (cross-entropy from the logits) or a margin loss"
+        )
     else:
-        text = (f"{saturated_share:.1f}% of images have a top softmax probability >= 1 - 1e-7 in float32 (above the "
-                f"{threshold:g}% threshold), where Keras' clipped cross-entropy (loss='keras', the paper's) has zero "
-                f"gradient: {attack}'s loss is not clipped and still works, but do not trust or compare with "
-                "evaluations of this model that use a clipped loss, and prefer a margin loss")
+        text = (
+            f"{saturated_share:.1f}% of images have a top softmax probability >= 1 - 1e-7 in float32 (above the "
+            f"{threshold:g}% threshold), where Keras' clipped cross-entropy (loss='keras', the paper's) has zero "
+            f"gradient: {attack}'s loss is not clipped and still works, but do not trust or compare with "
+            "evaluations of this model that use a clipped loss, and prefer a margin loss"
+        )
     return SanityWarning("saturated-loss", text, {**evidence, "threshold": threshold})
 
 
-def check_probabilities_as_logits(probability_rows: int, rows: int, *, output: str = "logits") -> SanityWarning | None:
+def check_probabilities_as_logits(
+    probability_rows: int, rows: int, *, output: str = "logits"
+) -> SanityWarning | None:
     """``probabilities-as-logits``: outputs treated as logits (``output``) but every row is a probability row.
 
     ``probability_rows`` of ``rows`` output rows are non-negative and sum to 1 (`probability_rows`).
     """
     if output != "logits" or rows == 0 or probability_rows < rows:
         return None
-    return SanityWarning("probabilities-as-logits", (
-        f"the model's outputs are treated as logits, but all {rows} output rows are non-negative and sum to 1 "
-        f"(within {PROBABILITY_TOLERANCE:g}): the model outputs probabilities, so the loss, the log-probabilities "
-        "and the margins are computed from the wrong numbers; pass from_logits=False (or None, to detect it) "
-        "to the attack"
-    ), {"rows": rows, "probability_rows": probability_rows, "output": output, "tolerance": PROBABILITY_TOLERANCE})
+    return SanityWarning(
+        "probabilities-as-logits",
+        (
+            f"the model's outputs are treated as logits, but all {rows} output rows are non-negative and sum to 1 "
+            f"(within {PROBABILITY_TOLERANCE:g}): the model outputs probabilities, so the loss, the log-probabilities "
+            "and the margins are computed from the wrong numbers; pass from_logits=False (or None, to detect it) "
+            "to the attack"
+        ),
+        {
+            "rows": rows,
+            "probability_rows": probability_rows,
+            "output": output,
+            "tolerance": PROBABILITY_TOLERANCE,
+        },
+    )
 
 
 @dataclass
@@ -185,19 +225,27 @@ class ModelEvidence:
     def warnings(self) -> list[SanityWarning]:
         found = []
         if self.gradient_images:
-            found.append(check_zero_gradients(100.0 * self.zero_gradients / self.gradient_images,
-                                              100.0 * self.vanishing_gradients / self.gradient_images,
-                                              attack=self.attack))
+            found.append(
+                check_zero_gradients(
+                    100.0 * self.zero_gradients / self.gradient_images,
+                    100.0 * self.vanishing_gradients / self.gradient_images,
+                    attack=self.attack,
+                )
+            )
         if self.images:
-            found.append(check_saturated_loss(100.0 * self.saturated / self.images, keras_loss=self.keras_loss,
-                                              attack=self.attack))
+            found.append(
+                check_saturated_loss(
+                    100.0 * self.saturated / self.images, keras_loss=self.keras_loss, attack=self.attack
+                )
+            )
         if self.output is not None:
             found.append(check_probabilities_as_logits(self.probability_rows, self.rows, output=self.output))
         return [warning for warning in found if warning is not None]
 
 
-def model_sanity_warnings(attack: Attack, model: Model, x: Images, y: Labels,
-                          batch_size: int = 128) -> list[SanityWarning]:
+def model_sanity_warnings(
+    attack: Attack, model: Model, x: Images, y: Labels, batch_size: int = 128
+) -> list[SanityWarning]:
     """The model and gradient checks for `attack` on ``(x, y)``, without running the attack.
 
     Example::

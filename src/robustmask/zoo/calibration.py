@@ -162,7 +162,9 @@ def recalibrate_batchnorm(model: keras.Model, x: npt.ArrayLike, batch_size: int 
 
     state: dict[str, Any] = {"mode": "order", "target": None, "order": [], "moments": {}}
 
-    def make_wrapper(layer: keras.layers.BatchNormalization, original: Callable[..., Any]) -> Callable[..., Any]:
+    def make_wrapper(
+        layer: keras.layers.BatchNormalization, original: Callable[..., Any]
+    ) -> Callable[..., Any]:
         def wrapped(inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
             mode = state["mode"]
             if mode == "order":

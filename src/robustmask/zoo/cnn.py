@@ -17,9 +17,15 @@ from robustmask._validation import check_positive_int
 from robustmask.errors import ModelError
 
 
-def facemask_cnn(input_shape: Sequence[int] = (48, 48, 3), num_classes: int = 3, *,
-                 filters: Sequence[int] = (32, 64, 128), dense: int = 64, learning_rate: float = 1e-3,
-                 compile: bool = True) -> keras.Model:
+def facemask_cnn(
+    input_shape: Sequence[int] = (48, 48, 3),
+    num_classes: int = 3,
+    *,
+    filters: Sequence[int] = (32, 64, 128),
+    dense: int = 64,
+    learning_rate: float = 1e-3,
+    compile: bool = True,
+) -> keras.Model:
     """A conv-BN-ReLU-maxpool x len(filters), flatten, dense, softmax classifier for [0, 1] images.
 
     Args:
@@ -42,16 +48,28 @@ def facemask_cnn(input_shape: Sequence[int] = (48, 48, 3), num_classes: int = 3,
     if num_classes < 2:
         raise ModelError(f"num_classes must be at least 2, got {num_classes}")
     if shape[0] % 2 ** len(filters) or shape[1] % 2 ** len(filters):
-        raise ModelError(f"input_shape {shape[:2]} must be divisible by {2 ** len(filters)} for {len(filters)} "
-                         "pooling blocks: resize the images (48 or 64 px)")
+        raise ModelError(
+            f"input_shape {shape[:2]} must be divisible by {2 ** len(filters)} for {len(filters)} "
+            "pooling blocks: resize the images (48 or 64 px)"
+        )
     layers = [keras.Input(shape)]
     for width in filters:
-        layers += [keras.layers.Conv2D(check_positive_int(width, "filters", error=ModelError), 3, padding="same",
-                                       use_bias=False),
-                   keras.layers.BatchNormalization(), keras.layers.ReLU(), keras.layers.MaxPooling2D()]
-    layers += [keras.layers.Flatten(), keras.layers.Dense(dense, activation="relu"),
-               keras.layers.Dense(num_classes, activation="softmax", name="predictions")]
+        layers += [
+            keras.layers.Conv2D(
+                check_positive_int(width, "filters", error=ModelError), 3, padding="same", use_bias=False
+            ),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.MaxPooling2D(),
+        ]
+    layers += [
+        keras.layers.Flatten(),
+        keras.layers.Dense(dense, activation="relu"),
+        keras.layers.Dense(num_classes, activation="softmax", name="predictions"),
+    ]
     model = keras.Sequential(layers, name="facemask_cnn")
     if compile:
-        model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
     return model

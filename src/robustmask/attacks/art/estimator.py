@@ -73,8 +73,12 @@ def _classifier_class() -> type[TensorFlowV2Classifier]:
 
             chunk_size = 128
 
-            def __init__(self, *args: Any, per_example_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
-                         **kwargs: Any) -> None:
+            def __init__(
+                self,
+                *args: Any,
+                per_example_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
+                **kwargs: Any,
+            ) -> None:
                 super().__init__(*args, **kwargs)
                 model, loss_object = self._model, self._loss_object
                 per_example = per_example_loss or _cross_entropy
@@ -108,8 +112,9 @@ def _classifier_class() -> type[TensorFlowV2Classifier]:
                 self._selected = tf.function(selected, reduce_retracing=True)
                 self._loss_gradient = tf.function(loss_gradient, reduce_retracing=True)
 
-            def predict(self, x: np.ndarray, batch_size: int = 128, training_mode: bool = False,
-                        **kwargs: Any) -> np.ndarray:
+            def predict(
+                self, x: np.ndarray, batch_size: int = 128, training_mode: bool = False, **kwargs: Any
+            ) -> np.ndarray:
                 # ART's TensorFlowV2Classifier ignores batch_size; some attacks pass batch_size=1, so
                 # the chunk size is the robustmask attack's batch_size, set before each run.
                 x = np.asarray(x)
@@ -119,8 +124,13 @@ def _classifier_class() -> type[TensorFlowV2Classifier]:
                     return parent(x)
                 return np.concatenate([parent(x[i : i + step]) for i in range(0, len(x), step)])
 
-            def class_gradient(self, x: np.ndarray, label: int | Sequence[int] | np.ndarray | None = None,
-                               training_mode: bool = False, **kwargs: Any) -> np.ndarray:
+            def class_gradient(
+                self,
+                x: np.ndarray,
+                label: int | Sequence[int] | np.ndarray | None = None,
+                training_mode: bool = False,
+                **kwargs: Any,
+            ) -> np.ndarray:
                 x_t = tf.convert_to_tensor(np.asarray(x, np.float32))
                 if label is None:
                     return self._jacobian(x_t).numpy()
@@ -130,8 +140,14 @@ def _classifier_class() -> type[TensorFlowV2Classifier]:
                 onehot = tf.one_hot(labels.astype(np.int64), self.nb_classes, dtype=tf.float32)
                 return self._selected(x_t, onehot).numpy()[:, None]
 
-            def compute_loss(self, x: np.ndarray, y: np.ndarray, reduction: str = "none", training_mode: bool = False,
-                             **kwargs: Any) -> np.ndarray | np.floating:
+            def compute_loss(
+                self,
+                x: np.ndarray,
+                y: np.ndarray,
+                reduction: str = "none",
+                training_mode: bool = False,
+                **kwargs: Any,
+            ) -> np.ndarray | np.floating:
                 # ART's version sets tf.keras.losses.Reduction on the loss object; this one is compiled
                 # and per example whatever the loss object is.
                 y = np.asarray(y, np.float32)
@@ -144,8 +160,13 @@ def _classifier_class() -> type[TensorFlowV2Classifier]:
                     return losses.sum()
                 return losses
 
-            def loss_gradient(self, x: np.ndarray | tf.Tensor, y: np.ndarray | tf.Tensor, training_mode: bool = False,
-                              **kwargs: Any) -> np.ndarray | tf.Tensor:
+            def loss_gradient(
+                self,
+                x: np.ndarray | tf.Tensor,
+                y: np.ndarray | tf.Tensor,
+                training_mode: bool = False,
+                **kwargs: Any,
+            ) -> np.ndarray | tf.Tensor:
                 is_numpy = isinstance(x, np.ndarray)
                 x_t = tf.convert_to_tensor(x, tf.float32)
                 y_t = tf.convert_to_tensor(y, tf.float32)
@@ -207,8 +228,13 @@ class _MeanLoss:
 LOSSES = {"cross_entropy": _cross_entropy, "difference_logits_ratio": _difference_of_logits_ratio}
 
 
-def art_estimator(model: Model, info: ModelInfo, clip_values: Sequence[float] | None = None,
-                  loss: str = "cross_entropy", outputs: str = "log_probabilities") -> TensorFlowV2Classifier:
+def art_estimator(
+    model: Model,
+    info: ModelInfo,
+    clip_values: Sequence[float] | None = None,
+    loss: str = "cross_entropy",
+    outputs: str = "log_probabilities",
+) -> TensorFlowV2Classifier:
     """ART's white-box estimator of a Keras model (cached per model, loss and outputs, held weakly).
 
     It predicts log-probabilities (``outputs="probabilities"``: probabilities, for the few ART attacks
@@ -250,8 +276,9 @@ def art_estimator(model: Model, info: ModelInfo, clip_values: Sequence[float] | 
     return estimator
 
 
-def _predict_function(model: Model, info: ModelInfo,
-                      outputs: str = "log_probabilities") -> Callable[[tf.Tensor], tf.Tensor]:
+def _predict_function(
+    model: Model, info: ModelInfo, outputs: str = "log_probabilities"
+) -> Callable[[tf.Tensor], tf.Tensor]:
     """A compiled forward pass to log-probabilities (or probabilities), cached per model (held weakly)."""
     view = _ModelView(model, info, outputs)
     return _cached(model, ("predict", info, outputs), lambda: tf.function(view, reduce_retracing=True))

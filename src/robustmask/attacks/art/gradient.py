@@ -88,15 +88,21 @@ class ARTPGD(ARTAttack):
         x_adv = pgd(model, x_test, y_test, eps=0.004)
     """
 
-    def __init__(self, max_iter: int = 10, num_random_init: int = 1, rel_stepsize: float | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, max_iter: int = 10, num_random_init: int = 1, rel_stepsize: float | None = None, **kwargs: Any
+    ) -> None:
         from art.attacks.evasion import ProjectedGradientDescent
 
         max_iter = _steps(max_iter)
         num_random_init = _steps(num_random_init + 1, "num_random_init + 1") - 1
         rel_stepsize = 2.5 / max_iter if rel_stepsize is None else rel_stepsize
-        super().__init__(ProjectedGradientDescent, max_iter=max_iter, num_random_init=num_random_init,
-                         rel_stepsize=rel_stepsize, **kwargs)
+        super().__init__(
+            ProjectedGradientDescent,
+            max_iter=max_iter,
+            num_random_init=num_random_init,
+            rel_stepsize=rel_stepsize,
+            **kwargs,
+        )
 
 
 class MIFGSM(ARTAttack):
@@ -115,14 +121,20 @@ class MIFGSM(ARTAttack):
         x_adv = mifgsm(model, x_test, y_test, eps=0.004)
     """
 
-    def __init__(self, max_iter: int = 10, decay: float = 1.0, rel_stepsize: float | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, max_iter: int = 10, decay: float = 1.0, rel_stepsize: float | None = None, **kwargs: Any
+    ) -> None:
         from art.attacks.evasion import MomentumIterativeMethod
 
         max_iter = _steps(max_iter)
         rel_stepsize = 1.0 / max_iter if rel_stepsize is None else rel_stepsize
-        super().__init__(MomentumIterativeMethod, max_iter=max_iter, decay=float(decay),
-                         rel_stepsize=rel_stepsize, **kwargs)
+        super().__init__(
+            MomentumIterativeMethod,
+            max_iter=max_iter,
+            decay=float(decay),
+            rel_stepsize=rel_stepsize,
+            **kwargs,
+        )
 
     def make_art_attack(self, estimator: BaseEstimator, eps: float | None) -> EvasionAttack:
         # ART 1.20 disables momentum in its TensorFlow implementation (ART issue #2439) and picks that one
@@ -135,16 +147,25 @@ class MIFGSM(ARTAttack):
         if not isinstance(getattr(attack, "_attack", None), ProjectedGradientDescentNumpy):
             kwargs = self.art_kwargs(eps)
             attack._attack = ProjectedGradientDescentNumpy(
-                estimator=estimator, norm=self.norm.order, eps=kwargs["eps"], eps_step=kwargs["eps_step"],
-                decay=kwargs["decay"], max_iter=kwargs["max_iter"], targeted=kwargs["targeted"],
-                num_random_init=0, batch_size=kwargs["batch_size"], verbose=kwargs["verbose"],
+                estimator=estimator,
+                norm=self.norm.order,
+                eps=kwargs["eps"],
+                eps_step=kwargs["eps_step"],
+                decay=kwargs["decay"],
+                max_iter=kwargs["max_iter"],
+                targeted=kwargs["targeted"],
+                num_random_init=0,
+                batch_size=kwargs["batch_size"],
+                verbose=kwargs["verbose"],
             )
         return attack
 
 
 _APGD_LOSSES = {
-    "ce": "cross_entropy", "cross_entropy": "cross_entropy",
-    "dlr": "difference_logits_ratio", "difference_logits_ratio": "difference_logits_ratio",
+    "ce": "cross_entropy",
+    "cross_entropy": "cross_entropy",
+    "dlr": "difference_logits_ratio",
+    "difference_logits_ratio": "difference_logits_ratio",
 }
 
 
@@ -174,8 +195,14 @@ class AutoPGD(ARTAttack):
         x_adv = apgd(model, x_test, y_test, eps=0.004)
     """
 
-    def __init__(self, loss_type: str = "ce", max_iter: int = 100, nb_random_init: int = 1,
-                 rel_stepsize: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        loss_type: str = "ce",
+        max_iter: int = 100,
+        nb_random_init: int = 1,
+        rel_stepsize: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         from art.attacks.evasion import AutoProjectedGradientDescent
 
         if loss_type not in _APGD_LOSSES:
@@ -185,8 +212,13 @@ class AutoPGD(ARTAttack):
         nb_random_init = _steps(nb_random_init, "nb_random_init")
         rel_stepsize = 2.0 if rel_stepsize is None else rel_stepsize
         self._loss = _APGD_LOSSES[loss_type]
-        super().__init__(AutoProjectedGradientDescent, max_iter=max_iter, nb_random_init=nb_random_init,
-                         rel_stepsize=rel_stepsize, **kwargs)
+        super().__init__(
+            AutoProjectedGradientDescent,
+            max_iter=max_iter,
+            nb_random_init=nb_random_init,
+            rel_stepsize=rel_stepsize,
+            **kwargs,
+        )
 
     def estimator(self, model: Model, info: ModelInfo) -> BaseEstimator:
         # ART's own loss_type path builds a fresh, uncompiled estimator on every call; an estimator whose

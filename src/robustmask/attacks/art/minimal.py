@@ -99,15 +99,20 @@ class DeepFool(ARTAttack):
     eps_bounded = False
     default_norm = "2"  # the distance it minimises; ART's class has no norm parameter
 
-    def __init__(self, max_iter: int = 50, overshoot: float = 0.02, nb_grads: int = 10, **kwargs: Any) -> None:
+    def __init__(
+        self, max_iter: int = 50, overshoot: float = 0.02, nb_grads: int = 10, **kwargs: Any
+    ) -> None:
         from art.attacks.evasion import DeepFool as ARTDeepFool
 
         if float(overshoot) < 0:
             raise AttackError(f"DeepFool: overshoot must be >= 0, got {overshoot!r}")
-        super().__init__(ARTDeepFool, max_iter=int(max_iter), epsilon=float(overshoot), nb_grads=int(nb_grads),
-                         **kwargs)
+        super().__init__(
+            ARTDeepFool, max_iter=int(max_iter), epsilon=float(overshoot), nb_grads=int(nb_grads), **kwargs
+        )
 
-    def run_art(self, model: Model, info: ModelInfo, x: np.ndarray, y: np.ndarray, eps: float | None) -> np.ndarray:
+    def run_art(
+        self, model: Model, info: ModelInfo, x: np.ndarray, y: np.ndarray, eps: float | None
+    ) -> np.ndarray:
         # Only images the model gets right: the others are adversarial already.
         correct = np.argmax(_predictions(model, info, x, self), axis=1) == np.argmax(y, axis=1)
         adv = np.array(x, copy=True)
@@ -137,13 +142,26 @@ class CarliniL2(ARTAttack):
     eps_bounded = False
     default_norm = "2"  # the distance it minimises; ART's class has no norm parameter
 
-    def __init__(self, confidence: float = 0.0, learning_rate: float = 0.01, binary_search_steps: int = 10,
-                 max_iter: int = 10, initial_const: float = 0.01, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        confidence: float = 0.0,
+        learning_rate: float = 0.01,
+        binary_search_steps: int = 10,
+        max_iter: int = 10,
+        initial_const: float = 0.01,
+        **kwargs: Any,
+    ) -> None:
         from art.attacks.evasion import CarliniL2Method
 
-        super().__init__(CarliniL2Method, confidence=float(confidence), learning_rate=float(learning_rate),
-                         binary_search_steps=int(binary_search_steps), max_iter=int(max_iter),
-                         initial_const=float(initial_const), **kwargs)
+        super().__init__(
+            CarliniL2Method,
+            confidence=float(confidence),
+            learning_rate=float(learning_rate),
+            binary_search_steps=int(binary_search_steps),
+            max_iter=int(max_iter),
+            initial_const=float(initial_const),
+            **kwargs,
+        )
 
 
 class CarliniLInf(ARTAttack):
@@ -168,12 +186,27 @@ class CarliniLInf(ARTAttack):
 
     eps_bounded = False
 
-    def __init__(self, confidence: float = 0.0, learning_rate: float = 0.01, max_iter: int = 10,
-                 decrease_factor: float = 0.9, initial_const: float = 1e-5, largest_const: float = 20.0,
-                 const_factor: float = 2.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        confidence: float = 0.0,
+        learning_rate: float = 0.01,
+        max_iter: int = 10,
+        decrease_factor: float = 0.9,
+        initial_const: float = 1e-5,
+        largest_const: float = 20.0,
+        const_factor: float = 2.0,
+        **kwargs: Any,
+    ) -> None:
         from art.attacks.evasion import CarliniLInfMethod
 
-        super().__init__(CarliniLInfMethod, confidence=float(confidence), learning_rate=float(learning_rate),
-                         max_iter=int(max_iter), decrease_factor=float(decrease_factor),
-                         initial_const=float(initial_const), largest_const=float(largest_const),
-                         const_factor=float(const_factor), **kwargs)
+        super().__init__(
+            CarliniLInfMethod,
+            confidence=float(confidence),
+            learning_rate=float(learning_rate),
+            max_iter=int(max_iter),
+            decrease_factor=float(decrease_factor),
+            initial_const=float(initial_const),
+            largest_const=float(largest_const),
+            const_factor=float(const_factor),
+            **kwargs,
+        )

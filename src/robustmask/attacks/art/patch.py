@@ -42,25 +42,46 @@ def _placed_patch_class() -> type[AdversarialPatchTensorFlowV2]:
         ``box = (top, left, height, width)`` pixels, shifted at random by up to ``jitter`` pixels while
         it is optimised (so that it survives imprecise placement), exactly at ``box`` when applied."""
 
-        def __init__(self, classifier: TensorFlowV2Classifier, box: Sequence[int] = (0, 0, 1, 1), jitter: int = 0,
-                     learning_rate: float = 0.1, max_iter: int = 100, batch_size: int = 16, optimizer: str = "Adam",
-                     targeted: bool = False, verbose: bool = True) -> None:
+        def __init__(
+            self,
+            classifier: TensorFlowV2Classifier,
+            box: Sequence[int] = (0, 0, 1, 1),
+            jitter: int = 0,
+            learning_rate: float = 0.1,
+            max_iter: int = 100,
+            batch_size: int = 16,
+            optimizer: str = "Adam",
+            targeted: bool = False,
+            verbose: bool = True,
+        ) -> None:
             top, left, height, width = (int(v) for v in box)
             side = max(height, width)
             channels = classifier.input_shape[-1]
             # ART insists on a square patch; it is replaced by the rectangle right after.
-            super().__init__(classifier, rotation_max=0.0, scale_min=0.5, scale_max=1.0,
-                             learning_rate=learning_rate, max_iter=max_iter, batch_size=batch_size,
-                             patch_shape=(side, side, channels), optimizer=optimizer, targeted=targeted,
-                             verbose=verbose)
+            super().__init__(
+                classifier,
+                rotation_max=0.0,
+                scale_min=0.5,
+                scale_max=1.0,
+                learning_rate=learning_rate,
+                max_iter=max_iter,
+                batch_size=batch_size,
+                patch_shape=(side, side, channels),
+                optimizer=optimizer,
+                targeted=targeted,
+                verbose=verbose,
+            )
             self.box, self.jitter, self._jittering = (top, left, height, width), int(jitter), False
             self.patch_shape = (height, width, channels)
             low, high = (float(v) for v in self.estimator.clip_values)
             self._initial_value = np.full(self.patch_shape, (low + high) / 2.0, np.float32)
-            self._patch = tf.Variable(self._initial_value, dtype=tf.float32,
-                                      constraint=lambda p: tf.clip_by_value(p, low, high))
+            self._patch = tf.Variable(
+                self._initial_value, dtype=tf.float32, constraint=lambda p: tf.clip_by_value(p, low, high)
+            )
 
-        def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        def generate(
+            self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any
+        ) -> tuple[np.ndarray, np.ndarray]:
             self._jittering = self.jitter > 0
             try:
                 return super().generate(x, y, **kwargs)
@@ -125,8 +146,15 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
 
     eps_bounded = False
 
-    def __init__(self, center: Sequence[float] = MASK_REGION["center"], size: Sequence[float] = MASK_REGION["size"],
-                 learning_rate: float = 0.1, max_iter: int = 100, jitter: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        center: Sequence[float] = MASK_REGION["center"],
+        size: Sequence[float] = MASK_REGION["size"],
+        learning_rate: float = 0.1,
+        max_iter: int = 100,
+        jitter: int = 0,
+        **kwargs: Any,
+    ) -> None:
         self.center = _fractions(center, "center")
         self.size = _fractions(size, "size")
         if any(s <= 0 for s in self.size):
@@ -134,9 +162,16 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
         if isinstance(jitter, bool) or not isinstance(jitter, (int, np.integer)) or jitter < 0:
             raise AttackError(f"AdversarialPatch: jitter is a number of pixels >= 0, got {jitter!r}")
         if kwargs.get("clip", (0.0, 1.0)) is None:
-            raise AttackError("AdversarialPatch needs a valid input range (clip): a patch must be a printable image")
-        super().__init__(_placed_patch_class(), learning_rate=float(learning_rate), max_iter=int(max_iter),
-                         jitter=int(jitter), **kwargs)
+            raise AttackError(
+                "AdversarialPatch needs a valid input range (clip): a patch must be a printable image"
+            )
+        super().__init__(
+            _placed_patch_class(),
+            learning_rate=float(learning_rate),
+            max_iter=int(max_iter),
+            jitter=int(jitter),
+            **kwargs,
+        )
         self.box: tuple[int, int, int, int] | None = None
         self._box: tuple[int, int, int, int] | None = None
         self.patch: np.ndarray | None = None
@@ -161,7 +196,9 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
         kwargs["box"] = self._box
         return kwargs
 
-    def run_art(self, model: Model, info: ModelInfo, x: np.ndarray, y: np.ndarray, eps: float | None) -> np.ndarray:
+    def run_art(
+        self, model: Model, info: ModelInfo, x: np.ndarray, y: np.ndarray, eps: float | None
+    ) -> np.ndarray:
         self._box = self.box_for(x.shape[1:])
         estimator = self.estimator(model, info)
         attack = self.make_art_attack(estimator, eps)
@@ -177,8 +214,10 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
             raise AttackError("AdversarialPatch.apply: call the attack on some images first")
         x_np = check_images(x, self.clip)
         if x_np.ndim != 4 or x_np.shape[-1] != self.patch.shape[-1]:
-            raise AttackError(f"AdversarialPatch.apply: expected images (n, H, W, {self.patch.shape[-1]}), "
-                              f"got shape {x_np.shape}")
+            raise AttackError(
+                f"AdversarialPatch.apply: expected images (n, H, W, {self.patch.shape[-1]}), "
+                f"got shape {x_np.shape}"
+            )
         box = self.box_for(x_np.shape[1:])
         patch = self.patch
         if box[2:] != patch.shape[:2]:  # other image size: resize the patch to the same fractions
@@ -200,7 +239,9 @@ def _fractions(value, name):
     try:
         a, b = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise AttackError(f"AdversarialPatch: {name} must be two fractions (rows, columns), got {value!r}") from None
+        raise AttackError(
+            f"AdversarialPatch: {name} must be two fractions (rows, columns), got {value!r}"
+        ) from None
     for v in (a, b):
         if not (0.0 <= v <= 1.0):
             raise AttackError(f"AdversarialPatch: {name} fractions must be in [0, 1], got {value!r}")

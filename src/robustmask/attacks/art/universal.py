@@ -54,8 +54,14 @@ class UniversalPerturbation(WholeSetAttack, ARTAttack):
         x_test_adv = uap.apply(x_test)            # the same perturbation on unseen images
     """
 
-    def __init__(self, attacker: str = "deepfool", attacker_params: dict[str, Any] | None = None, delta: float = 0.2,
-                 max_iter: int = 10, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        attacker: str = "deepfool",
+        attacker_params: dict[str, Any] | None = None,
+        delta: float = 0.2,
+        max_iter: int = 10,
+        **kwargs: Any,
+    ) -> None:
         from art.attacks.evasion import UniversalPerturbation as ARTUniversalPerturbation
 
         inner = ARTUniversalPerturbation.attacks_dict.get(attacker)
@@ -71,8 +77,14 @@ class UniversalPerturbation(WholeSetAttack, ARTAttack):
             params["verbose"] = False
         if not 0.0 <= float(delta) <= 1.0:
             raise AttackError(f"UniversalPerturbation: delta must be in [0, 1], got {delta!r}")
-        super().__init__(ARTUniversalPerturbation, attacker=attacker, attacker_params=params, delta=float(delta),
-                         max_iter=int(max_iter), **kwargs)
+        super().__init__(
+            ARTUniversalPerturbation,
+            attacker=attacker,
+            attacker_params=params,
+            delta=float(delta),
+            max_iter=int(max_iter),
+            **kwargs,
+        )
         self.perturbation: np.ndarray | None = None
         self.fooling_rate: float | None = None
 
@@ -91,7 +103,9 @@ class UniversalPerturbation(WholeSetAttack, ARTAttack):
 
     def after_run(self, art_attack: EvasionAttack, x: np.ndarray, adv: np.ndarray) -> None:
         noise = art_attack.noise
-        self.perturbation = np.zeros(x.shape[1:], np.float32) if noise is None else np.asarray(noise[0], np.float32)
+        self.perturbation = (
+            np.zeros(x.shape[1:], np.float32) if noise is None else np.asarray(noise[0], np.float32)
+        )
         self.fooling_rate = art_attack.fooling_rate
 
     def apply(self, x: Images) -> np.ndarray:
