@@ -113,6 +113,7 @@ def test_reproduce_quick_shape_holds(tmp_path):
     assert (suite["Worst case (%)"] <= suite[["APGD-CE (%)", "APGD-DLR (%)"]].min(axis=1) + 1e-9).all()
     for name in (
         "tables/table4.md",
+        "tables/table4_details.csv",
         "tables/table4.tex",
         "tables/table5.md",
         "tables/robust_comparison.md",

@@ -162,6 +162,7 @@ def _table4_section(writer: ResultsWriter, results: StudyResults) -> None:
         plots.predictions_per_eps(results.table4.predicted_classes),
         "What the adversarial images are predicted as, per eps (the paper saw most pushed to incorrect_mask)",
     )
+    writer.table("table4_details", _details(results.table4), DETAILS)
     _example_figures(writer, results)
 
 
@@ -233,6 +234,8 @@ def _table5_section(writer: ResultsWriter, results: StudyResults, evidence: str)
         }
     )
     writer.table("zero_gradients", shares, "Where FGSM has nothing to follow: exactly zero input gradients")
+    writer.table("table5_details", _details(results.table5), DETAILS)
+    writer.table("table5_keras_details", _details(results.table5_keras), DETAILS + ", under the Keras loss")
 
 
 def _robust_section(writer: ResultsWriter, results: StudyResults) -> None:
@@ -276,6 +279,25 @@ def _robust_section(writer: ResultsWriter, results: StudyResults) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+DETAILS = (
+    "Per eps: perturbation sizes, the mean confidence of wrong predictions (the paper's Fig. 15) and what "
+    "the images are predicted as"
+)
+
+
+def _details(result: EvaluationResult) -> pd.DataFrame:
+    """Perturbation sizes, wrong-prediction confidence and predicted-class counts, one row per eps."""
+    import pandas as pd
+
+    frame = result.perturbation.copy() if result.perturbation is not None else pd.DataFrame()
+    if result.wrong_confidence is not None:
+        frame["Wrong-prediction confidence"] = result.wrong_confidence.to_numpy()
+    if result.predicted_classes is not None:
+        predicted = result.predicted_classes.reset_index(drop=True).add_prefix("Predicted as ")
+        frame = pd.concat([frame, predicted], axis=1)
+    return frame
+
+
 def _table5_side_by_side(results: StudyResults) -> pd.DataFrame:
     from robustmask import paper
 
