@@ -218,3 +218,19 @@ def test_swap_refuses_a_folder_that_filled_up_meanwhile(tmp_path):
     empty.mkdir()
     assert swap_in_folder(kept[0], empty, overwrite=False) == empty  # an empty folder holds nothing to lose
     assert (empty / "new.txt").read_text() == "new"
+
+
+def test_run_study_leaves_the_callers_config_as_it_was(tmp_path, fast_study):
+    import copy
+
+    from robustmask.reproduce import StudyConfig, run_study
+
+    # No weights: the quick preset shrinks to 64 px and 10 epochs, on its own copy of the settings.
+    config = StudyConfig.quick(
+        weights="none", image_size=96, epochs=12, n_per_class=20, defence_epochs=1, robust=False
+    )
+    before = copy.deepcopy(config)
+    summary = run_study(config, tmp_path / "run", progress=False, log=lambda *_: None)
+    assert config == before
+    assert summary["settings"]["image_size"] == 64 and summary["settings"]["epochs"] == 10
+    assert any("from scratch" in note for note in summary["notes"])
