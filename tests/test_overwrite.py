@@ -225,12 +225,12 @@ def test_run_study_leaves_the_callers_config_as_it_was(tmp_path, fast_study):
 
     from robustmask.reproduce import StudyConfig, run_study
 
-    # No weights: the quick preset shrinks to 64 px and 10 epochs, on its own copy of the settings.
+    # No weights: the quick preset takes the small CNN at 48 px, on its own copy of the settings.
     config = StudyConfig.quick(
         weights="none", image_size=96, epochs=12, n_per_class=20, defence_epochs=1, robust=False
     )
     before = copy.deepcopy(config)
     summary = run_study(config, tmp_path / "run", progress=False, log=lambda *_: None)
     assert config == before
-    assert summary["settings"]["image_size"] == 64 and summary["settings"]["epochs"] == 10
-    assert any("from scratch" in note for note in summary["notes"])
+    assert summary["settings"]["image_size"] == 48 and summary["settings"]["architecture"] == "cnn"
+    assert any("small face-mask CNN" in note for note in summary["notes"])

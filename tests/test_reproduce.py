@@ -154,3 +154,23 @@ def test_bad_robust_settings_fail_before_any_work(tmp_path, setting, message):
         run_study(StudyConfig.quick(**setting), tmp_path / "run", progress=False, log=logged.append)
     assert len(str(error.value).splitlines()) == 1
     assert logged == [] and not (tmp_path / "run").exists()  # refused before the study started
+
+
+def test_without_pretrained_weights_the_study_takes_the_small_cnn():
+    from robustmask import reproduce
+
+    notes = []
+    quick = StudyConfig.quick()
+    chosen = reproduce._settings_for(quick, {"weights": None}, notes, log=lambda *_: None)
+    assert (chosen.architecture, chosen.image_size, chosen.epochs) == ("cnn", 48, quick.epochs)
+    assert quick.architecture == "auto" and quick.image_size == 96  # the caller's settings, untouched
+    model = reproduce._build_model(chosen, 3, {"weights": None, "freeze_base": False})
+    assert model.input_shape == (None, 48, 48, 3) and "mobilenet" not in " ".join(
+        l.name for l in model.layers
+    )
+    # with weights, or when asked, the paper's MobileNetV2
+    assert reproduce._settings_for(quick, {"weights": "imagenet"}, [], print).architecture == "mobilenetv2"
+    asked = StudyConfig.quick(architecture="mobilenetv2")
+    assert reproduce._settings_for(asked, {"weights": None}, [], print).architecture == "mobilenetv2"
+    with pytest.raises(RobustmaskError, match="architecture must be one of"):
+        run_study(StudyConfig.quick(architecture="resnet"), "/nonexistent/never-written", progress=False)

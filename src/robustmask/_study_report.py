@@ -376,6 +376,9 @@ def _summary(results: StudyResults) -> dict[str, Any]:
             "standard_suite": None
             if results.suite_table is None
             else results.suite_table.to_dict(orient="records"),
+            "standard_suite_seconds": None
+            if results.suite_table is None
+            else {name: round(s, 1) for name, s in results.suite_table.attrs["seconds"].items()},
         },
         "timings_s": {k: round(v, 1) for k, v in results.timings.items()},
     }

@@ -147,8 +147,11 @@ def resolve_weights(choice: str, cache_dir: Path) -> dict[str, Any]:
 
 
 def _build_model(config: StudyConfig, num_classes: int, chosen: dict[str, Any]) -> keras.Model:
+    """The paper's MobileNetV2 (with `chosen` weights), or robustmask's small CNN (``architecture="cnn"``)."""
     from robustmask import zoo
 
+    if config.architecture == "cnn":
+        return zoo.facemask_cnn((config.image_size, config.image_size, 3), num_classes=num_classes)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*weights for .* px.*")
         return zoo.facemask_mobilenetv2(

@@ -31,6 +31,7 @@ def reproduce(args: argparse.Namespace) -> int:
             "data": args.data,
             "seed": args.seed,
             "weights": args.weights,
+            "architecture": args.architecture,
             "attack": args.attack,
             "clip": not args.no_clip,
             "image_size": args.image_size,

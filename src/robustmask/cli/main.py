@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         "train from scratch), imagenet, none, or a weights file (default: auto)",
     )
     reproduce.add_argument(
+        "--architecture",
+        choices=["auto", "mobilenetv2", "cnn"],
+        help="auto (default): the paper's MobileNetV2 with pre-trained weights, else robustmask's small CNN",
+    )
+    reproduce.add_argument(
         "--attack", default="fgsm", help="attack for the sweeps (default: fgsm, as the paper)"
     )
     reproduce.add_argument(
