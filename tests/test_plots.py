@@ -387,3 +387,12 @@ def test_plots_leave_pyplot_and_the_backend_alone(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "alone.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_tables_without_any_loss_get_no_empty_loss_panel():
+    frame = pd.DataFrame({"Epsilon": [0.0, 0.01], "Accuracy (%)": [90.0, 40.0]})
+    figure = accuracy_and_loss_vs_eps(
+        {"PGD": frame, "Square": frame.assign(**{"Accuracy (%)": [90.0, 70.0]})}
+    )
+    assert len(figure.axes) == 1 and figure.axes[0].get_title() == "Accuracy"
+    np.testing.assert_array_equal(figure.axes[0].lines[1].get_xydata(), [[0.0, 90.0], [0.01, 70.0]])

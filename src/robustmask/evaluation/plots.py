@@ -31,7 +31,8 @@ def accuracy_and_loss_vs_eps(tables: Mapping[str, pd.DataFrame], title: str | No
     """Accuracy (%) and loss against epsilon, one line per table (the paper's Fig. 13 and 17).
 
     `tables` maps a model or attack name to a table with columns "Epsilon", "Accuracy (%)" and,
-    optionally, "Loss" (a table without it gets no line in the loss panel). Rows are plotted in
+    optionally, "Loss" (a table without it gets no line in the loss panel; with no loss at all there
+    is no loss panel). Rows are plotted in
     increasing epsilon; the x-axis names the norm from ``table.attrs["norm"]`` when set.
 
         >>> accuracy_and_loss_vs_eps({"undefended": table4, "defended": table5}, title="FGSM")
@@ -39,16 +40,18 @@ def accuracy_and_loss_vs_eps(tables: Mapping[str, pd.DataFrame], title: str | No
     curves = {name: _eps_table(name, table) for name, table in _non_empty("tables", tables).items()}
     norm_of = {name: str(tables[name].attrs.get("norm") or "") for name in curves}
     norms = sorted(set(norm_of.values()) - {""})
-    figure = _grid(1, 2, (11, 4.2))
-    acc_ax, loss_ax = figure.axes
+    with_loss = any("Loss" in table for table in curves.values())  # no empty loss panel
+    figure = _grid(1, 2, (11, 4.2)) if with_loss else _grid(1, 1, (6, 4.2))
+    acc_ax, loss_ax = figure.axes if with_loss else (figure.axes[0], None)
     for name, table in curves.items():
         label = f"{name} ({norm_of[name]})" if len(norms) > 1 and norm_of[name] else name
         line = acc_ax.plot(table["Epsilon"], table["Accuracy (%)"], marker="o", label=label)[0]
-        if "Loss" in table:
+        if "Loss" in table and loss_ax is not None:
             loss_ax.plot(table["Epsilon"], table["Loss"], marker="o", label=label, color=line.get_color())
     xlabel = f"epsilon ({', '.join(norms)})" if norms else "epsilon"
     _decorate(acc_ax, xlabel, "accuracy (%)", "Accuracy")
-    _decorate(loss_ax, xlabel, "loss", "Loss")
+    if loss_ax is not None:
+        _decorate(loss_ax, xlabel, "loss", "Loss")
     if title:
         figure.suptitle(title)
     return figure
