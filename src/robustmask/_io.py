@@ -58,6 +58,19 @@ def _free_name_beside(path: Path, tag: str) -> Path:
             return candidate
 
 
+def refuse_filled_folder(path: str | os.PathLike, overwrite: bool) -> None:
+    """Refuse, before any work, an output that is a file or a folder already holding results.
+
+    `replaced_folder` checks again when it swaps; this is the early check, so a run's time is not
+    spent on results that cannot be written.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RobustmaskError(f"output {path} exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise RobustmaskError(f"output folder {path} already holds results; pass --overwrite to replace them")
+
+
 @contextmanager
 def replaced_folder(path: str | os.PathLike, *, overwrite: bool) -> Iterator[Path]:
     """Fill a new folder beside `path`, then swap it in for `path` as a whole.

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from robustmask._io import replaced_folder
+from robustmask._io import refuse_filled_folder, replaced_folder
 from robustmask._study_report import StudyResults, log_study, write_study
 from robustmask._study_steps import (  # noqa: F401  (the steps are monkeypatched here by tests and benchmarks)
     _accuracy,
@@ -32,7 +32,6 @@ from robustmask._study_steps import (  # noqa: F401  (the steps are monkeypatche
     _train_undefended,
     resolve_weights,
 )
-from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover - imported where they are used, after the arguments are checked
     import keras
@@ -145,7 +144,7 @@ def run_study(
     made on a copy and recorded as notes.
     """
     output = Path(output)
-    _check_output_folder(output, overwrite)
+    refuse_filled_folder(output, overwrite)
     _check_settings(config)
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -415,12 +414,3 @@ class _timed:
 def _command() -> str:
     argv = sys.argv[1:] if sys.argv and Path(sys.argv[0]).name == "robustmask" else []
     return shlex.join(["robustmask", *argv]) if argv else "robustmask.reproduce.run_study(...)"
-
-
-def _check_output_folder(output: Path, overwrite: bool) -> None:
-    if output.exists() and not output.is_dir():
-        raise RobustmaskError(f"output {output} exists and is not a folder")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise RobustmaskError(
-            f"output folder {output} already holds results; pass --overwrite to replace them"
-        )

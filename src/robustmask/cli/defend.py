@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
@@ -70,14 +69,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def defend(args: argparse.Namespace) -> int:
-    from robustmask._io import replaced_folder, write_atomically
+    from robustmask._io import refuse_filled_folder, replaced_folder, write_atomically
     from robustmask.cli.commands import _params, load_model
     from robustmask.defenses.comparison import markdown_table
     from robustmask.defenses.presets import robust_comparison, robust_data, robust_preset
 
     out = Path(args.out)
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        raise RobustmaskError(f"output folder {out} already holds results; pass --overwrite to replace them")
+    refuse_filled_folder(out, args.overwrite)
     started = time.perf_counter()
     settings = {"epochs": args.epochs, "seed": args.seed, **_params(args.param)}
     if args.eps is not None:

@@ -89,13 +89,9 @@ def _refuse_existing_outputs(args: argparse.Namespace, refuse_existing_file: Any
     if args.csv:
         refuse_existing_file(args.csv, "--csv", args.overwrite)
     if args.out:
-        from pathlib import Path
+        from robustmask._io import refuse_filled_folder
 
-        out = Path(args.out)
-        if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-            raise RobustmaskError(
-                f"output folder {out} already holds results; pass --overwrite to replace them"
-            )
+        refuse_filled_folder(args.out, args.overwrite)
 
 
 def _attack_table(

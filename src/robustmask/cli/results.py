@@ -48,7 +48,7 @@ def report(args: argparse.Namespace) -> int:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from robustmask._io import replaced_folder
+    from robustmask._io import refuse_filled_folder, replaced_folder
     from robustmask.evaluation import plots
     from robustmask.evaluation.results import ResultsWriter, unnamed_norm
 
@@ -57,8 +57,7 @@ def compare(args: argparse.Namespace) -> int:
         runs = {f"A: {args.run_a}": Path(args.run_a), f"B: {args.run_b}": Path(args.run_b)}
     summaries = {label: read_summary(folder) for label, folder in runs.items()}
     out = Path(args.out)
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        raise RobustmaskError(f"output folder {out} already holds results; pass --overwrite to replace them")
+    refuse_filled_folder(out, args.overwrite)
     shared = _shared_tables(summaries)
     if not shared:
         raise RobustmaskError(f"{args.run_a} and {args.run_b} have no table in common: nothing to compare")
