@@ -84,7 +84,9 @@ def test_peak_memory_stays_flat_when_the_data_grows_4x(name):
         return float(line.split()[1])
 
     small, large = peak(640), peak(2560)
-    # 1,920 more images of 12 KiB are 22 MiB: a trainer that held the data (or D') would show it.
-    assert large <= 1.15 * small + 4.0, (
+    # 1,920 more images of 12 KiB are 22 MiB: a trainer that held the data (or D') would show it. The
+    # 6 MiB of slack is run-to-run noise of the sampled RSS (measured 16-17 MiB at 640 images, 19-20
+    # at 2,560, once 14.4 against 21.4 on a loaded machine), well under the 22 MiB it must catch.
+    assert large <= 1.15 * small + 6.0, (
         f"{name}: peak {small:.1f} MiB at 640 images, {large:.1f} MiB at 2,560"
     )

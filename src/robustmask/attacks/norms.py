@@ -49,6 +49,9 @@ class Norm(abc.ABC):
     name: ClassVar[str]  # "inf", "2" or "1": the value of ``norm=`` that names it
     label: ClassVar[str]  # "L-inf", "L2", "L1": how tables and reports name it
     order: ClassVar[float]  # np.inf, 2 or 1: what NumPy and ART call it
+    # The projection is elementwise (no reduction whose order XLA could change): attacks may fuse
+    # it with XLA and get the same values.
+    elementwise: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         return f"norms.get({self.name!r})"
@@ -117,6 +120,7 @@ class LInf(Norm):
     """The L-inf ball: every pixel value moves by at most eps (the paper's threat model)."""
 
     name, label, order = "inf", "L-inf", np.inf
+    elementwise = True
 
     def size(self, delta: tf.Tensor) -> tf.Tensor:
         return tf.reduce_max(tf.abs(_flat(delta)), axis=1)

@@ -31,7 +31,12 @@ from robustmask._validation import (
 from robustmask.attacks.base import Attack
 from robustmask.defenses._data import CleanBatches
 from robustmask.defenses._model_copy import copy_model, prepare_layers
-from robustmask.defenses._training_step import AdversarialTrainingModel, LabelAwareCrossEntropy, TRADESLoss
+from robustmask.defenses._training_step import (
+    AdversarialTrainingModel,
+    LabelAwareCrossEntropy,
+    TRADESLoss,
+    build_state,
+)
 from robustmask.defenses.base import Defense
 from robustmask.errors import RobustmaskError
 from robustmask.modelinfo import inspect_model
@@ -181,6 +186,7 @@ class AdversarialTrainer(Defense):
                 loss=self._loss(model, info),
                 metrics=["accuracy"],
             )
+            build_state(trainer, clean.dataset.element_spec)
         from robustmask.defenses.checkpoints import EpochCheckpoint
 
         initial_epoch = 0

@@ -12,7 +12,7 @@ for the paper, L2 or L1 otherwise); the table names it in ``table.attrs["norm"]`
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, overload
 
@@ -30,11 +30,12 @@ from robustmask._validation import (
 )
 from robustmask.attacks.base import Attack
 from robustmask.errors import RobustmaskError
+from robustmask.evaluation._scoring import compiled_scorer
 from robustmask.evaluation.gradients import attack_gradient
 from robustmask.evaluation.sanity import SanityWarning, evaluation_warnings
 from robustmask.evaluation.sanity_models import ModelEvidence
 from robustmask.attacks.report import NORM_KEYS, perturbation_norms
-from robustmask.modelinfo import ModelInfo, cross_entropy, inspect_model, log_probabilities
+from robustmask.modelinfo import ModelInfo, inspect_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from robustmask._types import Epsilons, Images, Labels, Model
@@ -182,7 +183,6 @@ class Evaluator:
         y_true_all: list[np.ndarray] = []
         y_pred_all: list[list[np.ndarray]] = [[] for _ in range(n_eps)]
         info: ModelInfo | None = None
-        score: Callable[[tf.Tensor], tf.Tensor] | None = None
         seen = 0
         # Measured with the details only: one more gradient per batch, off the fast path.
         measure_gradients = details and bool(attacked) and self.attack.needs_gradients
@@ -201,27 +201,28 @@ class Evaluator:
             )
         for x_batch, y_batch in batches:
             x_batch = check_images(x_batch, self.attack.clip)
-            if info is None or score is None:  # the first batch (both are set together)
+            if info is None:  # the first batch
                 info = inspect_model(model, self.attack.from_logits, x_batch)
                 check_input_shape(x_batch.shape, info.input_shape)
-                score = _compiled_scorer(model, info)
+            # Traced once per model and image shape, shared by every Evaluator (see _scoring).
+            scorer = compiled_scorer(model, info, x_batch.shape[1:])
             y_idx = check_labels(y_batch, len(x_batch), info.num_classes)
             x_t = tf.convert_to_tensor(x_batch, tf.float32)
             y_true = tf.one_hot(y_idx, info.num_classes)
-            variants = [x_t]
             if attacked:
                 y_attack = y_true
                 if self.labels == "predicted":
-                    y_attack = tf.one_hot(tf.argmax(score(x_t), axis=1), info.num_classes)
+                    y_attack = tf.one_hot(tf.argmax(scorer.clean(x_t), axis=1), info.num_classes)
                 adversarial = self.attack.generate(model, x_t, y_attack, attacked)
-                variants += [adversarial[i] for i in range(len(attacked))]
                 if measure_gradients:
                     evidence.add_gradients(attack_gradient(self.attack, model, x_t, y_attack).numpy())
+            else:
+                adversarial = tf.zeros((0, *x_t.shape), tf.float32)
+            # Each variant's forward pass and loss in one compiled call; NumPy from here on.
+            all_log_probs, all_losses = scorer.sweep(x_t, adversarial, y_true)
             y_true_all.append(y_idx)
-            for i, images in enumerate(variants):
-                log_probs = score(images)
-                losses = cross_entropy(y_true, log_probs).numpy()
-                log_probs = log_probs.numpy()
+            for i in range(n_eps):
+                log_probs, losses = all_log_probs[i], all_losses[i]
                 if (
                     i == 0 and details
                 ):  # outputs taken for logits: are they probabilities? (one more forward pass)
@@ -238,7 +239,7 @@ class Evaluator:
                 if i > 0 and (
                     details or not self.attack.eps_bounded
                 ):  # sizes are reported, not needed otherwise
-                    sizes = perturbation_norms(x_t.numpy(), images.numpy())
+                    sizes = perturbation_norms(x_t.numpy(), adversarial[i - 1].numpy())
                     linf[i].append(sizes["Linf"])
                     l2[i].append(sizes["L2"])
                     in_norm[i].append(sizes[NORM_KEYS[self.attack.norm.name]])
@@ -335,11 +336,3 @@ def classification_report_frame(
         frame.loc["accuracy"] = [np.nan, np.nan, accuracy, frame.loc["macro avg", "support"]]
     frame["support"] = frame["support"].astype(int)
     return frame
-
-
-def _compiled_scorer(model: Model, info: ModelInfo) -> Callable[[tf.Tensor], tf.Tensor]:
-    @tf.function(reduce_retracing=True)
-    def score(x: tf.Tensor) -> tf.Tensor:
-        return log_probabilities(model(x, training=False), info)
-
-    return score

@@ -1,0 +1,68 @@
+"""The Evaluator's compiled per-batch work: a variant's forward pass and loss in one call.
+
+A sweep scores the clean batch and one adversarial batch per epsilon. Each variant goes through one
+compiled function that returns log-probabilities and losses together; the epsilons are looped in
+Python, one forward pass held at a time. That loop was measured against the alternatives on a
+2-core CPU (MobileNetV2, batch 64, 11 variants): 430 ms a batch, against 645 ms for the same
+passes in a graph loop (tf.map_fn) and more again for eleven passes unrolled in one graph, which
+TensorFlow runs side by side on too few cores. The function is traced once per model, output kind
+and image shape, shared by every Evaluator (a fresh one per call costs no new trace), and its
+input signature leaves the batch size open, so the last, smaller batch does not trace it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+import tensorflow as tf
+
+from robustmask._weakrefs import PerModelCache
+from robustmask.modelinfo import ModelInfo, cross_entropy, log_probabilities
+
+if TYPE_CHECKING:  # pragma: no cover
+    from robustmask._types import Model
+
+_SCORERS = PerModelCache()
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """``score(images, y_onehot) -> (log_probs, losses)``, compiled; `sweep` runs it on every variant."""
+
+    score: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
+    num_classes: int
+
+    def clean(self, x: tf.Tensor) -> tf.Tensor:
+        """Log-probabilities of one batch (the loss against placeholder labels is dropped)."""
+        return self.score(x, tf.zeros([tf.shape(x)[0], self.num_classes]))[0]
+
+    def sweep(self, x: tf.Tensor, adversarial: tf.Tensor, y: tf.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Log-probabilities (n_eps + 1, batch, classes) and losses (n_eps + 1, batch), clean first.
+
+        ``adversarial``: (n_eps, batch, ...). NumPy out: the Evaluator's bookkeeping is NumPy.
+        """
+        scored = [self.score(x, y)] + [self.score(adversarial[i], y) for i in range(adversarial.shape[0])]
+        return np.stack([s[0].numpy() for s in scored]), np.stack([s[1].numpy() for s in scored])
+
+
+def compiled_scorer(model: Model, info: ModelInfo, image_shape: tuple[int, ...]) -> Scorer:
+    """The shared `Scorer` of `model` for images of `image_shape` (no batch axis)."""
+    key = (info, tuple(image_shape))
+    return cast(Scorer, _SCORERS.get(model, key, lambda ref: _make_scorer(ref, info, tuple(image_shape))))
+
+
+def _make_scorer(model_ref: Callable[[], object], info: ModelInfo, image_shape: tuple[int, ...]) -> Scorer:
+    signature = [
+        tf.TensorSpec([None, *image_shape], tf.float32),
+        tf.TensorSpec([None, info.num_classes], tf.float32),
+    ]
+
+    @tf.function(input_signature=signature)
+    def score(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        log_probs = log_probabilities(cast("Model", model_ref())(x, training=False), info)
+        return log_probs, cross_entropy(y, log_probs)
+
+    return Scorer(score=score, num_classes=info.num_classes)

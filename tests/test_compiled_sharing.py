@@ -1,0 +1,90 @@
+"""Compiled functions are traced once: shared by equal attack instances and by every Evaluator,
+never traced again for the last, smaller batch, and never keeping a model alive."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+import robustmask
+from robustmask.attacks import BIM, FGSM, PGD
+from robustmask.attacks.gradient_attack import _SHARED
+from robustmask.evaluation._scoring import compiled_scorer
+from robustmask.modelinfo import inspect_model
+from conftest import build_cnn
+
+SHAPE_X, SHAPE_Y = tf.TensorShape([16, 12, 12, 3]), tf.TensorShape([16, 3])
+
+
+def test_equal_settings_share_one_compiled_function(tiny_model):
+    assert FGSM().compiled_for(tiny_model, SHAPE_X, SHAPE_Y) is FGSM().compiled_for(
+        tiny_model, SHAPE_X, SHAPE_Y
+    )
+    # batch_size only splits NumPy input: it does not change the graph
+    assert FGSM(batch_size=7).compiled_for(tiny_model, SHAPE_X, SHAPE_Y) is FGSM().compiled_for(
+        tiny_model, SHAPE_X, SHAPE_Y
+    )
+
+
+def test_different_settings_get_their_own_function(tiny_model):
+    def compiled(attack):
+        return attack.compiled_for(tiny_model, SHAPE_X, SHAPE_Y)
+
+    distinct = [
+        compiled(FGSM()),
+        compiled(FGSM(clip=None)),
+        compiled(FGSM(norm=2)),
+        compiled(FGSM(loss="keras")),
+        compiled(BIM(steps=3)),
+        compiled(BIM(steps=4)),
+        compiled(PGD(steps=3, seed=0)),
+        compiled(PGD(steps=3, seed=1)),
+        compiled(PGD(steps=3, norm=1)),
+        compiled(PGD(steps=3, norm=robustmask.attacks.norms.L1(l1_percentile=90.0))),
+    ]
+    assert len({id(f) for f in distinct}) == len(distinct)
+
+
+def test_a_setting_changed_after_compiling_gets_a_new_function(tiny_model, tiny_data):
+    x, y = tiny_data[0][:8], tf.one_hot(tiny_data[1][:8], 3)
+    bim = BIM(steps=1, rel_stepsize=0.5)
+    one_step = bim.generate(tiny_model, x, y, [0.05])
+    bim.steps = 5
+    assert bim.compiled_for(tiny_model, tf.TensorShape(x.shape), y.shape) is not BIM(
+        steps=1, rel_stepsize=0.5
+    ).compiled_for(tiny_model, tf.TensorShape(x.shape), y.shape)
+    five_steps = BIM(steps=5, rel_stepsize=0.5).generate(tiny_model, x, y, [0.05])
+    np.testing.assert_allclose(bim.generate(tiny_model, x, y, [0.05]), five_steps)
+    assert not np.allclose(one_step, bim.generate(tiny_model, x, y, [0.05]))
+
+
+def test_fresh_evaluators_and_a_smaller_last_batch_trace_nothing_again(tiny_model, tiny_data):
+    x, y = tiny_data  # 120 images: batches of 32, 32, 32 and 24
+    eps = [0.01, 0.02]
+    first = robustmask.Evaluator(FGSM(), eps, batch_size=32).evaluate(tiny_model, (x, y))
+    info = inspect_model(tiny_model, None, x[:2])
+    score = compiled_scorer(tiny_model, info, x.shape[1:]).score
+    attack = FGSM().compiled_for(tiny_model, tf.TensorShape(x[:32].shape), tf.TensorShape([32, 3]))
+    traces = score.experimental_get_tracing_count(), attack.experimental_get_tracing_count()
+    assert traces == (1, 1)  # one trace served all four batches, the last one smaller
+    for batch_size in (32, 50, 7):  # a fresh Evaluator and FGSM each time, other batch sizes
+        again = robustmask.Evaluator(FGSM(), eps, batch_size=batch_size).evaluate(tiny_model, (x, y))
+        np.testing.assert_allclose(again["Accuracy (%)"], first["Accuracy (%)"])
+        np.testing.assert_allclose(again["Loss"], first["Loss"], rtol=1e-5)
+    assert (score.experimental_get_tracing_count(), attack.experimental_get_tracing_count()) == traces
+
+
+def test_the_shared_caches_keep_no_model_alive(tiny_data):
+    x, y = tiny_data
+    model = build_cnn(3)
+    robustmask.Evaluator(FGSM(), [0.01], batch_size=64).evaluate(model, (x, y))
+    PGD(steps=2, seed=0)(model, x[:4], y[:4], eps=0.01)
+    model_id, alive = id(model), weakref.ref(model)
+    assert model_id in _SHARED._entries
+    del model
+    gc.collect()
+    assert alive() is None
+    assert model_id not in _SHARED._entries
