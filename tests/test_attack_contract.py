@@ -32,6 +32,7 @@ FAST = {
     "patch": {"max_iter": 3},
     "square": {"max_iter": 20},
     "universal": {"max_iter": 2},
+    "universal-sgd": {"epochs": 2},
 }
 EPSILONS = [0.01, 0.05]
 NAMES = [name for name in attacks.available() if name in attacks.registry._BUILTIN]

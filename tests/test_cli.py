@@ -60,7 +60,8 @@ def test_missing_model_and_unknown_attack_are_one_line_errors(tmp_path, capsys, 
     monkeypatch.setattr(robustmask.reproduce, "run_study", lambda *args, **kwargs: studies.append(args))
     assert main(["evaluate", "--model", str(tmp_path / "nope.keras")]) == 2
     assert (
-        capsys.readouterr().err.strip() == f"robustmask: error: {tmp_path / 'nope.keras'}: no such model file"
+        capsys.readouterr().err.strip()
+        == f"robustmask: error: model not found: {tmp_path / 'nope.keras'}; check the path."
     )
     assert build_parser().parse_args(["attack", "--model", "m.keras", "--param", "steps=3"]).param == [
         "steps=3"

@@ -42,6 +42,14 @@ def run_example(name: str) -> str:
             "use_plugin_attack.py",
             ["built from the plug-in: robustmask_random_noise RandomNoise", "plug-in attack example done"],
         ),
+        (
+            "bring_your_own_model.py",
+            [
+                "the model expects [-1, 1]",
+                "FGSM eps 0.008 (of [0, 1] pixels)",
+                "bring-your-own-model example done",
+            ],
+        ),
     ],
 )
 def test_example_runs(name, expected):

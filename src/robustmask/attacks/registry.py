@@ -46,6 +46,7 @@ _BUILTIN = {
     "square": "robustmask.attacks.art.blackbox:SquareAttack",
     "hopskipjump": "robustmask.attacks.art.blackbox:HopSkipJump",
     "universal": "robustmask.attacks.art.universal:UniversalPerturbation",
+    "universal-sgd": "robustmask.attacks.universal:SGDUniversalPerturbation",
     "patch": "robustmask.attacks.art.patch:AdversarialPatch",
 }
 _REGISTERED: dict[str, Callable[..., Any]] = {}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from robustmask._io import write_atomically
-from robustmask.errors import ModelError, RobustmaskError, first_line
+from robustmask.errors import ModelError, RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover - the commands import TensorFlow only when they run
     from collections.abc import Iterable
@@ -59,7 +59,7 @@ def attack(args: argparse.Namespace) -> int:
     if args.save:
         refuse_existing_file(args.save, "--save", args.overwrite)  # before the attack's time is spent
     attacker = _attacker(args)  # a typo fails before the model loads
-    model = load_model(args.model)
+    model = load_model(args)
     x, y, names = _data_for(model, args)
     eps = None if not attacker.eps_bounded else (args.eps if len(args.eps) != 1 else args.eps[0])
     # One run: the images saved are the ones reported (a random attack run again would give others).
@@ -133,20 +133,30 @@ def synthetic(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def load_model(path: str) -> keras.Model:
-    """A saved classifier: a Keras 3 .keras file, or a Keras 2 .h5 model (repaired for Keras 3)."""
-    if not os.path.isfile(path):
-        raise ModelError(f"{path}: no such model file")
-    import keras
+def load_model(args: argparse.Namespace) -> keras.Model:
+    """The model at --model through `robustmask.zoo.load_model` (.keras, SavedModel, Keras 2 HDF5),
+    taking [0, 1] pixels; prints the input convention chosen so that a wrong guess is seen."""
+    from robustmask.zoo import load_model as zoo_load_model
 
-    if path.endswith(".keras"):
-        try:
-            return keras.models.load_model(path, compile=False)
-        except Exception as error:
-            raise ModelError(f"{path}: cannot load the model: {first_line(error)}") from None
-    from robustmask.zoo import load_legacy_h5
+    model = zoo_load_model(args.model, inputs=args.inputs, safe_mode=not args.unsafe)
+    print(f"{args.model}: {model.input_convention}")
+    return model
 
-    return load_legacy_h5(path)
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """--inputs and --unsafe, for every command that takes --model."""
+    parser.add_argument(
+        "--inputs",
+        default="auto",
+        choices=["auto", "unit", "pixels", "mobilenet_v2"],
+        help="pixel range the saved model expects: auto (from its first layers, else [0, 1]), unit [0, 1], "
+        "pixels [0, 255], mobilenet_v2 [-1, 1]; robustmask always attacks [0, 1] images (default: auto)",
+    )
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="allow Lambda layers stored as Python code in the model file (runs that code: trusted files only)",
+    )
 
 
 def _data_for(model: keras.Model, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str]]:

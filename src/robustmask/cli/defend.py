@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from robustmask.cli.commands import add_model_options
+
 
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
@@ -36,9 +38,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     defend.add_argument(
         "--model",
         metavar="PATH",
-        help="a .keras or Keras 2 .h5 model to defend (default: train "
+        help="a .keras, SavedModel or Keras 2 .h5 model to defend (default: train "
         "robustmask.zoo.facemask_cnn from scratch)",
     )
+    add_model_options(defend)
     defend.add_argument(
         "--data", metavar="PATH", help="Kaggle face-mask folder (default: the embedded synthetic faces)"
     )
@@ -81,7 +84,7 @@ def defend(args: argparse.Namespace) -> int:
     if args.eps is not None:
         settings.setdefault("eps", args.eps)
     trainer = robust_preset(args.defense, **settings)  # bad names and parameters fail before any training
-    model = load_model(args.model) if args.model else None
+    model = load_model(args) if args.model else None
     size = int(model.input_shape[1]) if model is not None else args.image_size
     x_train, x_test, y_train, y_test = robust_data(
         args.data, image_size=size, n_per_class=args.n_per_class, seed=args.seed

@@ -69,7 +69,7 @@ def evaluate(args: argparse.Namespace) -> int:
         attacker = _attacker(args)  # a typo fails before the model loads
     if not args.eps and args.norm not in (None, "inf"):
         raise RobustmaskError(f"--norm {args.norm}: give --eps (the paper's defaults are L-inf budgets)")
-    model = load_model(args.model)
+    model = load_model(args)
     x, y, names = _data_for(model, args)
     if args.suite:
         table, title = _suite_table(args, model, x, y, len(names))

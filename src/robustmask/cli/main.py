@@ -13,8 +13,11 @@ from collections.abc import Sequence
 
 from robustmask import __version__
 from robustmask.cli import defend as defend_command
+from robustmask.cli.commands import add_model_options
 from robustmask.cli import evaluate as evaluate_command
 from robustmask.cli import results as results_command
+from robustmask.cli import scan as scan_command
+from robustmask.cli import universal as universal_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     attack = commands.add_parser(
         "attack",
         help="attack a saved model and report success and perturbation sizes",
-        description="Attack a saved model (.keras, or a legacy Keras 2 .h5) on a folder of "
+        description="Attack a saved model (.keras, SavedModel or a legacy Keras 2 .h5) on a folder of "
         "images or on synthetic faces, report, and optionally save the images.",
     )
     _model_and_data_arguments(attack)
@@ -116,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_command.add_parser(commands, _model_and_data_arguments)
     defend_command.add_parser(commands)
     results_command.add_parser(commands)
+    scan_command.add_parser(commands)
+    universal_command.add_parser(commands)
 
     commands.add_parser(
         "attacks",
@@ -150,8 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", required=True, metavar="PATH", help="a .keras model or a Keras 2 .h5 model"
+        "--model",
+        required=True,
+        metavar="PATH",
+        help="a .keras file, a SavedModel folder or a Keras 2 .h5 model",
     )
+    add_model_options(parser)
     parser.add_argument(
         "--data", metavar="PATH", help="image folder, one sub-folder per class (default: synthetic faces)"
     )
@@ -178,6 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return evaluate_command.evaluate(args)
         if args.command in ("report", "compare"):
             return getattr(results_command, args.command)(args)
+        if args.command == "scan":
+            return scan_command.scan(args)
+        if args.command == "universal":
+            return universal_command.universal(args)
         from robustmask.cli import commands
 
         return getattr(commands, args.command.replace("-", "_"))(args)

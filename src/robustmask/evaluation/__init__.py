@@ -27,6 +27,15 @@ _LAZY = {
     "standard_suite": "worst_case",
     "ResultsWriter": "results",
     "write_html_report": "html_report",
+    "fooling_rate": "transfer",
+    "transfer_table": "transfer",
+    "apply_perturbation": "transfer",
+    "predict_classes": "transfer",
+    "save_printable_patch": "printable",
+    "load_patch": "printable",
+    "print_size_cm": "printable",
+    "save_universal_perturbation": "printable",
+    "load_universal_perturbation": "printable",
 }
 
 __all__ = sorted(_LAZY)

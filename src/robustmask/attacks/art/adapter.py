@@ -46,6 +46,7 @@ import tensorflow as tf
 from robustmask.attacks.art.estimator import LOSSES, OUTPUTS, _input_shape, _predict_function, art_estimator
 from robustmask.attacks import norms
 from robustmask.attacks.base import Attack
+from robustmask.attacks.whole_set import WholeSetCall
 from robustmask._validation import check_positive_number
 from robustmask.errors import AttackError
 from robustmask.modelinfo import ModelInfo
@@ -386,22 +387,10 @@ else:
     _WholeSetBase = object
 
 
-class WholeSetAttack(_WholeSetBase):
+class WholeSetAttack(WholeSetCall, _WholeSetBase):
     """Mixin for adapters that learn one thing from all the images of a call (a universal
     perturbation, a patch): the base class must not split the call into batches, while ART and the
     forward passes keep working in batches of ``batch_size``. Put it before `ARTAttack` in the bases."""
-
-    _inner_batch_size: int | None = None
-
-    def __call__(
-        self, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None
-    ) -> np.ndarray:
-        saved = self.batch_size
-        self.batch_size, self._inner_batch_size = max(len(x), 1), saved
-        try:
-            return super().__call__(model, x, y, eps)
-        finally:
-            self.batch_size, self._inner_batch_size = saved, None
 
     def estimator(self, model: Model, info: ModelInfo) -> BaseEstimator:
         estimator = super().estimator(model, info)

@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from robustmask._validation import check_images
 from robustmask.attacks.art.adapter import ARTAttack, WholeSetAttack
+from robustmask.attacks.whole_set import AppliesUniversalPerturbation
 from robustmask.errors import AttackError
 
 if TYPE_CHECKING:  # pragma: no cover
     from art.attacks.attack import EvasionAttack
 
-    from robustmask._types import Images
 
 __all__ = ["UniversalPerturbation"]
 
@@ -23,7 +22,7 @@ __all__ = ["UniversalPerturbation"]
 _BUDGETED = ("fgsm", "bim", "pgd")
 
 
-class UniversalPerturbation(WholeSetAttack, ARTAttack):
+class UniversalPerturbation(AppliesUniversalPerturbation, WholeSetAttack, ARTAttack):
     """Universal adversarial perturbation, ART's ``UniversalPerturbation``: one perturbation for all images.
 
     Moosavi-Dezfooli, Fawzi, Fawzi & Frossard, "Universal adversarial perturbations", CVPR 2017,
@@ -107,18 +106,3 @@ class UniversalPerturbation(WholeSetAttack, ARTAttack):
             np.zeros(x.shape[1:], np.float32) if noise is None else np.asarray(noise[0], np.float32)
         )
         self.fooling_rate = art_attack.fooling_rate
-
-    def apply(self, x: Images) -> np.ndarray:
-        """x plus the universal perturbation, clipped to the valid range; x's shape and dtype."""
-        if self.perturbation is None:
-            raise AttackError("UniversalPerturbation.apply: call the attack on some images first")
-        x_np = check_images(x, self.clip)
-        if x_np.shape[1:] != self.perturbation.shape:
-            raise AttackError(
-                f"UniversalPerturbation.apply: images of shape {x_np.shape[1:]} do not match the perturbation's "
-                f"{self.perturbation.shape}"
-            )
-        out = x_np.astype(np.float32) + self.perturbation
-        if self.clip is not None:
-            out = np.clip(out, self.clip[0], self.clip[1])
-        return out.astype(x_np.dtype if x_np.dtype.kind == "f" else np.float32)

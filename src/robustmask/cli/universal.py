@@ -1,0 +1,315 @@
+"""``robustmask universal``: one universal perturbation and one printable mask patch, tested on unseen faces.
+
+Learns a universal perturbation (Shafahi et al. 2020, `robustmask.attacks.universal`) and an
+adversarial patch on the mask region (Brown et al. 2017, `robustmask.attacks.AdversarialPatch`) on
+one set of faces, and reports how often each changes the model's prediction on faces it never saw
+(and on video frames, with --frames), next to random noise of the same L-inf size and a random
+patch in the same place. Writes ``universal.npy``, ``patch.png`` (printable), ``transfer.csv`` and
+``summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from robustmask.errors import RobustmaskError
+
+if TYPE_CHECKING:  # pragma: no cover - the command imports TensorFlow only when it runs
+    import keras
+    import numpy as np
+    import pandas as pd
+
+FILES = ("universal.npy", "patch.png", "transfer.csv", "summary.json")
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    universal = commands.add_parser(
+        "universal",
+        help="learn one universal perturbation and one printable mask patch; fooling rates on unseen faces",
+        description="Learn one universal perturbation (L-inf, sign-SGD, Shafahi et al. 2020) and one adversarial "
+        "patch on the mask region (Brown et al. 2017) on a set of faces, and report their fooling rates "
+        "(share of predictions changed) on unseen faces, next to random noise and a random patch. Writes "
+        "universal.npy, patch.png (printable), transfer.csv and summary.json to --out.",
+    )
+    universal.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    universal.add_argument(
+        "--model",
+        metavar="PATH",
+        help="a saved classifier (.keras, SavedModel, Keras 2 .h5); default: train robustmask's small CNN here",
+    )
+    universal.add_argument(
+        "--data", metavar="PATH", help="Kaggle-layout image folder (default: the embedded synthetic faces)"
+    )
+    universal.add_argument(
+        "--frames",
+        metavar="DIR",
+        help="also test on the image files of DIR: face crops, e.g. cut from video frames (unlabelled)",
+    )
+    universal.add_argument(
+        "--patch-target",
+        default="with_mask",
+        metavar="CLASS|none",
+        help="class the patch pushes faces to (default: with_mask); none: any other class (untargeted)",
+    )
+    for flag, kind, default, text in (
+        ("--eps", float, 0.05, "L-inf size of the universal perturbation"),
+        ("--n-train", int, 200, "faces the perturbation and the patch learn from"),
+        ("--n-test", int, 200, "unseen faces they are tested on"),
+        ("--uap-epochs", int, 10, "passes of the universal perturbation over its faces"),
+        ("--patch-steps", int, 50, "optimisation passes of the patch"),
+        ("--width-cm", float, 5.0, "printed width of patch.png in cm"),
+        ("--dpi", int, 300, "print resolution of patch.png"),
+        ("--image-size", int, 48, "without --model: image size"),
+        ("--epochs", int, 15, "without --model: training epochs"),
+        ("--n-per-class", int, 300, "without --model: synthetic training faces per class"),
+    ):
+        universal.add_argument(flag, type=kind, default=default, help=f"{text} (default: {default})")
+    universal.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    universal.add_argument("--seed", type=int, default=0)
+
+
+def universal(args: argparse.Namespace) -> int:
+    from robustmask._io import refuse_filled_folder
+
+    refuse_filled_folder(args.out, args.overwrite)  # before any time is spent
+    _check_args(args)
+    import copy
+
+    import keras
+    import numpy as np
+    import pandas as pd
+
+    from robustmask.attacks.art.patch import AdversarialPatch
+    from robustmask.attacks.universal import SGDUniversalPerturbation
+    from robustmask.evaluation.transfer import transfer_table
+
+    keras.utils.set_random_seed(args.seed)
+    started = time.time()
+    model = _model(args)
+    size = (args.image_size,) * 2 if model is None else _input_size(model)
+    faces, names = _faces(args, size)
+    target = _target(args.patch_target, names)
+    frames = _frames(args.frames, size) if args.frames else None  # a bad folder fails before training
+    if model is None:
+        model, model_note = _train_cnn(args, *faces.pop("fit"), num_classes=len(names))
+    else:
+        model_note = args.model
+    (x_train, y_train), (x_test, y_test) = faces["train"], faces["unseen faces"]
+    sets: dict[str, Any] = {"train": (x_train, y_train), "unseen faces": (x_test, y_test)}
+    if frames is not None:
+        sets["video frames"] = frames
+    print(
+        f"model: {model_note}; {len(x_train)} training faces, {len(x_test)} unseen faces at {size[0]}x{size[1]}"
+    )
+
+    uap = SGDUniversalPerturbation(epochs=args.uap_epochs, seed=args.seed)
+    uap(model, x_train, eps=args.eps)  # labels: the model's own predictions (what a fooling rate counts)
+    rng = np.random.default_rng(args.seed)
+    noise = rng.choice(np.array([-args.eps, args.eps], np.float32), size=x_train.shape[1:])
+    patch = AdversarialPatch(
+        max_iter=args.patch_steps, jitter=max(1, size[0] // 24), targeted=target is not None
+    )
+    patch(model, x_train, None if target is None else np.full(len(x_train), target))
+    if uap.perturbation is None or patch.patch is None:  # pragma: no cover - both set by a call
+        raise RobustmaskError("the universal perturbation or the patch was not learnt")
+    random_patch = copy.copy(patch)
+    random_patch.patch = rng.uniform(0.0, 1.0, patch.patch.shape).astype(np.float32)
+
+    rows = []
+    patch_name = "mask patch" + ("" if target is None else f" (target {names[target]})")
+    for name, attack, aim in (
+        (f"universal (L-inf {args.eps:g})", uap, None),
+        (f"random noise (L-inf {args.eps:g})", noise, None),
+        (patch_name, patch, target),
+        ("random patch", random_patch, target),
+    ):
+        table = transfer_table(attack, model, sets, target=aim)
+        table.insert(0, "Attack", name)
+        rows.append(table)
+    table = pd.concat(rows, ignore_index=True)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    target_name = None if target is None else names[target]
+    _write(args, uap.perturbation, patch.patch, table, model_note, target_name, time.time() - started)
+    return 0
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    from robustmask._validation import check_positive_int, check_positive_number
+
+    if not 0.0 < args.eps <= 1.0:
+        raise RobustmaskError(f"--eps must be in (0, 1] (images are in [0, 1]), got {args.eps}")
+    for option in ("n_train", "n_test", "uap_epochs", "patch_steps", "dpi", "epochs", "n_per_class"):
+        check_positive_int(getattr(args, option), "--" + option.replace("_", "-"))
+    check_positive_number(args.width_cm, "--width-cm")
+    if args.model is None and (args.image_size < 8 or args.image_size % 8):
+        raise RobustmaskError(
+            f"--image-size must be a multiple of 8 (the CNN pools 3 times), got {args.image_size}"
+        )
+
+
+def _model(args: argparse.Namespace) -> keras.Model | None:
+    """The model of --model (RGB [0, 1] inputs), or None: a CNN is trained here."""
+    if not args.model:
+        return None
+    from robustmask.zoo import load_model
+
+    return load_model(args.model)
+
+
+def _input_size(model: keras.Model) -> tuple[int, int]:
+    shape = getattr(model, "input_shape", None)
+    if not isinstance(shape, tuple) or len(shape) != 4 or shape[1] is None or shape[2] is None:
+        raise RobustmaskError(
+            f"the model takes inputs {shape}; robustmask universal needs (height, width, 3) images"
+        )
+    return int(shape[1]), int(shape[2])
+
+
+def _faces(
+    args: argparse.Namespace, size: tuple[int, int]
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
+    """Faces to train a model on ("fit"), faces the patterns learn from ("train"), unseen faces; class names.
+
+    The unseen faces are seen by neither the patterns nor a model trained here.
+    """
+    from robustmask import datasets
+
+    n_train, n_test = args.n_train, args.n_test
+    if not args.data:
+        if size[0] != size[1]:
+            raise RobustmaskError(
+                f"synthetic faces are square; the model takes {size[0]}x{size[1]}: pass --data"
+            )
+        # Three seeds, three independent draws of the same distribution.
+        x, y = datasets.synthetic_face_masks(-(-n_train // 3), size[0], seed=args.seed + 1)
+        xt, yt = datasets.synthetic_face_masks(-(-n_test // 3), size[0], seed=args.seed + 2)
+        faces = {"train": (x[:n_train], y[:n_train]), "unseen faces": (xt[:n_test], yt[:n_test])}
+        if args.model is None:
+            faces["fit"] = datasets.synthetic_face_masks(args.n_per_class, size[0], seed=args.seed)
+        return faces, list(datasets.CLASS_NAMES)
+    loaded = datasets.load_face_mask_directory(args.data, image_size=size, split=0.0, seed=args.seed)
+    x, y = loaded.x_train, loaded.y_train  # split=0: every image, shuffled with the seed
+    if len(x) < n_train + n_test + 1:
+        raise RobustmaskError(
+            f"{args.data} holds {len(x)} images; --n-train {n_train} and --n-test {n_test} need more"
+        )
+    # The first n_test images are the unseen ones; the model trained here (if any) gets all the others.
+    faces = {
+        "unseen faces": (x[:n_test], y[:n_test]),
+        "train": (x[n_test : n_test + n_train], y[n_test : n_test + n_train]),
+        "fit": (x[n_test:], y[n_test:]),
+    }
+    return faces, list(loaded.class_names)
+
+
+def _target(name: str, names: list[str]) -> int | None:
+    """The class index of --patch-target, or None for an untargeted patch."""
+    if name.lower() == "none":
+        return None
+    if name not in names:
+        raise RobustmaskError(f"--patch-target {name!r}: the classes are {', '.join(names)} (or none)")
+    return names.index(name)
+
+
+def _train_cnn(
+    args: argparse.Namespace, x: np.ndarray, y: np.ndarray, num_classes: int
+) -> tuple[keras.Model, str]:
+    from robustmask import zoo
+
+    model = zoo.facemask_cnn(x.shape[1:], num_classes=num_classes)
+    model.fit(x, y, epochs=args.epochs, batch_size=64, verbose=0)
+    zoo.recalibrate_batchnorm(model, x)  # BatchNorm statistics of the trained network, not running averages
+    note = f"robustmask.zoo.facemask_cnn trained here on {len(x)} images ({args.data or 'synthetic faces'}, "
+    return model, note + f"{args.epochs} epochs)"
+
+
+def _frames(folder: str, size: tuple[int, int]) -> np.ndarray:
+    import numpy as np
+
+    from robustmask.datasets import load_image
+
+    suffixes = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+    files = (
+        sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in suffixes)
+        if Path(folder).is_dir()
+        else []
+    )
+    if not files:
+        raise RobustmaskError(
+            f"--frames {folder}: no image files (.png, .jpg, .jpeg, .bmp, .webp) in that folder"
+        )
+    return np.stack([load_image(f, image_size=size) for f in files])
+
+
+def _write(
+    args: argparse.Namespace,
+    pattern: np.ndarray,
+    patch: np.ndarray,
+    table: pd.DataFrame,
+    model_note: str,
+    target: str | None,
+    seconds: float,
+) -> None:
+    from robustmask._io import replaced_folder, write_text_atomically
+    from robustmask.evaluation.printable import (
+        print_size_cm,
+        save_printable_patch,
+        save_universal_perturbation,
+    )
+    from robustmask.evaluation.results import versions
+
+    with replaced_folder(args.out, overwrite=args.overwrite) as folder:
+        save_universal_perturbation(pattern, folder / "universal.npy")
+        save_printable_patch(patch, folder / "patch.png", width_cm=args.width_cm, dpi=args.dpi)
+        width_cm, height_cm = print_size_cm(folder / "patch.png")
+        write_text_atomically(folder / "transfer.csv", table.to_csv(index=False))
+        rates = {
+            f"{attack} / {name}": round(float(rate), 2)
+            for attack, name, rate in zip(table["Attack"], table["Set"], table["Fooling rate (%)"])
+        }
+        targets = {}  # share of faces predicted as the patch's target, clean -> patched
+        if target is not None:
+            for attack, name, clean, patched in zip(
+                table["Attack"], table["Set"], table["Clean target rate (%)"], table["Target rate (%)"]
+            ):
+                if clean == clean:  # NaN for the untargeted rows
+                    targets[f"{attack} / {name}"] = [round(float(clean), 2), round(float(patched), 2)]
+        summary = {
+            "title": "A universal perturbation and a printable patch: fooling rates on unseen faces",
+            "kind": "universal",
+            "command": shlex.join(["robustmask", *sys.argv[1:]]),
+            "seed": args.seed,
+            "settings": {k: v for k, v in vars(args).items() if k not in ("func", "overwrite")},
+            "model": model_note,
+            "fooling_rate_definition": "share of images whose predicted class changes (Moosavi-Dezfooli et al. 2017)",
+            "fooling_rates_percent": rates,
+            "target_rates_percent": targets,
+            "patch": {
+                "file": "patch.png",
+                "pixels": list(patch.shape[:2]),
+                "target": target,
+                "print_width_cm": round(width_cm, 2),
+                "print_height_cm": round(height_cm, 2),
+                "dpi": args.dpi,
+                "region": "mask region of a centred face (robustmask.attacks.art.patch.MASK_REGION)",
+            },
+            "universal": {
+                "file": "universal.npy",
+                "eps": args.eps,
+                "norm": "L-inf",
+                "shape": list(pattern.shape),
+            },
+            "seconds": round(seconds, 1),
+            "versions": versions(),
+            "notes": [
+                "A digital test: the effect of a printed patch depends on printing, lighting and pose.",
+            ],
+        }
+        write_text_atomically(folder / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    print(f"wrote {args.out}/ ({', '.join(FILES)}); print patch.png at {width_cm:.1f} x {height_cm:.1f} cm")

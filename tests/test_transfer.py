@@ -1,0 +1,343 @@
+"""Universal perturbations and patches: fooling rates, transfer to unseen images, printable files, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_images
+from PIL import Image
+
+from robustmask.attacks.universal import SGDUniversalPerturbation
+from robustmask.errors import AttackError, DataError, RobustmaskError
+from robustmask.evaluation.printable import (
+    load_patch,
+    load_universal_perturbation,
+    print_size_cm,
+    save_printable_patch,
+    save_universal_perturbation,
+)
+from robustmask.evaluation.transfer import TARGET_COLUMNS, TRANSFER_COLUMNS, fooling_rate, transfer_table
+
+
+def _predicted(model, x):
+    return np.argmax(model.predict(x, verbose=0), axis=1)
+
+
+def _one_line(error: pytest.ExceptionInfo) -> str:
+    message = str(error.value)
+    assert "\n" not in message and message
+    return message
+
+
+# ---------------------------------------------------------------------------------------------- fooling rate
+def test_fooling_rate_is_the_share_of_changed_predictions(tiny_model, tiny_data):
+    x, y = tiny_data
+    rng = np.random.default_rng(0)
+    # Swap half the images for images of other classes: their predictions change, the others do not.
+    x_adv = x.copy()
+    swap = rng.permutation(len(x))[: len(x) // 2]
+    x_adv[swap] = x[rng.permutation(len(x))[: len(swap)]]
+    expected = np.mean(_predicted(tiny_model, x_adv) != _predicted(tiny_model, x))
+    assert 0.1 < expected < 0.9
+    assert fooling_rate(tiny_model, x, x_adv, batch_size=7) == pytest.approx(expected)
+    assert fooling_rate(tiny_model, x, x) == 0.0
+
+
+def test_fooling_rate_refuses_mismatched_inputs(tiny_model, tiny_data):
+    x, _ = tiny_data
+    with pytest.raises(DataError) as error:
+        fooling_rate(tiny_model, x, x[:-1])
+    assert "x_adv" in _one_line(error)
+    with pytest.raises(DataError):
+        fooling_rate(tiny_model, x, np.full_like(x, np.nan))
+
+
+# ---------------------------------------------------------------------------------------------- transfer table
+def test_transfer_table_rows_match_independent_computations(tiny_model, tiny_data):
+    x, y = tiny_data
+    x_unseen, _ = make_images(10, seed=3)
+    pattern = np.random.default_rng(1).uniform(-0.3, 0.3, x.shape[1:]).astype(np.float32)
+    table = transfer_table(pattern, tiny_model, {"train": (x, y), "frames": x_unseen}, batch_size=16)
+
+    assert list(table.columns) == list(TRANSFER_COLUMNS)
+    assert list(table["Set"]) == ["train", "frames"]
+    for row, (images, labels) in zip(table.itertuples(index=False), [(x, y), (x_unseen, None)]):
+        adv = np.clip(images + pattern, 0.0, 1.0)
+        clean, fooled = _predicted(tiny_model, images), _predicted(tiny_model, adv)
+        assert row.n == len(images)
+        assert row[4] == pytest.approx(100 * np.mean(fooled != clean))  # Fooling rate (%)
+        assert row[5] == pytest.approx(np.mean(np.abs(adv - images).reshape(len(images), -1).max(axis=1)))
+        if labels is None:
+            assert np.isnan(row[2]) and np.isnan(row[3])
+        else:
+            assert row[2] == pytest.approx(100 * np.mean(clean == labels))
+            assert row[3] == pytest.approx(100 * np.mean(fooled == labels))
+    assert table["Mean L-inf"].max() <= 0.3 + 1e-6
+
+
+def test_transfer_table_resizes_a_pattern_and_uses_apply(tiny_model, tiny_data):
+    x, y = tiny_data
+    constant = np.full((5, 7, 3), 0.2, np.float32)  # any resize of a constant is the same constant
+    resized = transfer_table(constant, tiny_model, {"s": (x, y)})
+    direct = transfer_table(np.full(x.shape[1:], 0.2, np.float32), tiny_model, {"s": (x, y)})
+    pd.testing.assert_frame_equal(resized, direct)
+
+    class Blackout:  # an attack-like object: apply(x) -> x_adv
+        def apply(self, images):
+            out = images.copy()
+            out[:, :6] = 0.0
+            return out
+
+    table = transfer_table(Blackout(), tiny_model, {"s": x})
+    adv = Blackout().apply(x)
+    assert table.loc[0, "Fooling rate (%)"] == pytest.approx(
+        100 * np.mean(_predicted(tiny_model, adv) != _predicted(tiny_model, x))
+    )
+
+
+def test_transfer_table_target_rates(tiny_model, tiny_data):
+    x, y = tiny_data
+    pattern = np.random.default_rng(2).uniform(-0.4, 0.4, x.shape[1:]).astype(np.float32)
+    table = transfer_table(pattern, tiny_model, {"s": (x, y)}, target=2)
+    assert list(table.columns) == list(TRANSFER_COLUMNS + TARGET_COLUMNS)
+    clean, fooled = _predicted(tiny_model, x), _predicted(tiny_model, np.clip(x + pattern, 0, 1))
+    assert table.loc[0, "Clean target rate (%)"] == pytest.approx(100 * np.mean(clean == 2))
+    assert table.loc[0, "Target rate (%)"] == pytest.approx(100 * np.mean(fooled == 2))
+    with pytest.raises(RobustmaskError, match="not a class") as error:
+        transfer_table(pattern, tiny_model, {"s": x}, target=3)
+    _one_line(error)
+
+
+@pytest.mark.parametrize(
+    "perturbation, sets, match",
+    [
+        (np.zeros((12, 12, 3)), {}, "non-empty mapping"),
+        (np.zeros((12, 12, 3)), {"a": np.full((2, 12, 12, 3), 2.0, np.float32)}, "outside the valid range"),
+        (np.zeros((12, 12, 1)), {"a": np.zeros((2, 12, 12, 3), np.float32)}, "needs images"),
+        (np.zeros((12, 12)), {"a": np.zeros((2, 12, 12, 3), np.float32)}, "finite .H, W, C. array"),
+        ("noise", {"a": np.zeros((2, 12, 12, 3), np.float32)}, "apply|pattern"),
+        (np.zeros((12, 12, 3)), {"a": (np.zeros((2, 12, 12, 3), np.float32), [0], [1])}, "tuple of 3"),
+        (np.zeros((12, 12, 3)), {"a": (np.zeros((2, 12, 12, 3), np.float32), [0, 7])}, "label 7"),
+    ],
+)
+def test_transfer_table_bad_inputs_give_one_line_errors(tiny_model, perturbation, sets, match):
+    with pytest.raises(RobustmaskError, match=match) as error:
+        transfer_table(perturbation, tiny_model, sets)
+    _one_line(error)
+
+
+# ---------------------------------------------------------------------------------------------- the transfer claim
+def test_a_universal_perturbation_transfers_to_unseen_images_better_than_noise(tiny_model, tiny_data):
+    x, _ = tiny_data
+    x_unseen, _ = make_images(40, seed=1)  # other noise, other class order: images it never saw
+    eps = 0.1
+    uap = SGDUniversalPerturbation(epochs=5)
+    x_adv = uap(tiny_model, x, eps=eps)
+
+    assert uap.perturbation is not None and uap.perturbation.shape == x.shape[1:]
+    assert np.abs(uap.perturbation).max() <= eps + 1e-7
+    np.testing.assert_allclose(x_adv, uap.apply(x))
+    assert uap.fooling_rate == pytest.approx(fooling_rate(tiny_model, x, x_adv))
+
+    transferred = fooling_rate(tiny_model, x_unseen, uap.apply(x_unseen))
+    rng = np.random.default_rng(0)
+    noise = [  # random sign noise: the random pattern with the largest L-inf-bounded energy
+        fooling_rate(tiny_model, x_unseen, np.clip(x_unseen + rng.choice([-eps, eps], x.shape[1:]), 0, 1))
+        for _ in range(5)
+    ]
+    assert transferred >= max(noise) + 0.2, (transferred, noise)
+
+
+def test_sgd_universal_perturbation_targeted_and_l2(tiny_model, tiny_data):
+    x, _ = tiny_data
+    before = np.mean(_predicted(tiny_model, x) == 0)
+    uap = SGDUniversalPerturbation(epochs=5, targeted=True)
+    x_adv = uap(tiny_model, x, np.zeros(len(x), np.int64), eps=0.2)
+    assert np.mean(_predicted(tiny_model, x_adv) == 0) > before + 0.2  # pushed towards class 0
+    assert np.abs(uap.perturbation).max() <= 0.2 + 1e-7
+
+    l2 = SGDUniversalPerturbation(epochs=2, norm=2)
+    l2(tiny_model, x, eps=1.0)
+    assert np.linalg.norm(l2.perturbation) <= 1.0 + 1e-5
+    assert np.linalg.norm(l2.perturbation) > 0.5  # it used its budget
+
+
+def test_sgd_universal_perturbation_checks_its_arguments(tiny_model, tiny_data):
+    x, _ = tiny_data
+    for kwargs in ({"epochs": 0}, {"step_size": -1.0}, {"loss_cap": 0.0}, {"seed": -1}):
+        with pytest.raises(AttackError) as error:
+            SGDUniversalPerturbation(**kwargs)
+        _one_line(error)
+    uap = SGDUniversalPerturbation(epochs=1)
+    with pytest.raises(AttackError, match="call the attack"):
+        uap.apply(x)
+    uap(tiny_model, x[:8], eps=0.05)
+    with pytest.raises(AttackError, match="do not match"):
+        uap.apply(np.zeros((2, 8, 8, 3), np.float32))
+
+
+# ---------------------------------------------------------------------------------------------- printable files
+def test_printable_patch_has_its_print_size_and_dpi_and_reads_back(tmp_path):
+    patch = np.random.default_rng(0).uniform(size=(9, 14, 3)).astype(np.float32)
+    path = save_printable_patch(patch, tmp_path / "patch.png", width_cm=6.0, dpi=300)
+    width = round(6.0 / 2.54 * 300)
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.mode == "RGB"
+        assert im.size == (width, round(width * 9 / 14))
+        assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+    assert print_size_cm(path)[0] == pytest.approx(6.0, abs=0.01)
+    np.testing.assert_allclose(load_patch(path), patch, atol=0.5 / 255 + 1e-6)  # the learnt patch, 8-bit
+    small = load_patch(path, size=(3, 5))
+    assert small.shape == (3, 5, 3) and small.dtype == np.float32 and 0 <= small.min() <= small.max() <= 1
+    for size in ((0, 5), (3,), 4):
+        with pytest.raises(DataError, match="size") as error:
+            load_patch(path, size=size)
+        _one_line(error)
+
+
+def test_printable_patch_refuses_to_overwrite_and_bad_inputs(tmp_path):
+    patch = np.full((4, 4, 3), 0.5, np.float32)
+    path = tmp_path / "patch.png"
+    save_printable_patch(patch, path, width_cm=1.0)
+    before = path.read_bytes()
+    with pytest.raises(RobustmaskError, match="exists") as error:
+        save_printable_patch(np.zeros((4, 4, 3)), path, width_cm=1.0)
+    _one_line(error)
+    assert path.read_bytes() == before
+    save_printable_patch(np.zeros((4, 4, 3)), path, width_cm=1.0, overwrite=True)
+    assert load_patch(path).max() == 0.0
+    for bad, kwargs in [
+        (np.full((4, 4, 3), 2.0), {}),
+        (np.zeros((4, 4)), {}),
+        (np.zeros((4, 4, 3)), {"width_cm": 0.0}),
+        (np.zeros((4, 4, 3)), {"dpi": 0}),
+    ]:
+        with pytest.raises(RobustmaskError) as error:
+            save_printable_patch(bad, tmp_path / "bad.png", **kwargs)
+        _one_line(error)
+    with pytest.raises(RobustmaskError, match=r"\.png"):
+        save_printable_patch(patch, tmp_path / "patch.jpg")
+    with pytest.raises(DataError, match="no such"):
+        load_patch(tmp_path / "missing.png")
+    (tmp_path / "text.png").write_text("not an image")
+    with pytest.raises(DataError, match="not a readable image"):
+        load_patch(tmp_path / "text.png")
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_universal_perturbation_file_round_trips_and_refuses_bad_input(tmp_path):
+    pattern = np.random.default_rng(0).uniform(-0.05, 0.05, (1, 12, 10, 3))
+    path = save_universal_perturbation(pattern, tmp_path / "universal.npy")
+    loaded = load_universal_perturbation(path)
+    assert loaded.dtype == np.float32 and loaded.shape == (12, 10, 3)
+    np.testing.assert_array_equal(loaded, pattern[0].astype(np.float32))
+    assert np.load(path).dtype == np.float32  # the plain format another program reads
+
+    with pytest.raises(RobustmaskError, match="exists"):
+        save_universal_perturbation(pattern, path)
+    save_universal_perturbation(np.zeros((2, 2, 3)), path, overwrite=True)
+    assert load_universal_perturbation(path).shape == (2, 2, 3)
+    for bad in (np.full((2, 2, 3), 1.5), np.full((2, 2, 3), np.nan), np.zeros((2, 2)), np.zeros((2, 2, 4))):
+        with pytest.raises(DataError) as error:
+            save_universal_perturbation(bad, tmp_path / "bad.npy")
+        _one_line(error)
+    np.save(tmp_path / "ints.npy", np.zeros((2, 2, 3), np.int64))
+    (tmp_path / "junk.npy").write_text("junk")
+    for name in ("ints.npy", "junk.npy", "missing.npy"):
+        with pytest.raises(DataError) as error:
+            load_universal_perturbation(tmp_path / name)
+        _one_line(error)
+
+
+def test_the_camera_pipeline_reads_both_files(tmp_path):
+    """``robustmask scan --universal FILE.npy --patch FILE.png`` reads exactly these two formats."""
+    from robustmask.camera import video
+
+    pattern = np.random.default_rng(0).uniform(-0.05, 0.05, (16, 16, 3)).astype(np.float32)
+    patch = np.random.default_rng(1).uniform(size=(5, 8, 3)).astype(np.float32)
+    np.testing.assert_array_equal(
+        video.load_universal(save_universal_perturbation(pattern, tmp_path / "u.npy")), pattern
+    )
+    printed = video.load_patch(save_printable_patch(patch, tmp_path / "p.png", width_cm=2.0, dpi=100))
+    assert printed.shape == (round(round(2 / 2.54 * 100) * 5 / 8), round(2 / 2.54 * 100), 3)
+    np.testing.assert_allclose(printed, load_patch(tmp_path / "p.png", size=printed.shape[:2]), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- the command
+def test_universal_command_writes_its_files_and_refuses_a_filled_folder(tmp_path, capsys):
+    from robustmask.cli.main import main
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, image in enumerate(make_images(1, size=20)[0]):
+        Image.fromarray((image * 255).astype(np.uint8)).save(frames / f"frame{i}.png")
+    out = tmp_path / "out"
+    argv = ["universal", "--out", str(out), "--image-size", "16", "--n-per-class", "20", "--epochs", "2"]
+    argv += ["--n-train", "20", "--n-test", "10", "--uap-epochs", "2", "--patch-steps", "2", "--eps", "0.1"]
+    argv += ["--frames", str(frames), "--width-cm", "4", "--dpi", "100"]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "patch.png",
+        "summary.json",
+        "transfer.csv",
+        "universal.npy",
+    ]
+
+    table = pd.read_csv(out / "transfer.csv")
+    assert list(table.columns) == ["Attack", *TRANSFER_COLUMNS, *TARGET_COLUMNS]
+    assert len(table) == 4 * 3  # universal, noise, patch, random patch x train, unseen, frames
+    patched = table["Attack"].isin(["mask patch (target with_mask)", "random patch"])
+    assert patched.sum() == 6 and table.loc[patched, "Target rate (%)"].notna().all()
+    assert table.loc[~patched, "Target rate (%)"].isna().all()
+    assert set(table["Set"]) == {"train", "unseen faces", "video frames"}
+    assert table.loc[table["Set"] == "video frames", "Clean accuracy (%)"].isna().all()
+    assert (table.loc[table["Set"] == "unseen faces", "n"] == 10).all()
+    assert np.abs(load_universal_perturbation(out / "universal.npy")).max() <= 0.1 + 1e-7
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["patch"]["print_width_cm"] == pytest.approx(4.0, abs=0.02)
+    assert summary["patch"]["dpi"] == 100 and summary["patch"]["target"] == "with_mask"
+    assert len(summary["fooling_rates_percent"]) == 12 and len(summary["target_rates_percent"]) == 6
+    with Image.open(out / "patch.png") as im:
+        assert im.size[0] == round(4 / 2.54 * 100)
+    assert load_patch(out / "patch.png").shape[:2] == tuple(summary["patch"]["pixels"])
+
+    before = (out / "summary.json").read_bytes()
+    capsys.readouterr()
+    assert main(argv) == 2  # refused before any work
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and err.count("\n") == 1
+    assert (out / "summary.json").read_bytes() == before
+    assert main(["universal", "--out", str(tmp_path / "other"), "--eps", "0"]) == 2
+    assert "--eps" in capsys.readouterr().err
+    bad_target = [
+        "universal",
+        "--out",
+        str(tmp_path / "other"),
+        "--image-size",
+        "16",
+        "--patch-target",
+        "hat",
+    ]
+    assert main(bad_target) == 2
+    assert "with_mask" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
+
+
+def test_universal_command_on_an_image_folder(tmp_path, capsys):
+    from robustmask.cli.main import main
+    from robustmask.datasets import write_synthetic_face_mask_directory
+
+    data = write_synthetic_face_mask_directory(tmp_path / "faces", n_per_class=15, image_size=16)
+    base = ["universal", "--data", str(data), "--image-size", "16", "--epochs", "1", "--patch-steps", "1"]
+    assert main(base + ["--out", str(tmp_path / "a"), "--n-train", "40", "--n-test", "10"]) == 2
+    assert "45 images" in capsys.readouterr().err
+    out = tmp_path / "b"
+    assert main(base + ["--out", str(out), "--n-train", "20", "--n-test", "10", "--uap-epochs", "1"]) == 0
+    table = pd.read_csv(out / "transfer.csv")
+    assert set(table.loc[table["Set"] == "train", "n"]) == {20}
+    assert set(table.loc[table["Set"] == "unseen faces", "n"]) == {10}
+    # The model trained here sees every image but the 10 unseen ones.
+    assert "on 35 images" in json.loads((out / "summary.json").read_text())["model"]
