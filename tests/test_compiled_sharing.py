@@ -88,3 +88,27 @@ def test_the_shared_caches_keep_no_model_alive(tiny_data):
     gc.collect()
     assert alive() is None
     assert model_id not in _SHARED._entries
+
+
+def test_new_models_and_settings_are_not_reported_as_retracing(tiny_data):
+    """TensorFlow counts traces per code object: compiled functions made for one model or setting
+    each must not add up to its "N out of the last M calls triggered tf.function retracing"."""
+    import logging
+
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler = Collect()
+    logging.getLogger("tensorflow").addHandler(handler)
+    try:
+        x, y = tiny_data
+        for steps in range(2, 9):  # seven models, seven PGD settings: one trace each, none repeated
+            model = build_cnn()
+            robustmask.Evaluator(FGSM(), [0.01]).evaluate(model, (x[:8], y[:8]))
+            PGD(steps=steps)(model, x[:8], y[:8], eps=0.01)
+    finally:
+        logging.getLogger("tensorflow").removeHandler(handler)
+    assert not [m for m in messages if "retracing" in m], messages

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import abc
 import copy
+import functools
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -162,16 +163,14 @@ class GradientAttack(Attack):
         # The function runs a snapshot of this instance: a setting changed later makes a new key,
         # never a silently different function under the old one. The model is held weakly.
         attack = copy.copy(self)
-
-        def generate(x: tf.Tensor, y: tf.Tensor, epsilons: tf.Tensor) -> tf.Tensor:
-            return attack._generate(cast("Model", model_ref()), x, y, epsilons)
-
         signature = [
             tf.TensorSpec([None, *x_shape[1:]], tf.float32),
             tf.TensorSpec([None, *y_shape[1:]], tf.float32),
             tf.TensorSpec([None], tf.float32),
         ]
-        return tf.function(generate, input_signature=signature)
+        # A partial, not a closure: TensorFlow counts traces per code object, and the closures of one
+        # factory share theirs, so each new model or setting would be reported as "retracing".
+        return tf.function(functools.partial(_generate_for, attack, model_ref), input_signature=signature)
 
     def _settings_key(self) -> Hashable | None:
         """What the compiled graph depends on: the class and every public setting; None if unhashable.
@@ -208,3 +207,10 @@ class GradientAttack(Attack):
         x_rep = tf.tile(x, tf.concat([tf.shape(epsilons), tf.ones_like(image_shape)], 0))
         eps_rep = tf.repeat(epsilons, tf.shape(x)[0])
         return tf.reshape(self.project(flat, x_rep, eps_rep), tf.shape(adversarial))
+
+
+def _generate_for(
+    attack: GradientAttack, model_ref: Callable[[], object], x: tf.Tensor, y: tf.Tensor, epsilons: tf.Tensor
+) -> tf.Tensor:
+    """The body of a compiled `generate`: ``attack`` on the model ``model_ref`` refers to."""
+    return attack._generate(cast("Model", model_ref()), x, y, epsilons)

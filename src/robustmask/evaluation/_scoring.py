@@ -12,6 +12,7 @@ input signature leaves the batch size open, so the last, smaller batch does not 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -60,9 +61,14 @@ def _make_scorer(model_ref: Callable[[], object], info: ModelInfo, image_shape: 
         tf.TensorSpec([None, info.num_classes], tf.float32),
     ]
 
-    @tf.function(input_signature=signature)
-    def score(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        log_probs = log_probabilities(cast("Model", model_ref())(x, training=False), info)
-        return log_probs, cross_entropy(y, log_probs)
-
+    # A partial, not a closure: TensorFlow counts traces per code object, and the closures of one
+    # factory share theirs, so each new model would be reported as "retracing".
+    score = tf.function(functools.partial(_score, model_ref, info), input_signature=signature)
     return Scorer(score=score, num_classes=info.num_classes)
+
+
+def _score(
+    model_ref: Callable[[], object], info: ModelInfo, x: tf.Tensor, y: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    log_probs = log_probabilities(cast("Model", model_ref())(x, training=False), info)
+    return log_probs, cross_entropy(y, log_probs)
