@@ -13,6 +13,10 @@ import numpy as np
 from robustmask.camera.detection import FaceBox, import_cv2, to_uint8
 from robustmask.camera.pipeline import as_float_frame
 from robustmask.errors import DataError, RobustmaskError
+from robustmask.evaluation.printable import load_universal_perturbation
+
+#: ``--universal FILE.npy``: the format `robustmask universal` writes has one reader, in evaluation/.
+load_universal = load_universal_perturbation
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -151,25 +155,6 @@ def write_detections_csv(
 
 
 # ---------------------------------------------------------------------------------- fixed perturbations
-def load_universal(path: str | os.PathLike) -> np.ndarray:
-    """A universal perturbation saved with ``np.save``: float (H, W, 3), values in [-eps, eps]."""
-    try:
-        pattern = np.load(os.fspath(path), allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{path}: cannot read it as a .npy array ({error})") from None
-    if pattern.ndim == 4 and pattern.shape[0] == 1:  # a batch of one, as some tools save it
-        pattern = pattern[0]
-    if pattern.ndim != 3 or pattern.shape[-1] != 3 or pattern.dtype.kind != "f":
-        raise DataError(
-            f"{path}: a universal perturbation is a float (height, width, 3) array, got {pattern.dtype} {pattern.shape}"
-        )
-    if not np.isfinite(pattern).all() or np.abs(pattern).max() > 1.0:
-        raise DataError(
-            f"{path}: a universal perturbation holds finite values in [-1, 1] (it is added to [0, 1] pixels)"
-        )
-    return pattern.astype(np.float32)
-
-
 def load_patch(path: str | os.PathLike) -> np.ndarray:
     """A patch image (PNG, JPEG) as RGB float32 (H, W, 3) in [0, 1]."""
     source = Path(path)

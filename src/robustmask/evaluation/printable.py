@@ -155,10 +155,11 @@ def load_universal_perturbation(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
-        raise DataError(f"{path}: not a NumPy .npy array ({error.__class__.__name__})") from None
+        raise DataError(f"{path}: cannot read it as a .npy array ({error.__class__.__name__})") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
         raise DataError(
-            f"{path}: expected a float array, got {getattr(array, 'dtype', type(array).__name__)}"
+            f"{path}: a universal perturbation is a float (height, width, 3) array, "
+            f"got {getattr(array, 'dtype', type(array).__name__)}"
         )
     return _check_pattern(array, str(path))
 
@@ -180,13 +181,15 @@ def _check_pattern(pattern: Any, name: str) -> np.ndarray:
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 3 or array.shape[-1] != 3 or 0 in array.shape:
-        raise DataError(f"{name}: a universal perturbation is (H, W, 3), got shape {array.shape}")
+        raise DataError(
+            f"{name}: a universal perturbation is a float (height, width, 3) array, got shape {array.shape}"
+        )
     if not np.all(np.isfinite(array)):
         raise DataError(f"{name}: the perturbation holds NaN/inf values")
     if np.abs(array).max() > 1.0:
         raise DataError(
             f"{name}: perturbation values reach {np.abs(array).max():g}; an additive pattern for [0, 1] "
-            "images lies in [-eps, eps] with eps <= 1"
+            "images holds values in [-eps, eps] within [-1, 1]"
         )
     return array
 
