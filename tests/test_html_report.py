@@ -248,6 +248,44 @@ def test_no_warnings_says_so(tmp_path, png):
     assert "quiet" in box.attrs["class"] and box.all("p")[0].text() == "No sanity check fired."
 
 
+HEADLINE = {
+    "covers": "FGSM, PGD-20 (3 restarts), APGD-CE, APGD-DLR (100 iterations), " + EVIL,
+    "examples": 180,
+    "norm": "L-inf",
+    "notes": ["Table 4 under FGSM alone"],
+    "rows": [
+        {"model": "undefended", "epsilon": 8 / 255, "clean": 90.0, "worst_case": 0.0},
+        {"model": "pgd-at", "epsilon": 0.009, "clean": 87.2, "worst_case": 84.4},
+        {"model": "pgd-at", "epsilon": 8 / 255, "clean": 87.2, "worst_case": 46.8},
+    ],
+}
+
+
+def test_the_headline_comes_first_with_every_model_eps_and_what_the_worst_case_covers(tmp_path, png):
+    page = render_html(write_folder(tmp_path / "run", png, headline=HEADLINE))
+    dom = Dom(page).root
+    box = dom.all("section", "headline")[0]
+    assert box.all("h2")[0].text() == "Summary"
+    assert page.index('id="summary"') < page.index('id="warnings"') < page.index("Accuracy under attack</h2>")
+    assert box.all("p")[0].text() == (
+        f"Worst case over {HEADLINE['covers']} on 180 images: an image counts as robust only if every one "
+        "of these attacks failed on it."
+    )
+    table = box.all("table")[0]
+    assert rows(table, "thead") == [["Model", "Epsilon (L-inf)", "Clean (%)", "Worst case (%)"]]
+    assert rows(table, "tbody") == [
+        ["undefended", "8/255", "90.00", "0.00"],
+        ["pgd-at", "0.009", "87.20", "84.40"],
+        ["pgd-at", "8/255", "87.20", "46.80"],
+    ]
+    assert [li.text() for li in box.all("li")] == ["Table 4 under FGSM alone"]
+    assert EVIL not in page  # escaped
+    # no headline (an older folder): no summary box; only notes: the notes without a table
+    assert 'id="summary"' not in render_html(write_folder(tmp_path / "old", png))
+    notes_only = Dom(render_html(write_folder(tmp_path / "notes", png, headline={"notes": ["n"]}))).root
+    assert notes_only.all("section", "headline")[0].all("table") == []
+
+
 def test_rerun_lists_command_settings_and_versions(dom):
     rerun = [s for s in dom.all("section") if s.attrs.get("id") == "rerun"][0]
     assert rerun.all("pre")[0].text() == summary()["command"]

@@ -120,16 +120,14 @@ def test_frozen_layers_stay_frozen_in_the_copy():
     assert len(clone.trainable_weights) == len(model.trainable_weights) == 2
     x = np.random.default_rng(0).uniform(0, 1, (8, 12, 12, 3)).astype(np.float32)
     y = np.arange(8) % 3
-    # layers="all" unfreezes the copy's conv and dense layers; BatchNorm stays frozen by default with it
-    everything, _ = MultiEpsilonAdversarialTrainer([0.01], layers="all", epochs=1).fit(
+    # layers="all" unfreezes the copy's conv and dense layers; batchnorm="frozen" keeps BatchNorm frozen
+    everything, _ = MultiEpsilonAdversarialTrainer([0.01], layers="all", batchnorm="frozen", epochs=1).fit(
         model, (x, y), verbose=0
     )
     assert len(everything.trainable_weights) == 4 and not inner.trainable  # the user's model keeps its flags
     assert not any("batch_normalization" in w.path for w in everything.trainable_weights)
-    with_bn, _ = MultiEpsilonAdversarialTrainer([0.01], layers="all", batchnorm="train", epochs=1).fit(
-        model, (x, y), verbose=0
-    )
-    assert len(with_bn.trainable_weights) == 6 and not inner.trainable  # gamma and beta train too
+    with_bn, _ = MultiEpsilonAdversarialTrainer([0.01], layers="all", epochs=1).fit(model, (x, y), verbose=0)
+    assert len(with_bn.trainable_weights) == 6 and not inner.trainable  # BatchNorm trains by default
     for a, b in zip(model.get_weights(), clone.get_weights()):
         np.testing.assert_array_equal(a, b)
 

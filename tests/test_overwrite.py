@@ -64,7 +64,9 @@ def fast_study(monkeypatch):
 
     monkeypatch.setattr(reproduce, "_build_model", build)
     # The study's stage beyond the paper trains its own models: not what these tests are about.
-    monkeypatch.setattr(reproduce, "_robust_comparison", lambda config, log: None, raising=False)
+    monkeypatch.setattr(
+        reproduce, "_robust_comparison", lambda config, log, progress=False: None, raising=False
+    )
     monkeypatch.setattr("robustmask.defenses.MultiEpsilonAdversarialTrainer", StubTrainer)
     return started
 

@@ -150,6 +150,11 @@ def test_evaluate_out_writes_a_results_folder_with_a_report(saved_model, tmp_pat
     assert "data:image/png;base64," in report and "Accuracy under attack" in report
     summary = json.loads((out / "summary.json").read_text())
     assert summary["kind"] == "evaluate" and summary["settings"]["eps"] == [0.01, 0.05]
+    # the headline: one attack ran, so its accuracy is the worst case, shown first in the report
+    headline = summary["headline"]
+    assert headline["covers"] == "FGSM" and [r["epsilon"] for r in headline["rows"]] == [0.01, 0.05]
+    assert [r["worst_case"] for r in headline["rows"]] == table["Accuracy (%)"].iloc[1:].tolist()
+    assert report.index('id="summary"') < report.index("Accuracy under attack</h2>")
     # a second run into the same folder is refused; --overwrite replaces it whole
     assert main(["evaluate", "--model", str(saved_model), "--n", "10", "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
@@ -181,6 +186,9 @@ def test_evaluate_suite_prints_the_cascade_worst_case(saved_model, tmp_path, cap
     out = capsys.readouterr().out
     assert "standard suite (APGD-CE, APGD-DLR, Square" in out
     table = pd.read_csv(tmp_path / "s.csv")
+    worst = table["Worst case (%)"].iloc[0]
+    assert "worst case over APGD-CE, APGD-DLR (5 iterations), Square (20 queries) on 30 images:" in out
+    assert f"clean {table['Clean (%)'].iloc[0]:.1f}%, worst case {worst:.1f}% at 0.1" in out
     assert list(table.columns) == [
         "Epsilon (L-inf)",
         "Clean (%)",

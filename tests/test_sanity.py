@@ -20,13 +20,17 @@ from robustmask.evaluation import named_norm, robustness_table
 from robustmask.evaluation.sanity import (
     SanityWarning,
     attack_kind,
-    check_gradient_free_stronger,
-    check_iterative_weaker,
     check_loss_unchanged,
     check_no_convergence,
     check_non_monotonic,
-    gradient_free_gains,
     sanity_warnings,
+)
+from robustmask.evaluation.sanity_suite import (
+    SUITE_GAP,
+    check_gradient_free_stronger,
+    check_iterative_weaker,
+    check_suite_stronger,
+    gradient_free_gains,
     suite_warnings,
 )
 from robustmask.evaluation.sanity_models import (
@@ -323,3 +327,54 @@ def test_an_honest_evaluation_trips_no_check(tiny_model, tiny_logits_model, tiny
     assert suite_warnings(cascade, num_classes=3) == []
     evidence = ModelEvidence()
     assert evidence.warnings() == [] and evidence.zero_share is None  # nothing gathered, nothing to say
+
+
+# ---------------------------------------------------------------------------- suite-stronger
+def mixed_table(pgd, apgd_ce, apgd_dlr, eps=(0.009, 8 / 255), examples=180):
+    """FGSM and PGD run individually, then APGD-CE and APGD-DLR as a cascade (cumulative columns)."""
+    table = pd.DataFrame(
+        {"Epsilon": list(eps), "Clean (%)": 87.2, "FGSM (%)": 80.0, "PGD (%)": pgd}
+        | {"APGD-CE (%)": apgd_ce, "APGD-DLR (%)": apgd_dlr}
+    )
+    table["Worst case (%)"] = table[["FGSM (%)", "PGD (%)", "APGD-DLR (%)"]].min(axis=1)
+    table.attrs.update(
+        protocol="mixed",
+        examples=examples,
+        kinds={"FGSM": "single-step", "PGD": "iterative", "APGD-CE": "iterative", "APGD-DLR": "iterative"},
+        protocols={"FGSM": "individual", "PGD": "individual", "APGD-CE": "cascade", "APGD-DLR": "cascade"},
+        attacks={"FGSM": "FGSM", "PGD": "PGD-20 (3 restarts)", "APGD-CE": "APGD-CE (100 iterations)"}
+        | {"APGD-DLR": "APGD-DLR (100 iterations)"},
+        gains={},
+    )
+    return table
+
+
+def test_suite_stronger_fires_when_pgd_is_well_above_apgd():
+    # the issue's numbers: PGD-20 leaves 57.1% at 8/255, APGD-CE 46.8%
+    table = mixed_table(pgd=[84.4, 57.1], apgd_ce=[84.0, 46.8], apgd_dlr=[84.0, 46.8])
+    warning = check_suite_stronger(
+        table, table.attrs["kinds"], table.attrs["protocols"], descriptions=table.attrs["attacks"]
+    )
+    assert warning.check == "suite-stronger"
+    assert str(warning).startswith(
+        "suite-stronger: PGD-20 overestimates robustness: APGD-CE is 10.3 points lower at eps 8/255 "
+        "(46.8% against 57.1%)"
+    )
+    assert warning.evidence["stronger"] == ["APGD-CE"] and warning.evidence["gap"] == pytest.approx(10.3)
+    assert json.loads(json.dumps(warning.evidence))["epsilon"] == pytest.approx(8 / 255)
+    assert [w.check for w in suite_warnings(table)] == ["suite-stronger"]  # and nothing else fires
+    # APGD-CE alone within the allowance, the cascade beyond it: both attacks are named
+    both = mixed_table(pgd=[84.4, 57.1], apgd_ce=[84.0, 54.0], apgd_dlr=[84.0, 50.0])
+    assert "APGD-CE then APGD-DLR are 7.1 points lower" in str(suite_warnings(both)[0])
+
+
+def test_suite_stronger_stays_silent_within_the_allowance_or_without_a_suite():
+    close = mixed_table(pgd=[84.4, 57.1], apgd_ce=[84.0, 57.1 - SUITE_GAP], apgd_dlr=[84.0, 57.1 - SUITE_GAP])
+    assert suite_warnings(close) == []
+    # a stronger PGD than the suite is no warning either (the suite's own checks are elsewhere)
+    assert suite_warnings(mixed_table(pgd=[80.0, 40.0], apgd_ce=[84.0, 50.0], apgd_dlr=[84.0, 48.0])) == []
+    individual_only = suite_table([80.0, 50.0, 30.0], [80.0, 40.0, 20.0], [80.0, 45.0, 25.0])
+    assert check_suite_stronger(individual_only, KINDS, dict.fromkeys(KINDS, "individual")) is None
+    # one image of 10 is 10 points: a lead of one image is within the allowance
+    tiny = mixed_table(pgd=[80.0, 50.0], apgd_ce=[80.0, 40.0], apgd_dlr=[80.0, 40.0], examples=10)
+    assert suite_warnings(tiny) == []

@@ -46,6 +46,17 @@ def test_fooling_rate_is_the_share_of_changed_predictions(tiny_model, tiny_data)
     assert fooling_rate(tiny_model, x, x) == 0.0
 
 
+def test_predict_classes_is_a_deprecated_name_of_predict_labels(tiny_model, tiny_data):
+    from robustmask.evaluation import predict_classes
+    from robustmask.predictions import predict_labels
+
+    x, _ = tiny_data
+    with pytest.warns(DeprecationWarning, match="predict_labels"):
+        labels = predict_classes(tiny_model, x, batch_size=7)
+    np.testing.assert_array_equal(labels, _predicted(tiny_model, x))
+    np.testing.assert_array_equal(labels, predict_labels(tiny_model, x))
+
+
 def test_fooling_rate_refuses_mismatched_inputs(tiny_model, tiny_data):
     x, _ = tiny_data
     with pytest.raises(DataError) as error:

@@ -183,3 +183,81 @@ def test_the_standard_suite_runs_in_cascade_on_a_small_model(tiny_model, tiny_da
     row = table.iloc[0]
     assert row["APGD-CE (%)"] >= row["APGD-DLR (%)"] >= row["Square (%)"] == row["Worst case (%)"]
     assert row["Worst case (%)"] < row["Clean (%)"] - 30  # eps 0.1 breaks the tiny model
+
+
+# ---------------------------------------------------------------------------------------------- several sets
+def fooling(x, fooled, other):
+    """An eps-bounded stub attack that replaces the images of `x` at the `fooled` positions (found by
+    content, whatever subset it is given) with an image of another class, `x[other[i]]`."""
+    from robustmask.attacks.base import Attack
+
+    class Fool(Attack):
+        eps_bounded = True
+
+        def generate(self, model, x, y, epsilons):  # never reached: __call__ below is the attack
+            raise AssertionError("not used")
+
+        def __call__(self, model, images, labels=None, eps=None):
+            out = images.copy()
+            for j, image in enumerate(images):
+                i = int(np.flatnonzero((x == image).reshape(len(x), -1).all(axis=1))[0])
+                if i in fooled:
+                    out[j] = x[other[i]]
+            return out
+
+    return Fool()
+
+
+def test_two_attack_sets_give_one_worst_case_per_image_not_the_smaller_column(tiny_model, tiny_data):
+    """Set A (individual) fools images 0 and 1, set B (a cascade) fools image 2: each column leaves
+    more than n - 3 images robust, the one worst case leaves exactly n - 3."""
+    from robustmask.evaluation import AttackSet
+    from robustmask.evaluation.worst_case import merge_worst_case
+
+    x, y = tiny_data[0][:12], tiny_data[1][:12]
+    assert (predicted_classes(tiny_model, x) == y).all()
+    other = np.array([np.flatnonzero(y != label)[0] for label in y])
+    a, b = fooling(x, {0, 1}, other), fooling(x, {2}, other)
+    sets = [AttackSet({"A": a}), AttackSet({"B": b}, "cascade", label="suite")]
+    table = robustness_table(tiny_model, (x, y), sets, [0.01, 0.02])
+    n = len(y)
+    assert list(table.columns) == ["Epsilon", "Clean (%)", "A (%)", "B (%)", "Worst case (%)"]
+    assert table["A (%)"].tolist() == pytest.approx([100 * (n - 2) / n] * 2)
+    assert table["B (%)"].tolist() == pytest.approx([100 * (n - 1) / n] * 2)
+    assert table["Worst case (%)"].tolist() == pytest.approx([100 * (n - 3) / n] * 2)  # not min(A, B)
+    mask = table.attrs["robust"][0.01]
+    assert mask == tuple(i not in (0, 1, 2) for i in range(n))
+    assert table.attrs["protocols"] == {"A": "individual", "B": "cascade"}
+    assert table.attrs["protocol"] == "mixed" and table.attrs["gains"][0.01] == {"B": 1}
+    # Measured apart and merged: the same table, the same exact worst case.
+    apart = [
+        robustness_table(tiny_model, (x, y), {"A": a}, [0.01, 0.02]),
+        robustness_table(tiny_model, (x, y), {"B": b}, [0.01, 0.02], protocol="cascade"),
+    ]
+    merged = merge_worst_case(apart)
+    assert merged.equals(table) and merged.attrs["robust"] == table.attrs["robust"]
+    with pytest.raises(RobustmaskError, match="column 'A \\(%\\)' is in two tables"):
+        merge_worst_case([apart[0], apart[0]])
+    with pytest.raises(RobustmaskError, match="images or epsilons"):
+        merge_worst_case([apart[0], robustness_table(tiny_model, (x, y), {"B": b}, [0.05])])
+
+
+def test_a_name_two_sets_share_is_renamed_and_every_attack_is_described(tiny_model, tiny_data):
+    from robustmask.evaluation import AttackSet
+    from robustmask.evaluation.attack_sets import covered_attacks, normalise_sets
+
+    sets, descriptions = normalise_sets(
+        [
+            AttackSet(standard_attacks(pgd_restarts=3, square_queries=300)),
+            AttackSet(standard_suite(), "cascade", label="suite"),
+        ]
+    )
+    assert list(sets[1].attacks) == ["APGD-CE", "APGD-DLR", "Square (suite)"]
+    assert covered_attacks(list(descriptions.values())) == (
+        "FGSM, PGD-20 (3 restarts), Square (300 queries), APGD-CE, APGD-DLR (100 iterations), "
+        "Square (5,000 queries)"
+    )
+    with pytest.raises(RobustmaskError, match="named 'FGSM \\(individual\\)'"):
+        normalise_sets(
+            [AttackSet({"FGSM": FGSM()}), AttackSet({"FGSM (individual)": FGSM(), "FGSM": FGSM()})]
+        )

@@ -747,3 +747,32 @@ def test_seed_default_dir_and_overwrite(monkeypatch, tmp_path, fmd_weights):
     with pytest.raises(ModelError, match="not found"):
         seed_imagenet_weights(source=tmp_path / "none.h5", cache_dir=tmp_path / "other")
     assert not imagenet_weights_available(tmp_path / "other")
+
+
+def _batchnorm_momenta(model):
+    import keras
+
+    base = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    return {layer.momentum for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)}
+
+
+def test_alpha_sets_mobilenetv2s_width():
+    wide = facemask_mobilenetv2((32, 32, 3), weights=None, compile=False)
+    narrow = facemask_mobilenetv2((32, 32, 3), weights=None, compile=False, alpha=0.35)
+    base = next(layer for layer in narrow.layers if layer.name.startswith("mobilenetv2_"))
+    assert base.name.startswith("mobilenetv2_0.35") and narrow.count_params() < wide.count_params() / 3
+
+
+def test_batchnorm_momentum_is_0_9_from_scratch_and_settable():
+    assert _batchnorm_momenta(facemask_mobilenetv2((32, 32, 3), weights=None, compile=False)) == {0.9}
+    chosen = facemask_mobilenetv2((32, 32, 3), weights=None, compile=False, batchnorm_momentum=0.99)
+    assert _batchnorm_momenta(chosen) == {0.99}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"alpha": 0.4}, "alpha must be one of"), ({"batchnorm_momentum": 1.0}, "batchnorm_momentum must be")],
+)
+def test_bad_alpha_or_momentum_is_one_clear_error(kwargs, message):
+    with pytest.raises(ModelError, match=message):
+        facemask_mobilenetv2((32, 32, 3), weights=None, compile=False, **kwargs)

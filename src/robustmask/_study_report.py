@@ -1,8 +1,10 @@
 """What `robustmask.reproduce.run_study` writes and prints: a results folder with report.html.
 
 The folder has the layout of every robustmask results folder (`robustmask.evaluation.results`):
-tables (CSV, Markdown, LaTeX), figures (PNG), summary.json and report.html, plus the two models,
-the per-eps classification reports and the training histories.
+tables (CSV, Markdown, LaTeX), figures (PNG), summary.json and report.html, plus every model the
+study trained (``summary.json["models"]`` lists them), the per-eps classification reports and the
+training histories. The robust stage's table has one worst case per model and eps, over FGSM, PGD,
+Square and AutoAttack's suite (Croce & Hein 2020); report.html opens with it (its headline).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robustmask._io import write_atomically, write_text_atomically
+from robustmask._study_robust import model_files, robust_section, study_headline, study_models
+from robustmask._study_shipped import shipped_section, table5_lines
+from robustmask.evaluation.headline import headline_lines
 from robustmask.evaluation.results import ResultsWriter, markdown_table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,7 +50,7 @@ class StudyResults:
     train_accuracy: float
     test_accuracy: float
     robust_table: pd.DataFrame | None = None
-    suite_table: pd.DataFrame | None = None
+    robust_models: dict[str, keras.Model] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -64,7 +69,8 @@ def write_study(folder: Path, results: StudyResults, *, evidence: str, command: 
     _model_section(writer, results)
     _table4_section(writer, results)
     _table5_section(writer, results, evidence)
-    _robust_section(writer, results)
+    robust_section(writer, results)
+    shipped = shipped_section(writer, log=lambda _: None)  # the report ends with Table 5 as it should read
     _files(folder, results)
     for name, context in (
         ("table4", "Table 4"),
@@ -74,7 +80,7 @@ def write_study(folder: Path, results: StudyResults, *, evidence: str, command: 
         writer.warn(getattr(results, name).warnings, context)
     for note in results.notes:
         writer.note(note)
-    summary = _summary(results)
+    summary = {**_summary(results), **shipped}
     writer.finish(summary)
     return writer.summary
 
@@ -107,13 +113,15 @@ def log_study(results: StudyResults, log: Callable[[str], None], evidence: str) 
         log("")
         log(
             f"Beyond the paper: {results.config.robust_defence} on robustmask's face-mask CNN "
-            f"({results.config.robust_image_size} px), accuracy (%) under FGSM, PGD-20 (random start) and Square, "
-            "and the worst case over the three"
+            f"({results.config.robust_image_size} px), accuracy (%) under each attack and the worst case "
+            "per image over all of them"
         )
         log(markdown_table(results.robust_table.drop(columns=["Train time (s)"]), percent_digits=1))
-    if results.suite_table is not None:
-        log(f"  and under AutoAttack's standard suite: {_suite_sentence(results.suite_table)}")
+        for line in headline_lines(study_headline(results)):
+            log("  " + line)
     log(evidence)
+    for line in table5_lines():
+        log(line)
     for message in results.table4.warnings + results.table5.warnings:
         log(f"  warning: {message}")
 
@@ -238,46 +246,6 @@ def _table5_section(writer: ResultsWriter, results: StudyResults, evidence: str)
     writer.table("table5_keras_details", _details(results.table5_keras), DETAILS + ", under the Keras loss")
 
 
-def _robust_section(writer: ResultsWriter, results: StudyResults) -> None:
-    if results.robust_table is None:
-        return
-    from robustmask.evaluation import plots
-
-    config = results.config
-    writer.section(
-        f"Beyond the paper: {config.robust_defence}, judged by strong attacks",
-        (
-            f"robustmask's face-mask CNN at {config.robust_image_size} px, undefended and trained with "
-            f"{config.robust_defence}, under FGSM, PGD-20 with a random start, Square (no gradients) and the worst "
-            "case per image over the three. A robustness claim holds only under PGD and a gradient-free attack."
-        ),
-    )
-    writer.table(
-        "robust_comparison", results.robust_table, "Accuracy (%) under each attack and the worst case"
-    )
-    per_defence = {}
-    for name, rows in results.robust_table.groupby("Defence", sort=False):
-        for column in ("PGD (%)", "Worst case (%)"):
-            frame = rows[["Epsilon", column]].rename(columns={column: "Accuracy (%)"})
-            per_defence[f"{name}, {column[:-4]}"] = frame
-    writer.figure(
-        "robust_accuracy",
-        plots.accuracy_and_loss_vs_eps(per_defence),
-        "Accuracy under PGD and the worst case, undefended and defended",
-    )
-    if results.suite_table is not None:
-        from robustmask.evaluation.evaluator import named_norm
-        from robustmask.evaluation.sanity import suite_warnings
-
-        writer.warn(suite_warnings(results.suite_table), "standard suite")
-        writer.table(
-            "standard_suite",
-            named_norm(results.suite_table),
-            f"The defended CNN under AutoAttack's standard suite, each attack on the images still robust: "
-            f"{_suite_sentence(results.suite_table)}",
-        )
-
-
 # ---------------------------------------------------------------------------------------------- helpers
 DETAILS = (
     "Per eps: perturbation sizes, the mean confidence of wrong predictions (the paper's Fig. 15) and what "
@@ -308,15 +276,6 @@ def _table5_side_by_side(results: StudyResults) -> pd.DataFrame:
     return paper.beside_paper(table, paper.TABLE5)
 
 
-def _suite_sentence(table: pd.DataFrame) -> str:
-    from robustmask.evaluation.results import eps_label
-
-    return "; ".join(
-        f"worst case {row['Worst case (%)']:.1f}% at eps {eps_label(row.iloc[0])}"
-        for _, row in table.iterrows()
-    )
-
-
 def _probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
     import numpy as np
 
@@ -329,8 +288,8 @@ def _files(folder: Path, results: StudyResults) -> None:
     """The models, the per-eps classification reports and the training histories."""
     import pandas as pd
 
-    write_atomically(folder / "undefended.keras", results.model.save, suffix=".keras")
-    write_atomically(folder / "defended.keras", results.defended.save, suffix=".keras")
+    for name, model in study_models(results).items():
+        write_atomically(folder / name, model.save, suffix=".keras")
     for name in ("table4", "table5", "table5_keras"):
         reports = folder / "reports" / name
         reports.mkdir(parents=True, exist_ok=True)
@@ -373,12 +332,14 @@ def _summary(results: StudyResults) -> dict[str, Any]:
             "robust_comparison": None
             if results.robust_table is None
             else results.robust_table.to_dict(orient="records"),
-            "standard_suite": None
-            if results.suite_table is None
-            else results.suite_table.to_dict(orient="records"),
-            "standard_suite_seconds": None
-            if results.suite_table is None
-            else {name: round(s, 1) for name, s in results.suite_table.attrs["seconds"].items()},
+            "robust_seconds": None
+            if results.robust_table is None
+            else {
+                name: {attack: round(s, 1) for attack, s in measured["seconds"].items()}
+                for name, measured in results.robust_table.attrs.get("models", {}).items()
+            },
         },
+        "headline": study_headline(results),
+        "models": model_files(results),
         "timings_s": {k: round(v, 1) for k, v in results.timings.items()},
     }

@@ -22,14 +22,16 @@ if TYPE_CHECKING:  # pragma: no cover - imported where they are used
 
 
 def _robust_comparison(
-    config: StudyConfig, log: Callable[[str], None]
+    config: StudyConfig, log: Callable[[str], None], progress: bool = False
 ) -> tuple[pd.DataFrame, dict[str, keras.Model], tuple[np.ndarray, np.ndarray]] | None:
-    """The robust preset on the same data source: the undefended CNN and `config.robust_defence`.
+    """The robust preset on the same data source: the undefended CNN and `config.robust_defence`,
+    both under FGSM, PGD and Square (individually) and AutoAttack's standard suite (a cascade): one
+    table, one worst case per image over all of them.
 
     Returns the comparison table, the models by name and the test data they were compared on.
     """
     from robustmask.defenses.presets import robust_comparison, robust_data
-    from robustmask.evaluation.worst_case import standard_attacks
+    from robustmask.evaluation.worst_case import standard_attacks, standard_suite
 
     log(
         f"  beyond the paper: {config.robust_defence} on robustmask.zoo.facemask_cnn at {config.robust_image_size} px, "
@@ -41,6 +43,11 @@ def _robust_comparison(
         n_per_class=config.robust_n_per_class,
         seed=config.seed,
     )
+    suite = standard_suite(
+        num_classes=int(y_test.max()) + 1,
+        apgd_iter=config.robust_apgd_iter,
+        square_queries=config.robust_suite_square_queries,
+    )
     table, models = robust_comparison(
         x_train,
         x_test,
@@ -50,8 +57,10 @@ def _robust_comparison(
         epochs=config.robust_epochs,
         seed=config.seed,
         attacks=standard_attacks(square_queries=config.robust_square_queries),
+        suite=suite,
         epsilons=config.robust_epsilons,
         log=lambda message: log("  " + message.strip()),
+        progress=progress,
     )
     return table, models, (x_test, y_test)
 

@@ -32,7 +32,8 @@ from robustmask._validation import (
 )
 from robustmask.attacks import norms
 from robustmask.errors import AttackError
-from robustmask.modelinfo import ModelInfo, inspect_model, log_probabilities
+from robustmask.modelinfo import ModelInfo, inspect_model
+from robustmask.predictions import predict_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Sequence
@@ -180,12 +181,5 @@ class Attack(abc.ABC):
         return self.predict_labels(model, x)
 
     def predict_labels(self, model: Model, x: np.ndarray) -> np.ndarray:
-        """The model's predicted classes for x, batch by batch."""
-        info = self.model_info(model, x)
-        predicted = []
-        for start in range(0, len(x), self.batch_size):
-            outputs = model(
-                tf.convert_to_tensor(x[start : start + self.batch_size], tf.float32), training=False
-            )
-            predicted.append(np.argmax(log_probabilities(outputs, info).numpy(), axis=1))
-        return np.concatenate(predicted)
+        """The model's predicted classes for x, batch by batch (`robustmask.predictions.predict_labels`)."""
+        return predict_labels(model, x, self.model_info(model, x), self.batch_size)

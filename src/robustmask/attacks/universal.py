@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-
 import numpy as np
 import tensorflow as tf
 
@@ -25,6 +24,7 @@ from robustmask.attacks.base import Attack
 from robustmask.attacks.whole_set import AppliesUniversalPerturbation, WholeSetCall
 from robustmask.errors import AttackError
 from robustmask.modelinfo import cross_entropy, log_probabilities
+from robustmask.predictions import predict_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Sequence
@@ -105,13 +105,13 @@ class SGDUniversalPerturbation(AppliesUniversalPerturbation, WholeSetCall, Attac
         y = tf.convert_to_tensor(y, tf.float32)
         info = self.model_info(model, x.numpy())
         batch = self._inner_batch_size or self.batch_size
-        clean = self._predict(model, info, x, batch)
+        clean = predict_labels(model, x, info, batch)
         outs = []
         for eps in np.reshape(np.asarray(epsilons, np.float32), [-1]):
             delta = self._learn(model, info, x, y, float(eps), batch)
             x_adv = self._perturb(x, delta)
             self.perturbation = delta.numpy()[0]
-            self.fooling_rate = float(np.mean(self._predict(model, info, x_adv, batch) != clean))
+            self.fooling_rate = float(np.mean(predict_labels(model, x_adv, info, batch) != clean))
             outs.append(x_adv)
         return tf.stack(outs)
 
@@ -147,15 +147,6 @@ class SGDUniversalPerturbation(AppliesUniversalPerturbation, WholeSetCall, Attac
 
     def _perturb(self, x: tf.Tensor, delta: tf.Tensor) -> tf.Tensor:
         return _perturbed(x, delta, self.clip)
-
-    @staticmethod
-    def _predict(model: Model, info: Any, x: tf.Tensor, batch: int) -> np.ndarray:
-        return np.concatenate(
-            [
-                np.argmax(log_probabilities(model(x[i : i + batch], training=False), info).numpy(), axis=1)
-                for i in range(0, int(x.shape[0]), batch)
-            ]
-        )
 
 
 # One compiled step per (model, settings), held weakly: new instances (a notebook, a sweep) reuse it.

@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
 
+    from robustmask.modelinfo import ModelInfo
+
 __all__ = ["Detection", "FacePipeline", "crop_box", "differentiable_crops", "draw_detections"]
 
 _COLOURS = {  # RGB
@@ -107,6 +109,7 @@ class FacePipeline:
         margin: float = 0.15,
     ) -> None:
         self.model = model
+        self._info: ModelInfo | None = None
         self.input_size = model_input_size(model)
         self.detector: Detector = detector if detector is not None else FaceDetector()
         outputs = int(model.output_shape[-1])
@@ -140,7 +143,12 @@ class FacePipeline:
         crops = differentiable_crops(
             tf.constant(as_float_frame(frame)), self.crops_of(boxes, frame.shape), self.input_size
         )
-        return np.asarray(self.model(crops, training=False), np.float32)
+        from robustmask.modelinfo import inspect_model, log_probabilities
+
+        outputs = self.model(crops, training=False)
+        if self._info is None:  # softmax, logits or one sigmoid unit: class probabilities either way
+            self._info = inspect_model(self.model, None, crops)
+        return np.exp(np.asarray(log_probabilities(outputs, self._info), np.float32))
 
     def classify(self, frame: np.ndarray, boxes: Sequence[FaceBox], frame_index: int = 0) -> list[Detection]:
         """Classify the given boxes of a frame (no detection)."""

@@ -1,4 +1,9 @@
-"""``robustmask defend``: train a defence, then compare it with the undefended model under strong attacks."""
+"""``robustmask defend``: train a defence, then compare it with the undefended model under strong attacks.
+
+Both models run FGSM, PGD-20 and Square, each on every image, and (unless ``--suite none``)
+AutoAttack's standard suite as a cascade (Croce & Hein 2020, https://arxiv.org/abs/2003.01690); the
+table, the log, summary.json and report.html give one worst case per model and eps over all of them.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from robustmask.cli.commands import add_model_options
 
-
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
 
+    import numpy as np
     import pandas as pd
+
+    from robustmask.attacks.base import Attack
 
 DEFENCES = ("multi-eps", "fast-at", "pgd-at", "trades", "distillation")
 TRAINED_AGAINST_EPS = ("fast-at", "pgd-at", "trades")
@@ -22,11 +29,13 @@ TRAINED_AGAINST_EPS = ("fast-at", "pgd-at", "trades")
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     defend = commands.add_parser(
         "defend",
-        help="train a defence (multi-eps, pgd-at, fast-at, trades) and compare it under FGSM, PGD, Square",
+        help="train a defence (multi-eps, pgd-at, fast-at, trades) and compare it under FGSM, PGD, Square "
+        "and AutoAttack's suite",
         description="Train a defended copy of a model (or, without --model, of robustmask's small face-mask CNN "
-        "trained here on the data) and compare both under FGSM, PGD with restarts and Square at the "
-        "paper's eps 0.009 and 2/255, 4/255, 8/255. Interrupted, the same command resumes from the last "
-        "epoch's checkpoint.",
+        "trained here on the data) and compare both under FGSM, PGD and Square and AutoAttack's standard "
+        "suite (APGD-CE, APGD-DLR, Square: 100 iterations, 5,000 queries) at the paper's eps 0.009 and "
+        "2/255, 4/255, 8/255, with one worst case per image over every attack. Interrupted, the same "
+        "command resumes from the last epoch's checkpoint.",
     )
     defend.add_argument(
         "--defense",
@@ -62,6 +71,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="KEY=VALUE",
         help="defence parameter, repeatable (e.g. --param steps=10)",
     )
+    _add_suite_options(defend)
+    defend.add_argument("--no-progress", action="store_true", help="no progress bars")
     defend.add_argument(
         "--out", metavar="DIR", default="runs/defend", help="output folder (default: %(default)s)"
     )
@@ -71,11 +82,26 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     defend.add_argument("--seed", type=int, default=0)
 
 
+def _add_suite_options(defend: argparse.ArgumentParser) -> None:
+    defend.add_argument(
+        "--suite",
+        choices=("standard", "none"),
+        default="standard",
+        help="also run AutoAttack's standard suite on both models, in the worst case (default: %(default)s)",
+    )
+    defend.add_argument(
+        "--suite-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="standard_suite parameter, repeatable: apgd_iter (default 100), square_queries (default 5000)",
+    )
+
+
 def defend(args: argparse.Namespace) -> int:
     from robustmask._io import refuse_filled_folder, replaced_folder, write_atomically
     from robustmask.cli.commands import _params, load_model
-    from robustmask.defenses.comparison import markdown_table
-    from robustmask.defenses.presets import robust_comparison, robust_data, robust_preset
+    from robustmask.defenses.presets import robust_preset, robust_data
 
     out = Path(args.out)
     refuse_filled_folder(out, args.overwrite)
@@ -84,37 +110,26 @@ def defend(args: argparse.Namespace) -> int:
     if args.eps is not None:
         settings.setdefault("eps", args.eps)
     trainer = robust_preset(args.defense, **settings)  # bad names and parameters fail before any training
+    suite_settings = _params(args.suite_param)
+    _suite(args.suite, suite_settings, 3)
     model = load_model(args) if args.model else None
     size = int(model.input_shape[1]) if model is not None else args.image_size
-    x_train, x_test, y_train, y_test = robust_data(
-        args.data, image_size=size, n_per_class=args.n_per_class, seed=args.seed
-    )
-    print(f"data: {len(x_train)} train / {len(x_test)} test images at {size} px")
+    data = robust_data(args.data, image_size=size, n_per_class=args.n_per_class, seed=args.seed)
+    print(f"data: {len(data[0])} train / {len(data[1])} test images at {size} px")
     checkpoints = out.parent / f".{out.name}.checkpoints"  # beside the results: a rerun resumes from it
     print(f"checkpoints in {checkpoints}: the same command resumes after an interruption")
-    table, models = robust_comparison(
-        x_train,
-        x_test,
-        y_train,
-        y_test,
-        [args.defense],
-        model=model,
-        epochs=args.epochs,
-        seed=args.seed,
-        defences={args.defense: trainer},
-        fit_kwargs={"checkpoint_dir": checkpoints},
-    )
-    print(markdown_table(table))
+    table, models, warnings = _compare(args, trainer, model, data, checkpoints, suite_settings)
     summary = {
         "defence": args.defense,
         "trainer": repr(vars(trainer).get("attack")),
         "data": args.data or "synthetic",
         "image_size": size,
-        "train": len(x_train),
-        "test": len(x_test),
+        "train": len(data[0]),
+        "test": len(data[1]),
     }
+    settings.update(suite=args.suite, **suite_settings)
     with replaced_folder(out, overwrite=args.overwrite) as folder:
-        _write_results(folder, args, table, settings, summary, started)
+        _write_results(folder, args, table, warnings, settings, summary, started)
         write_atomically(folder / "defended.keras", models[args.defense].save, suffix=".keras")
         if not args.model:
             write_atomically(folder / "undefended.keras", models["undefended"].save, suffix=".keras")
@@ -126,10 +141,59 @@ def defend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suite(name: str, settings: dict[str, Any], num_classes: int) -> dict[str, Attack] | None:
+    """AutoAttack's standard suite with `settings` (``--suite-param``), or None for ``--suite none``."""
+    from robustmask.errors import RobustmaskError
+    from robustmask.evaluation.worst_case import standard_suite
+
+    if name == "none":
+        return None
+    try:
+        return standard_suite(num_classes=num_classes, **settings)
+    except TypeError as error:
+        raise RobustmaskError(f"--suite-param: {error} (it takes apgd_iter and square_queries)") from None
+
+
+def _compare(
+    args: argparse.Namespace,
+    trainer: Any,
+    model: Any,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    checkpoints: Path,
+    suite_settings: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any], list]:
+    """Train, attack both models with every attack, print the table, the headline and the warnings."""
+    from robustmask.defenses.comparison import comparison_warnings, markdown_table
+    from robustmask.defenses.presets import robust_comparison
+    from robustmask.evaluation.headline import headline, headline_lines
+
+    x_train, x_test, y_train, y_test = data
+    num_classes = int(max(y_train.max(), y_test.max())) + 1
+    table, models = robust_comparison(
+        x_train,
+        x_test,
+        y_train,
+        y_test,
+        [args.defense],
+        model=model,
+        epochs=args.epochs,
+        seed=args.seed,
+        defences={args.defense: trainer},
+        fit_kwargs={"checkpoint_dir": checkpoints},
+        suite=_suite(args.suite, suite_settings, num_classes),
+        progress=not args.no_progress,
+    )
+    warnings = comparison_warnings(table, num_classes)
+    print(markdown_table(table))
+    print("\n".join(headline_lines(headline(table)) + [f"warning: {warning}" for warning in warnings]))
+    return table, models, warnings
+
+
 def _write_results(
     folder: Path,
     args: argparse.Namespace,
     table: pd.DataFrame,
+    warnings: list,
     settings: dict[str, Any],
     summary: dict[str, Any],
     started: float,
@@ -138,7 +202,9 @@ def _write_results(
     import shlex
     import sys
 
+    from robustmask.defenses.comparison import accuracy_curves
     from robustmask.evaluation import plots
+    from robustmask.evaluation.headline import headline
     from robustmask.evaluation.results import ResultsWriter
 
     writer = ResultsWriter(
@@ -149,20 +215,25 @@ def _write_results(
         seed=args.seed,
         settings={**settings, "defense": args.defense, "model": args.model, "data": args.data},
     )
+    covered = headline(table)
     writer.section(
-        "Accuracy under FGSM, PGD and Square",
+        "Accuracy under every attack",
         (
-            "Per model and eps: clean accuracy, accuracy under each attack, and the worst case per image over the "
-            "three. A robustness claim holds only under PGD and the gradient-free Square."
+            "Per model and eps: clean accuracy, accuracy under FGSM, PGD and Square (each on every image)"
+            + (
+                ", then under AutoAttack's standard suite (each attack on the images still robust)"
+                if args.suite != "none"
+                else ""
+            )
+            + f", and the worst case per image over every attack: {covered['covers']}. A robustness claim "
+            "holds only under that worst case."
         ),
     )
-    writer.table("comparison", table, "Accuracy (%) under each attack and the worst case")
-    curves = {
-        f"{name}, {column[:-4]}": rows[["Epsilon", column]].rename(columns={column: "Accuracy (%)"})
-        for name, rows in table.groupby("Defence", sort=False)
-        for column in ("PGD (%)", "Worst case (%)")
-    }
+    writer.warn(warnings, "comparison")
+    writer.table("comparison", table, "Accuracy (%) under each attack and the one worst case")
     writer.figure(
-        "accuracy_vs_eps", plots.accuracy_and_loss_vs_eps(curves), "Accuracy under PGD and the worst case"
+        "accuracy_vs_eps",
+        plots.accuracy_and_loss_vs_eps(accuracy_curves(table)),
+        "Accuracy under PGD and the worst case over every attack",
     )
-    writer.finish({**summary, "total_s": round(time.perf_counter() - started, 1)})
+    writer.finish({**summary, "headline": covered, "total_s": round(time.perf_counter() - started, 1)})

@@ -12,6 +12,7 @@ from robustmask.defenses.pgd_training import PGDAdversarialTrainer
 from robustmask.defenses.randomized import RandomResizePad, eot_model
 from robustmask.defenses.registry import available, get, register
 from robustmask.defenses.trades import TRADESTrainer
+from robustmask.defenses.validation import RobustValidation
 from robustmask.defenses.transforms import (
     FeatureSqueezing,
     InputTransform,
@@ -36,6 +37,7 @@ __all__ = [
     "PGDAdversarialTrainer",
     "RandomResizePad",
     "RobustAccuracyGuard",
+    "RobustValidation",
     "SpatialSmoothing",
     "TRADESTrainer",
     "available",

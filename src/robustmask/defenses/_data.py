@@ -3,7 +3,9 @@
 A trainer draws a subset of the training images (the paper's m of Algorithm 2, or all of them) and
 feeds it in small clean batches; the adversarial copies are added inside the training step. The
 order of each epoch is a pure function of (seed, epoch), so a run resumed from a checkpoint sees
-the same batches as one that never stopped.
+the same batches as one that never stopped. The number of clean batches an epoch holds (`steps`) is
+known for a Dataset too, counted once when its length is not declared, so the learning-rate
+schedule and the eps ramp span the run as they do for arrays.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class CleanBatches:
         clip: the valid input range, checked on arrays.
         seed: seeds the subset draw and every epoch's order.
         holdout: images kept out of training (arrays only), e.g. for a robustness guard.
+
+    ``count`` is the number of clean images of an epoch and ``steps`` its number of batches, for
+    arrays and (counted once where its length is not declared) for a finite Dataset alike.
     """
 
     def __init__(
@@ -62,7 +67,7 @@ class CleanBatches:
         self.chosen = np.sort(rng.choice(order[holdout:], size=m, replace=False))
         self.x, self.y = x, y
         self.sample = x[:16]
-        self.steps = math.ceil(m / batch)
+        self.count, self.steps = m, math.ceil(m / batch)
         signature = (
             tf.TensorSpec((None,) + x.shape[1:], tf.float32),
             tf.TensorSpec((None,) + y.shape[1:], tf.as_dtype(y.dtype)),
@@ -79,7 +84,7 @@ class CleanBatches:
 
     def _from_dataset(
         self, data: tf.data.Dataset, subset: float | int
-    ) -> tuple[tf.data.Dataset, np.ndarray, int | None]:
+    ) -> tuple[tf.data.Dataset, np.ndarray, int]:
         spec = data.element_spec
         if not isinstance(spec, tuple) or len(spec) < 2:
             raise DataError("the training dataset must yield (images, labels) batches")
@@ -96,13 +101,41 @@ class CleanBatches:
                 )
                 .map(lambda _, element: element)
             )
+        count = _count_examples(data, examples if isinstance(subset, float) and subset < 1.0 else None)
+        if isinstance(subset, int):
+            count = min(count, subset)
+        if count < 1:
+            raise DataError("the training dataset holds no image (after subset): give it at least one batch")
+        self.count, steps = count, math.ceil(count / self.batch)
         # A window of a few batches, not the whole set: memory must not grow with the data. Keras'
         # own fit does not shuffle a Dataset at all; shuffle it upstream for a global order.
         examples = examples.shuffle(8 * self.batch, seed=self.seed, reshuffle_each_iteration=True)
         if isinstance(subset, int):
             examples = examples.take(subset)
-        dataset = examples.map(lambda x, y, *_: (x, y)).batch(self.batch).prefetch(2)
-        return dataset, next(iter(data))[0].numpy(), None
+        dataset = examples.map(lambda x, y, *_: (x, y)).batch(self.batch)
+        # Declared, so that Keras knows an epoch's length (its progress bar, no "ran out of data").
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)
+        return dataset, next(iter(data))[0].numpy(), steps
+
+
+def _count_examples(data: tf.data.Dataset, filtered: tf.data.Dataset | None) -> int:
+    """Images in one pass of `data` (batched), or of `filtered` (its subset, one image an element).
+
+    From the declared length where every batch is full (``drop_remainder=True``), else by one pass
+    that reads only the batch sizes (for `filtered`, the filter's decisions).
+    """
+    cardinality = int(data.cardinality())
+    if cardinality == tf.data.INFINITE_CARDINALITY:
+        raise DataError(
+            "the training dataset is infinite (repeat()): give a finite one, each epoch is one pass over it"
+        )
+    if filtered is not None:
+        return int(filtered.reduce(np.int64(0), lambda count, _: count + 1))
+    batch = data.element_spec[0].shape[0]
+    if cardinality >= 0 and batch is not None:
+        return cardinality * int(batch)
+    sizes = data.map(lambda x, *_: tf.cast(tf.shape(x)[0], tf.int64))
+    return int(sizes.reduce(np.int64(0), lambda count, size: count + size))
 
 
 def _check_pair(data: Any, clip: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:

@@ -35,6 +35,8 @@ class AdversarialTrainingModel(keras.Model):
         ramp_steps: the epsilons grow linearly from 0 over this many updates (0: full from the start).
         seed: makes the attack's random start a function of (seed, update), so a resumed run draws
             the same noise as an uninterrupted one; None leaves the attack as it is.
+        paired: the loss reads each batch as clean images then one copy each (`TRADESLoss`);
+            validation batches are then paired with themselves.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class AdversarialTrainingModel(keras.Model):
         ratio: float,
         ramp_steps: int = 0,
         seed: int | None = None,
+        paired: bool = False,
     ) -> None:
         super().__init__(name=f"{model.name}_adversarial_training")
         self.model = model
@@ -59,7 +62,7 @@ class AdversarialTrainingModel(keras.Model):
         self.attack: Any = _seeded(attack, seed)
         self.epsilons = tf.constant(epsilons, tf.float32)
         self.labels, self.info, self.ratio, self.ramp_steps = labels, info, float(ratio), int(ramp_steps)
-        self.seed = seed
+        self.seed, self.paired = seed, bool(paired)
 
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         return self.model(x, training=training)
@@ -91,6 +94,14 @@ class AdversarialTrainingModel(keras.Model):
             axis=0,
         )
         return super().train_step((x_all, y_all, weights))
+
+    def test_step(self, data: tuple[tf.Tensor, ...]) -> dict[str, Any]:
+        if not self.paired:
+            return super().test_step(data)
+        # A paired loss (TRADES) reads a batch as clean images then their copies: each validation
+        # image is its own copy, so val_loss is the clean cross-entropy (the KL term is 0).
+        x, y = data[0], data[1]
+        return super().test_step((tf.concat([x, x], axis=0), tf.concat([y, y], axis=0)))
 
     def _ramp(self, iteration: tf.Tensor) -> tf.Tensor:
         if self.ramp_steps <= 0:

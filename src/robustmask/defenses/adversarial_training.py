@@ -15,22 +15,18 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
 
-from robustmask._validation import (
-    check_choice,
-    check_epsilons,
-    check_fraction_or_count,
-    check_positive_int,
-    check_positive_number,
-)
+from robustmask._validation import check_choice, check_epsilons, check_fraction_or_count
+from robustmask._validation import check_positive_int, check_positive_number
 from robustmask.attacks.base import Attack
 from robustmask.defenses._data import CleanBatches
 from robustmask.defenses._model_copy import copy_model, prepare_layers
+from robustmask.defenses._optimizers import build_optimizer, check_optimizer, check_schedule
+from robustmask.defenses._run_plan import EpochIndex, check_attack, check_ratio, epochs_for, plan_ramp
 from robustmask.defenses._training_step import (
     AdversarialTrainingModel,
     LabelAwareCrossEntropy,
@@ -38,6 +34,12 @@ from robustmask.defenses._training_step import (
     build_state,
 )
 from robustmask.defenses.base import Defense
+from robustmask.defenses.validation import (
+    RobustValidation,
+    validation_attack,
+    validation_batch,
+    warn_if_rising,
+)
 from robustmask.errors import RobustmaskError
 from robustmask.modelinfo import inspect_model
 
@@ -49,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SOURCES = ("original", "current")
 LABELS = ("true", "predicted", "soft")
 OBJECTIVES = ("ce", "trades")
+KEEP_BEST = ("robust", "last")
 
 
 class AdversarialTrainer(Defense):
@@ -66,26 +69,45 @@ class AdversarialTrainer(Defense):
         labels: "true", "predicted" or "soft"; ``None``: "true" with source="original", else
             "predicted" (true labels leak into the copies: Kurakin et al. 2016, arXiv 1611.01236).
         layers: "trainable" keeps frozen layers frozen; "all" unfreezes the copy's every layer.
-        batchnorm: "train" (BatchNorm layers update as usual), "frozen" (their statistics and
-            scales stay as trained) or ``None``: "frozen" with layers="all" (a pre-trained base
-            fine-tuned on small batches of adversarial images loses its statistics otherwise),
-            else "train".
+        batchnorm: "train" (BatchNorm trains on the adversarial batches, as in PGD-AT, fast AT and
+            TRADES; None too) or "frozen" (statistics and scales stay as trained: inference mode).
         subset: fraction (float in (0, 1]) or count (int) of training images used.
-        eps_ramp: epochs over which the epsilons grow linearly from 0 (0: no ramp).
-        epochs: passes over the subset.
+        eps_ramp: epochs over which the epsilons grow linearly from 0 (0: no ramp); one longer than
+            half the run is cut to half of it, with a warning, so the run trains at the epsilons asked for.
+        epochs: passes over the subset; ``None``: enough for 600 batches of `batch_size` training
+            images, at least 10 passes (`robustmask.defenses._run_plan.epochs_for`).
         batch_size: images per update, clean and copies together.
-        learning_rate: builds Adam with this rate and a cosine decay (warm-up: `warmup_epochs`);
-            ``None`` uses `optimizer`, else a fresh copy of the model's own optimizer, else Adam 1e-3.
-        optimizer, loss: explicit Keras optimizer and loss (default: the model's loss, or
-            cross-entropy from log-probabilities).
+        optimizer: the optimizer that trains: a Keras optimizer (used as given), "adam", "sgd" (with
+            Nesterov momentum 0.9 and weight decay 5e-4) or another Keras optimizer name; ``None``:
+            the model's own optimizer (a fresh copy), else Adam; Adam when `learning_rate` or
+            `schedule` is given. See `robustmask.defenses._optimizers`.
+        learning_rate: the peak learning rate of `schedule` (default 1e-3 for Adam, 0.1 for SGD);
+            with an optimizer object, it replaces the object's own rate (a copy of it trains).
+        schedule: "cosine" (default for named optimizers: decays to 0, after `warmup_epochs` of
+            linear warm-up), "onecycle", "piecewise" (rate / 10 at 50% and 75% of the updates) or
+            "constant"; spread over every update of the run.
+        weight_decay: decoupled weight decay (default 5e-4 for "sgd", none for Adam).
+        loss: an explicit Keras loss (default: the model's loss, or cross-entropy from log-probabilities).
+        validation_size: with `validation_data`, the first this many validation images are
+            attacked (PGD-10, random start, seeded by `seed`, at the largest training epsilon)
+            after every epoch; their accuracy is logged as ``val_robust_accuracy`` (a fraction).
+        keep_best: "robust" ends training with the weights of the epoch of highest
+            ``val_robust_accuracy`` (with `validation_data`); "last" keeps the last epoch's. Either
+            way `fit` warns when robust accuracy was still rising (`validation.still_rising`).
         strategy: a tf.distribute strategy (MirroredStrategy, MultiWorkerMirroredStrategy).
         seed: seeds the subset, the order of every epoch and the attack's random starts.
+
+    After `fit`, ``trainer.validation`` holds the `RobustValidation` of the run (or None): its
+    ``history``, ``best_epoch`` and ``restored``.
 
     Example::
 
         trainer = AdversarialTrainer(robustmask.attacks.PGD(steps=7), 8 / 255, ratio=1.0)
         defended, history = trainer.fit(model, (x_train, y_train), checkpoint_dir="runs/ckpt")
     """
+
+    #: the optimizer when none is given (presets: "adam"); None: the model's own, else Adam.
+    default_optimizer: str | None = None
 
     def __init__(
         self,
@@ -98,19 +120,23 @@ class AdversarialTrainer(Defense):
         source: str = "current",
         labels: str | None = None,
         layers: str = "trainable",
-        batchnorm: str | None = None,
+        batchnorm: str | None = "train",
         subset: float | int = 1.0,
         eps_ramp: int = 0,
-        epochs: int = 10,
+        epochs: int | None = 10,
         batch_size: int = 32,
         learning_rate: float | None = None,
         warmup_epochs: int = 0,
         optimizer: keras.optimizers.Optimizer | str | None = None,
+        schedule: str | None = None,
+        weight_decay: float | None = None,
         loss: keras.losses.Loss | str | Callable[..., tf.Tensor] | None = None,
+        validation_size: int = 256,
+        keep_best: str = "robust",
         strategy: tf.distribute.Strategy | None = None,
         seed: int = 0,
     ) -> None:
-        self.attack = _check_attack(attack)
+        self.attack = check_attack(attack)
         self.epsilons, _ = check_epsilons(epsilons)
         self.objective = check_choice(objective, OBJECTIVES, "objective")
         n = len(self.epsilons)
@@ -119,7 +145,7 @@ class AdversarialTrainer(Defense):
                 "objective='trades' takes one epsilon and ratio None: one copy per clean image"
             )
         self.ratio = (
-            (0.5 if self.objective == "trades" else n / (n + 1)) if ratio is None else _check_ratio(ratio)
+            (0.5 if self.objective == "trades" else n / (n + 1)) if ratio is None else check_ratio(ratio)
         )
         self.beta = float(beta)
         self.source = check_choice(source, SOURCES, "source")
@@ -128,18 +154,22 @@ class AdversarialTrainer(Defense):
         )
         self.labels = check_choice(default_labels if labels is None else labels, LABELS, "labels")
         self.layers = check_choice(layers, ("trainable", "all"), "layers")
-        default_batchnorm = "frozen" if self.layers == "all" else "train"
-        self.batchnorm = check_choice(
-            default_batchnorm if batchnorm is None else batchnorm, ("train", "frozen"), "batchnorm"
-        )
+        self.batchnorm = check_choice(batchnorm or "train", ("train", "frozen"), "batchnorm")
         self.subset = check_fraction_or_count(subset, "subset")
         self.eps_ramp = check_positive_int(eps_ramp, "eps_ramp", allow_zero=True)
-        self.epochs = check_positive_int(epochs, "epochs")
+        self.epochs = None if epochs is None else check_positive_int(epochs, "epochs")
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.warmup_epochs = check_positive_int(warmup_epochs, "warmup_epochs", allow_zero=True)
-        check_positive_number(learning_rate, "learning_rate", allow_none=True)
-        self.learning_rate, self.optimizer, self.loss = learning_rate, optimizer, loss
+        self.learning_rate = check_positive_number(learning_rate, "learning_rate", allow_none=True)
+        self.optimizer, self.schedule = check_optimizer(optimizer), check_schedule(schedule)
+        self.weight_decay = check_positive_number(
+            weight_decay, "weight_decay", allow_zero=True, allow_none=True
+        )
+        self.loss = loss
+        self.validation_size = check_positive_int(validation_size, "validation_size")
+        self.keep_best = check_choice(keep_best, KEEP_BEST, "keep_best")
         self.strategy, self.seed = strategy, int(seed)
+        self.validation: RobustValidation | None = None  # made by fit
 
     @property
     def copies_per_image(self) -> int:
@@ -162,11 +192,14 @@ class AdversarialTrainer(Defense):
     ) -> tuple[keras.Model, keras.callbacks.History]:
         """Train a defended copy of `model`; return ``(defended_model, history)``.
 
-        `model` itself is left as it was. `train_data` is ``(x, y)`` arrays or a batched
-        tf.data.Dataset. With `checkpoint_dir`, every epoch is checkpointed atomically there and a
-        run started again with the same arguments resumes from the last one.
+        `model` itself is left as it was. `train_data` is ``(x, y)`` arrays or a finite, batched
+        tf.data.Dataset. With `validation_data`, the history holds ``val_accuracy`` and
+        ``val_robust_accuracy`` per epoch (both also in the progress bar) and the best epoch by
+        robust accuracy is kept (`keep_best`). With `checkpoint_dir`, every epoch is checkpointed
+        atomically there and a run started again with the same arguments resumes from the last one.
         """
-        epochs = self.epochs if epochs is None else check_positive_int(epochs, "epochs")
+        if epochs is not None:
+            check_positive_int(epochs, "epochs")
         if not self.attack.graph_safe:
             raise RobustmaskError(
                 f"{self.attack.name} runs outside TensorFlow graphs and cannot make copies inside "
@@ -176,46 +209,51 @@ class AdversarialTrainer(Defense):
         clean = CleanBatches(
             train_data, self.subset, self.clean_per_step, self.attack.clip, self.seed, holdout
         )
+        epochs = epochs or self.epochs or epochs_for(math.ceil(clean.count / self.batch_size))
+        ramp_steps = plan_ramp(self.eps_ramp, clean.steps, epochs)
         info = inspect_model(model, self.attack.from_logits, clean.sample)
-        callbacks = list(callbacks or []) + self._callbacks(clean, validation_data)
+        self.validation = self._validation(clean, validation_data)
+        callbacks = list(callbacks or []) + ([self.validation] if self.validation is not None else [])
         with self._scope():
             defended = prepare_layers(copy_model(model), self.layers, self.batchnorm)
-            trainer = self._wrap(model, defended, info, clean.steps)
+            if self.validation is not None:
+                self.validation.guarded = defended
+            trainer = self._wrap(model, defended, info, ramp_steps)
             trainer.compile(
                 optimizer=self._optimizer(model, clean.steps, epochs),
                 loss=self._loss(model, info),
                 metrics=["accuracy"],
             )
             build_state(trainer, clean.dataset.element_spec)
-        from robustmask.defenses.checkpoints import EpochCheckpoint
-
         initial_epoch = 0
         if checkpoint_dir is not None:
-            checkpoint = EpochCheckpoint(checkpoint_dir, self._fingerprint(model, epochs))
+            from robustmask.defenses.checkpoints import EpochCheckpoint, fingerprint
+
+            stateful = [self.validation] if self.validation is not None else []
+            checkpoint = EpochCheckpoint(checkpoint_dir, fingerprint(self, model, epochs), stateful)
             initial_epoch = checkpoint.restore(trainer, clean.sample)
+            if checkpoint.stopped:  # a collapse stopped the run: it ends as it ended then
+                initial_epoch = epochs
             callbacks.append(checkpoint)
         clean.epoch = initial_epoch
-        callbacks.append(_EpochIndex(clean))
-        with warnings.catch_warnings():
-            # A filtered dataset has no known length; Keras then warns at the end of each epoch.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
-            history = trainer.fit(
-                clean.dataset,
-                epochs=epochs,
-                initial_epoch=initial_epoch,
-                validation_data=validation_data,
-                callbacks=callbacks,
-                verbose=verbose,
-                shuffle=False,
-            )
+        callbacks.append(EpochIndex(clean))
+        history = trainer.fit(
+            clean.dataset,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            validation_data=validation_data,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )
+        warn_if_rising(self.validation)
         return defended, history
 
     # ------------------------------------------------------------------ hooks presets may override
     def _wrap(
-        self, model: keras.Model, defended: keras.Model, info: ModelInfo, steps_per_epoch: int | None
+        self, model: keras.Model, defended: keras.Model, info: ModelInfo, ramp_steps: int
     ) -> AdversarialTrainingModel:
         reference = model if self.source == "original" else defended
-        ramp_steps = self.eps_ramp * (steps_per_epoch or 0)
         return AdversarialTrainingModel(
             defended,
             reference,
@@ -226,36 +264,38 @@ class AdversarialTrainer(Defense):
             ratio=self.ratio,
             ramp_steps=ramp_steps,
             seed=self.seed,
+            paired=self.objective == "trades",
         )
-
-    def _callbacks(self, clean: CleanBatches, validation_data: Any) -> list[keras.callbacks.Callback]:
-        return []
 
     def _holdout(self, validation_data: Any, train_data: Any) -> int:
         return 0
+
+    def _validation(self, clean: CleanBatches, validation_data: Any) -> RobustValidation | None:
+        """The robust validation of the run, on `validation_data`'s first images (None without it)."""
+        if validation_data is None:
+            return None
+        x, y = validation_batch(validation_data, self.validation_size, self.attack.clip)
+        attack = validation_attack(self.attack, self.seed)
+        keep_best = self.keep_best == "robust"
+        return RobustValidation(
+            None, attack, max(self.epsilons), x, y, keep_best=keep_best, warn_rising=False
+        )
 
     # ------------------------------------------------------------------ compile settings
     def _optimizer(
         self, model: keras.Model, steps_per_epoch: int | None, epochs: int
     ) -> keras.optimizers.Optimizer:
-        if self.learning_rate is not None:
-            total = max(1, (steps_per_epoch or 1) * epochs)
-            warmup = min(total - 1, self.warmup_epochs * (steps_per_epoch or 1))
-            schedule = keras.optimizers.schedules.CosineDecay(
-                0.0 if warmup else self.learning_rate,
-                decay_steps=max(1, total - warmup),
-                warmup_target=self.learning_rate if warmup else None,
-                warmup_steps=warmup,
-            )
-            return keras.optimizers.Adam(schedule)
-        if self.optimizer is not None:
-            return keras.optimizers.get(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer
-        existing = getattr(model, "optimizer", None)
-        if existing is not None:
-            # A fresh optimizer with the model's settings: sharing the object would carry over its
-            # step count (and so a decayed learning rate) and its moment estimates.
-            return type(existing).from_config(existing.get_config())
-        return keras.optimizers.Adam(1e-3)
+        steps = steps_per_epoch or 1
+        return build_optimizer(
+            self.optimizer,
+            model,
+            learning_rate=self.learning_rate,
+            schedule=self.schedule,
+            weight_decay=self.weight_decay,
+            total_steps=max(1, steps * epochs),
+            warmup_steps=self.warmup_epochs * steps,
+            default=self.default_optimizer,
+        )
 
     def _loss(
         self, model: keras.Model, info: ModelInfo
@@ -269,46 +309,3 @@ class AdversarialTrainer(Defense):
 
     def _scope(self) -> contextlib.AbstractContextManager[Any]:
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
-
-    def _fingerprint(self, model: keras.Model, epochs: int) -> dict[str, Any]:
-        """What a checkpoint must match to be resumed: the same trainer on the same model."""
-        settings = {k: v for k, v in vars(self).items() if isinstance(v, (int, float, str, list, type(None)))}
-        return {
-            "trainer": type(self).__name__,
-            "attack": repr(self.attack),
-            "model": model.name,
-            "weights": sum(int(w.size) for w in model.get_weights()),
-            "epochs": epochs,
-            **settings,
-        }
-
-
-class _EpochIndex(keras.callbacks.Callback):
-    """Tells the clean batches which epoch starts, so each epoch's order depends on its index only."""
-
-    def __init__(self, clean: CleanBatches) -> None:
-        super().__init__()
-        self.clean = clean
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.clean.epoch = epoch
-
-
-def _check_attack(attack: Attack | str) -> Attack:
-    if isinstance(attack, str):
-        from robustmask import attacks
-
-        attack = attacks.get(attack)
-    if not isinstance(attack, Attack):
-        raise RobustmaskError(
-            f"attack must be a robustmask Attack or an attack name, got {type(attack).__name__}"
-        )
-    if not attack.eps_bounded or attack.targeted:
-        raise RobustmaskError(f"{attack.name} cannot make the copies: it must be untargeted and eps-bounded")
-    return attack
-
-
-def _check_ratio(ratio: object) -> float:
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 < ratio <= 1.0:
-        raise RobustmaskError(f"ratio must be a number in (0, 1], got {ratio!r}")
-    return float(ratio)

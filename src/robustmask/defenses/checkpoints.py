@@ -5,26 +5,37 @@ never half of one: the weights file and then the state file that names it are ea
 temporary file and renamed into place. Started again with the same arguments, a trainer reloads the
 weights and optimizer state and continues at the next epoch; since every epoch's order and every
 random start depend only on (seed, epoch, update), it ends with the weights an uninterrupted run
-would have had.
+would have had. Callbacks that keep a record across epochs (robust validation and its best epoch,
+the fast-AT guard) are checkpointed with the weights, and a run that one of them stopped (a collapse
+rolled back) is not trained further when started again: it ends with the weights it ended with.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import keras
+import numpy as np
 
 from robustmask._io import write_atomically, write_text_atomically
 from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
     import tensorflow as tf
 
 STATE_FILE = "state.json"
+
+
+class Stateful(Protocol):
+    """A callback whose record a checkpoint keeps (as `robustmask.defenses.validation.RobustValidation`)."""
+
+    def get_state(self) -> tuple[dict[str, Any], list[np.ndarray]]: ...
+
+    def set_state(self, record: dict[str, Any], arrays: Sequence[np.ndarray]) -> None: ...
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -33,14 +44,29 @@ class EpochCheckpoint(keras.callbacks.Callback):
     Args:
         folder: where checkpoints go; created if missing.
         fingerprint: the settings a checkpoint must match to be resumed (JSON-serialisable).
+        stateful: callbacks whose ``get_state()`` is saved with every epoch and given back to their
+            ``set_state`` on restore; they must come before this callback in the list given to fit.
+
+    After `restore`, ``stopped`` says whether the checkpointed run had been stopped by a callback
+    (a collapse rolled back): a trainer then trains no further epoch.
+
+    Example::
+
+        checkpoint = EpochCheckpoint("runs/ckpt", {"trainer": "mine"})
+        start = checkpoint.restore(model, x[:1])
+        model.fit(x, y, epochs=10, initial_epoch=start, callbacks=[checkpoint])
     """
 
-    def __init__(self, folder: str | os.PathLike, fingerprint: dict[str, Any]) -> None:
+    def __init__(
+        self, folder: str | os.PathLike, fingerprint: dict[str, Any], stateful: Sequence[Stateful] = ()
+    ) -> None:
         super().__init__()
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise RobustmaskError(f"checkpoint_dir {self.folder} exists and is not a folder")
         self.fingerprint = json.loads(json.dumps(fingerprint, default=str))
+        self.stateful, self.stopped = list(stateful), False
+        self._written: dict[int, tuple[list[int], str]] = {}  # callback -> (ids of its arrays, file)
 
     def restore(self, model: keras.Model, sample: np.ndarray | tf.Tensor) -> int:
         """Load the last checkpoint into `model` (built on `sample`); return the epoch to start at."""
@@ -63,6 +89,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
         model.load_weights(self.folder / state["weights"])
         for variable, value in zip(_random_states(model), state.get("random_states", [])):
             variable.assign(value)
+        for index, (callback, saved) in enumerate(zip(self.stateful, state.get("callbacks", []))):
+            arrays: list[np.ndarray] = []
+            if saved.get("arrays"):
+                with np.load(self.folder / saved["arrays"]) as data:
+                    arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
+                self._written[index] = ([id(a) for a in arrays], saved["arrays"])  # not written again
+            callback.set_state(saved["record"], arrays)
+        self.stopped = bool(state.get("stopped", False))
         return int(state["epoch"])
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -74,11 +108,49 @@ class EpochCheckpoint(keras.callbacks.Callback):
             "fingerprint": self.fingerprint,
             "random_states": [v.numpy().tolist() for v in _random_states(self.model)],
             "logs": {k: float(v) for k, v in (logs or {}).items()},
+            "callbacks": [self._save_callback(i, epoch) for i in range(len(self.stateful))],
+            "stopped": bool(self.model.stop_training),
         }
         write_text_atomically(self.folder / STATE_FILE, json.dumps(state, indent=2))
-        for old in self.folder.glob("epoch-*.weights.h5"):
-            if old.name != name:
+        keep = {name, *(saved["arrays"] for saved in state["callbacks"] if saved["arrays"])}
+        for old in [*self.folder.glob("epoch-*.weights.h5"), *self.folder.glob("callback-*.npz")]:
+            if old.name not in keep:
                 old.unlink(missing_ok=True)
+
+    def _save_callback(self, index: int, epoch: int) -> dict[str, Any]:
+        """One callback's record, its arrays in a file of their own (written again only when they change)."""
+        record, arrays = self.stateful[index].get_state()
+        if not arrays:
+            return {"record": record, "arrays": None}
+        ids = [id(a) for a in arrays]
+        written = self._written.get(index)
+        if written is not None and written[0] == ids and (self.folder / written[1]).is_file():
+            return {"record": record, "arrays": written[1]}
+        name = f"callback-{index}-epoch-{epoch + 1:04d}.npz"
+        write_atomically(self.folder / name, lambda tmp: _save_arrays(tmp, arrays), suffix=".npz")
+        self._written[index] = (ids, name)
+        return {"record": record, "arrays": name}
+
+
+def fingerprint(trainer: Any, model: keras.Model, epochs: int) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the same trainer, settings and model."""
+    settings = {k: v for k, v in vars(trainer).items() if isinstance(v, (int, float, str, list, type(None)))}
+    optimizer = getattr(trainer, "optimizer", None)
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        settings["optimizer"] = type(optimizer).__name__
+    return {
+        "trainer": type(trainer).__name__,
+        "attack": repr(getattr(trainer, "attack", None)),
+        "model": model.name,
+        "weights": sum(int(w.size) for w in model.get_weights()),
+        "epochs": epochs,
+        **settings,
+    }
+
+
+def _save_arrays(path: str, arrays: Sequence[np.ndarray]) -> None:
+    with open(path, "wb") as file:  # a file object: np.savez would add ".npz" to a name
+        np.savez(file, *arrays)
 
 
 def _random_states(model: keras.Model) -> list[keras.Variable]:

@@ -1,12 +1,22 @@
 """Train several defences from one undefended model and compare them under strong attacks.
 
 The table `benchmarks/defences.py`, ``robustmask defend`` and ``robustmask reproduce`` print: per
-defence and epsilon, clean accuracy, accuracy under each attack of the suite (FGSM, PGD with a
-random start, Square), the worst case over them, and the training time.
+defence and epsilon, clean accuracy, accuracy under each attack (FGSM, PGD with a random start,
+Square, each on every clean-correct image), under AutoAttack's standard suite when one is given
+(a cascade: Croce & Hein 2020, https://arxiv.org/abs/2003.01690), ONE worst case per image over
+every attack that ran on that model, and the training time.
+
+Example::
+
+    table, models = compare_defences(model, (x_train, y_train), (x_test, y_test),
+                                     {"pgd-at": PGDAdversarialTrainer(eps=8 / 255)}, [8 / 255],
+                                     suite=standard_suite())
+    comparison_warnings(table)      # e.g. suite-stronger: PGD-20 overestimates robustness: ...
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -14,14 +24,18 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from robustmask.defenses.base import Defense
+from robustmask.evaluation.attack_sets import AttackSet
 from robustmask.evaluation.worst_case import robustness_table, standard_attacks
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
     from robustmask.attacks.base import Attack
+    from robustmask.evaluation.sanity import SanityWarning
 
 UNDEFENDED = "undefended"
+#: What a comparison table's attrs keep per model (the rest is shared by every model).
+_PER_MODEL = ("robust", "seconds", "gains")
 
 
 def compare_defences(
@@ -31,35 +45,114 @@ def compare_defences(
     defences: Mapping[str, Defense],
     epsilons: Sequence[float],
     *,
-    attacks: Mapping[str, Attack] | None = None,
+    attacks: Mapping[str, Attack] | Sequence[AttackSet] | None = None,
+    suite: Mapping[str, Attack] | None = None,
     fit_kwargs: Mapping[str, Any] | None = None,
     log: Callable[[str], None] = print,
+    progress: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, keras.Model]]:
     """Train each defence on `train_data` from `model`, evaluate all on `test_data`.
 
+    `attacks` run individually (default: `standard_attacks`), then `suite` (e.g. `standard_suite`)
+    as a cascade; a suite attack whose name is taken is renamed "<name> (suite)". `progress` shows
+    a bar (stderr, a terminal only) per training and per model attacked.
+
     Returns ``(table, models)``: the DataFrame (columns Defence, Train time (s), Epsilon, Clean (%),
-    one per attack, Worst case (%)) with the undefended model's rows first, and name -> model.
+    one per attack, Worst case (%)) with the undefended model's rows first, and name -> model. The
+    table's attrs are those of `robustness_table` (kinds, protocols, attacks, ...), with the per-image
+    masks, seconds and gains by model under ``attrs["models"][name]``.
 
     Example::
 
         table, models = compare_defences(model, (x_train, y_train), (x_test, y_test),
                                          {"pgd-at": PGDAdversarialTrainer(eps=8 / 255)}, [0.009, 8 / 255])
     """
-    attacks = standard_attacks() if attacks is None else attacks
+    sets = attack_sets(attacks, suite)
     models, times = {UNDEFENDED: model}, {UNDEFENDED: 0.0}
     for name, defence in defences.items():
         log(f"  training {name}: {type(defence).__name__}")
         started = time.perf_counter()
-        models[name], _ = defence.fit(model, train_data, **dict(fit_kwargs or {}))
+        kwargs = _with_progress(defence, dict(fit_kwargs or {}), f"training {name}", progress)
+        models[name], _ = defence.fit(model, train_data, **kwargs)
         times[name] = time.perf_counter() - started
     frames = []
     for name, defended in models.items():
         log(f"  attacking {name}")
-        table = robustness_table(defended, test_data, attacks, epsilons)
+        table = robustness_table(
+            defended, test_data, sets, epsilons, progress=progress, description=f"attacking {name}"
+        )
         table.insert(0, "Train time (s)", round(times[name], 1))
         table.insert(0, "Defence", name)
         frames.append(table)
-    return pd.concat(frames, ignore_index=True), models
+    combined = pd.concat(frames, ignore_index=True)
+    combined.attrs = {key: value for key, value in frames[0].attrs.items() if key not in _PER_MODEL}
+    combined.attrs["models"] = {
+        name: {key: frame.attrs[key] for key in _PER_MODEL if key in frame.attrs}
+        for name, frame in zip(models, frames)
+    }
+    return combined, models
+
+
+def attack_sets(
+    attacks: Mapping[str, Attack] | Sequence[AttackSet] | None, suite: Mapping[str, Attack] | None = None
+) -> list[AttackSet]:
+    """The attack sets of a comparison: `attacks` individually (default `standard_attacks`), then
+    `suite` as a cascade labelled "suite"."""
+    attacks = standard_attacks() if attacks is None else attacks
+    sets = [AttackSet(attacks)] if isinstance(attacks, Mapping) else list(attacks)
+    return sets + ([AttackSet(suite, "cascade", label="suite")] if suite else [])
+
+
+def _with_progress(
+    defence: Defense, kwargs: dict[str, Any], description: str, progress: bool
+) -> dict[str, Any]:
+    """`kwargs` plus an epoch bar, for a defence whose fit takes Keras callbacks and says its epochs."""
+    epochs = kwargs.get("epochs", getattr(defence, "epochs", None))
+    takes_callbacks = "callbacks" in inspect.signature(defence.fit).parameters
+    if not progress or not takes_callbacks or not isinstance(epochs, int):
+        return kwargs
+    from robustmask._progress import EpochProgress
+
+    return {**kwargs, "callbacks": [*kwargs.get("callbacks", []), EpochProgress(epochs, description)]}
+
+
+def model_tables(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """A comparison split per model: name -> its `robustness_table` (Epsilon first, attrs restored)."""
+    per_model = table.attrs.get("models", {})
+    shared = {key: value for key, value in table.attrs.items() if key != "models"}
+    tables = {}
+    for name, rows in table.groupby("Defence", sort=False):
+        frame = rows.drop(columns=["Defence", "Train time (s)"]).reset_index(drop=True)
+        frame.attrs = {**shared, **per_model.get(name, {})}
+        tables[str(name)] = frame
+    return tables
+
+
+def comparison_warnings(table: pd.DataFrame, num_classes: int | None = None) -> list[SanityWarning]:
+    """`suite_warnings` on each model of a comparison, each message opening with the model's name."""
+    from robustmask.evaluation.sanity import SanityWarning
+    from robustmask.evaluation.sanity_suite import suite_warnings
+
+    found = []
+    for name, frame in model_tables(table).items():
+        for warning in suite_warnings(frame, num_classes):
+            message = str(warning)[len(warning.check) + 2 :]
+            found.append(
+                SanityWarning(warning.check, f"{name}: {message}", {**warning.evidence, "model": name})
+            )
+    return found
+
+
+def accuracy_curves(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per model of a comparison: PGD (when it ran) and the worst case, as accuracy-against-eps frames
+    for `robustmask.evaluation.plots.accuracy_and_loss_vs_eps`."""
+    curves = {}
+    for name, rows in table.groupby("Defence", sort=False):
+        for column in ("PGD (%)", "Worst case (%)"):
+            if column in rows.columns:
+                frame = rows[["Epsilon", column]].rename(columns={column: "Accuracy (%)"})
+                curves[f"{name}, {column[:-4]}"] = frame.reset_index(drop=True)
+    return curves
 
 
 def markdown_table(table: pd.DataFrame) -> str:

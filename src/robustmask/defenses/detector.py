@@ -28,6 +28,7 @@ from robustmask.defenses.base import Defense
 from robustmask.attacks.losses import margin_loss
 from robustmask.errors import ModelError, RobustmaskError, first_line
 from robustmask.modelinfo import inspect_model
+from robustmask.predictions import predict_labels
 
 __all__ = ["AdversarialDetector", "DetectionRates", "DetectorAwarePGD"]
 
@@ -175,7 +176,7 @@ class AdversarialDetector(Defense):
             assert classifier is not None  # set by fit, as the detector that `detect` needs
             info = inspect_model(classifier, self.attack.from_logits, x_adv)
             labels = check_labels(y, len(x_adv), info.num_classes)
-            predicted = np.argmax(classifier.predict(np.asarray(x_adv, np.float32), verbose=0), axis=1)
+            predicted = predict_labels(classifier, np.asarray(x_adv, np.float32), info)
             wrong = predicted != labels
             fooled, fooled_undetected = int(wrong.sum()), int((wrong & ~flagged_adv).sum())
         return DetectionRates(

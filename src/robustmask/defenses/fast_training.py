@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING, Any
 from robustmask._validation import check_positive_int
 from robustmask.attacks.pgd import PGD
 from robustmask.defenses.adversarial_training import AdversarialTrainer
-from robustmask.defenses.guard import RobustAccuracyGuard
+from robustmask.defenses.validation import RobustValidation, validation_attack
 
 if TYPE_CHECKING:  # pragma: no cover
-    import keras
-
     from robustmask.defenses._data import CleanBatches
-    from robustmask.defenses._training_step import AdversarialTrainingModel
-    from robustmask.modelinfo import ModelInfo
+
+#: A collapse: robust accuracy this many points (0-100) below the best epoch's.
+COLLAPSE_DROP = 20.0
 
 
 class FastAdversarialTrainer(AdversarialTrainer):
@@ -24,16 +23,18 @@ class FastAdversarialTrainer(AdversarialTrainer):
     https://arxiv.org/abs/2001.03994. Each copy is one signed-gradient step of ``1.25 * eps`` from
     a uniform random point of the eps ball, projected back: one gradient an update, about the cost
     of plain FGSM training. Single-step training can collapse (the model masks the one-step
-    gradient and PGD accuracy falls to zero in an epoch), so after every epoch a
-    `RobustAccuracyGuard` measures PGD-10 accuracy on a held-out batch and, on collapse, stops and
-    rolls the model back to its best epoch (``guard=False`` turns it off).
+    gradient and PGD accuracy falls to zero in an epoch), so after every epoch the guard, the robust
+    validation every trainer runs (`RobustValidation`: PGD-10 accuracy, logged as
+    ``val_robust_accuracy``), watches it on a held-out batch even without `validation_data`, and on
+    collapse (20 points below the best epoch) stops and rolls the model back to its best epoch; a
+    resumed run ends rolled back too (``guard=False`` turns the guard off).
 
     Args:
         eps: the training budget (L-inf).
         guard: measure PGD accuracy after every epoch and roll back on collapse.
-        guard_size: held-out images for the guard (taken from the training arrays, or the first
-            ones of `validation_data` when it is given).
-        **kwargs: see `AdversarialTrainer`.
+        guard_size: without `validation_data`, the guard's images, held out of the training arrays
+            (at most a fifth of them); with it, the guard attacks its first `validation_size` images.
+        **kwargs: see `AdversarialTrainer` (epochs, learning_rate, optimizer, keep_best, ...).
 
     After `fit`, ``trainer.guard`` holds the guard (its ``history``, ``best_epoch``, ``rolled_back``).
 
@@ -44,6 +45,8 @@ class FastAdversarialTrainer(AdversarialTrainer):
         trainer.guard.history   # PGD accuracy (%) on the held-out batch, per epoch
     """
 
+    default_optimizer = "adam"
+
     def __init__(
         self,
         eps: float = 8 / 255,
@@ -52,16 +55,17 @@ class FastAdversarialTrainer(AdversarialTrainer):
         guard_size: int = 128,
         labels: str = "true",
         eps_ramp: int = 3,
-        learning_rate: float | None = 1e-3,
         **kwargs: Any,
     ) -> None:
         attack = PGD(steps=1, rel_stepsize=1.25, random_start=True)  # FGSM from a random start
-        super().__init__(
-            attack, eps, ratio=1.0, labels=labels, eps_ramp=eps_ramp, learning_rate=learning_rate, **kwargs
-        )
-        self.guard: RobustAccuracyGuard | None  # made by fit
-        self.use_guard, self.guard = bool(guard), None
+        super().__init__(attack, eps, ratio=1.0, labels=labels, eps_ramp=eps_ramp, **kwargs)
+        self.use_guard = bool(guard)
         self.guard_size = check_positive_int(guard_size, "guard_size")
+
+    @property
+    def guard(self) -> RobustValidation | None:
+        """The guard of the last `fit` (None before it, or with ``guard=False``)."""
+        return self.validation if self.use_guard else None
 
     def _holdout(self, validation_data: Any, train_data: Any) -> int:
         if not self.use_guard or validation_data is not None:
@@ -70,21 +74,19 @@ class FastAdversarialTrainer(AdversarialTrainer):
             return min(self.guard_size, max(1, len(train_data[0]) // 5))  # never most of a small set
         return self.guard_size  # a Dataset: CleanBatches asks for validation_data
 
-    def _callbacks(self, clean: CleanBatches, validation_data: Any) -> list[keras.callbacks.Callback]:
+    def _validation(self, clean: CleanBatches, validation_data: Any) -> RobustValidation | None:
+        validation = super()._validation(clean, validation_data)
         if not self.use_guard:
-            return []
-        heldout = clean.heldout
-        if validation_data is None:
-            assert heldout is not None  # _holdout asked CleanBatches for guard_size >= 1 images
-            x, y = heldout
-        else:
-            x, y = validation_data[0][: self.guard_size], validation_data[1][: self.guard_size]
-        self.guard = RobustAccuracyGuard(None, PGD(steps=10, seed=0), self.epsilons[0], x, y)
-        return [self.guard]
-
-    def _wrap(
-        self, model: keras.Model, defended: keras.Model, info: ModelInfo, steps_per_epoch: int | None
-    ) -> AdversarialTrainingModel:
-        if self.guard is not None:
-            self.guard.guarded = defended
-        return super()._wrap(model, defended, info, steps_per_epoch)
+            return validation
+        if validation is None:
+            assert clean.heldout is not None  # _holdout asked CleanBatches for guard_size >= 1 images
+            validation = RobustValidation(
+                None,
+                validation_attack(self.attack, self.seed),
+                self.epsilons[0],
+                *clean.heldout,
+                keep_best=self.keep_best == "robust",
+                warn_rising=False,
+            )
+        validation.drop = COLLAPSE_DROP
+        return validation

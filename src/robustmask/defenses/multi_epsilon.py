@@ -9,6 +9,7 @@ as the data grows, and a subset of 1.0 trains on the full data set, which the pa
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,9 @@ from robustmask._validation import check_choice
 from robustmask.attacks.base import Attack
 from robustmask.attacks.fgsm import FGSM
 from robustmask.defenses._model_copy import copy_model
+from robustmask.defenses._run_plan import epochs_for
 from robustmask.defenses.adversarial_training import AdversarialTrainer
+from robustmask.defenses.validation import warn_if_rising
 from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,7 +43,8 @@ class MultiEpsilonAdversarialTrainer(AdversarialTrainer):
         layers: "trainable" (a frozen base stays frozen, as in the paper) or "all".
         cache: "none" makes the copies batch by batch (memory flat); "features", for a frozen-base
             model with source="original", makes D' once and trains the head on base features.
-        epochs, batch_size, optimizer, loss, seed, **kwargs: see `AdversarialTrainer`.
+        epochs, batch_size, optimizer, loss, seed, **kwargs: see `AdversarialTrainer` (with
+            `validation_data`, robust validation and `keep_best` too, with either cache).
 
     Example::
 
@@ -126,15 +130,20 @@ class MultiEpsilonAdversarialTrainer(AdversarialTrainer):
         clean = CleanBatches(train_data, self.subset, self.clean_per_step, self.attack.clip, self.seed)
         info = inspect_model(model, self.attack.from_logits, clean.sample)
         defended = copy_model(model)
+        self.validation = self._validation(clean, validation_data)
+        if self.validation is not None:  # the head trains the defended copy's own layers
+            self.validation.guarded = defended
+            callbacks = [*(callbacks or []), self.validation]
         history = fit_on_features(
             self,
             model,
             defended,
             clean,
             info,
-            epochs=epochs or self.epochs,
+            epochs=epochs or self.epochs or epochs_for(math.ceil(clean.count / self.batch_size)),
             validation_data=validation_data,
             callbacks=callbacks,
             verbose=verbose,
         )
+        warn_if_rising(self.validation)
         return defended, history

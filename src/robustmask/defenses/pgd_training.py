@@ -15,19 +15,35 @@ class PGDAdversarialTrainer(AdversarialTrainer):
     Adversarial Attacks", ICLR 2018, https://arxiv.org/abs/1706.06083. Each update replaces the
     clean batch by its PGD copies (``ratio=1.0``), made with a random start and true labels against
     the model as it trains. The default eps ramp (Gowal et al. 2018's warm-up) and cosine-decayed
-    Adam help small models that start from scratch or from a non-robust solution.
+    Adam (1e-3) help small models that start from scratch or from a non-robust solution; BatchNorm
+    trains on the adversarial batches.
+
+    How long: robustness comes with updates, not passes. ``epochs=None`` (the default) trains for
+    at least 600 updates, ``max(10, ceil(600 / ceil(n / batch_size)))`` epochs for n training
+    images: 32 epochs for 600 images in batches of 32, 16 for 1,200, 10 from 1,920 images on (a
+    larger set gets 10 passes and more updates). Measured on a small BatchNorm CNN trained on 600
+    faces at 48 px, eps 0.03 (benchmarks/default_trainer_check.py): 10 epochs (190 updates) gained
+    12 points under PGD-20, 32 epochs (the default) 28, clean accuracy no lower than the
+    undefended model's. Give `validation_data`: `fit` then keeps the most robust epoch and warns
+    when robust accuracy was still rising at the end (train longer).
 
     Args:
         eps: the training budget (L-inf).
         steps: PGD steps per update (7 in Madry et al.'s CIFAR-10 set-up).
         rel_stepsize: PGD's step as a fraction of eps (2.5 / steps by default).
         ratio: the PGD copies' share of the loss (1.0: Madry; 0.5: Goodfellow's mixed loss).
-        **kwargs: see `AdversarialTrainer` (epochs, batch_size, learning_rate, layers, ...).
+        eps_ramp: epochs over which eps grows from 0 (at most half the run).
+        epochs: passes over the data; ``None``: at least 600 updates (above).
+        **kwargs: see `AdversarialTrainer` (batch_size, optimizer, learning_rate, schedule,
+            weight_decay, layers, batchnorm, validation_size, keep_best, ...).
 
     Example::
 
-        defended, history = PGDAdversarialTrainer(eps=8 / 255, steps=7, epochs=30).fit(model, (x, y))
+        defended, history = PGDAdversarialTrainer(eps=8 / 255).fit(model, (x, y), validation_data=(xv, yv))
+        sgd = PGDAdversarialTrainer(eps=8 / 255, optimizer="sgd", schedule="onecycle", epochs=30)
     """
+
+    default_optimizer = "adam"
 
     def __init__(
         self,
@@ -38,10 +54,8 @@ class PGDAdversarialTrainer(AdversarialTrainer):
         ratio: float = 1.0,
         labels: str = "true",
         eps_ramp: int = 5,
-        learning_rate: float | None = 1e-3,
+        epochs: int | None = None,
         **kwargs: Any,
     ) -> None:
         attack = PGD(steps=steps, rel_stepsize=rel_stepsize, random_start=True)
-        super().__init__(
-            attack, eps, ratio=ratio, labels=labels, eps_ramp=eps_ramp, learning_rate=learning_rate, **kwargs
-        )
+        super().__init__(attack, eps, ratio=ratio, labels=labels, eps_ramp=eps_ramp, epochs=epochs, **kwargs)

@@ -17,16 +17,28 @@ class TRADESTrainer(AdversarialTrainer):
     KL(f(x) || f(x')); no true label enters it. Larger ``beta`` buys robustness with clean accuracy
     (1 to 6 in the paper; 6 for CIFAR-10).
 
+    How long: as `PGDAdversarialTrainer`, ``epochs=None`` (the default) makes at least 600
+    batches' worth of clean images, ``max(10, ceil(600 / ceil(n / batch_size)))`` epochs for n
+    training images: 32 epochs for 600 images, 10 from 1,920 on (a batch holds each clean image and
+    its copy, so an epoch makes twice PGD-AT's updates at about its cost). Measured on a small
+    BatchNorm CNN of 600 faces at 48 px, eps 0.03 (benchmarks/default_trainer_check.py): 10 epochs
+    gained 18 points under PGD-20, 32 (the default) 40, clean accuracy no lower than undefended.
+
     Args:
         eps: the training budget (L-inf).
         beta: weight of the robustness term.
         steps: PGD steps per update (10 in Zhang et al.).
-        **kwargs: see `AdversarialTrainer`.
+        eps_ramp: epochs over which eps grows from 0 (at most half the run).
+        epochs: passes over the data; ``None``: at least 600 updates (above).
+        **kwargs: see `AdversarialTrainer` (batch_size, optimizer, learning_rate, schedule,
+            validation_size, keep_best, ...).
 
     Example::
 
-        defended, history = TRADESTrainer(eps=8 / 255, beta=6.0, epochs=30).fit(model, (x, y))
+        defended, history = TRADESTrainer(eps=8 / 255, beta=6.0).fit(model, (x, y), validation_data=(xv, yv))
     """
+
+    default_optimizer = "adam"
 
     def __init__(
         self,
@@ -35,7 +47,7 @@ class TRADESTrainer(AdversarialTrainer):
         steps: int = 7,
         *,
         eps_ramp: int = 5,
-        learning_rate: float | None = 1e-3,
+        epochs: int | None = None,
         **kwargs: Any,
     ) -> None:
         attack = PGD(steps=steps, random_start=True)
@@ -45,6 +57,6 @@ class TRADESTrainer(AdversarialTrainer):
             objective="trades",
             beta=beta,
             eps_ramp=eps_ramp,
-            learning_rate=learning_rate,
+            epochs=epochs,
             **kwargs,
         )

@@ -212,14 +212,14 @@ class Evaluator:
             if attacked:
                 y_attack = y_true
                 if self.labels == "predicted":
-                    y_attack = tf.one_hot(tf.argmax(scorer.clean(x_t), axis=1), info.num_classes)
+                    y_attack = tf.one_hot(scorer.clean(x_t), info.num_classes)
                 adversarial = self.attack.generate(model, x_t, y_attack, attacked)
                 if measure_gradients:
                     evidence.add_gradients(attack_gradient(self.attack, model, x_t, y_attack).numpy())
             else:
                 adversarial = tf.zeros((0, *x_t.shape), tf.float32)
             # Each variant's forward pass and loss in one compiled call; NumPy from here on.
-            all_log_probs, all_losses = scorer.sweep(x_t, adversarial, y_true)
+            all_log_probs, all_losses, all_predicted = scorer.sweep(x_t, adversarial, y_true)
             y_true_all.append(y_idx)
             for i in range(n_eps):
                 log_probs, losses = all_log_probs[i], all_losses[i]
@@ -229,7 +229,7 @@ class Evaluator:
                     evidence.add_clean(
                         log_probs, info, model(x_t, training=False) if info.from_logits else None
                     )
-                predicted = np.argmax(log_probs, axis=1)
+                predicted = all_predicted[i]  # robustmask.predictions.top_classes: one sigmoid unit too
                 is_wrong = predicted != y_idx
                 correct[i] += int(np.sum(~is_wrong))
                 loss_sum[i] += float(np.sum(losses))

@@ -1,7 +1,9 @@
 """One self-contained ``report.html`` from a results folder: opens offline in any browser.
 
 The page is built from the folder `ResultsWriter` fills (``summary.json``, ``tables/NAME.csv``,
-``figures/NAME.png``). Everything it shows is inside the one file: the CSS is inline, every figure
+``figures/NAME.png``). It opens with the run's headline (``summary.json["headline"]``,
+`robustmask.evaluation.headline`): per model and eps, clean accuracy and the worst case over every
+attack run, and which attacks those were; then the sanity checks, then the details. Everything it shows is inside the one file: the CSS is inline, every figure
 is a base64 ``data:`` URI, and there are no scripts, fonts or links to fetch. All text from the
 folder is HTML-escaped, so a caption or table cell reading ``<script>`` is shown, never run.
 
@@ -57,6 +59,8 @@ dl.meta dt { font-weight: 600; } dl.meta dd { margin: 0; word-break: break-all; 
 .checks.quiet { background: #dafbe1; border-color: #4ac26b; }
 .checks h2 { border: 0; margin: .2rem 0 .3rem; font-size: 1.1rem; }
 .checks ul { margin: .3rem 0; padding-left: 1.3rem; }
+.headline { border: 1px solid var(--line); border-radius: 6px; padding: .6rem 1rem; margin: 1rem 0; }
+.headline h2 { border: 0; margin: .2rem 0 .3rem; font-size: 1.1rem; }
 figure { margin: 1.2rem 0; }
 figcaption { color: var(--muted); font-size: .92rem; margin-top: .35rem; }
 .scroll { overflow-x: auto; }
@@ -84,6 +88,7 @@ def render_html(folder: str | os.PathLike) -> str:
     body = [
         f"<h1>{_esc(title)}</h1>",
         _header(summary),
+        _headline(summary.get("headline")),
         _warnings(summary.get("warnings")),
         *(_section(folder, section) for section in summary["sections"]),
         _notes(summary.get("notes")),
@@ -151,6 +156,30 @@ def _header(summary: Mapping[str, Any]) -> str:
         for name, value in rows
     )
     return f'<dl class="meta">{items}</dl>'
+
+
+def _headline(headline: object) -> str:
+    """The run's headline numbers: per model and eps, clean accuracy and the worst case, and what it covers."""
+    if not isinstance(headline, Mapping):
+        return ""
+    rows = [row for row in headline.get("rows") or [] if isinstance(row, Mapping)]
+    notes = "".join(f"<li>{_esc(note)}</li>" for note in headline.get("notes") or [])
+    parts = ['<section class="headline" id="summary"><h2>Summary</h2>']
+    if rows:
+        examples = f" on {_esc(headline['examples'])} images" if headline.get("examples") else ""
+        cells = "".join(
+            f"<tr><td>{_esc(row.get('model', ''))}</td><td>{_esc(_epsilon(row.get('epsilon')))}</td>"
+            f"<td>{_number(row.get('clean'))}</td><td><strong>{_number(row.get('worst_case'))}</strong></td></tr>"
+            for row in rows
+        )
+        parts += [
+            f"<p>Worst case over {_esc(headline.get('covers') or 'the attacks run')}{examples}: an image "
+            "counts as robust only if every one of these attacks failed on it.</p>",
+            '<div class="scroll"><table class="summary" id="table-headline"><thead><tr><th>Model</th>'
+            f"<th>Epsilon ({_esc(headline.get('norm') or 'L-inf')})</th><th>Clean (%)</th>"
+            f"<th>Worst case (%)</th></tr></thead><tbody>{cells}</tbody></table></div>",
+        ]
+    return "".join(parts) + (f"<ul>{notes}</ul>" if notes else "") + "</section>"
 
 
 def _warnings(warnings: object) -> str:

