@@ -110,6 +110,7 @@ class StubTrainer:
 @pytest.fixture
 def two_sets(monkeypatch):
     """The robust stage's data, models and attacks replaced: 6 test images, set A fools 0 and 1, set B 2."""
+    import robustmask.defenses.comparison as comparison
     import robustmask.defenses.presets as presets
     import robustmask.evaluation.worst_case as worst_case
 
@@ -121,7 +122,9 @@ def two_sets(monkeypatch):
     monkeypatch.setattr(presets, "train_undefended", lambda *args, **kwargs: oracle_model())
     monkeypatch.setattr(presets, "robust_presets", lambda names, **kw: {n: StubDefence() for n in names})
     monkeypatch.setattr(presets, "robust_preset", lambda name, **kwargs: StubDefence())
-    monkeypatch.setattr(worst_case, "standard_attacks", lambda **kwargs: {"A": Fool({0, 1})})
+    # Every module that bound the name at import (comparison does): an earlier test may have imported it.
+    for module in (worst_case, comparison):
+        monkeypatch.setattr(module, "standard_attacks", lambda **kwargs: {"A": Fool({0, 1})})
     monkeypatch.setattr(worst_case, "standard_suite", lambda **kwargs: {"B": Fool({2})})
 
 
