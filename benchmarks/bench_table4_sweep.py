@@ -24,7 +24,7 @@ import tensorflow as tf
 import robustmask
 from robustmask.attacks import FGSM
 from robustmask.datasets import synthetic_face_masks
-from robustmask.reproduce import PAPER_EPSILONS
+from robustmask.paper import EPSILONS as PAPER_EPSILONS
 from robustmask.zoo import facemask_mobilenetv2, recalibrate_batchnorm
 
 

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     twin, twin_s = train_twin(args, data, out)
     robust, robust_s, history = train_robust(args, data, twin, out)
     results = {
-        name: evaluate(args, model, data) for name, model in (("undefended", twin), ("robust", robust))
+        name: evaluated(args, model, data, out / f"evaluation-{name}.json")
+        for name, model in (("undefended", twin), ("robust", robust))
     }
     card = make_card(args, data, results, history, {"undefended": twin_s, "robust": robust_s}, robust)
     card["total_seconds"] = round(time.perf_counter() - started, 1)
@@ -182,6 +183,16 @@ def train_robust(
     return robust, seconds, logs
 
 
+def evaluated(args: argparse.Namespace, model: keras.Model, data: dict, path: Path) -> dict:
+    """evaluate(), kept in --out so that a run stopped during the second model's suite resumes."""
+    if path.is_file():
+        print(f"evaluation: reusing {path}")
+        return json.loads(path.read_text())
+    results = evaluate(args, model, data)
+    path.write_text(json.dumps(results, indent=2, default=float))
+    return results
+
+
 def evaluate(args: argparse.Namespace, model: keras.Model, data: dict) -> dict:
     """Clean accuracy, each attack's own accuracy, and the per-image worst case, per eps."""
     keras.utils.set_random_seed(0)  # APGD's random start and Square draw from NumPy's global generator
@@ -189,7 +200,9 @@ def evaluate(args: argparse.Namespace, model: keras.Model, data: dict) -> dict:
     strong = {"FGSM": FGSM(), "PGD-20": PGD(steps=20, restarts=3, seed=0)}
     cheap = {"FGSM": FGSM(), "PGD-20": PGD(steps=20, seed=0)}  # Table 5's other rows: one restart
     suite = standard_suite(num_classes=3, apgd_iter=args.apgd_iter, square_queries=args.square_queries)
-    headline = robustness_table(model, (x, y), {**suite, **strong}, HEADLINE_EPS, protocol="cascade")
+    headline = robustness_table(
+        model, (x, y), {**suite, **strong}, HEADLINE_EPS, protocol="cascade", progress=True
+    )
     alone = robustness_table(model, (x, y), strong, HEADLINE_EPS)
     middle = PAPER_EPS[:-1]
     alone_middle = robustness_table(model, (x, y), cheap, middle)

@@ -62,3 +62,44 @@ def test_the_suite_runs_and_writes_every_row(tmp_path):
     for heading in ("## Notes", "## GPU", "command: `python benchmarks/run.py", "versions: Python"):
         assert heading in text
     assert "[sweep]" in done.stdout and "[trainers]" in done.stdout  # progress, task by task
+
+
+@pytest.fixture()
+def sections(monkeypatch):
+    """benchmarks/_sections.py, imported as benchmarks/run.py imports it."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import _sections
+
+    return _sections
+
+
+@pytest.mark.parametrize(
+    "rm,comp,kind,target,ratio,met",
+    [
+        # slower: robustmask / comparison, the target an upper bound
+        (3.0, 2.0, "slower", 2.0, 1.5, "yes"),
+        (5.0, 2.0, "slower", 2.0, 2.5, "no"),
+        (4.0, 2.0, "slower", 2.0, 2.0, "yes"),  # on the bound: met
+        (1.0, 4.0, "slower", 0.5, 0.25, "yes"),
+        (3.0, 4.0, "slower", 0.5, 0.75, "no"),
+        # faster: comparison / robustmask, the target a lower bound
+        (2.0, 8.0, "faster", 3.0, 4.0, "yes"),
+        (2.0, 4.0, "faster", 3.0, 2.0, "no"),
+        (2.0, 6.0, "faster", 3.0, 3.0, "yes"),  # on the bound: met
+        (4.0, 2.0, "faster", 1.0, 0.5, "no"),
+        # no target, or no ratio: no verdict
+        (3.0, 2.0, "slower", None, 1.5, "n/a"),
+        (None, 2.0, "slower", 2.0, None, "n/a"),
+        (3.0, None, "faster", 2.0, None, "n/a"),
+        (0.0, 2.0, "slower", 2.0, None, "n/a"),
+        (3.0, 0.0, "faster", 2.0, None, "n/a"),
+    ],
+)
+def test_a_rows_verdict_is_its_ratio_against_the_target(sections, rm, comp, kind, target, ratio, met):
+    r = sections.row("task", rm, "other", comp, kind=kind, target=target)
+    assert r["ratio"] == (None if ratio is None else pytest.approx(ratio))
+    assert r["met"] == met
+    bound = {"slower": "<=", "faster": ">="}[kind]
+    assert r["target"] == ("—" if target is None else f"{bound} {target:g}x")
+    assert sections.row_markdown(r).split(" | ")[6] == met
+    assert sections.row_line(r).endswith(f"({met})")

@@ -12,8 +12,6 @@ import tensorflow as tf
 import robustmask
 from robustmask.attacks import BIM, FGSM, PGD
 from robustmask.attacks.gradient_attack import _SHARED
-from robustmask.evaluation._scoring import compiled_scorer
-from robustmask.modelinfo import inspect_model
 from conftest import build_cnn
 
 SHAPE_X, SHAPE_Y = tf.TensorShape([16, 12, 12, 3]), tf.TensorShape([16, 3])
@@ -61,20 +59,39 @@ def test_a_setting_changed_after_compiling_gets_a_new_function(tiny_model, tiny_
     assert not np.allclose(one_step, bim.generate(tiny_model, x, y, [0.05]))
 
 
-def test_fresh_evaluators_and_a_smaller_last_batch_trace_nothing_again(tiny_model, tiny_data):
+def traces_of(model) -> dict:
+    """Every compiled function the shared caches (attacks and scorers) hold for `model`: key -> traces."""
+    from robustmask.evaluation._scoring import _SCORERS
+
+    counts = {
+        ("attack", key): f.experimental_get_tracing_count() for key, f in _SHARED._entries[id(model)].items()
+    }
+    for key, scorer in _SCORERS._entries[id(model)].items():
+        counts[("score", key)] = scorer.score.experimental_get_tracing_count()
+    return counts
+
+
+def test_fresh_evaluators_attacks_and_other_batch_sizes_trace_nothing_again(tiny_model, tiny_data):
+    """Over the whole shared cache: one function per (model, setting, image shape), traced once,
+    whatever the batch sizes (a cache keyed on the batch size would hold one per size)."""
+    model = build_cnn(3)  # its own cache entries, nothing left from other tests
+    model.set_weights(tiny_model.get_weights())
     x, y = tiny_data  # 120 images: batches of 32, 32, 32 and 24
     eps = [0.01, 0.02]
-    first = robustmask.Evaluator(FGSM(), eps, batch_size=32).evaluate(tiny_model, (x, y))
-    info = inspect_model(tiny_model, None, x[:2])
-    score = compiled_scorer(tiny_model, info, x.shape[1:]).score
-    attack = FGSM().compiled_for(tiny_model, tf.TensorShape(x[:32].shape), tf.TensorShape([32, 3]))
-    traces = score.experimental_get_tracing_count(), attack.experimental_get_tracing_count()
-    assert traces == (1, 1)  # one trace served all four batches, the last one smaller
+    first = robustmask.Evaluator(FGSM(), eps, batch_size=32).evaluate(model, (x, y))
+    after_first = traces_of(model)
+    # the scorer and FGSM's generate: two functions, one trace served all four batches
+    assert sorted(after_first.values()) == [1, 1] and {kind for kind, _ in after_first} == {"attack", "score"}
     for batch_size in (32, 50, 7):  # a fresh Evaluator and FGSM each time, other batch sizes
-        again = robustmask.Evaluator(FGSM(), eps, batch_size=batch_size).evaluate(tiny_model, (x, y))
+        again = robustmask.Evaluator(FGSM(), eps, batch_size=batch_size).evaluate(model, (x, y))
         np.testing.assert_allclose(again["Accuracy (%)"], first["Accuracy (%)"])
         np.testing.assert_allclose(again["Loss"], first["Loss"], rtol=1e-5)
-    assert (score.experimental_get_tracing_count(), attack.experimental_get_tracing_count()) == traces
+    for n in (5, 9, 13):  # attacks called directly, three batch sizes: FGSM's function and one for BIM
+        FGSM()(model, x[:n], y[:n], eps=0.01)
+        BIM(steps=2)(model, x[:n], y[:n], eps=0.01)
+    counts = traces_of(model)
+    assert {key: counts[key] for key in after_first} == after_first
+    assert len(counts) == 3 and sum(counts.values()) == 3, counts
 
 
 def test_the_shared_caches_keep_no_model_alive(tiny_data):

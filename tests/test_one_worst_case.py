@@ -119,6 +119,13 @@ def two_sets(monkeypatch):
         return x_train, x_test, y_train, y_test
 
     monkeypatch.setattr(presets, "robust_data", data)
+    import robustmask.cli._data as cli_data  # defend's own split (--test-data, the test share)
+
+    monkeypatch.setattr(
+        cli_data,
+        "defend_data",
+        lambda args, size: (data(), ["incorrect_mask", "with_mask", "without_mask"], []),
+    )
     monkeypatch.setattr(presets, "train_undefended", lambda *args, **kwargs: oracle_model())
     monkeypatch.setattr(presets, "robust_presets", lambda names, **kw: {n: StubDefence() for n in names})
     monkeypatch.setattr(presets, "robust_preset", lambda name, **kwargs: StubDefence())

@@ -146,8 +146,10 @@ def test_scan_attack_writes_the_adversarial_video_and_counts_what_changed(video,
         "pgd",
         "--eps",
         "0.03",
-        "--steps",
-        "5",
+        "--param",
+        "steps=5",
+        "--param",
+        "seed=0",
         "--region",
         "faces",
     ]
@@ -173,6 +175,30 @@ def test_scan_attack_writes_the_adversarial_video_and_counts_what_changed(video,
     assert (same["class"] == same.adversarial_class).all()
     assert (table[table.status == "lost"].adversarial_class == "").all()
     assert (table[table.status == "gained"]["class"] == "").all()
+
+
+@needs_ssd
+def test_scan_fgsm_moves_the_face_pixels_by_eps_and_nothing_else(photo, model_file, tmp_path):
+    path, _ = model_file
+    out = tmp_path / "out"
+    assert (
+        scan(photo, "--out", out, "--model", path, "--attack", "fgsm", "--eps", "8/255", "--region", "faces")
+        == 0
+    )
+    clean = cv2.imread(str(photo)).astype(int)
+    perturbed = cv2.imread(str(out / "perturbed_0000.png")).astype(int)
+    table = pd.read_csv(out / "detections.csv", keep_default_na=False)
+    faces = np.zeros(clean.shape[:2], bool)
+    for r in table[table.status != "gained"].itertuples():
+        faces[r.y : r.y + r.h, r.x : r.x + r.w] = True
+    assert faces.sum() > 10_000
+    delta = perturbed - clean
+    assert np.all(delta[~faces] == 0)
+    inside = delta[faces & np.all((clean > 8) & (clean < 247), axis=-1)]  # not clipped by [0, 255]
+    assert set(np.unique(np.abs(inside))) == {0, 8}  # one step of 8/255 where the gradient reaches
+    assert np.sum(inside != 0) > 1000  # about one pixel in 16: the crops are resized to 32 px
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["faces"] == 2 and summary["perturbation"].startswith("SceneAttack(FGSM(")
 
 
 @needs_ssd
@@ -272,8 +298,13 @@ def test_scan_bad_inputs_are_one_line_errors_before_the_model_loads(
             "give one of --attack, --universal and --patch",
         ),
         ([photo, "--universal", bad_npy], "float (height, width, 3) array"),
-        ([photo, "--patch", tmp_path / "missing.png"], "no such patch image"),
+        ([photo, "--patch", tmp_path / "missing.png"], "no such patch file"),
         ([photo, "--attack", "pgd", "--eps", "3"], "eps is an L-inf budget"),
+        ([photo, "--attack", "deepfool"], "native, eps-bounded gradient attack"),
+        ([photo, "--attack", "pgdd"], "unknown attack 'pgdd'"),
+        ([photo, "--attack", "pgd", "--param", "steps=0"], "steps"),
+        ([photo, "--attack", "bim", "--param", "seed=0"], "'seed'"),
+        ([photo, "--param", "steps=3"], "--param sets a parameter of --attack"),
     ]
     for argv, message in cases:
         assert scan(*argv, "--out", tmp_path / "new") == 2

@@ -109,6 +109,37 @@ def test_transfer_table_resizes_a_pattern_and_uses_apply(tiny_model, tiny_data):
     )
 
 
+def _bilinear(pattern: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize with half-pixel centres (TF2's ``tf.image.resize``), written out in NumPy."""
+
+    def axis(size_in: int, size_out: int):
+        source = np.clip((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0, size_in - 1)
+        low = np.floor(source).astype(int)
+        return low, np.minimum(low + 1, size_in - 1), (source - low)
+
+    r0, r1, wr = axis(pattern.shape[0], height)
+    c0, c1, wc = axis(pattern.shape[1], width)
+    rows = pattern[r0] * (1 - wr)[:, None, None] + pattern[r1] * wr[:, None, None]
+    return rows[:, c0] * (1 - wc)[None, :, None] + rows[:, c1] * wc[None, :, None]
+
+
+def test_apply_perturbation_resizes_a_varied_pattern_to_non_square_images():
+    from robustmask.evaluation.transfer import apply_perturbation
+
+    rng = np.random.default_rng(4)
+    pattern = rng.uniform(-0.3, 0.3, (5, 7, 3)).astype(np.float32)  # varied: no mean colour will do
+    for height, width in ((10, 16), (16, 9), (3, 4)):  # up, up with the sides swapped, down
+        x = rng.uniform(0.0, 1.0, (4, height, width, 3)).astype(np.float32)
+        expected = np.clip(x + _bilinear(pattern, height, width), 0.0, 1.0)
+        for given in (pattern, pattern[None]):  # (H, W, C) or (1, H, W, C)
+            adv = apply_perturbation(given, x)
+            assert adv.shape == x.shape
+            np.testing.assert_allclose(adv, expected, atol=1e-5)
+    same = rng.uniform(-0.3, 0.3, (6, 11, 3)).astype(np.float32)
+    x = rng.uniform(0.1, 0.9, (2, 6, 11, 3)).astype(np.float32)
+    np.testing.assert_allclose(apply_perturbation(same, x, clip=(0.1, 0.9)), np.clip(x + same, 0.1, 0.9))
+
+
 def test_transfer_table_target_rates(tiny_model, tiny_data):
     x, y = tiny_data
     pattern = np.random.default_rng(2).uniform(-0.4, 0.4, x.shape[1:]).astype(np.float32)
@@ -272,9 +303,10 @@ def test_the_camera_pipeline_reads_both_files(tmp_path):
     np.testing.assert_array_equal(
         video.load_universal(save_universal_perturbation(pattern, tmp_path / "u.npy")), pattern
     )
-    printed = video.load_patch(save_printable_patch(patch, tmp_path / "p.png", width_cm=2.0, dpi=100))
-    assert printed.shape == (round(round(2 / 2.54 * 100) * 5 / 8), round(2 / 2.54 * 100), 3)
-    np.testing.assert_allclose(printed, load_patch(tmp_path / "p.png", size=printed.shape[:2]), atol=1e-6)
+    path = save_printable_patch(patch, tmp_path / "p.png", width_cm=2.0, dpi=100)
+    # One reader: the camera reads the patch at its learnt size (scan scales it onto each face box).
+    assert video.load_patch is load_patch
+    np.testing.assert_allclose(video.load_patch(path), patch, atol=0.5 / 255 + 1e-6)
 
 
 # ---------------------------------------------------------------------------------------------- the command

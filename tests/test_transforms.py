@@ -221,6 +221,40 @@ def test_eot_model_averages_probabilities_and_the_eot_attack_is_stronger(model, 
     assert eot <= naive
 
 
+class _DrawByRow(keras.layers.Layer):
+    """A randomised model whose draws are known: row r of the batch it runs on gets the logits
+    mean(image) * (1, 0, -1) + 0.3 * r * (1, -1, 0), so copy k of a batch tiled k times is draw k."""
+
+    activation = "linear"  # logits, as robustmask.modelinfo reads a layer
+
+    def call(self, x):
+        rows = tf.cast(tf.range(tf.shape(x)[0]), tf.float32)[:, None]
+        means = tf.reduce_mean(x, axis=[1, 2, 3])[:, None]
+        return means * tf.constant([[1.0, 0.0, -1.0]]) + 0.3 * rows * tf.constant([[1.0, -1.0, 0.0]])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 3)
+
+
+def test_eot_model_averages_exactly_samples_draws():
+    """log(mean of the probabilities of `samples` draws), against NumPy: one draw, or the wrong number,
+    gives other numbers."""
+    randomised = keras.Sequential([keras.Input((4, 5, 3)), _DrawByRow()])
+    x = np.random.default_rng(0).uniform(0, 1, (6, 4, 5, 3)).astype(np.float32)
+    means = x.mean(axis=(1, 2, 3))
+    outputs = {}
+    for samples in (1, 2, 5):
+        rows = np.arange(samples * len(x)).reshape(samples, len(x))  # draw k of image j: row k * n + j
+        logits = means[None, :, None] * np.array([1.0, 0.0, -1.0]) + 0.3 * rows[..., None] * np.array(
+            [1.0, -1.0, 0.0]
+        )
+        probabilities = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+        expected = np.log(probabilities.mean(axis=0))
+        outputs[samples] = eot_model(randomised, samples=samples)(x).numpy()
+        np.testing.assert_allclose(outputs[samples], expected, atol=1e-5)
+    assert not np.allclose(outputs[1], outputs[5], atol=1e-2)  # the draws differ enough to tell
+
+
 def test_bad_arguments_raise_one_line_errors(model):
     with pytest.raises(RobustmaskError, match="quality"):
         JPEGCompression(101)

@@ -30,6 +30,7 @@ def test_table_equals_an_independent_per_image_count(tiny_model, tiny_data):
 
     clean = correct(x)
     assert list(table.columns) == ["Epsilon", "Clean (%)", "FGSM (%)", "PGD (%)", "Worst case (%)"]
+    worst = []
     for row, eps in zip(table.itertuples(index=False), epsilons):
         # each attack on every image; an image wrong when clean counts as wrong under every attack
         fgsm = clean & correct(FGSM()(tiny_model, x, y, eps=eps))
@@ -40,29 +41,35 @@ def test_table_equals_an_independent_per_image_count(tiny_model, tiny_data):
         # PGD's share is compared within one image of the independent count
         assert abs(row[3] - 100 * pgd.mean()) <= 100 / len(y) + 1e-9
         assert row[4] <= min(row[2], row[3]) + 1e-9
+        # the worst case: per image, correct under both attacks (within PGD's one image)
+        assert abs(row[4] - 100 * (fgsm & pgd).mean()) <= 100 / len(y) + 1e-9
+        worst.append(100 * (fgsm & pgd).mean())
     # the suite did work: at the larger eps FGSM takes most of the clean accuracy
     assert table["FGSM (%)"].iloc[-1] < table["Clean (%)"].iloc[-1] - 20
+    assert worst[0] > 100 / len(y) + 1e-9  # some images resist both at the small eps: a zero worst case fails
 
 
 def test_worst_case_is_per_image_not_the_smaller_column(tiny_model, tiny_data):
-    """Two attacks that each fool a different half of the images: each column about 50%, worst case 0."""
+    """Two attacks that each fool a different third of the images: each column about 67%, the worst
+    case about 33%: above 0 and below both columns, counted per image independently of the table."""
     from robustmask.attacks.base import Attack
 
     x, y = tiny_data
     assert (
         predicted_classes(tiny_model, x) == y
-    ).all()  # every image correct when clean: the halves are exact
+    ).all()  # every image correct when clean: the thirds are exact
     # for each image, one the model gives another class: its 'adversarial' replacement
     other = np.array([np.flatnonzero(y != label)[0] for label in y])
 
     class Replace(Attack):
-        """Replaces the images at even (or odd) positions with an image of another class."""
+        """Replaces the images at positions i % 3 == third (found by content) with an image of another
+        class, whatever subset of `x` it is given."""
 
         eps_bounded = True
 
-        def __init__(self, parity):
+        def __init__(self, third):
             super().__init__()
-            self.parity = parity
+            self.third = third
 
         def generate(
             self, model, x, y, epsilons
@@ -71,14 +78,27 @@ def test_worst_case_is_per_image_not_the_smaller_column(tiny_model, tiny_data):
 
         def __call__(self, model, images, labels=None, eps=None):
             out = images.copy()
-            out[self.parity :: 2] = x[other[self.parity :: 2]]
+            for j, image in enumerate(images):
+                i = int(np.flatnonzero((x == image).reshape(len(x), -1).all(axis=1))[0])
+                if i % 3 == self.third:
+                    out[j] = x[other[i]]
             return out
 
-    table = robustness_table(tiny_model, (x, y), {"even": Replace(0), "odd": Replace(1)}, [0.01])
+    attacks = {"first": Replace(0), "second": Replace(1)}
+    table = robustness_table(tiny_model, (x, y), attacks, [0.01])
+    # independently: per image, correct when clean and under every attack's output
+    correct = {
+        name: predicted_classes(tiny_model, a(tiny_model, x, y, eps=0.01)) == y for name, a in attacks.items()
+    }
+    robust = (predicted_classes(tiny_model, x) == y) & correct["first"] & correct["second"]
     n = len(y)
-    assert table["even (%)"].iloc[0] == pytest.approx(100 * (n // 2) / n)  # the odd positions survive
-    assert table["odd (%)"].iloc[0] == pytest.approx(100 * ((n + 1) // 2) / n)
-    assert table["Worst case (%)"].iloc[0] == 0.0  # not min(columns): no image resists both
+    np.testing.assert_array_equal(robust, np.arange(n) % 3 == 2)
+    assert table["first (%)"].iloc[0] == pytest.approx(100 * correct["first"].mean())
+    assert table["second (%)"].iloc[0] == pytest.approx(100 * correct["second"].mean())
+    worst = table["Worst case (%)"].iloc[0]
+    assert worst == pytest.approx(100 * robust.mean()) and worst == pytest.approx(100 * (n // 3) / n)
+    assert 0 < worst < min(table["first (%)"].iloc[0], table["second (%)"].iloc[0]) - 20  # not min(columns)
+    assert table.attrs["robust"][0.01] == tuple(robust.tolist())
 
 
 def test_bad_suites_are_one_line_errors(tiny_model, tiny_data):

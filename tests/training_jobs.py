@@ -1,8 +1,7 @@
-"""Training runs the trainer tests start in fresh processes (killed, split over devices, measured).
+"""Training runs the trainer tests start in fresh processes (killed, split over devices).
 
 python tests/training_jobs.py resume CHECKPOINT_DIR OUT.npz [--kill-at EPOCH]
 python tests/training_jobs.py distributed OUT.npz [--devices 2]
-python tests/training_jobs.py memory NAME N_IMAGES
 """
 
 from __future__ import annotations
@@ -94,61 +93,6 @@ def distributed(args):
     np.savez(args.out, *defended.get_weights(), replicas=replicas, loss=np.asarray(history.history["loss"]))
 
 
-def memory(args):
-    """Peak resident memory (MiB) above the level before training, for one trainer and data size."""
-    import threading
-    import time
-
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from robustmask import defenses
-
-    size, n = 32, args.n_images
-
-    def images():
-        rng = np.random.default_rng(0)
-        for _ in range(n // 64):
-            yield rng.uniform(0, 1, (64, size, size, 3)).astype(np.float32), rng.integers(0, 3, 64)
-
-    spec = (tf.TensorSpec((None, size, size, 3), tf.float32), tf.TensorSpec((None,), tf.int64))
-    data = tf.data.Dataset.from_generator(images, output_signature=spec)
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((size, size, 3)),
-            keras.layers.Conv2D(4, 3, strides=2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(3, activation="softmax"),
-        ]
-    )
-    settings = {"epochs": 1, "batch_size": 64}
-    trainer = (
-        defenses.get(args.name, epsilons=[0.01, 0.02, 0.03], **settings)
-        if args.name == "multi-eps"
-        else defenses.get(args.name, eps=0.03, **settings)
-    )
-    if args.name == "fast-at":
-        trainer.use_guard = False  # the guard needs held-out arrays; memory is about the training stream
-    # Warm up on a small stream (graphs traced, allocator pools filled), then measure the real one.
-    trainer.fit(model, data.take(2), verbose=0)
-    rss = lambda: int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20  # noqa: E731
-    baseline, peak, running = rss(), [0.0], [True]
-
-    def sample():
-        while running[0]:
-            peak[0] = max(peak[0], rss())
-            time.sleep(0.005)
-
-    thread = threading.Thread(target=sample)
-    thread.start()
-    trainer.fit(model, data, verbose=0)
-    running[0] = False
-    thread.join()
-    print(f"PEAK_MIB {max(peak[0] - baseline, 0.0):.1f}")
-
-
 def main():
     parser = argparse.ArgumentParser()
     jobs = parser.add_subparsers(dest="job", required=True)
@@ -159,11 +103,8 @@ def main():
     job = jobs.add_parser("distributed")
     job.add_argument("out")
     job.add_argument("--devices", type=int, default=2)
-    job = jobs.add_parser("memory")
-    job.add_argument("name")
-    job.add_argument("n_images", type=int)
     args = parser.parse_args()
-    {"resume": resume, "distributed": distributed, "memory": memory}[args.job](args)
+    {"resume": resume, "distributed": distributed}[args.job](args)
 
 
 if __name__ == "__main__":

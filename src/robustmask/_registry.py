@@ -51,10 +51,7 @@ class Registry:
         # constructor is a bug to see, not a bad parameter to report.
         unknown = _unaccepted(factory, params)
         if unknown:
-            raise self.error(
-                f"{self.kind} {name!r} does not take the parameter(s) {', '.join(unknown)}; "
-                f"see help(robustmask.{self.kind.replace('defence', 'defense')}s.get({name!r}).__init__)"
-            )
+            raise self.error(unknown_parameters_message(name, factory, unknown))
         built = factory(**params)
         base = _load(self.base_path)
         if not isinstance(built, base):
@@ -113,6 +110,42 @@ def _unaccepted(factory: Callable[..., Any], params: dict[str, Any]) -> list[str
         if not inspect.isclass(factory):
             return []
     return []
+
+
+def parameter_names(factory: Callable[..., Any]) -> list[str]:
+    """The keyword parameters `factory` takes, following ``**kwargs`` up a class's bases, in order."""
+    owners = (
+        [k for k in inspect.getmro(factory) if "__init__" in vars(k)]
+        if inspect.isclass(factory)
+        else [factory]
+    )
+    names: list[str] = []
+    for owner in owners:
+        try:
+            signature = inspect.signature(owner.__init__ if inspect.isclass(owner) else owner)
+        except (TypeError, ValueError):
+            break
+        parameters = signature.parameters.values()
+        names += [
+            p.name
+            for p in parameters
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name != "self"
+            and p.name not in names
+        ]
+        if all(p.kind is not p.VAR_KEYWORD for p in parameters):
+            break
+    return names
+
+
+def unknown_parameters_message(name: str, factory: Callable[..., Any], unknown: list[str]) -> str:
+    """One line: "pgd has no parameter 'stepz' (did you mean steps?); its parameters: steps, ..."."""
+    known = parameter_names(factory)
+    words = ", ".join(repr(u) for u in unknown)
+    close = [m for u in unknown for m in difflib.get_close_matches(u, known, n=1)]
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    listed = f"; its parameters: {', '.join(known)}" if known else ""
+    return f"{name} has no parameter{'s' if len(unknown) > 1 else ''} {words}{hint}{listed}"
 
 
 def normalise(name: str) -> str:

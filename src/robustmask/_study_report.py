@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robustmask._io import write_atomically, write_text_atomically
+from robustmask._study_config import StudyResults
 from robustmask._study_robust import model_files, robust_section, study_headline, study_models
 from robustmask._study_shipped import shipped_section, table5_lines
 from robustmask.evaluation.headline import headline_lines
@@ -26,33 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
 
-    from robustmask._study_steps import _Data
-    from robustmask.attacks.base import Attack
     from robustmask.evaluation.evaluator import EvaluationResult
-    from robustmask.reproduce import StudyConfig
-
-
-@dataclass
-class StudyResults:
-    """Everything the study measured, for the writer and the log."""
-
-    config: StudyConfig
-    data: _Data
-    weights: dict[str, Any]
-    attack: Attack
-    model: keras.Model
-    defended: keras.Model
-    histories: dict[str, dict[str, list[float]]]
-    table4: EvaluationResult
-    table5: EvaluationResult
-    table5_keras: EvaluationResult
-    zero_gradients: dict[str, float]
-    train_accuracy: float
-    test_accuracy: float
-    robust_table: pd.DataFrame | None = None
-    robust_models: dict[str, keras.Model] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def write_study(folder: Path, results: StudyResults, *, evidence: str, command: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from robustmask._study_report import StudyResults
+    from robustmask._study_config import StudyResults
     from robustmask.evaluation.results import ResultsWriter
 
 #: What each model file of a reproduce results folder holds (summary.json lists them under "models").
@@ -58,7 +58,7 @@ def robust_section(writer: ResultsWriter, results: StudyResults) -> None:
 def study_headline(results: StudyResults) -> dict[str, Any]:
     """The run's headline: the robust stage's models under every attack, Table 4 and 5 as notes."""
     from robustmask.evaluation.headline import headline
-    from robustmask.evaluation.results import eps_label
+    from robustmask.evaluation.labels import eps_label
 
     table4, table5 = results.table4.table, results.table5.table
     fgsm = (

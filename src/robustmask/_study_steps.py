@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from robustmask._study_config import StudyConfig, StudyData
 from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover - imported where they are used
@@ -18,7 +18,6 @@ if TYPE_CHECKING:  # pragma: no cover - imported where they are used
 
     from robustmask.attacks.base import Attack
     from robustmask.evaluation.evaluator import EvaluationResult
-    from robustmask.reproduce import StudyConfig
 
 
 def _robust_comparison(
@@ -65,17 +64,7 @@ def _robust_comparison(
     return table, models, (x_test, y_test)
 
 
-@dataclass
-class _Data:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    class_names: tuple[str, ...]
-    source: str
-
-
-def _load_data(config: StudyConfig, log: Callable[[str], None]) -> _Data:
+def _load_data(config: StudyConfig, log: Callable[[str], None]) -> StudyData:
     from robustmask import datasets
 
     if config.data is not None:
@@ -83,7 +72,7 @@ def _load_data(config: StudyConfig, log: Callable[[str], None]) -> _Data:
             config.data, image_size=config.image_size, split=config.split, seed=config.seed
         )
         log(f"  data: {config.data}: {loaded.summary()}")
-        return _Data(
+        return StudyData(
             loaded.x_train,
             loaded.y_train,
             loaded.x_test,
@@ -103,7 +92,7 @@ def _load_data(config: StudyConfig, log: Callable[[str], None]) -> _Data:
         f"  data: embedded synthetic faces, {len(y)} images ({config.n_per_class} per class), "
         f"{len(y_train)} train / {len(y_test)} test"
     )
-    return _Data(x_train, y_train, x_test, y_test, tuple(datasets.CLASS_NAMES), "synthetic")
+    return StudyData(x_train, y_train, x_test, y_test, tuple(datasets.CLASS_NAMES), "synthetic")
 
 
 def resolve_weights(choice: str, cache_dir: Path) -> dict[str, Any]:
@@ -174,7 +163,7 @@ def _build_model(config: StudyConfig, num_classes: int, chosen: dict[str, Any]) 
 
 
 def _train_undefended(
-    model: keras.Model, data: _Data, config: StudyConfig, progress: bool, log: Callable[[str], None]
+    model: keras.Model, data: StudyData, config: StudyConfig, progress: bool, log: Callable[[str], None]
 ) -> keras.callbacks.History:
     """The paper's training. With a frozen base, the head is fitted on the base's features.
 
@@ -213,7 +202,7 @@ def _train_undefended(
 
 
 def _sweep(
-    attack: Attack, epsilons: Sequence[float], model: keras.Model, data: _Data, progress: bool, label: str
+    attack: Attack, epsilons: Sequence[float], model: keras.Model, data: StudyData, progress: bool, label: str
 ) -> EvaluationResult:
     from robustmask import Evaluator
 

@@ -195,3 +195,48 @@ def check_choice(
     if value not in choices:
         raise error(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
     return value
+
+
+# Pixel ranges an image batch is recognised in when no clip range says (smallest first).
+_KNOWN_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0))
+
+
+def check_eps_units(
+    epsilons: float | Sequence[float],
+    norm: object = "inf",
+    clip: Sequence[float] | None = (0.0, 1.0),
+    x: np.ndarray | None = None,
+    *,
+    name: str = "eps",
+    error: type[Exception] = AttackError,
+) -> None:
+    """Refuse an L-inf eps larger than the whole pixel range: eps in the wrong units (8 meant as 8/255).
+
+    The pixel range is ``clip`` (an attack's valid input range: ``(0, 1)`` for robustmask's models,
+    ``(0, 255)`` or ``(-1, 1)`` where a raw model is attacked in its own range), else the smallest of
+    [0, 1], [-1, 1] and [0, 255] holding ``x``; with neither, nothing is checked. L2 and L1 budgets
+    grow with the image size and may exceed the range: only L-inf is checked.
+    """
+    norm = getattr(norm, "name", norm)
+    if norm != np.inf and str(norm).strip().lower() not in ("inf", "linf", "l-inf"):
+        return
+    pixel_range = tuple(float(v) for v in clip) if clip is not None else _range_of(x)
+    if pixel_range is None:
+        return
+    low, high = pixel_range
+    span = high - low
+    for eps in np.atleast_1d(np.asarray(epsilons, np.float64)).tolist():
+        if eps > span * (1 + 1e-9):
+            meant = (
+                f"; did you mean {eps:g}/255{'' if span == 1 else ' of the range'} = {eps / 255 * span:.3g}?"
+                if eps <= 255
+                else ""
+            )
+            raise error(f"{name} {eps:g} is larger than the [{low:g}, {high:g}] pixel range{meant}")
+
+
+def _range_of(x: np.ndarray | None) -> tuple[float, float] | None:
+    if x is None or not np.size(x):
+        return None
+    low, high = float(np.min(x)), float(np.max(x))
+    return next((r for r in _KNOWN_RANGES if r[0] - 1e-6 <= low and high <= r[1] + 1e-6), None)

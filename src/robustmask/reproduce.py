@@ -15,16 +15,24 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robustmask._io import refuse_filled_folder, replaced_folder
-from robustmask._study_report import StudyResults, log_study, write_study
+from robustmask._study_config import (  # noqa: F401  (re-exported: robustmask.reproduce is the public home)
+    ARCHITECTURES,
+    EXTRA_EPSILONS,
+    PAPER_EPSILONS,
+    SCRATCH_IMAGE_SIZE,
+    SUITE_SQUARE_QUERIES,
+    StudyConfig,
+    StudyData,
+    StudyResults,
+)
+from robustmask._study_report import log_study, write_study
 from robustmask._study_steps import (  # noqa: F401  (the steps are monkeypatched here by tests and benchmarks)
     _accuracy,
     _build_model,
-    _Data,
     _load_data,
     _progress_callbacks,
     _robust_comparison,
@@ -40,14 +48,6 @@ if TYPE_CHECKING:  # pragma: no cover - imported where they are used, after the 
     from robustmask.attacks.base import Attack
     from robustmask.evaluation.evaluator import EvaluationResult
 
-#: Table 4's epsilons (the clean row, eps 0, is added by the Evaluator).
-PAPER_EPSILONS = (0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009)
-#: Appended by the quick preset when the paper's epsilons barely move a model (4/255, 6/255, 8/255).
-EXTRA_EPSILONS = (4 / 255, 6 / 255, 8 / 255)
-#: Without pre-trained weights MobileNetV2 trained from scratch stays at chance on the synthetic faces
-#: (33% train and test); robustmask's small CNN learns them, at this size in the quick preset.
-SCRATCH_IMAGE_SIZE = 48
-ARCHITECTURES = ("auto", "mobilenetv2", "cnn")
 #: What the evidence shows about Table 5 (docs/reproduce.md has the experiments behind it).
 EVIDENCE = """
 What the evidence shows (docs/reproduce.md; python benchmarks/table5_experiments.py): no variant of
@@ -60,78 +60,8 @@ undefended model trained to saturation it reported 64% under FGSM where robustma
 and PGD 1%. A flat, high FGSM curve is what such a masked gradient looks like, not robustness:
 judge a defence by PGD and Square (robust_comparison).
 """
-#: Square's queries in the standard suite of the robust stage (AutoAttack's own is 5,000; the robust
-#: comparison's Square also has 300): this keeps the README's run in minutes. Square runs only on
-#: the images both APGD attacks left robust.
-SUITE_SQUARE_QUERIES = 300
 #: Below this drop in accuracy (percentage points) at eps 0.009 the paper's epsilons "do not move" the model.
 MOVE_THRESHOLD = 10.0
-
-
-@dataclass
-class StudyConfig:
-    """Every setting of one reproduction; `quick()` and `full()` are the two presets."""
-
-    preset: str = "quick"
-    data: str | None = None
-    image_size: int = 96
-    n_per_class: int = 500
-    split: float = 0.07
-    seed: int = 0
-    weights: str = "auto"
-    # "auto": the paper's MobileNetV2 when pre-trained weights are at hand, else robustmask's small
-    # face-mask CNN (zoo.facemask_cnn), which learns the synthetic faces from scratch.
-    architecture: str = "auto"
-    # The model takes [0, 1] images (eps on the paper's scale) and maps them to the [-1, 1] range
-    # MobileNetV2's ImageNet weights were trained on; the paper fed [0, 1] straight in (False).
-    mobilenet_preprocessing: bool = True
-    epochs: int = 30
-    batch_size: int = 32
-    attack: str = "fgsm"
-    clip: bool = True
-    epsilons: tuple[float, ...] = PAPER_EPSILONS
-    extra_epsilons: tuple[float, ...] = EXTRA_EPSILONS
-    # The paper's Algorithm 2: copies made once against the undefended model ("original"); "current"
-    # attacks the model as it trains. Either way Table 5 is then measured under both losses.
-    defence_source: str = "original"
-    subset: float = 0.5
-    defence_epochs: int = 10
-    defence_batch_size: int = 32
-    # Beyond the paper: robustmask's small CNN trained from scratch and made robust with PGD
-    # adversarial training, compared under FGSM, PGD, Square and AutoAttack's standard suite, with
-    # one worst case over all of them (docs/defences.md, docs/evaluation.md).
-    robust: bool = True
-    robust_defence: str = "pgd-at"
-    robust_image_size: int = 48
-    robust_n_per_class: int = 350
-    robust_epochs: int = 30
-    robust_square_queries: int = 300
-    # The standard suite's strength in the robust stage (AutoAttack's: 100 and 5,000).
-    robust_apgd_iter: int = 100
-    robust_suite_square_queries: int = SUITE_SQUARE_QUERIES
-    # The issue-6 targets' budgets: the paper's largest eps and 8/255 (docs/defences.md has all four).
-    robust_epsilons: tuple[float, ...] = (0.009, 8 / 255)
-    notes: list[str] = field(default_factory=list)
-
-    @classmethod
-    def quick(cls, **overrides: Any) -> StudyConfig:
-        """Small images and counts: the whole study in minutes on 2 CPU cores."""
-        return cls(**overrides)
-
-    @classmethod
-    def full(cls, **overrides: Any) -> StudyConfig:
-        """The paper's settings: 224 px, 30 epochs, batch 32, the whole training set defended."""
-        settings: dict[str, Any] = dict(
-            preset="full",
-            image_size=224,
-            n_per_class=4845,
-            subset=1.0,
-            defence_epochs=10,
-            defence_batch_size=32,
-            extra_epsilons=(),
-        )
-        settings.update(overrides)
-        return cls(**settings)
 
 
 def run_study(
@@ -267,7 +197,7 @@ def _settings_for(
 
 
 def _report_training(
-    model: keras.Model, data: _Data, notes: list[str], log: Callable[[str], None]
+    model: keras.Model, data: StudyData, notes: list[str], log: Callable[[str], None]
 ) -> tuple[float, float]:
     train_accuracy = _accuracy(model, data.x_train, data.y_train)
     test_accuracy = _accuracy(model, data.x_test, data.y_test)
@@ -291,7 +221,7 @@ def _report_training(
 def _table4(
     config: StudyConfig,
     model: keras.Model,
-    data: _Data,
+    data: StudyData,
     progress: bool,
     notes: list[str],
     log: Callable[[str], None],
@@ -318,7 +248,7 @@ def _table4(
 def _defend(
     config: StudyConfig,
     model: keras.Model,
-    data: _Data,
+    data: StudyData,
     table4: EvaluationResult,
     progress: bool,
     log: Callable[[str], None],
@@ -356,7 +286,7 @@ def _table5(
     attack: Attack,
     model: keras.Model,
     defended: keras.Model,
-    data: _Data,
+    data: StudyData,
     table4: EvaluationResult,
     progress: bool,
 ) -> tuple[EvaluationResult, EvaluationResult, dict[str, float]]:

@@ -25,6 +25,7 @@ import tensorflow as tf
 from robustmask._validation import (
     check_clip,
     check_epsilons,
+    check_eps_units,
     check_images,
     check_input_shape,
     check_labels,
@@ -146,6 +147,7 @@ class Attack(abc.ABC):
         """
         epsilons, scalar = self._epsilons(eps)
         x_np = check_images(x, self.clip)
+        check_eps_units(epsilons, self.norm, self.clip, x_np)  # 8 meant as 8/255
         info = self.model_info(model, x_np)
         check_input_shape(x_np.shape, info.input_shape)
         labels = self._labels(model, x_np, y, info)

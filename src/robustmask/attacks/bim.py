@@ -31,7 +31,19 @@ class BIM(GradientAttack):
         steps: gradient steps (>= 1).
         rel_stepsize: alpha as a fraction of eps; ``None`` for 1.25 / steps.
         abs_stepsize: alpha in input units, for every eps; overrides rel_stepsize.
-        **kwargs: ``clip``, ``norm``, ``loss``, ``from_logits``, ``targeted``, ``batch_size``.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, default ``(0, 1)``; ``None`` turns clipping
+            off.
+        norm (str | int): the threat model eps bounds: ``"inf"`` (L-inf, default), ``2`` or ``1``.
+        loss (None | str | Callable): ``None`` (cross-entropy from log-probabilities, default), ``"keras"``
+            (the paper's clipped loss) or a callable ``loss(y_onehot, log_probs)`` giving one value per
+            image.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int): images per forward pass (default 128).
 
     Example::
 

@@ -27,7 +27,14 @@ class FGSM(GradientAttack):
         clip: valid input range; ``None`` reproduces the paper exactly (no clipping).
         loss: ``None`` for cross-entropy (softmax or logits detected), ``"keras"`` for the paper's
             clipped loss, or a custom loss (see `GradientAttack`).
-        **kwargs: ``norm``, ``from_logits``, ``targeted``, ``batch_size`` (see `Attack`).
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        norm (str | int): the threat model eps bounds: ``"inf"`` (L-inf, default), ``2`` or ``1``.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int): images per forward pass (default 128).
 
     Example::
 
@@ -70,6 +77,18 @@ class FGM(FGSM):
     method, as in Foolbox's L2FastGradientAttack and ART's FastGradientMethod(norm=2)):
     ``x' = x + eps * g / ||g||_2``, so ``||x' - x||_2 = eps`` before clipping. ``norm=1`` takes
     Tramer & Boneh's sparse L1 step (see `robustmask.attacks.norms`); ``norm="inf"`` is `FGSM`.
+
+    Args:
+        clip: the valid input range, default ``(0, 1)``; ``None`` turns clipping off.
+        loss: as for `FGSM`: ``None`` (cross-entropy), ``"keras"`` or a callable.
+        norm: ``2`` (default), ``1`` or ``"inf"`` (which is `FGSM`).
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int): images per forward pass (default 128).
 
     Example::
 

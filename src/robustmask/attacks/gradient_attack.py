@@ -7,6 +7,9 @@ per model and settings (instances with equal settings share it), keeps the hot p
 and `generate` stays graph-safe: evaluators and adversarial trainers call it inside their own
 compiled loops.
 
+`perturb` runs the same `run` on an input the classifier sees through a differentiable map (a
+`ModelView`: the face crops of a camera frame, say), optionally only where a pixel ``mask`` allows.
+
 A complete attack is a few lines (BIM, in any norm)::
 
     class BIM(robustmask.GradientAttack):
@@ -34,14 +37,16 @@ import tensorflow as tf
 
 from robustmask._weakrefs import PerModelCache
 from robustmask.attacks.base import Attack
+from robustmask.attacks.model_view import ModelView
 from robustmask.attacks.norms import Norm
 from robustmask.errors import AttackError
 from robustmask.modelinfo import clipped_cross_entropy, cross_entropy, log_probabilities
 
 if TYPE_CHECKING:  # pragma: no cover
-    from robustmask._types import Model
+    from robustmask._types import Images, Model, TensorEps
+    from robustmask.modelinfo import ModelInfo
 
-__all__ = ["GradientAttack", "LossSpec"]
+__all__ = ["GradientAttack", "LossSpec", "ModelView"]
 
 # Compiled `generate` functions shared by all instances with equal settings, per model (held weakly).
 _SHARED = PerModelCache()
@@ -62,8 +67,19 @@ class GradientAttack(Attack):
             [1e-7, 1 - 1e-7], whose gradient is exactly zero on saturated outputs; or a callable
             ``loss(y_onehot, log_probs) -> per-example`` loss that the attack ascends (descends when
             ``targeted``).
-        **kwargs: ``clip``, ``norm``, ``from_logits``, ``targeted``, ``batch_size`` (see `Attack`).
+        **kwargs: the keyword arguments below (see `Attack`).
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, default ``(0, 1)``; ``None`` turns
+            clipping off.
+        norm (str | int): the threat model eps bounds: ``"inf"`` (L-inf, default), ``2`` or ``1``.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int): images per forward pass (default 128).
     """
+
+    _mask: tf.Tensor | None = None  # where pixels may change: set on the copy `perturb` runs, not on self
 
     def __init__(self, *, loss: LossSpec = None, **kwargs: Any) -> None:
         if loss is not None and loss != "keras" and not callable(loss):
@@ -115,14 +131,72 @@ class GradientAttack(Attack):
             )
         return -loss if self.targeted else loss
 
-    def gradient(self, model: Model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-        """Gradient of the attack objective with respect to the inputs (the ascent direction)."""
+    def gradient(self, model: Model | ModelView, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        """Gradient of the attack objective with respect to the inputs (the ascent direction).
+
+        Through a `ModelView`, the chain rule in two parts: the compiled `loss_gradient` on the
+        view's inputs, then an eager tape from them back to ``x``. Zero where `perturb`'s mask is 0.
+        """
+        if isinstance(model, ModelView):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                inputs = model.inputs(x)
+            upstream = self.compiled_gradient(model.model, inputs.shape, y.shape)(inputs, y)
+            gradient = tape.gradient(
+                inputs, x, output_gradients=upstream, unconnected_gradients=tf.UnconnectedGradients.ZERO
+            )
+        else:
+            gradient = self.loss_gradient(model, x, y)
+        return gradient if self._mask is None else tf.where(self._mask, gradient, tf.zeros_like(gradient))
+
+    def loss_gradient(self, model: Model, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        """Gradient of `objective` with respect to ``x``, by one tape through the model."""
         with tf.GradientTape() as tape:
             tape.watch(x)
             objective = self.objective(model, x, y)
         # Zeros, not None, where the input does not reach the loss (a stop_gradient, a rounding
         # preprocessor): the attack then does nothing and the Evaluator's sanity check says why.
         return tape.gradient(objective, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    def project(self, x_adv: tf.Tensor, x: tf.Tensor, eps: TensorEps) -> tf.Tensor:
+        """`Attack.project`, after putting back x where `perturb`'s mask is 0."""
+        if self._mask is not None:
+            x_adv = tf.where(self._mask, x_adv, x)
+        # Attack.project, not super(): AutoGraph converts super() calls in a way that kept the model
+        # alive after the trace (test_the_shared_caches_keep_no_model_alive).
+        return Attack.project(self, x_adv, x, eps)
+
+    def model_info(self, model: Model | ModelView, sample: Images | None = None) -> ModelInfo:
+        """`Attack.model_info` of the model, or of the classifier behind a `ModelView`."""
+        return Attack.model_info(self, model.model if isinstance(model, ModelView) else model, sample)
+
+    # ------------------------------------------------------------------ one batch, one eps, as called
+    def perturb(
+        self,
+        model: Model | ModelView,
+        x: tf.Tensor,
+        y: tf.Tensor,
+        eps: float,
+        mask: Images | tf.Tensor | None = None,
+    ) -> tf.Tensor:
+        """`run` on one batch for one eps, then the projection, as called (eagerly: for views).
+
+        ``y`` is one-hot, one row per classifier input. ``mask`` (broadcast against ``x``, nonzero
+        where pixels may change) zeroes the gradient and the perturbation elsewhere; the eps ball
+        and clip range are the usual ones. The model's `ModelInfo` must be known (`model_info` with
+        a sample). On a plain model, ``attack(model, x, y, eps)`` runs the same `run` compiled.
+
+        Example::
+
+            x_adv = PGD(steps=10, seed=0).perturb(view, frame[None], y_onehot, eps=0.008, mask=faces)
+        """
+        attack = copy.copy(self)
+        x = tf.convert_to_tensor(x, tf.float32)
+        if mask is not None:
+            attack._mask = tf.broadcast_to(tf.not_equal(tf.convert_to_tensor(mask, tf.float32), 0), x.shape)
+        eps_tensor = tf.constant(eps, tf.float32)
+        y = tf.convert_to_tensor(y, tf.float32)
+        return attack.project(tf.cast(attack.run(model, x, y, eps_tensor), tf.float32), x, eps_tensor)
 
     # ------------------------------------------------------------------ tensor-level entry point
     def generate(
@@ -151,26 +225,44 @@ class GradientAttack(Attack):
         leaves the batch and the number of epsilons open, so the last, smaller batch of a data set
         does not trace it again.
         """
+        return self._cached(model, _generate_for, x_shape, y_shape, [tf.TensorSpec([None], tf.float32)])
+
+    def compiled_gradient(
+        self, model: Model, x_shape: tf.TensorShape, y_shape: tf.TensorShape
+    ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+        """The compiled `loss_gradient` ``(x, y) -> gradient`` for `model`, any batch size, shared
+        as `compiled_for` is."""
+        return self._cached(model, _loss_gradient_for, x_shape, y_shape, [])
+
+    def _cached(
+        self,
+        model: Model,
+        body: Callable[..., tf.Tensor],
+        x_shape: tf.TensorShape,
+        y_shape: tf.TensorShape,
+        more: list[tf.TensorSpec],
+    ) -> Callable[..., tf.Tensor]:
         settings = self._settings_key()
         cache = self._compiled if settings is None else _SHARED
-        key = (settings, tuple(x_shape[1:]), tuple(y_shape[1:]))
-        compiled = cache.get(model, key, lambda model_ref: self._compile(model_ref, x_shape, y_shape))
+        key = (body.__name__, settings, tuple(x_shape[1:]), tuple(y_shape[1:]))
+        signature = [
+            tf.TensorSpec([None, *x_shape[1:]], tf.float32),
+            tf.TensorSpec([None, *y_shape[1:]], tf.float32),
+            *more,
+        ]
+        compiled = cache.get(model, key, lambda model_ref: self._compile(model_ref, body, signature))
         return cast(Callable[..., tf.Tensor], compiled)
 
     def _compile(
-        self, model_ref: Callable[[], object], x_shape: tf.TensorShape, y_shape: tf.TensorShape
+        self, model_ref: Callable[[], object], body: Callable[..., tf.Tensor], signature: list[tf.TensorSpec]
     ) -> Callable[..., tf.Tensor]:
         # The function runs a snapshot of this instance: a setting changed later makes a new key,
         # never a silently different function under the old one. The model is held weakly.
         attack = copy.copy(self)
-        signature = [
-            tf.TensorSpec([None, *x_shape[1:]], tf.float32),
-            tf.TensorSpec([None, *y_shape[1:]], tf.float32),
-            tf.TensorSpec([None], tf.float32),
-        ]
+        attack._mask = None
         # A partial, not a closure: TensorFlow counts traces per code object, and the closures of one
         # factory share theirs, so each new model or setting would be reported as "retracing".
-        return tf.function(functools.partial(_generate_for, attack, model_ref), input_signature=signature)
+        return tf.function(functools.partial(body, attack, model_ref), input_signature=signature)
 
     def _settings_key(self) -> Hashable | None:
         """What the compiled graph depends on: the class and every public setting; None if unhashable.
@@ -214,3 +306,10 @@ def _generate_for(
 ) -> tf.Tensor:
     """The body of a compiled `generate`: ``attack`` on the model ``model_ref`` refers to."""
     return attack._generate(cast("Model", model_ref()), x, y, epsilons)
+
+
+def _loss_gradient_for(
+    attack: GradientAttack, model_ref: Callable[[], object], x: tf.Tensor, y: tf.Tensor
+) -> tf.Tensor:
+    """The body of a compiled `loss_gradient`."""
+    return attack.loss_gradient(cast("Model", model_ref()), x, y)

@@ -40,7 +40,19 @@ class PGD(BIM):
         seed: integer for reproducible random starts (the same noise in every call and batch of the
             same shape, so an eps sweep equals separate calls); ``None`` draws fresh noise each call
             (use None for adversarial training, or every training step starts from the same noise).
-        **kwargs: ``clip``, ``norm``, ``loss``, ``from_logits``, ``targeted``, ``batch_size``.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, default ``(0, 1)``; ``None`` turns clipping
+            off.
+        norm (str | int): the threat model eps bounds: ``"inf"`` (L-inf, default), ``2`` or ``1``.
+        loss (None | str | Callable): ``None`` (cross-entropy from log-probabilities, default), ``"keras"``
+            (the paper's clipped loss) or a callable ``loss(y_onehot, log_probs)`` giving one value per
+            image.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int): images per forward pass (default 128).
 
     Example::
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from robustmask._registry import _unaccepted, unknown_parameters_message
 from robustmask.errors import AttackError
 
 if TYPE_CHECKING:  # pragma: no cover - naming an attack imports only its own module
@@ -76,7 +77,8 @@ def get(name: str, **params: Any) -> Attack:
     except TypeError as error:
         if not _rejects_a_given_keyword(error, factory, params):
             raise  # raised inside the constructor: a bug to see, not a bad parameter
-        raise AttackError(f"attack {name!r} does not take these parameters: {error}") from None
+        unknown = re.findall(r"keyword argument '(\w+)'", str(error))
+        raise AttackError(unknown_parameters_message(name, factory, unknown)) from None
     if not isinstance(attack, Attack):
         raise AttackError(f"attack {name!r} built a {type(attack).__name__}, not a robustmask Attack")
     return attack
@@ -91,7 +93,10 @@ def _check_params(factory: Callable[..., Any], name: str, params: dict[str, Any]
     try:
         signature.bind(**params)
     except TypeError as error:
-        raise AttackError(f"attack {name!r} does not take these parameters: {error}") from None
+        unknown = _unaccepted(factory, params)
+        if not unknown:
+            raise AttackError(f"attack {name!r}: {error}") from None
+        raise AttackError(unknown_parameters_message(name, factory, unknown)) from None
 
 
 def _rejects_a_given_keyword(error: TypeError, factory: Callable[..., Any], params: dict[str, Any]) -> bool:

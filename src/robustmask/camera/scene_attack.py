@@ -1,23 +1,30 @@
-"""End-to-end attack on a camera frame: perturb the pixels (whole frame, face boxes or mask region) so
-that the classifier, seeing the detector's crops, changes its answer; then count what changed."""
+"""End-to-end attack on a camera frame: perturb the pixels (whole frame, face boxes or mask region)
+so that the classifier, seeing the detector's crops, changes its answer; then count what changed.
+
+The attack is any registered gradient attack (`robustmask.GradientAttack`: FGSM, BIM, PGD, ...),
+run by its own `run` on the frame through a `FrameView`; this module adds the region and the
+before/after comparison.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from robustmask.camera.detection import FaceBox
-from robustmask.camera.pipeline import Detection, FacePipeline, as_float_frame, differentiable_crops
+from robustmask.camera.pipeline import Detection, FacePipeline, as_float_frame
 from robustmask.errors import AttackError
 
 if TYPE_CHECKING:  # pragma: no cover
-    import keras
-    import tensorflow as tf
+    from robustmask.attacks.gradient_attack import GradientAttack
 
 __all__ = [
+    "REGIONS",
     "FaceMatch",
     "SceneAttack",
     "SceneComparison",
@@ -26,13 +33,13 @@ __all__ = [
     "judge",
     "mask_region_box",
     "region_mask",
+    "scene_gradient_attack",
 ]
 
 Region = Literal["frame", "faces", "mask"]
-Method = Literal["fgsm", "bim", "pgd"]
 Status = Literal["same", "changed", "lost", "gained"]
+#: Where a scene attack may change pixels: the whole frame, the face boxes, or their mask regions.
 REGIONS: tuple[Region, ...] = ("frame", "faces", "mask")
-METHODS: tuple[Method, ...] = ("fgsm", "bim", "pgd")
 
 
 @dataclass(frozen=True)
@@ -112,16 +119,16 @@ def compare_detections(
 
 
 def mask_region_box(box: FaceBox) -> FaceBox:
-    """The mask region (nose to chin, cheek to cheek) of a face box: the fractions of
-    ``robustmask.attacks.art.patch.MASK_REGION`` applied to the box."""
-    from robustmask.attacks.art.patch import MASK_REGION
+    """The mask region (nose to chin, cheek to cheek) of a face box: `robustmask.attacks.art.patch.patch_box`
+    (``MASK_REGION``, the patch attack's place) of the box.
 
-    (centre_row, centre_col), (height_fraction, width_fraction) = MASK_REGION["center"], MASK_REGION["size"]
-    h = min(box.h, max(1, round(height_fraction * box.h)))
-    w = min(box.w, max(1, round(width_fraction * box.w)))
-    top = int(np.clip(np.floor(centre_row * box.h - h / 2 + 0.5), 0, box.h - h))
-    left = int(np.clip(np.floor(centre_col * box.w - w / 2 + 0.5), 0, box.w - w))
-    return FaceBox(box.x + left, box.y + top, w, h, box.score)
+    >>> mask_region_box(FaceBox(100, 200, 100, 200))
+    FaceBox(x=132, y=306, w=36, h=44, score=1.0)
+    """
+    from robustmask.attacks.art.patch import patch_box
+
+    top, left, height, width = patch_box((box.h, box.w))
+    return FaceBox(box.x + left, box.y + top, width, height, box.score)
 
 
 def region_mask(frame_shape: Sequence[int], boxes: Sequence[FaceBox], region: Region = "frame") -> np.ndarray:
@@ -148,63 +155,59 @@ def judge(
 
 
 class SceneAttack:
-    """Sign-gradient L-inf attack (FGSM, BIM or PGD) on a whole frame through a `FacePipeline`.
+    """A gradient attack on a whole frame through a `FacePipeline`: the attack's own iteration, loss
+    and step sizes, on the frame's pixels.
 
-    The loss is the classifier's cross-entropy summed over the detected faces (each face's label: its
-    clean prediction), computed on crops taken from the frame by slicing and resizing, both
-    differentiable, so every step changes frame pixels. Pixels change only inside `region`
-    (``"frame"``, ``"faces"``: the detector's boxes, ``"mask"``: the mask region of each box), by at
-    most `eps`, and stay in [0, 1]. The detector is not differentiated (OpenCV is not TensorFlow): the
-    boxes are those of the clean frame; faces lost or gained are measured afterwards (`judge`).
+    `attack` is a `robustmask.GradientAttack` (FGSM, BIM, PGD, or a plug-in subclass) or its
+    registered name, built with `params` (``SceneAttack("pgd", steps=10, seed=0)``). It runs on the
+    frame through a `FrameView`: its loss (from the model's log-probabilities, see
+    `robustmask.modelinfo`) summed over the detected faces, each labelled by its clean prediction,
+    on crops taken by slicing and resizing, both differentiable. Pixels change only inside
+    `region` (``"frame"``, ``"faces"``: the detector's boxes, ``"mask"``: the mask region of each
+    box), by at most `eps` in the attack's norm, and stay in [0, 1]. The detector is not
+    differentiated (OpenCV is not TensorFlow): the boxes are those of the clean frame; faces lost
+    or gained are measured afterwards (`judge`). With `region="faces"`, crops without margin at the
+    classifier's input size and one face, ``SceneAttack(PGD(seed=0))`` gives the crops that
+    ``PGD(seed=0)(model, crops, labels, eps)`` gives.
 
     Args:
-        method: ``"pgd"`` (default; random start, step 2.5 eps / steps), ``"bim"`` (step eps / steps)
-            or ``"fgsm"`` (one step of eps).
-        eps: L-inf budget on [0, 1] pixels (default 0.008, about 2/255). A patch on the mask region
-            is unbounded with ``eps=1`` (then give more steps, e.g. 40).
-        steps: gradient steps (ignored by FGSM).
+        attack: the attack or its name (``robustmask attacks`` lists them; default ``"pgd"``).
+        eps: budget on [0, 1] pixels (default 0.008, about 2/255). An unbounded patch on the mask
+            region is ``eps=1`` (then give more steps, e.g. ``steps=40``).
         region: where pixels may change.
-        step_size: overrides the step given above.
-        seed: of PGD's random start.
+        **params: the attack's parameters when `attack` is a name.
 
-    >>> attack = SceneAttack("pgd", eps=4 / 255, steps=10, region="faces")
+    >>> attack = SceneAttack("pgd", eps=4 / 255, region="faces", steps=10, seed=0)
     >>> result = attack(pipeline, frame)
     >>> result.comparison.changed, result.comparison.lost, result.comparison.gained
     """
 
     def __init__(
         self,
-        method: Method = "pgd",
+        attack: GradientAttack | str = "pgd",
         eps: float = 0.008,
-        steps: int = 10,
         region: Region = "frame",
-        step_size: float | None = None,
-        seed: int = 0,
+        **params: Any,
     ) -> None:
-        if method not in METHODS:
-            raise AttackError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.attack = scene_gradient_attack(attack, **params)
         if region not in REGIONS:
             raise AttackError(f"region must be one of {', '.join(REGIONS)}, got {region!r}")
-        if not 0.0 < float(eps) <= 1.0:
-            raise AttackError(f"eps is an L-inf budget on [0, 1] pixels, in (0, 1]; got {eps!r}")
-        if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-            raise AttackError(f"steps is a whole number >= 1, got {steps!r}")
-        self.method, self.region, self.eps, self.seed = method, region, float(eps), int(seed)
-        self.steps = 1 if method == "fgsm" else int(steps)
-        default_step = {"fgsm": self.eps, "bim": self.eps / self.steps, "pgd": 2.5 * self.eps / self.steps}
-        self.step_size = float(step_size) if step_size is not None else default_step[method]
-        if not self.step_size > 0:
-            raise AttackError(f"step_size must be > 0, got {step_size!r}")
-        self._compiled: tuple[keras.Model, Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] | None = None
+        self.eps, self.region = _budget(eps, self.attack), region
 
     def __repr__(self) -> str:
-        return f"SceneAttack({self.method!r}, eps={self.eps:g}, steps={self.steps}, region={self.region!r})"
+        return f"SceneAttack({self.attack!r}, eps={self.eps:g}, region={self.region!r})"
 
     def __call__(self, pipeline: FacePipeline, frame: np.ndarray, frame_index: int = 0) -> SceneResult:
-        """Detect and classify, attack the faces found, then detect and classify again."""
+        """Detect and classify, attack the faces found, then detect and classify the attacked frame."""
         image = as_float_frame(frame)
         before = pipeline(image, frame_index)
-        adversarial = self.perturb(pipeline, image, [d.box for d in before], [d.label for d in before])
+        return self.attack_detections(pipeline, image, before, frame_index)
+
+    def attack_detections(
+        self, pipeline: FacePipeline, frame: np.ndarray, before: Sequence[Detection], frame_index: int = 0
+    ) -> SceneResult:
+        """Attack the faces of `before` (the pipeline's detections on `frame`) and `judge` the result."""
+        adversarial = self.perturb(pipeline, frame, [d.box for d in before], [d.label for d in before])
         return judge(pipeline, adversarial, before, frame_index)
 
     def perturb(
@@ -215,70 +218,70 @@ class SceneAttack:
         labels: Sequence[int] | None = None,
     ) -> np.ndarray:
         """The adversarial frame (float32 in [0, 1]) against the faces in `boxes` of their `labels`
-        (default: the clean predictions). A frame without faces comes back unchanged."""
+        (default: the clean predictions; the targets of a targeted attack). A frame without faces
+        comes back unchanged."""
         import tensorflow as tf
+
+        from robustmask._validation import check_labels
+        from robustmask.camera.frame_view import FrameView
 
         clean = as_float_frame(frame)
         if not boxes:
             return clean.copy()
+        if labels is None and self.attack.targeted:
+            raise AttackError(f"{self.attack.name} is targeted: pass the target classes as labels")
+        view = FrameView(pipeline.model, pipeline.crops_of(boxes, clean.shape), pipeline.input_size)
+        x = tf.constant(clean[None])
+        crops = view.inputs(x).numpy()
+        info = self.attack.model_info(view, crops)  # softmax or logits, checked on these crops
         if labels is None:
-            labels = pipeline.probabilities(clean, boxes).argmax(axis=1).tolist()
-        crops = pipeline.crops_of(boxes, clean.shape)
-        mask = tf.constant(region_mask(clean.shape, boxes, self.region))
-        target = tf.one_hot(list(labels), len(pipeline.class_names))
-        x0 = tf.constant(clean)
-        x = self._start(x0, mask)
-        for _ in range(self.steps):
-            gradient = self.gradient(pipeline, x, crops, target)
-            x = self._project(x + self.step_size * tf.sign(gradient) * mask, x0)
-        return x.numpy()
-
-    def _start(self, x0: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-        if self.method != "pgd":
-            return x0
-        import tensorflow as tf
-
-        noise = tf.random.stateless_uniform(
-            tf.shape(x0), seed=(self.seed, 0), minval=-self.eps, maxval=self.eps
+            labels = self.attack.predict_labels(pipeline.model, crops).tolist()
+        y = tf.one_hot(
+            check_labels(np.asarray(labels), len(boxes), info.num_classes, "labels"), info.num_classes
         )
-        return self._project(x0 + noise * mask, x0)
+        mask = region_mask(clean.shape, boxes, self.region)[None]
+        return np.asarray(self.attack.perturb(view, x, y, self.eps, mask=mask))[0]
 
-    def _project(self, x: tf.Tensor, x0: tf.Tensor) -> tf.Tensor:
-        import tensorflow as tf
 
-        return tf.clip_by_value(tf.clip_by_value(x, x0 - self.eps, x0 + self.eps), 0.0, 1.0)
+def _budget(eps: object, attack: GradientAttack) -> float:
+    """`eps` as a float: > 0, and at most 1 for an L-inf budget on [0, 1] pixels."""
+    linf = attack.norm.name == "inf"
+    value = float(eps) if isinstance(eps, numbers.Real) and not isinstance(eps, bool) else math.nan
+    if not 0 < value <= (1 if linf else math.inf):
+        bound = (
+            "an L-inf budget on [0, 1] pixels, in (0, 1]" if linf else f"an {attack.norm.label} budget > 0"
+        )
+        raise AttackError(f"eps is {bound}; got {eps!r}")
+    return value
 
-    def gradient(
-        self,
-        pipeline: FacePipeline,
-        x: tf.Tensor,
-        crops: Sequence[tuple[int, int, int, int]],
-        target: tf.Tensor,
-    ) -> tf.Tensor:
-        """The gradient, with respect to the frame `x`, of the cross-entropy summed over the `crops`
-        (``(x0, y0, x1, y1)``) against the one-hot `target`.
 
-        By the chain rule in two parts: the model's part (compiled once per model with
-        ``tf.function``, about 5x faster than eager for MobileNetV2) gives the gradient on the
-        crops; an eager tape over the crop-and-resize carries it back to the frame's pixels.
-        """
-        import tensorflow as tf
+def scene_gradient_attack(attack: GradientAttack | str, **params: Any) -> GradientAttack:
+    """`attack`, or the registered attack of that name built with `params`, checked for frames:
+    a `robustmask.GradientAttack`, eps-bounded, clipping to [0, 1], one restart.
 
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            images = differentiable_crops(x, crops, pipeline.input_size)
-        return tape.gradient(images, x, output_gradients=self._crop_gradient(pipeline.model)(images, target))
+    >>> scene_gradient_attack("bim", steps=5)
+    BIM(steps=5, rel_stepsize=0.25, norm='inf', targeted=False)
+    """
+    from robustmask.attacks import get
+    from robustmask.attacks.gradient_attack import GradientAttack
 
-    def _crop_gradient(self, model: keras.Model) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
-        if self._compiled is None or self._compiled[0] is not model:
-            import tensorflow as tf
-
-            def crop_gradient(images: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-                with tf.GradientTape() as tape:
-                    tape.watch(images)
-                    probs = model(images, training=False)
-                    loss = -tf.reduce_sum(target * tf.math.log(tf.clip_by_value(probs, 1e-12, 1.0)))
-                return tape.gradient(loss, images)
-
-            self._compiled = (model, tf.function(crop_gradient, reduce_retracing=True))
-        return self._compiled[1]
+    if isinstance(attack, str):
+        built = get(attack, **params)
+    elif params:
+        raise AttackError(
+            f"parameters {', '.join(params)} go to the attack's constructor, not to SceneAttack"
+        )
+    else:
+        built = attack
+    if not isinstance(built, GradientAttack) or not built.eps_bounded:
+        raise AttackError(
+            f"a scene attack is a native, eps-bounded gradient attack (a robustmask.GradientAttack: fgsm, "
+            f"fgm, bim, pgd, ...); {attack!r} is {type(built).__name__}"
+        )
+    if built.clip != (0.0, 1.0):
+        raise AttackError(f"frames are [0, 1] images: the attack must clip to (0, 1), not {built.clip}")
+    if getattr(built, "restarts", 1) != 1:
+        raise AttackError(
+            "a scene attack keeps one frame, not the best restart of each face: give restarts=1"
+        )
+    return built

@@ -13,9 +13,10 @@ import numpy as np
 from robustmask.camera.detection import FaceBox, import_cv2, to_uint8
 from robustmask.camera.pipeline import as_float_frame
 from robustmask.errors import DataError, RobustmaskError
-from robustmask.evaluation.printable import load_universal_perturbation
+from robustmask.evaluation.printable import load_patch, load_universal_perturbation
 
-#: ``--universal FILE.npy``: the format `robustmask universal` writes has one reader, in evaluation/.
+#: ``--universal FILE.npy`` and ``--patch FILE.png``: the formats `robustmask universal` writes have
+#: one reader each, in evaluation/printable.py (a patch comes back at its learnt size).
 load_universal = load_universal_perturbation
 
 __all__ = [
@@ -155,16 +156,6 @@ def write_detections_csv(
 
 
 # ---------------------------------------------------------------------------------- fixed perturbations
-def load_patch(path: str | os.PathLike) -> np.ndarray:
-    """A patch image (PNG, JPEG) as RGB float32 (H, W, 3) in [0, 1]."""
-    source = Path(path)
-    if not source.is_file():
-        raise DataError(f"{source}: no such patch image")
-    if source.suffix.lower() not in IMAGE_SUFFIXES:
-        raise DataError(f"{source}: a patch is an image file ({', '.join(IMAGE_SUFFIXES)})")
-    return next(read_frames(source))
-
-
 def apply_universal(frame: np.ndarray, boxes: Sequence[FaceBox], pattern: np.ndarray) -> np.ndarray:
     """`frame` with `pattern` resized to each face box and added inside it, clipped to [0, 1].
 
@@ -179,7 +170,7 @@ def apply_universal(frame: np.ndarray, boxes: Sequence[FaceBox], pattern: np.nda
 
 def apply_patch(frame: np.ndarray, boxes: Sequence[FaceBox], patch: np.ndarray) -> np.ndarray:
     """`frame` with the RGB `patch` (in [0, 1]) scaled onto the mask region of each face box
-    (``robustmask.attacks.art.patch.MASK_REGION`` of the box).
+    (`mask_region_box`), as a camera sees the printed patch: its pixels as blocks, area-averaged.
 
     >>> adversarial = apply_patch(frame, detector(frame), load_patch("patch.png"))
     """
@@ -188,15 +179,15 @@ def apply_patch(frame: np.ndarray, boxes: Sequence[FaceBox], patch: np.ndarray) 
     out = as_float_frame(frame).copy()
     for box in boxes:
         x0, y0, x1, y1 = mask_region_box(box).corners
-        out[y0:y1, x0:x1] = np.clip(_resized(patch, x1 - x0, y1 - y0), 0.0, 1.0)
+        out[y0:y1, x0:x1] = np.clip(_resized(patch, x1 - x0, y1 - y0, printed=True), 0.0, 1.0)
     return out
 
 
-def _resized(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """`image` resized to width x height: area averaging when it shrinks (a printable patch is stored
-    upscaled, nearest-neighbour), bilinear when it grows."""
+def _resized(image: np.ndarray, width: int, height: int, printed: bool = False) -> np.ndarray:
+    """`image` resized to width x height: area averaging when it shrinks, and when a `printed` patch
+    grows (its pixels become blocks, averaged where they straddle a frame pixel); else bilinear."""
     cv2 = import_cv2()
     array = np.asarray(image, np.float32)
     shrinks = width < array.shape[1] or height < array.shape[0]
-    interpolation = cv2.INTER_AREA if shrinks else cv2.INTER_LINEAR
+    interpolation = cv2.INTER_AREA if shrinks or printed else cv2.INTER_LINEAR
     return cv2.resize(array, (width, height), interpolation=interpolation).reshape(height, width, 3)

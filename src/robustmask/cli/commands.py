@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from robustmask._io import write_atomically
-from robustmask.errors import ModelError, RobustmaskError
+from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover - the commands import TensorFlow only when they run
     from collections.abc import Iterable
@@ -67,7 +67,14 @@ def attack(args: argparse.Namespace) -> int:
     print(
         f"{attacker.name} ({attacker.norm.label}) on {args.model}: {len(x)} images, classes {', '.join(names)}"
     )
+    print(_clean_accuracy_line(model, attacker, x, y))
     print(named_norm(report).to_string(index=False))
+    print(
+        "success rate: the share of all images the attack made the model predict as their target"
+        if attacker.targeted
+        else "success rate: the share of the images the model classified correctly before the attack "
+        "whose class the attack changed (misclassified images are not counted)"
+    )
     if args.save:
         adversarial = images[0] if eps is None or np.ndim(eps) == 0 else np.stack(images)
         write_atomically(
@@ -75,13 +82,24 @@ def attack(args: argparse.Namespace) -> int:
             lambda tmp: np.savez_compressed(
                 tmp,
                 adversarial=adversarial,
+                clean=x,
                 labels=y,
+                class_names=np.asarray(names),
                 epsilons=np.atleast_1d(np.asarray(eps if eps is not None else np.nan, np.float64)),
             ),
             suffix=".npz",
         )
         print(f"saved {args.save}")
     return 0
+
+
+def _clean_accuracy_line(model: keras.Model, attacker: Attack, x: np.ndarray, y: np.ndarray) -> str:
+    """Clean accuracy: the images the attack's success rate is counted on are the correct ones."""
+    predicted = attacker.predict_labels(model, x)
+    correct = int(np.sum(predicted == y))
+    return (
+        f"clean accuracy: {100 * correct / len(y):.2f}% ({correct} of {len(y)} images correctly classified)"
+    )
 
 
 def _attacker(args: argparse.Namespace) -> Attack:
@@ -121,14 +139,18 @@ def seed_weights(args: argparse.Namespace) -> int:
 def synthetic(args: argparse.Namespace) -> int:
     from robustmask.datasets import write_synthetic_face_mask_directory
 
+    from robustmask.cli._data import synthetic_names
+
+    names = synthetic_names(args.classes)
     path = write_synthetic_face_mask_directory(
         args.out,
         n_per_class=args.n_per_class,
         image_size=args.image_size,
         seed=args.seed,
         overwrite=args.overwrite,
+        classes=names,
     )
-    print(f"wrote {3 * args.n_per_class} images to {path}")
+    print(f"wrote {len(names) * args.n_per_class} images of {', '.join(names)} to {path}")
     return 0
 
 
@@ -160,35 +182,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _data_for(model: keras.Model, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Images at the model's input size, their labels and class names."""
-    from robustmask import datasets
+    """Images at the model's input size, their labels and class names (`robustmask.cli._data.data_for`)."""
+    from robustmask.cli._data import data_for
 
-    shape = getattr(model, "input_shape", None)
-    if not shape or shape[1] is None or shape[2] is None:
-        raise ModelError(
-            "the model does not declare its input size; robustmask needs (height, width, 3) inputs"
-        )
-    size = (int(shape[1]), int(shape[2]))
-    if args.data:
-        loaded = datasets.load_face_mask_directory(
-            args.data, image_size=size, split=0.0, seed=args.seed, class_names=args.class_names
-        )
-        return loaded.x_train, loaded.y_train, list(loaded.class_names)  # split=0: every image
-    x, y = datasets.synthetic_face_masks(n_per_class=args.n, image_size=size[0], seed=args.seed)
-    if size[0] != size[1]:
-        raise RobustmaskError(f"synthetic faces are square; the model takes {size[0]}x{size[1]}: pass --data")
-    names = list(datasets.CLASS_NAMES)
-    if args.class_names:
-        unknown = [c for c in args.class_names if c not in names]
-        if unknown:
-            raise RobustmaskError(
-                f"--class-names {' '.join(unknown)}: synthetic classes are {', '.join(names)}"
-            )
-        keep = np.isin(y, [names.index(c) for c in args.class_names])
-        relabel = {names.index(c): i for i, c in enumerate(args.class_names)}
-        x, y = x[keep], np.array([relabel[v] for v in y[keep]])
-        names = list(args.class_names)
-    return x, y, names
+    return data_for(model, args)
 
 
 def _params(pairs: Iterable[str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robustmask.cli.commands import add_model_options
+from robustmask.cli.options import add_class_names_option, eps_value
 
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
@@ -52,8 +53,17 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_model_options(defend)
     defend.add_argument(
-        "--data", metavar="PATH", help="Kaggle face-mask folder (default: the embedded synthetic faces)"
+        "--data",
+        metavar="PATH",
+        help="training images, one sub-folder per class (default: the embedded synthetic faces); without "
+        "--test-data a stratified share of at least 12%% (about 50 images) is held out for testing",
     )
+    defend.add_argument(
+        "--test-data",
+        metavar="DIR",
+        help="a separate folder of test images, the same class folders (default: a share of --data)",
+    )
+    add_class_names_option(defend)
     defend.add_argument("--image-size", type=int, default=48, help="image size without --model (default: 48)")
     defend.add_argument(
         "--n-per-class", type=int, default=500, help="synthetic images per class (default: 500)"
@@ -61,8 +71,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     defend.add_argument("--epochs", type=int, default=30, help="epochs of training (default: 30)")
     defend.add_argument(
         "--eps",
-        type=float,
-        help="training budget of pgd-at, fast-at, trades and plug-ins (default for the built-ins: 8/255)",
+        type=eps_value,
+        metavar="EPS",
+        help="training budget of pgd-at, fast-at, trades and plug-ins, e.g. 8/255 (default for the "
+        "built-ins: 8/255)",
     )
     defend.add_argument(
         "--param",
@@ -100,8 +112,9 @@ def _add_suite_options(defend: argparse.ArgumentParser) -> None:
 
 def defend(args: argparse.Namespace) -> int:
     from robustmask._io import refuse_filled_folder, replaced_folder, write_atomically
+    from robustmask.cli._data import check_class_count, defend_data
     from robustmask.cli.commands import _params, load_model
-    from robustmask.defenses.presets import robust_preset, robust_data
+    from robustmask.defenses.presets import robust_preset
 
     out = Path(args.out)
     refuse_filled_folder(out, args.overwrite)
@@ -114,15 +127,30 @@ def defend(args: argparse.Namespace) -> int:
     _suite(args.suite, suite_settings, 3)
     model = load_model(args) if args.model else None
     size = int(model.input_shape[1]) if model is not None else args.image_size
-    data = robust_data(args.data, image_size=size, n_per_class=args.n_per_class, seed=args.seed)
-    print(f"data: {len(data[0])} train / {len(data[1])} test images at {size} px")
+    data, names, data_warnings = defend_data(args, size)
+    if model is not None:
+        check_class_count(model, names, f"the folder {args.data}" if args.data else "the synthetic faces")
+        if not args.test_data:
+            print(
+                "note: the test images are a held-out share of --data; if --model was trained on those "
+                "images, pass --test-data with images it never saw"
+            )
+    test_from = args.test_data or "held out"
+    print(
+        f"data: {len(data[0])} train / {len(data[1])} test ({test_from}) images at {size} px, {', '.join(names)}"
+    )
+    for warning in data_warnings:
+        print(f"warning: {warning}")
     checkpoints = out.parent / f".{out.name}.checkpoints"  # beside the results: a rerun resumes from it
     print(f"checkpoints in {checkpoints}: the same command resumes after an interruption")
-    table, models, warnings = _compare(args, trainer, model, data, checkpoints, suite_settings)
+    table, models, warnings = _compare(args, trainer, model, data, checkpoints, suite_settings, len(names))
+    warnings = data_warnings + warnings
     summary = {
         "defence": args.defense,
         "trainer": repr(vars(trainer).get("attack")),
         "data": args.data or "synthetic",
+        "test_data": args.test_data or "held out from the data",
+        "classes": names,
         "image_size": size,
         "train": len(data[0]),
         "test": len(data[1]),
@@ -161,6 +189,7 @@ def _compare(
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     checkpoints: Path,
     suite_settings: dict[str, Any],
+    num_classes: int,
 ) -> tuple[pd.DataFrame, dict[str, Any], list]:
     """Train, attack both models with every attack, print the table, the headline and the warnings."""
     from robustmask.defenses.comparison import comparison_warnings, markdown_table
@@ -168,7 +197,6 @@ def _compare(
     from robustmask.evaluation.headline import headline, headline_lines
 
     x_train, x_test, y_train, y_test = data
-    num_classes = int(max(y_train.max(), y_test.max())) + 1
     table, models = robust_comparison(
         x_train,
         x_test,
@@ -183,10 +211,24 @@ def _compare(
         suite=_suite(args.suite, suite_settings, num_classes),
         progress=not args.no_progress,
     )
-    warnings = comparison_warnings(table, num_classes)
+    warnings = comparison_warnings(table, num_classes) + _below_chance(table, num_classes, len(y_test))
     print(markdown_table(table))
     print("\n".join(headline_lines(headline(table)) + [f"warning: {warning}" for warning in warnings]))
     return table, models, warnings
+
+
+def _below_chance(table: pd.DataFrame, num_classes: int, examples: int) -> list:
+    """``below-chance`` warnings on each model's clean accuracy (labels or class names swapped)."""
+    from robustmask.evaluation.sanity import check_below_chance
+
+    found = []
+    for model, rows in table.groupby("Defence", sort=False):
+        warning = check_below_chance(
+            float(rows["Clean (%)"].iloc[0]), num_classes, examples, model=str(model)
+        )
+        if warning is not None:
+            found.append(warning)
+    return found
 
 
 def _write_results(
@@ -213,7 +255,14 @@ def _write_results(
         kind="defend",
         command=shlex.join(["robustmask", *sys.argv[1:]]),
         seed=args.seed,
-        settings={**settings, "defense": args.defense, "model": args.model, "data": args.data},
+        settings={
+            **settings,
+            "defense": args.defense,
+            "model": args.model,
+            "data": args.data,
+            "test_data": args.test_data,
+            "class_names": args.class_names,
+        },
     )
     covered = headline(table)
     writer.section(

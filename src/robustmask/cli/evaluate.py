@@ -11,6 +11,8 @@ import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
+from robustmask.cli.options import eps_value
+from robustmask.cli.shards import SUITE_CHUNK, add_shard_arguments, write_shard
 from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover - the command imports TensorFlow only when it runs
@@ -38,10 +40,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], mo
     )
     evaluate.add_argument(
         "--eps",
-        type=float,
-        nargs="*",
+        type=eps_value,
+        nargs="+",
         default=None,
-        help="epsilons (default: the paper's ten; 0.009 and 8/255 with --suite)",
+        metavar="EPS",
+        help="epsilons, numbers or fractions such as 8/255 (default: the paper's ten; 0.009 and 8/255 "
+        "with --suite)",
     )
     evaluate.add_argument(
         "--norm", metavar="inf|2|1", help="threat model of eps: inf (default, the paper's), 2 or 1"
@@ -61,6 +65,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], mo
     evaluate.add_argument(
         "--overwrite", action="store_true", help="replace an existing --csv file or --out folder"
     )
+    add_shard_arguments(evaluate)
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -76,6 +81,10 @@ def evaluate(args: argparse.Namespace) -> int:
         raise RobustmaskError(f"--norm {args.norm}: give --eps (the paper's defaults are L-inf budgets)")
     model = load_model(args)
     x, y, names = _data_for(model, args)
+    if args.shard:
+        return write_shard(
+            args, model, x, y, _shard_job(args, attacker if args.suite is None else None, names)
+        )
     from robustmask.evaluation.headline import headline, headline_lines, sweep_headline
 
     if args.suite:
@@ -92,6 +101,8 @@ def evaluate(args: argparse.Namespace) -> int:
     print(title)
     print(table.to_string(index=False))
     print("\n".join(headline_lines(covered)))
+    if args.suite:  # the Evaluator's own warnings are Python warnings, shown as they come
+        print("\n".join(f"warning: {warning}" for warning in warnings), end="\n" if warnings else "")
     _write(args, table, title, figures_from, warnings, covered)
     return 0
 
@@ -110,7 +121,7 @@ def _attack_table(
 ) -> tuple[pd.DataFrame, list]:
     import robustmask
     from robustmask.evaluation import named_norm
-    from robustmask.reproduce import PAPER_EPSILONS
+    from robustmask.paper import EPSILONS as PAPER_EPSILONS
 
     evaluator = robustmask.Evaluator(attacker, args.eps or list(PAPER_EPSILONS), class_names=names)
     result = evaluator.evaluate(model, (x, y), progress=not args.no_progress, details=True)
@@ -130,6 +141,7 @@ def _suite_table(
         suite,
         args.eps or list(SUITE_EPSILONS),
         protocol="cascade",
+        chunk_size=SUITE_CHUNK,
         progress=not args.no_progress,
         description="standard suite",
     )
@@ -140,11 +152,32 @@ def _suite_table(
     return named_norm(table), title
 
 
+def _shard_job(args: argparse.Namespace, attacker: Attack | None, names: list[str]) -> Any:
+    """What `--shard` evaluates: the Evaluator of --attack, or the suite's table in SUITE_CHUNK chunks."""
+    import robustmask
+    from robustmask.cli.commands import _params
+    from robustmask.evaluation import standard_suite
+    from robustmask.evaluation.shards import RobustnessSpec
+    from robustmask.paper import EPSILONS as PAPER_EPSILONS
+
+    if attacker is not None:
+        return robustmask.Evaluator(attacker, args.eps or list(PAPER_EPSILONS), class_names=names)
+    suite = standard_suite(norm=args.norm or "inf", num_classes=len(names), **_params(args.param))
+    return RobustnessSpec(suite, args.eps or list(SUITE_EPSILONS), protocol="cascade", chunk_size=SUITE_CHUNK)
+
+
 def _suite_warnings(table: pd.DataFrame, num_classes: int) -> list:
     from robustmask.evaluation.results import unnamed_norm
     from robustmask.evaluation.sanity_suite import suite_warnings
 
-    return suite_warnings(unnamed_norm(table), num_classes)
+    from robustmask.evaluation.sanity import check_below_chance
+
+    found = list(suite_warnings(unnamed_norm(table), num_classes))
+    clean = table["Clean (%)"] if "Clean (%)" in table.columns else None
+    if clean is not None and len(clean):
+        below = check_below_chance(float(clean.iloc[0]), num_classes, table.attrs.get("examples"))
+        found += [below] if below is not None else []
+    return found
 
 
 def _accuracy_only(table: pd.DataFrame, column: str) -> pd.DataFrame:

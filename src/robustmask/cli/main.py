@@ -15,9 +15,11 @@ from robustmask import __version__
 from robustmask.cli import defend as defend_command
 from robustmask.cli.commands import add_model_options
 from robustmask.cli import evaluate as evaluate_command
+from robustmask.cli import shards as shards_command
 from robustmask.cli import results as results_command
 from robustmask.cli import scan as scan_command
 from robustmask.cli import universal as universal_command
+from robustmask.cli.options import add_class_names_option, check_eps_options, eps_value, one_line_warnings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _model_and_data_arguments(attack)
     attack.add_argument("--attack", default="fgsm", help="attack name (see `robustmask attacks`)")
-    attack.add_argument("--eps", type=float, nargs="*", default=[0.004], help="epsilon(s) (default: 0.004)")
+    attack.add_argument(
+        "--eps",
+        type=eps_value,
+        nargs="+",
+        default=[0.004],
+        metavar="EPS",
+        help="epsilon(s), numbers or fractions such as 8/255 (default: 0.004)",
+    )
     attack.add_argument(
         "--norm", metavar="inf|2|1", help="threat model of eps: inf (default, the paper's), 2 or 1"
     )
@@ -113,10 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="attack parameter, repeatable (e.g. --param steps=20)",
     )
-    attack.add_argument("--save", metavar="FILE.npz", help="save the adversarial images (per eps) as .npz")
+    attack.add_argument(
+        "--save",
+        metavar="FILE.npz",
+        help="save the adversarial images (per eps), the clean images and their labels as .npz",
+    )
     attack.add_argument("--overwrite", action="store_true", help="replace an existing --save file")
 
     evaluate_command.add_parser(commands, _model_and_data_arguments)
+    shards_command.add_merge_parser(commands)
     defend_command.add_parser(commands)
     results_command.add_parser(commands)
     scan_command.add_parser(commands)
@@ -143,10 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the embedded synthetic faces as a Kaggle-layout folder",
         description="Write the synthetic face-mask data set as PNG files in the Kaggle layout.",
     )
-    synthetic.add_argument("--out", required=True, metavar="DIR")
-    synthetic.add_argument("--n-per-class", type=int, default=200)
-    synthetic.add_argument("--image-size", type=int, default=64)
-    synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument("--out", required=True, metavar="DIR", help="folder to write (created)")
+    synthetic.add_argument(
+        "--n-per-class", type=int, default=200, help="images per class (default: %(default)s)"
+    )
+    synthetic.add_argument(
+        "--image-size",
+        type=int,
+        default=64,
+        help="side of the square images in pixels (default: %(default)s)",
+    )
+    synthetic.add_argument(
+        "--classes",
+        nargs="+",
+        metavar="NAME",
+        help="only these classes (default: incorrect_mask with_mask without_mask), e.g. "
+        "--classes with_mask without_mask for a 2-class set",
+    )
+    synthetic.add_argument(
+        "--seed", type=int, default=0, help="the same seed writes the same images (default: %(default)s)"
+    )
     synthetic.add_argument(
         "--overwrite", action="store_true", help="replace the class folders of an earlier write"
     )
@@ -167,8 +197,8 @@ def _model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--n", type=int, default=60, help="synthetic images per class when no --data (default: 60)"
     )
-    parser.add_argument("--class-names", nargs="*", help="class folder names in the model's label order")
-    parser.add_argument("--seed", type=int, default=0)
+    add_class_names_option(parser)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data and of random attacks")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,25 +211,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     from robustmask.errors import RobustmaskError
 
     try:
-        if args.command == "defend":
-            return defend_command.defend(args)
-        if args.command == "evaluate":
-            return evaluate_command.evaluate(args)
-        if args.command in ("report", "compare"):
-            return getattr(results_command, args.command)(args)
-        if args.command == "scan":
-            return scan_command.scan(args)
-        if args.command == "universal":
-            return universal_command.universal(args)
-        from robustmask.cli import commands
-
-        return getattr(commands, args.command.replace("-", "_"))(args)
+        check_eps_options(args)  # 8 meant as 8/255, before anything loads
+        with one_line_warnings():
+            return _run(args)
     except RobustmaskError as error:
         print(f"robustmask: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("robustmask: interrupted", file=sys.stderr)
         return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "defend":
+        return defend_command.defend(args)
+    if args.command == "evaluate":
+        return evaluate_command.evaluate(args)
+    if args.command == "merge":
+        return shards_command.merge(args)
+    if args.command in ("report", "compare"):
+        return getattr(results_command, args.command)(args)
+    if args.command == "scan":
+        return scan_command.scan(args)
+    if args.command == "universal":
+        return universal_command.universal(args)
+    from robustmask.cli import commands
+
+    return getattr(commands, args.command.replace("-", "_"))(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

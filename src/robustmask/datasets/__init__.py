@@ -2,6 +2,8 @@
 
 * :func:`load_face_mask_directory` / :func:`load_image` read the Kaggle "Sophisticated Face Mask
   Dataset" layout (or any folder with one sub-folder per class) and single photos.
+* :func:`stream_face_mask_directory` reads the same folders as a tf.data pipeline (parallel decode,
+  optional disk cache, prefetch) for folders larger than memory.
 * :func:`synthetic_face_masks` draws the library's default, offline data set in the same three
   classes; :func:`write_synthetic_face_mask_directory` writes it as PNGs in the Kaggle layout.
 
@@ -9,6 +11,7 @@ Label ``i`` means ``CLASS_NAMES[i]`` everywhere in robustmask.
 """
 
 from robustmask.datasets.directory import CLASS_NAMES, FaceMaskData, load_face_mask_directory, load_image
+from robustmask.datasets.streaming import StreamReport, stream_face_mask_directory, stream_report
 from robustmask.datasets.synthetic import (
     SUBCATEGORIES,
     synthetic_face_masks,
@@ -21,6 +24,9 @@ __all__ = [
     "FaceMaskData",
     "load_face_mask_directory",
     "load_image",
+    "StreamReport",
+    "stream_face_mask_directory",
+    "stream_report",
     "synthetic_face_masks",
     "write_synthetic_face_mask_directory",
 ]

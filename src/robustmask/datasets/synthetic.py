@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
@@ -73,6 +74,7 @@ def synthetic_face_masks(
     image_size: int = ...,
     seed: int | None = ...,
     return_subcategories: Literal[False] = ...,
+    classes: Sequence[str | int] | None = ...,
 ) -> tuple[np.ndarray, np.ndarray]: ...
 @overload
 def synthetic_face_masks(
@@ -81,18 +83,24 @@ def synthetic_face_masks(
     seed: int | None = ...,
     *,
     return_subcategories: Literal[True],
+    classes: Sequence[str | int] | None = ...,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 @overload
 def synthetic_face_masks(
-    n_per_class: int = ..., image_size: int = ..., seed: int | None = ..., return_subcategories: bool = ...
+    n_per_class: int = ...,
+    image_size: int = ...,
+    seed: int | None = ...,
+    return_subcategories: bool = ...,
+    classes: Sequence[str | int] | None = ...,
 ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 def synthetic_face_masks(
     n_per_class: int = 200,
     image_size: int = 64,
     seed: int | None = 0,
     return_subcategories: bool = False,
+    classes: Sequence[str | int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw ``3 * n_per_class`` synthetic face images, ``n_per_class`` in each class.
+    """Draw ``n_per_class`` synthetic face images in each class (of three, or of ``classes``).
 
     Args:
         n_per_class: images per class (the class balance is exact).
@@ -100,14 +108,19 @@ def synthetic_face_masks(
         seed: the same seed gives identical arrays; another seed gives other images (``None``: fresh
             randomness each call).
         return_subcategories: also return each image's sub-category (see :data:`SUBCATEGORIES`).
+        classes: only these classes, by name (``"with_mask"``) or index into :data:`CLASS_NAMES`,
+            labelled ``0..k-1`` in the order given: ``classes=("with_mask", "without_mask")`` is a
+            binary set with label 1 for no mask. The images are those of the full set (same seed)
+            in those classes.
 
     Returns:
         ``(x, y)`` or ``(x, y, subcategories)``: ``x`` float32 ``(N, image_size, image_size, 3)`` in
-        [0, 1]; ``y`` int64 labels, label ``i`` meaning ``CLASS_NAMES[i]``, classes shuffled
-        deterministically by ``seed``; ``subcategories`` an array of strings.
+        [0, 1]; ``y`` int64 labels, label ``i`` meaning ``CLASS_NAMES[i]`` (or ``classes[i]``),
+        classes shuffled deterministically by ``seed``; ``subcategories`` an array of strings.
     """
     n_per_class = _check_int("n_per_class", n_per_class, 1)
     size = _check_int("image_size", image_size, 8)
+    chosen = class_indices(classes)
     seq = np.random.SeedSequence(seed)
     param_seq, noise_seq = seq.spawn(2)
     rng = np.random.default_rng(param_seq)
@@ -125,6 +138,11 @@ def synthetic_face_masks(
         for c in range(3):  # channel by channel: much faster than one transposing copy
             x[idx, :, :, c] = planes[c]
     y = labels.astype(np.int64)
+    if chosen is not None:
+        keep = np.isin(y, chosen)
+        relabel = np.full(len(CLASS_NAMES), -1, np.int64)
+        relabel[chosen] = np.arange(len(chosen))  # class index -> its position in `classes`
+        x, y, subcats = x[keep], relabel[y[keep]], subcats[keep]
     if return_subcategories:
         return x, y, subcats
     return x, y
@@ -136,6 +154,7 @@ def write_synthetic_face_mask_directory(
     image_size: int = 64,
     seed: int | None = 0,
     overwrite: bool = False,
+    classes: Sequence[str | int] | None = None,
 ) -> Path:
     """Write :func:`synthetic_face_masks` images as PNG files in the Kaggle folder layout.
 
@@ -152,6 +171,8 @@ def write_synthetic_face_mask_directory(
         overwrite: by default a non-empty ``path`` is refused. With ``overwrite=True`` the three
             class folders under ``path`` are deleted first (so no stale images of an earlier,
             larger write survive); other files and folders in ``path`` are left alone.
+        classes: only these classes' folders (see :func:`synthetic_face_masks`); a folder loader
+            labels them by sorted folder name.
 
     Returns:
         ``path`` as a :class:`pathlib.Path`.
@@ -167,7 +188,10 @@ def write_synthetic_face_mask_directory(
             f"refusing to write the synthetic data set into the non-empty folder {root}; "
             "pass overwrite=True or choose an empty folder"
         )
-    x, y, subcats = synthetic_face_masks(n_per_class, image_size, seed, return_subcategories=True)
+    x, y, subcats = synthetic_face_masks(
+        n_per_class, image_size, seed, return_subcategories=True, classes=classes
+    )
+    names = [CLASS_NAMES[i] for i in class_indices(classes) or range(len(CLASS_NAMES))]
     if non_empty:  # only now that the arguments proved good
         for name in CLASS_NAMES:
             if (root / name).is_dir():
@@ -178,7 +202,7 @@ def write_synthetic_face_mask_directory(
         key = (int(y[i]), str(subcats[i]))
         j = counters.get(key, 0)
         counters[key] = j + 1
-        folder = root / CLASS_NAMES[key[0]] / key[1] / f"part_{j // _FILES_PER_FOLDER + 1:02d}"
+        folder = root / names[key[0]] / key[1] / f"part_{j // _FILES_PER_FOLDER + 1:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         _write_png_atomically(Image.fromarray(pixels[i]), folder / f"img_{i + 1:05d}.png")
     return root
@@ -187,6 +211,28 @@ def write_synthetic_face_mask_directory(
 # ----------------------------------------------------------------------------------------------
 # Helpers: arguments, files
 # ----------------------------------------------------------------------------------------------
+
+
+def class_indices(classes: Sequence[str | int] | None) -> list[int] | None:
+    """Indices into :data:`CLASS_NAMES` of `classes` (names or indices, distinct), or None for all."""
+    if classes is None:
+        return None
+    if isinstance(classes, str):
+        classes = [classes]
+    chosen = []
+    for c in classes:
+        if isinstance(c, str) and c in CLASS_NAMES:
+            chosen.append(CLASS_NAMES.index(c))
+        elif isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c < len(CLASS_NAMES):
+            chosen.append(int(c))
+        else:
+            raise RobustmaskError(
+                f"classes: {c!r} is not a synthetic class; give names from {', '.join(CLASS_NAMES)} "
+                f"or indices 0..{len(CLASS_NAMES) - 1}"
+            )
+    if not chosen or len(set(chosen)) != len(chosen):
+        raise RobustmaskError(f"classes must name distinct synthetic classes, got {list(classes)!r}")
+    return chosen
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:

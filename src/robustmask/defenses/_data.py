@@ -11,6 +11,7 @@ schedule and the eps ramp span the run as they do for arrays.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,8 +73,17 @@ class CleanBatches:
             tf.TensorSpec((None,) + x.shape[1:], tf.float32),
             tf.TensorSpec((None,) + y.shape[1:], tf.as_dtype(y.dtype)),
         )
-        # A generator, not from_tensor_slices: that would embed the whole array in the graph.
-        dataset = tf.data.Dataset.from_generator(self._batches, output_signature=signature)
+        # A generator, not from_tensor_slices: that would embed the whole array in the graph. Through
+        # a weak reference: TensorFlow's generator registry keeps what it is given for the life of the
+        # process, and a bound method would keep this object, and the caller's data, alive with it.
+        owner = weakref.ref(self)
+
+        def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            batches_of = owner()
+            if batches_of is not None:  # gone only once nothing can iterate the dataset any more
+                yield from batches_of._batches()
+
+        dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
         self.dataset = dataset.apply(tf.data.experimental.assert_cardinality(self.steps)).prefetch(2)
 
     def _batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -81,6 +91,34 @@ class CleanBatches:
         for start in range(0, len(order), self.batch):
             index = np.sort(order[start : start + self.batch])
             yield self.x[index].astype(np.float32, copy=False), self.y[index]
+
+    def _epoch_shuffled(self, examples: tf.data.Dataset, window: int) -> tf.data.Dataset:
+        """`examples` shuffled within blocks of `window`, the order a function of (seed, epoch) only.
+
+        Not ``shuffle(reshuffle_each_iteration=True)``: its orders follow the count of iterators
+        made, which a resumed run starts again, and under a tf.distribute strategy (a copy of the
+        pipeline per worker) the second epoch's order differed from Keras' fit's; its seed cannot
+        be a tensor.
+        """
+        seed, owner = tf.constant(self.seed, tf.int64), weakref.ref(self)  # weak: as for the arrays
+
+        def current_epoch() -> Iterator[int]:
+            batches_of = owner()
+            if batches_of is not None:
+                yield batches_of.epoch  # read when an epoch's pass begins
+
+        epochs = tf.data.Dataset.from_generator(current_epoch, output_signature=tf.TensorSpec([], tf.int64))
+
+        def permute(epoch: tf.Tensor, index: tf.Tensor, block: tuple[tf.Tensor, ...]) -> tf.data.Dataset:
+            key = tf.stack([seed, epoch * 1_000_003 + index])
+            order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(block[0])[0]), seed=key)
+            return tf.data.Dataset.from_tensor_slices(tuple(tf.gather(part, order) for part in block))
+
+        def shuffled(epoch: tf.Tensor) -> tf.data.Dataset:
+            blocks = examples.batch(window).enumerate()
+            return blocks.flat_map(lambda index, block: permute(epoch, index, block))
+
+        return epochs.flat_map(shuffled)
 
     def _from_dataset(
         self, data: tf.data.Dataset, subset: float | int
@@ -109,7 +147,7 @@ class CleanBatches:
         self.count, steps = count, math.ceil(count / self.batch)
         # A window of a few batches, not the whole set: memory must not grow with the data. Keras'
         # own fit does not shuffle a Dataset at all; shuffle it upstream for a global order.
-        examples = examples.shuffle(8 * self.batch, seed=self.seed, reshuffle_each_iteration=True)
+        examples = self._epoch_shuffled(examples, 8 * self.batch)
         if isinstance(subset, int):
             examples = examples.take(subset)
         dataset = examples.map(lambda x, y, *_: (x, y)).batch(self.batch)

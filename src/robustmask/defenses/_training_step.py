@@ -2,8 +2,10 @@
 
 `AdversarialTrainingModel` wraps the model being trained. Its ``train_step`` makes the adversarial
 copies of each clean batch and hands clean images and copies, weighted, to Keras' own train_step:
-so Keras' fit (callbacks, metrics, validation, checkpoints, tf.distribute) works unchanged, and one
-step serves Algorithm 2, PGD and fast adversarial training and TRADES.
+so Keras' fit (callbacks, metrics, validation, checkpoints) works unchanged, and one step serves
+Algorithm 2, PGD and fast adversarial training and TRADES. Under a tf.distribute strategy,
+robustmask's own loop (`robustmask.defenses.distributed`) makes the same copies
+(`AdversarialTrainingModel.adversarial_batch`) on each replica's slice of the batch.
 """
 
 from __future__ import annotations
@@ -67,8 +69,25 @@ class AdversarialTrainingModel(keras.Model):
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         return self.model(x, training=training)
 
+    @property
+    def groups(self) -> int:
+        """Images a step holds per clean image: the copies, and the clean image unless ratio is 1."""
+        return len(self.epsilons) if self.ratio == 1.0 else len(self.epsilons) + 1
+
     def train_step(self, data: tuple[tf.Tensor, ...]) -> dict[str, Any]:
-        x, y = tf.cast(data[0], tf.float32), data[1]
+        return super().train_step(self.adversarial_batch(data[0], data[1]))
+
+    def adversarial_batch(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """``(images, labels)`` or ``(images, labels, weights)``: the clean batch and its copies.
+
+        Shared by Keras' fit (`train_step`) and the distributed loop (`robustmask.defenses.distributed`),
+        which calls it on each replica's slice of the clean batch.
+
+        Example::
+
+            x_all, y_all, *weights = trainer.adversarial_batch(x, y)   # inside a tf.function
+        """
+        x = tf.cast(x, tf.float32)
         iteration = tf.cast(self.optimizer.iterations, tf.int64)
         if self.seed is not None:
             # Read while this step is traced (generate runs inline in a graph): the random start
@@ -77,13 +96,12 @@ class AdversarialTrainingModel(keras.Model):
         epsilons = self.epsilons * self._ramp(iteration)
         y_attack = attack_labels(self.reference, x, y, self.labels, self.info)
         adversarial = tf.stop_gradient(self.attack.generate(self.reference, x, y_attack, epsilons))
-        copies = len(self.epsilons)
+        copies, groups = len(self.epsilons), self.groups
         images = adversarial if self.ratio == 1.0 else tf.concat([x[None], adversarial], axis=0)
-        groups = copies if self.ratio == 1.0 else copies + 1
         x_all = tf.reshape(images, tf.concat([[-1], tf.shape(x)[1:]], axis=0))
         y_all = tf.tile(y, tf.concat([[groups], tf.ones(tf.rank(y) - 1, tf.int32)], axis=0))
         if self.ratio in (1.0, copies / (copies + 1)):
-            return super().train_step((x_all, y_all))  # every image weighs the same
+            return x_all, y_all  # every image weighs the same
         # Weights with mean 1: the clean batch carries (1 - ratio) of the loss, the copies ratio.
         batch = tf.shape(x)[:1]
         weights = tf.concat(
@@ -93,7 +111,7 @@ class AdversarialTrainingModel(keras.Model):
             ],
             axis=0,
         )
-        return super().train_step((x_all, y_all, weights))
+        return x_all, y_all, weights
 
     def test_step(self, data: tuple[tf.Tensor, ...]) -> dict[str, Any]:
         if not self.paired:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from robustmask._validation import check_choice, check_epsilons, check_fraction_or_count
+from robustmask._validation import check_choice, check_eps_units, check_epsilons, check_fraction_or_count
 from robustmask._validation import check_positive_int, check_positive_number
 from robustmask.attacks.base import Attack
 from robustmask.defenses._data import CleanBatches
@@ -34,6 +34,7 @@ from robustmask.defenses._training_step import (
     build_state,
 )
 from robustmask.defenses.base import Defense
+from robustmask.defenses.distributed import is_chief, train
 from robustmask.defenses.validation import (
     RobustValidation,
     validation_attack,
@@ -81,6 +82,7 @@ class AdversarialTrainer(Defense):
             Nesterov momentum 0.9 and weight decay 5e-4) or another Keras optimizer name; ``None``:
             the model's own optimizer (a fresh copy), else Adam; Adam when `learning_rate` or
             `schedule` is given. See `robustmask.defenses._optimizers`.
+        warmup_epochs: epochs of linear learning-rate warm-up at the start of `schedule` (default 0).
         learning_rate: the peak learning rate of `schedule` (default 1e-3 for Adam, 0.1 for SGD);
             with an optimizer object, it replaces the object's own rate (a copy of it trains).
         schedule: "cosine" (default for named optimizers: decays to 0, after `warmup_epochs` of
@@ -94,7 +96,8 @@ class AdversarialTrainer(Defense):
         keep_best: "robust" ends training with the weights of the epoch of highest
             ``val_robust_accuracy`` (with `validation_data`); "last" keeps the last epoch's. Either
             way `fit` warns when robust accuracy was still rising (`validation.still_rising`).
-        strategy: a tf.distribute strategy (MirroredStrategy, MultiWorkerMirroredStrategy).
+        strategy: a tf.distribute strategy (MirroredStrategy, MultiWorkerMirroredStrategy): then
+            robustmask's own loop trains (`robustmask.defenses.distributed`), any batch size.
         seed: seeds the subset, the order of every epoch and the attack's random starts.
 
     After `fit`, ``trainer.validation`` holds the `RobustValidation` of the run (or None): its
@@ -138,6 +141,7 @@ class AdversarialTrainer(Defense):
     ) -> None:
         self.attack = check_attack(attack)
         self.epsilons, _ = check_epsilons(epsilons)
+        check_eps_units(self.epsilons, self.attack.norm, self.attack.clip, error=RobustmaskError)
         self.objective = check_choice(objective, OBJECTIVES, "objective")
         n = len(self.epsilons)
         if self.objective == "trades" and (n != 1 or ratio not in (None, 0.5)):
@@ -231,20 +235,23 @@ class AdversarialTrainer(Defense):
 
             stateful = [self.validation] if self.validation is not None else []
             checkpoint = EpochCheckpoint(checkpoint_dir, fingerprint(self, model, epochs), stateful)
+            checkpoint.writer = is_chief(self.strategy)  # all workers read it, the chief writes it
             initial_epoch = checkpoint.restore(trainer, clean.sample)
             if checkpoint.stopped:  # a collapse stopped the run: it ends as it ended then
                 initial_epoch = epochs
             callbacks.append(checkpoint)
         clean.epoch = initial_epoch
         callbacks.append(EpochIndex(clean))
-        history = trainer.fit(
-            clean.dataset,
+        # Keras' fit on one device; robustmask's own loop under a strategy (Keras 3's fit cannot).
+        history = train(
+            trainer,
+            clean,
+            self.strategy,
             epochs=epochs,
             initial_epoch=initial_epoch,
             validation_data=validation_data,
             callbacks=callbacks,
             verbose=verbose,
-            shuffle=False,
         )
         warn_if_rising(self.validation)
         return defended, history

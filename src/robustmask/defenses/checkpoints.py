@@ -66,6 +66,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             raise RobustmaskError(f"checkpoint_dir {self.folder} exists and is not a folder")
         self.fingerprint = json.loads(json.dumps(fingerprint, default=str))
         self.stateful, self.stopped = list(stateful), False
+        self.writer = True  # False on a cluster's non-chief workers: they restore, the chief writes
         self._written: dict[int, tuple[list[int], str]] = {}  # callback -> (ids of its arrays, file)
 
     def restore(self, model: keras.Model, sample: np.ndarray | tf.Tensor) -> int:
@@ -100,6 +101,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         return int(state["epoch"])
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self.writer:
+            return
         name = f"epoch-{epoch + 1:04d}.weights.h5"
         write_atomically(self.folder / name, self.model.save_weights, suffix=".weights.h5")
         state = {

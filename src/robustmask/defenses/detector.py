@@ -68,7 +68,9 @@ class AdversarialDetector(Defense):
             another layer of the classifier (Metzen et al. attach detectors at several depths). Needs a
             Functional or Sequential classifier.
         hidden: width of the detector's hidden layer.
-        epochs, batch_size, learning_rate: training of the detector (Adam; the classifier is not trained).
+        epochs: training epochs of the detector (Adam; the classifier is not trained).
+        batch_size: its training batch size.
+        learning_rate: Adam's learning rate for it.
         threshold: score (probability of "adversarial") above which an input is flagged.
         seed: seeds the detector's initial weights and the order of its training examples.
 
@@ -254,7 +256,23 @@ class DetectorAwarePGD(PGD):
         weight: weight of the detector term.
         confidence: cap of the classifier margin (log-probability units).
         detector_confidence: how far below the threshold (in logits) the detector is pushed.
-        **kwargs: PGD's (``steps``, ``rel_stepsize``, ``restarts``, ``seed``, ``clip``, ...).
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        steps (int): PGD steps per restart (default 40).
+        rel_stepsize (float | None): the step as a fraction of eps (default 2.5 / steps).
+        abs_stepsize (float | None): the step in input units; overrides rel_stepsize.
+        random_start (bool): start from a random point of the eps ball (default True).
+        restarts (int): random starts per image (default 1).
+        seed (int | None): seed of the random starts.
+        loss (None | str | Callable): replaces the margin loss built from `confidence`.
+        clip (tuple[float, float] | None): the valid input range, default ``(0, 1)``; ``None`` turns clipping
+            off.
+        norm (str | int): the threat model eps bounds: ``"inf"`` (L-inf, default), ``2`` or ``1``.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int): images per forward pass (default 128).
 
     Example::
 

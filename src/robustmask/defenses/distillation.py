@@ -50,8 +50,10 @@ class DefensiveDistillation(Defense):
 
     Args:
         temperature: T (> 0); Papernot et al. use 20 to 100.
-        epochs: student training epochs; ``teacher_epochs`` (default the same) for the teacher.
-        batch_size, learning_rate: Adam training of both.
+        epochs: student training epochs.
+        teacher_epochs: teacher training epochs; ``None``: the same as `epochs`.
+        batch_size: the training batch size of both (Adam).
+        learning_rate: Adam's learning rate for both.
         init: "model" or "fresh" (see above).
         seed: seeds the order of the training examples.
 

@@ -34,7 +34,32 @@ class FastAdversarialTrainer(AdversarialTrainer):
         guard: measure PGD accuracy after every epoch and roll back on collapse.
         guard_size: without `validation_data`, the guard's images, held out of the training arrays
             (at most a fifth of them); with it, the guard attacks its first `validation_size` images.
-        **kwargs: see `AdversarialTrainer` (epochs, learning_rate, optimizer, keep_best, ...).
+        labels: ``"true"`` (default), ``"predicted"`` or ``"soft"`` labels for the copies.
+        eps_ramp: epochs over which eps grows from 0 (default 3).
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        objective (str): ``"ce"`` or ``"trades"`` (see `TRADESTrainer`).
+        beta (float): the TRADES trade-off, with ``objective="trades"``.
+        source (str): ``"current"`` (default) attacks the model as it trains; ``"original"`` the undefended
+            model.
+        layers (str): ``"trainable"`` (default) keeps frozen layers frozen; ``"all"`` unfreezes every layer.
+        batchnorm (str | None): ``"train"`` (default) or ``"frozen"`` BatchNorm statistics.
+        subset (float | int): fraction or count of training images used (default 1.0).
+        epochs (int | None): passes over the data.
+        batch_size (int): images per update, clean and copies together (default 32).
+        learning_rate (float | None): the peak learning rate (default 1e-3 for Adam, 0.1 for SGD).
+        warmup_epochs (int): epochs of linear learning-rate warm-up before `schedule` (default 0).
+        optimizer (keras.optimizers.Optimizer | str | None): a Keras optimizer, ``"adam"`` (the preset's
+            default), ``"sgd"`` or another name.
+        schedule (str | None): ``"cosine"``, ``"onecycle"``, ``"piecewise"`` or ``"constant"``.
+        weight_decay (float | None): decoupled weight decay (default 5e-4 for SGD, none for Adam).
+        loss (keras.losses.Loss | str | Callable | None): an explicit Keras loss (default: cross-entropy).
+        validation_size (int): validation images attacked after every epoch (default 256).
+        keep_best (str): ``"robust"`` (default) ends with the most robust epoch's weights; ``"last"`` the
+            last.
+        strategy (tf.distribute.Strategy | None): a distribution strategy.
+        seed (int): seeds the subset, the order of every epoch and the attack's random starts (default 0).
 
     After `fit`, ``trainer.guard`` holds the guard (its ``history``, ``best_epoch``, ``rolled_back``).
 

@@ -28,7 +28,8 @@ class RobustAccuracyGuard(RobustValidation):
         model: the model being trained (the defended copy, not the training wrapper).
         attack: the attack to measure with (PGD with a random start).
         eps: its budget.
-        x, y: the held-out batch (integer labels).
+        x: the held-out images.
+        y: their integer labels.
         drop: a collapse is robust accuracy this many points (0-100) below the best epoch's.
 
     After training, ``best_epoch``, ``history`` (robust accuracy per epoch, %) and ``rolled_back``

@@ -43,8 +43,27 @@ class MultiEpsilonAdversarialTrainer(AdversarialTrainer):
         layers: "trainable" (a frozen base stays frozen, as in the paper) or "all".
         cache: "none" makes the copies batch by batch (memory flat); "features", for a frozen-base
             model with source="original", makes D' once and trains the head on base features.
-        epochs, batch_size, optimizer, loss, seed, **kwargs: see `AdversarialTrainer` (with
-            `validation_data`, robust validation and `keep_best` too, with either cache).
+        epochs: passes over D' (default 10).
+        batch_size: images per update (default 32).
+        optimizer: a Keras optimizer or its name; ``None``: the model's own (a fresh copy), else Adam.
+        loss: an explicit Keras loss (default: the model's loss, or cross-entropy).
+        seed: seeds the subset and the order of every epoch (default 0).
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        ratio (float | None): the copies' share of the loss, in (0, 1].
+        objective (str): ``"ce"`` or ``"trades"`` (see `TRADESTrainer`).
+        beta (float): the TRADES trade-off, with ``objective="trades"``.
+        batchnorm (str | None): ``"train"`` (default) or ``"frozen"`` BatchNorm statistics.
+        eps_ramp (int): epochs over which eps grows linearly from 0.
+        learning_rate (float | None): the peak learning rate (default 1e-3 for Adam, 0.1 for SGD).
+        warmup_epochs (int): epochs of linear learning-rate warm-up before `schedule` (default 0).
+        schedule (str | None): ``"cosine"``, ``"onecycle"``, ``"piecewise"`` or ``"constant"``.
+        weight_decay (float | None): decoupled weight decay (default 5e-4 for SGD, none for Adam).
+        validation_size (int): validation images attacked after every epoch (default 256).
+        keep_best (str): ``"robust"`` (default) ends with the most robust epoch's weights; ``"last"`` the
+            last.
+        strategy (tf.distribute.Strategy | None): a distribution strategy.
 
     Example::
 

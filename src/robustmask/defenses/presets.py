@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from robustmask import paper
 from robustmask.defenses.base import Defense
 from robustmask.defenses.registry import get
 
@@ -31,7 +32,7 @@ ROBUST_EPSILONS = (0.009, 2 / 255, 4 / 255, 8 / 255)
 #: The training budget of the robust preset.
 ROBUST_TRAIN_EPS = 8 / 255
 #: The paper's Algorithm 2 epsilons.
-PAPER_TRAIN_EPSILONS = (0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009)
+PAPER_TRAIN_EPSILONS = paper.EPSILONS
 DEFENCE_NAMES = ("multi-eps", "fast-at", "pgd-at", "trades")
 
 

@@ -40,6 +40,7 @@ class RandomResizePad(InputTransform):
         max_shrink: the largest number of pixels taken off height and width (>= 1, below the size).
         gradient: "exact", "none" or "bpda" (see `robustmask.defenses.transforms`).
         seed: seeds the layer's random generator (draws still differ from call to call).
+        **kwargs: Keras ``Layer`` arguments (``name``, ``dtype``, ``trainable``...).
 
     Example::
 

@@ -30,8 +30,29 @@ class TRADESTrainer(AdversarialTrainer):
         steps: PGD steps per update (10 in Zhang et al.).
         eps_ramp: epochs over which eps grows from 0 (at most half the run).
         epochs: passes over the data; ``None``: at least 600 updates (above).
-        **kwargs: see `AdversarialTrainer` (batch_size, optimizer, learning_rate, schedule,
-            validation_size, keep_best, ...).
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        ratio (float | None): the copies' share of the loss, in (0, 1].
+        source (str): ``"current"`` (default) attacks the model as it trains; ``"original"`` the undefended
+            model.
+        labels (str | None): ``"true"``, ``"predicted"`` or ``"soft"`` labels for the copies.
+        layers (str): ``"trainable"`` (default) keeps frozen layers frozen; ``"all"`` unfreezes every layer.
+        batchnorm (str | None): ``"train"`` (default) or ``"frozen"`` BatchNorm statistics.
+        subset (float | int): fraction or count of training images used (default 1.0).
+        batch_size (int): images per update, clean and copies together (default 32).
+        learning_rate (float | None): the peak learning rate (default 1e-3 for Adam, 0.1 for SGD).
+        warmup_epochs (int): epochs of linear learning-rate warm-up before `schedule` (default 0).
+        optimizer (keras.optimizers.Optimizer | str | None): a Keras optimizer, ``"adam"`` (the preset's
+            default), ``"sgd"`` or another name.
+        schedule (str | None): ``"cosine"``, ``"onecycle"``, ``"piecewise"`` or ``"constant"``.
+        weight_decay (float | None): decoupled weight decay (default 5e-4 for SGD, none for Adam).
+        loss (keras.losses.Loss | str | Callable | None): an explicit Keras loss (default: cross-entropy).
+        validation_size (int): validation images attacked after every epoch (default 256).
+        keep_best (str): ``"robust"`` (default) ends with the most robust epoch's weights; ``"last"`` the
+            last.
+        strategy (tf.distribute.Strategy | None): a distribution strategy.
+        seed (int): seeds the subset, the order of every epoch and the attack's random starts (default 0).
 
     Example::
 

@@ -58,6 +58,11 @@ class InputTransform(keras.layers.Layer):
 
     Subclasses implement `transform` (the forward op on a float32 batch) and list their settings
     in `get_config`. The layer has no weights; it does the same in training and inference.
+
+    Args:
+        gradient: how attacks differentiate through it: ``"exact"`` (default), ``"none"`` or ``"bpda"`` (the
+            identity's, Athalye et al. 2018).
+        **kwargs: Keras ``Layer`` arguments (``name``, ``dtype``, ``trainable``...).
     """
 
     def __init__(self, gradient: str = "exact", **kwargs: Any) -> None:
@@ -92,6 +97,12 @@ class JPEGCompression(InputTransform):
 
     Images are quantised to 8 bits, compressed with TensorFlow's libjpeg (4:2:0 chroma) and scaled back
     to [0, 1]. Needs 1 or 3 channels. With ``gradient="exact"`` the gradient is zero (masked).
+
+    Args:
+        quality: JPEG quality, 1 to 100 (default 75).
+        gradient: how attacks differentiate through it: ``"exact"`` (default), ``"none"`` or ``"bpda"`` (the
+            identity's, Athalye et al. 2018).
+        **kwargs: Keras ``Layer`` arguments (``name``, ``dtype``, ``trainable``...).
 
     Example::
 
@@ -132,6 +143,9 @@ class FeatureSqueezing(InputTransform):
         bits: colour depth kept, 1 to 16 (8 leaves 8-bit images unchanged).
         median: odd window of a median filter applied after the squeeze (Xu et al.'s 2x2/3x3
             smoothing squeezer), or None.
+        gradient: how attacks differentiate through it: ``"exact"`` (default), ``"none"`` or ``"bpda"`` (the
+            identity's, Athalye et al. 2018).
+        **kwargs: Keras ``Layer`` arguments (``name``, ``dtype``, ``trainable``...).
 
     Example::
 
@@ -162,6 +176,12 @@ class SpatialSmoothing(InputTransform):
 
     Xu et al. 2018 (https://arxiv.org/abs/1704.01155), "local smoothing". The median passes the
     gradient to the chosen pixel, so ``gradient="exact"`` does not mask: a plain attack adapts.
+
+    Args:
+        window: the median filter's odd window (default 3).
+        gradient: how attacks differentiate through it: ``"exact"`` (default), ``"none"`` or ``"bpda"`` (the
+            identity's, Athalye et al. 2018).
+        **kwargs: Keras ``Layer`` arguments (``name``, ``dtype``, ``trainable``...).
 
     Example::
 

@@ -47,7 +47,8 @@ class RobustValidation(keras.callbacks.Callback):
         attack: a seeded attack (the trainers use ``PGD(steps=10, seed=seed)``), so every epoch
             meets the same random starts and the numbers compare.
         eps: its budget.
-        x, y: the validation batch (integer labels or one-hot rows).
+        x: the validation images.
+        y: their labels (integers or one-hot rows).
         keep_best: at the end of training, restore the weights of the epoch with the highest robust
             accuracy (the latest among equals).
         drop: a collapse is robust accuracy more than `drop` points (0-100) below the best epoch's:

@@ -31,12 +31,12 @@ from typing import Any
 
 from robustmask._io import write_text_atomically
 from robustmask.errors import RobustmaskError, first_line
+from robustmask.evaluation.labels import eps_label
+from robustmask.evaluation.summary import SUMMARY_NAME, read_summary
 
 __all__ = ["REPORT_NAME", "render_html", "write_html_report"]
 
 REPORT_NAME = "report.html"
-_SUMMARY = "summary.json"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # the names ResultsWriter accepts: no path separators
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 _CSS = """
@@ -83,7 +83,7 @@ def write_html_report(folder: str | os.PathLike, *, output: str | os.PathLike | 
 def render_html(folder: str | os.PathLike) -> str:
     """The report of results `folder` as one self-contained HTML page."""
     folder = Path(folder)
-    summary = _read_summary(folder)
+    summary = read_summary(folder)
     title = str(summary.get("title") or folder.resolve().name)
     body = [
         f"<h1>{_esc(title)}</h1>",
@@ -93,7 +93,7 @@ def render_html(folder: str | os.PathLike) -> str:
         *(_section(folder, section) for section in summary["sections"]),
         _notes(summary.get("notes")),
         _rerun(summary),
-        f"<footer>Written by robustmask from {_esc(folder.resolve().name)}/{_SUMMARY}.</footer>",
+        f"<footer>Written by robustmask from {_esc(folder.resolve().name)}/{SUMMARY_NAME}.</footer>",
     ]
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -105,39 +105,12 @@ def render_html(folder: str | os.PathLike) -> str:
 
 
 # ---------------------------------------------------------------------------------------- reading
-def _read_summary(folder: Path) -> dict[str, Any]:
-    """summary.json as a dict, its sections checked; a one-line RobustmaskError where it cannot be used."""
-    path = folder / _SUMMARY
-    if not path.is_file():
-        raise RobustmaskError(f"{path} not found: is {folder} a results folder?")
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RobustmaskError(f"{path} cannot be read as JSON ({first_line(exc)})") from None
-    if not isinstance(summary, dict):
-        raise RobustmaskError(f"{path} holds a JSON {type(summary).__name__}, not an object")
-    sections = summary.setdefault("sections", [])
-    if not isinstance(sections, list) or not all(isinstance(s, dict) and "heading" in s for s in sections):
-        raise RobustmaskError(f"{path}: 'sections' must be a list of objects, each with a 'heading'")
-    for section in sections:
-        for kind in ("tables", "figures"):
-            entries = section.get(kind) or []
-            if not isinstance(entries, list) or not all(_named(entry) for entry in entries):
-                raise RobustmaskError(
-                    f"{path}: section {str(section['heading'])!r} has a malformed {kind!r} "
-                    "list (each entry needs a 'name' of letters, digits, '_', '-', '.')"
-                )
-    return summary
-
-
-def _named(entry: object) -> bool:
-    return isinstance(entry, dict) and isinstance(entry.get("name"), str) and bool(_NAME.match(entry["name"]))
 
 
 def _required(path: Path, kind: str) -> Path:
     if not path.is_file():
         raise RobustmaskError(
-            f"{kind} {path} named in {_SUMMARY} is missing; rerun the command that wrote the folder"
+            f"{kind} {path} named in {SUMMARY_NAME} is missing; rerun the command that wrote the folder"
         )
     return path
 
@@ -340,8 +313,6 @@ def _number(value: Any) -> str:
 
 def _epsilon(value: Any) -> str:
     """An epsilon as a reader knows it: "0 (clean)", "8/255", else 0.0042 (the Markdown tables' labels)."""
-    from robustmask.evaluation.results import eps_label
-
     if value is None or (isinstance(value, float) and math.isnan(value)) or not 0 <= float(value) <= 1:
         return _number(value)
     return eps_label(float(value))

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from robustmask.errors import RobustmaskError
+from robustmask.evaluation.labels import eps_label
 
 DPI = 150
 ACCURACY_KEYS = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy")
@@ -379,6 +380,4 @@ def _shares(counts: Any) -> pd.DataFrame:
 
 def _eps(value: float) -> str:
     """An epsilon as tables write it: 8/255 where it is whole levels, else a short decimal."""
-    from robustmask.evaluation.results import eps_label
-
     return "0" if value == 0 else eps_label(value)

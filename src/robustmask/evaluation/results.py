@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from robustmask._io import write_text_atomically
 from robustmask.errors import RobustmaskError
+from robustmask.evaluation.labels import eps_label
+from robustmask.evaluation.summary import SUMMARY_NAME
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -39,7 +41,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ResultsWriter", "markdown_table", "eps_label", "unnamed_norm", "versions", "SUMMARY_NAME"]
 
-SUMMARY_NAME = "summary.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _PACKAGES = (
     "robustmask",
@@ -166,16 +167,6 @@ def unnamed_norm(table: pd.DataFrame) -> pd.DataFrame:
     out = table.rename(columns={first: "Epsilon"})
     out.attrs["norm"] = match.group(1)
     return out
-
-
-def eps_label(eps: float) -> str:
-    """An epsilon as a reader knows it: "0 (clean)", "8/255" where it is a whole number of levels, else 0.0042."""
-    if eps == 0:
-        return "0 (clean)"
-    levels = eps * 255
-    if abs(levels - round(levels)) < 1e-6 and round(levels) > 0:
-        return f"{round(levels)}/255"
-    return f"{eps:.4f}".rstrip("0").rstrip(".")
 
 
 def markdown_table(table: pd.DataFrame, *, percent_digits: int = 2) -> str:

@@ -6,8 +6,8 @@ evidence and what to do, with the check's name and numbers as attributes) or Non
 checks on tables of accuracies; the checks on a model's outputs and gradients (zero gradients, a
 saturated loss, probabilities taken for logits) are in `robustmask.evaluation.sanity_models`.
 
-* ``non-monotonic``, ``loss-unchanged``, ``no-convergence``: one attack's sweep over eps
-  (`sanity_warnings`, which the Evaluator runs on every table).
+* ``non-monotonic``, ``loss-unchanged``, ``no-convergence``, ``below-chance``: one attack's sweep
+  over eps (`sanity_warnings`, which the Evaluator runs on every table).
 * The checks across several attacks at the same eps (``iterative-weaker``,
   ``gradient-free-stronger``, ``suite-stronger``; `suite_warnings`) are in
   `robustmask.evaluation.sanity_suite`.
@@ -19,11 +19,12 @@ a proportion at its worst (p = 1/2): ``100 / sqrt(n)`` points for n images, and 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from robustmask.evaluation.sanity_warning import SanityWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     from robustmask.attacks.base import Attack
@@ -33,6 +34,7 @@ __all__ = [
     "KINDS",
     "SanityWarning",
     "attack_kind",
+    "check_below_chance",
     "check_loss_unchanged",
     "check_no_convergence",
     "check_non_monotonic",
@@ -44,28 +46,6 @@ KINDS = ("single-step", "iterative", "gradient-free", "self-sized")
 # Single-step attacks by class name (robustmask's and ART's); an attack with one step counts too.
 _SINGLE_STEP = frozenset({"FGSM", "FGM", "ARTFGSM", "FastGradientMethod"})
 _GRADIENT = ("single-step", "iterative")
-
-
-class SanityWarning(str):
-    """A failed sanity check: the sentence itself (a `str`), plus ``check`` and ``evidence``.
-
-    Attributes:
-        check: the check's stable short name, e.g. "iterative-weaker".
-        evidence: the numbers that tripped it (plain Python numbers and strings, JSON-ready).
-    """
-
-    check: str
-    evidence: dict[str, Any]
-
-    def __new__(cls, check: str, message: str, evidence: Mapping[str, Any] | None = None) -> SanityWarning:
-        text = message if message.startswith(f"{check}: ") else f"{check}: {message}"
-        self = super().__new__(cls, text)
-        self.check = check
-        self.evidence = dict(evidence or {})
-        return self
-
-    def __reduce__(self) -> tuple[Any, ...]:  # pickle and copy keep the name and the evidence
-        return type(self), (self.check, str(self), self.evidence)
 
 
 def attack_kind(attack: Attack) -> str:
@@ -207,6 +187,38 @@ def check_no_convergence(
     )
 
 
+def check_below_chance(
+    accuracy: float, num_classes: int, examples: int | None = None, *, model: str | None = None
+) -> SanityWarning | None:
+    """``below-chance``: clean accuracy beyond sampling noise below chance (100 / classes).
+
+    A classifier worse than guessing on clean images has its labels or class names in another
+    order than the data's: every accuracy under attack is then meaningless.
+    """
+    chance = 100.0 / num_classes
+    noise = _noise(examples)
+    if not accuracy < chance - noise:
+        return None
+    who = f"{model}'s" if model else "the"
+    return SanityWarning(
+        "below-chance",
+        (
+            f"{who} clean accuracy is {accuracy:.2f}%, below chance ({chance:.0f}% for {num_classes} classes): "
+            "the labels or the class names are probably in another order than the model's outputs; "
+            "pass --class-names (class_names=) in the model's label order"
+        ),
+        {"accuracy": float(accuracy), "chance": chance, "noise": noise, "examples": examples, "model": model},
+    )
+
+
+def _clean_accuracy(table: pd.DataFrame, column: str = "Accuracy (%)") -> float | None:
+    """The accuracy of the clean (eps 0) row of a sweep, or None where the table has none."""
+    if column not in table.columns:
+        return None
+    clean = table[table[_eps_column(table)].to_numpy(dtype=float) == 0]
+    return float(clean[column].iloc[0]) if len(clean) else None
+
+
 def sanity_warnings(
     table: pd.DataFrame, num_classes: int, examples: int | None = None
 ) -> list[SanityWarning]:
@@ -215,10 +227,12 @@ def sanity_warnings(
     ``table``: columns Epsilon, Accuracy (%) and Loss, the clean row first (an Evaluator table);
     ``examples``: the number of images (default ``table.attrs["examples"]``), for the noise allowance.
     """
+    clean = _clean_accuracy(table)
     found = [
         check_non_monotonic(table, examples),
         check_loss_unchanged(table),
         check_no_convergence(table, num_classes, examples),
+        None if clean is None else check_below_chance(clean, num_classes, _examples(table, examples)),
     ]
     return [warning for warning in found if warning is not None]
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
-from robustmask.evaluation.sanity import SanityWarning
+from robustmask.evaluation.sanity_warning import SanityWarning
 from robustmask.modelinfo import _as_output_tensor
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -249,7 +249,7 @@ def check_suite_stronger(
     short = {n: _short((descriptions or {}).get(n, n)) for n in [name, *suite]}
     stronger = " then ".join(short[s] for s in suite[: k + 1])
     found, high = accuracy[suite[k]][i], accuracy[name][i]
-    from robustmask.evaluation.results import eps_label
+    from robustmask.evaluation.labels import eps_label
 
     lowest = accuracy[suite[-1]][i]
     whole = f"; the whole suite leaves {lowest:.1f}%" if lowest < found else ""

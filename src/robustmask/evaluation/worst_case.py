@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from robustmask._progress import progress_bar
-from robustmask._validation import check_epsilons, check_images, check_labels
+from robustmask._validation import check_epsilons, check_images, check_labels, check_positive_int
 from robustmask.attacks.base import Attack
 from robustmask.errors import RobustmaskError
 from robustmask.evaluation.attack_sets import PROTOCOLS, AttackSet, normalise_sets
@@ -69,6 +69,7 @@ def robustness_table(
     protocol: str = "individual",
     progress: bool = False,
     description: str = "attacks",
+    chunk_size: int | None = None,
 ) -> pd.DataFrame:
     """One row per epsilon: clean accuracy, accuracy under each attack, and the worst case.
 
@@ -88,6 +89,10 @@ def robustness_table(
             ``"cascade"`` (AutoAttack's: each on the images still robust); see the module docstring.
         progress: a progress bar (stderr, a terminal only) over the epsilons and attacks.
         description: the bar's label.
+        chunk_size: score and attack the images in consecutive chunks of this many, each on its own
+            (its own batches and random starts), so that a table made in shards whose boundaries fall
+            on chunks (`robustmask.evaluation.shards`) equals this one exactly; None (default): all
+            images at once.
 
     The table's ``attrs``: ``protocol`` ("mixed" when the sets differ), ``protocols`` (column ->
     protocol), ``norm``, ``examples``, ``kinds`` (column -> "single-step", "iterative",
@@ -109,11 +114,15 @@ def robustness_table(
     x = check_images(data[0], (0.0, 1.0))
     info = inspect_model(model, None, x)
     y = check_labels(data[1], len(x), info.num_classes)
-    clean = predicted_classes(model, x) == y
+    step = max(len(x), 1) if chunk_size is None else check_positive_int(chunk_size, "chunk_size")
+    clean = np.concatenate(
+        [predicted_classes(model, x[s : s + step]) == y[s : s + step] for s in range(0, len(x), step)]
+    )
     steps = len(epsilons) * len(descriptions)
     with progress_bar(steps, description, enabled=progress, unit="attack") as bar:
         tables = [
-            _set_table(attack_set, model, (x, y), clean, epsilons, norm, bar.update) for attack_set in sets
+            _set_table(attack_set, model, (x, y), clean, epsilons, norm, bar.update, step)
+            for attack_set in sets
         ]
     for table in tables:
         table.attrs["attacks"] = {name: descriptions[name] for name in table.attrs["kinds"]}
@@ -128,6 +137,7 @@ def _set_table(
     epsilons: Sequence[float],
     norm: str,
     advance: Callable[[int], object],
+    chunk_size: int,
 ) -> pd.DataFrame:
     """One attack set's table, its per-image robust masks in ``attrs["robust"]``."""
     x, y = data
@@ -143,7 +153,9 @@ def _set_table(
         for name, attack in attack_set.attacks.items():
             # Individual: every clean-correct image; cascade: only those no earlier attack fooled.
             started = time.perf_counter()
-            robust = _robust_under(attack, model, x, y, clean if individual else robust_everywhere, eps)
+            robust = _robust_under(
+                attack, model, x, y, clean if individual else robust_everywhere, eps, chunk_size
+            )
             seconds[name] += time.perf_counter() - started
             gains[eps][name] = int(np.sum(robust_everywhere & ~robust))
             robust_everywhere &= robust
@@ -240,14 +252,22 @@ def _check_attacks(attacks: Mapping[str, Attack]) -> str:
 
 
 def _robust_under(
-    attack: Attack, model: Model, x: np.ndarray, y: np.ndarray, targets: np.ndarray, eps: float
+    attack: Attack,
+    model: Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    targets: np.ndarray,
+    eps: float,
+    chunk_size: int,
 ) -> np.ndarray:
     """Per image: still classified correctly after `attack` (only `targets` are attacked; the rest
-    keep the value False, as they are already wrong or already fooled)."""
+    keep the value False, as they are already wrong or already fooled), chunk by chunk."""
     robust = targets.copy()
-    if targets.any():
-        adversarial = attack(model, x[targets], y[targets], eps=eps)
-        robust[targets] = predicted_classes(model, adversarial) == y[targets]
+    for start in range(0, len(x), chunk_size):
+        chosen = start + np.flatnonzero(targets[start : start + chunk_size])
+        if len(chosen):
+            adversarial = attack(model, x[chosen], y[chosen], eps=eps)
+            robust[chosen] = predicted_classes(model, adversarial) == y[chosen]
     return robust
 
 

@@ -27,7 +27,7 @@ __all__ = ["imagenet_weights_available", "seed_imagenet_weights"]
 
 
 def _default_cache_dir() -> Path:
-    from robustmask.zoo.mobilenetv2 import keras_models_cache_dir
+    from robustmask.zoo.imagenet_weights import keras_models_cache_dir
 
     return keras_models_cache_dir()
 
@@ -37,7 +37,7 @@ def imagenet_weights_available(cache_dir: str | os.PathLike | None = None, size:
 
     ``cache_dir``: the folder holding the file (default: Keras' ``<KERAS_HOME or ~/.keras>/models``).
     """
-    from robustmask.zoo.mobilenetv2 import imagenet_weights_filename
+    from robustmask.zoo.imagenet_weights import imagenet_weights_filename
 
     folder = _default_cache_dir() if cache_dir is None else Path(os.fspath(cache_dir)).expanduser()
     return (folder / imagenet_weights_filename(size)).is_file()
@@ -86,7 +86,7 @@ def seed_imagenet_weights(
     """
     import keras
 
-    from robustmask.zoo.mobilenetv2 import imagenet_weights_filename
+    from robustmask.zoo.imagenet_weights import imagenet_weights_filename
 
     folder = _default_cache_dir() if cache_dir is None else Path(os.fspath(cache_dir)).expanduser()
     target = folder / imagenet_weights_filename(224)

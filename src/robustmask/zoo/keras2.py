@@ -140,8 +140,8 @@ def load_legacy_h5(
             file: loading it would run code from the file. Pass False only for files you trust.
 
     Raises:
-        ModelError (one line): missing file, not HDF5, no ``model_config`` (a weights-only file),
-        or a config/weights that still cannot be loaded.
+        ModelError: (one line) missing file, not HDF5, no ``model_config`` (a weights-only file),
+            or a config/weights that still cannot be loaded.
     """
     import h5py
 

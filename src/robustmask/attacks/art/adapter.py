@@ -112,10 +112,12 @@ class ARTAttack(Attack):
         targeted: ``y`` holds target classes.
         batch_size: images per ART call and per forward pass, and ART's ``batch_size``; ``None``: 128,
             and the generic adapter leaves ART's own ``batch_size`` default (the named adapters pass 128).
-        rel_stepsize, abs_stepsize: ART's ``eps_step`` as a fraction of eps, or in input units.
+        rel_stepsize: ART's ``eps_step`` as a fraction of eps.
+        abs_stepsize: ART's ``eps_step`` in input units (overrides rel_stepsize).
         black_box: give ART only predictions; ``None`` decides from the attack class.
         outputs: what ART sees the model output: ``"log_probabilities"`` (default) or
             ``"probabilities"`` (default for NewtonFool and VirtualAdversarialMethod, which need them).
+        loss: not supported (ART attacks use their own loss): anything but None raises `AttackError`.
         **params: the ART attack's own parameters (``max_iter=10``, ``num_random_init=1``...).
 
     Example::

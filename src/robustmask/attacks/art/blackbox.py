@@ -31,6 +31,28 @@ class SquareAttack(ARTAttack):
         max_iter: iterations (each queries the images still correctly classified once).
         p_init: initial fraction of pixels per square update.
         nb_restarts: restarts.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
+            ``None``: the class's default.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        rel_stepsize (float | None): ART's ``eps_step`` as a fraction of eps (default: the rule above; unused
+            without eps).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
 
     Example::
 
@@ -64,6 +86,33 @@ class HopSkipJump(ARTAttack):
     (``eps_bounded = False``); ``norm`` is the distance it minimises (``np.inf`` by default, robustmask's
     threat model; the paper also has 2). Untargeted or targeted (``y`` = targets).
     ``attack.queries``: model queries of the last call.
+
+    Args:
+        norm: the distance it minimises: ``np.inf`` (default) or ``2``.
+        max_iter: iterations of the boundary walk.
+        max_eval: most queries per gradient estimate.
+        init_eval: queries of the first gradient estimate.
+        init_size: tries to find a starting image of another class.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        rel_stepsize (float | None): ART's ``eps_step`` as a fraction of eps (default: the rule above; unused
+            without eps).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
 
     Example::
 

@@ -36,6 +36,31 @@ class ARTFGSM(ARTAttack):
 
     eps -> ART ``eps`` (the single step); ``eps_step`` is unused (``minimal=False``).
 
+    Args:
+        num_random_init: random restarts (0: none, the plain FGSM).
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
+            ``None``: the class's default.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        rel_stepsize (float | None): ART's ``eps_step`` as a fraction of eps (default: the rule above; unused
+            without eps).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
+
     Example::
 
         fgsm = robustmask.attacks.ARTFGSM()
@@ -57,6 +82,30 @@ class ARTBIM(ARTAttack):
 
     eps -> ART ``eps``; ``eps_step = 1.25 * eps / max_iter`` (the native `BIM`'s rule: Kurakin et al.'s
     min(eps + 4, 1.25 eps) iterations of one level add up to 1.25 eps), or ``rel_stepsize * eps``.
+
+    Args:
+        max_iter: iterations (>= 1).
+        rel_stepsize: ART's ``eps_step`` as a fraction of eps; ``None``: 1.25 / max_iter.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
+            ``None``: the class's default.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
 
     Example::
 
@@ -81,6 +130,31 @@ class ARTPGD(ARTAttack):
 
     eps -> ART ``eps``; ``eps_step = 2.5 * eps / max_iter`` (Madry et al.'s rule, as in their
     robustness library: enough to cross the ball from a random start), or ``rel_stepsize * eps``.
+
+    Args:
+        max_iter: iterations per restart (>= 1).
+        num_random_init: random restarts (ART keeps the best; 0 starts at x).
+        rel_stepsize: ART's ``eps_step`` as a fraction of eps; ``None``: 2.5 / max_iter.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
+            ``None``: the class's default.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
 
     Example::
 
@@ -114,6 +188,31 @@ class MIFGSM(ARTAttack):
 
     eps -> ART ``eps``; ``eps_step = eps / max_iter`` (the paper's alpha = eps / T), or
     ``rel_stepsize * eps``. Defaults are the paper's: T = 10, mu = 1.0.
+
+    Args:
+        max_iter: iterations T (>= 1; the paper's 10).
+        decay: the momentum's decay mu (the paper's 1.0).
+        rel_stepsize: ART's ``eps_step`` as a fraction of eps; ``None``: 1 / max_iter.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
+            ``None``: the class's default.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
 
     Example::
 
@@ -187,7 +286,27 @@ class AutoPGD(ARTAttack):
             (it needs a third-largest logit); that is checked at call time.
         max_iter: iterations per restart (the paper: 100).
         nb_random_init: random restarts (ART keeps the best).
-        **kwargs: ``clip``, ``targeted``, ``batch_size``, ``rel_stepsize``, ``abs_stepsize``.
+        rel_stepsize: the initial step as a fraction of eps; ``None``: 2.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
+            ``None``: the class's default.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
 
     Example::
 

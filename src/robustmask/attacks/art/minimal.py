@@ -43,7 +43,28 @@ class JSMA(ARTAttack):
         theta: change applied to each chosen feature (clipped to the valid range); the paper's +1 sets
             a feature of a [0, 1] image to its maximum.
         gamma: largest fraction of the features it may change; the paper's 14.5%.
-        **kwargs: ``clip``, ``from_logits``, ``targeted``, ``batch_size``.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
+            ``None``: the class's default.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        rel_stepsize (float | None): ART's ``eps_step`` as a fraction of eps (default: the rule above; unused
+            without eps).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
 
     Example::
 
@@ -89,6 +110,28 @@ class DeepFool(ARTAttack):
         max_iter: largest number of linearisation steps.
         overshoot: relative overshoot past the boundary (ART's ``epsilon``).
         nb_grads: how many of the most likely classes are considered.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
+            ``None``: the class's default.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        rel_stepsize (float | None): ART's ``eps_step`` as a fraction of eps (default: the rule above; unused
+            without eps).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
 
     Example::
 
@@ -130,8 +173,32 @@ class CarliniL2(ARTAttack):
 
     Args:
         confidence: margin (in logits) by which the adversarial class must win (the paper's kappa).
-        learning_rate, max_iter: the inner optimiser.
-        binary_search_steps, initial_const: the search for c.
+        learning_rate: the inner optimiser's step.
+        max_iter: the inner optimiser's iterations.
+        binary_search_steps: steps of the search for c.
+        initial_const: the first c of that search.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
+            ``None``: the class's default.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        rel_stepsize (float | None): ART's ``eps_step`` as a fraction of eps (default: the rule above; unused
+            without eps).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
 
     Example::
 
@@ -177,6 +244,37 @@ class CarliniLInf(ARTAttack):
     (times ``const_factor``), each with ``max_iter`` optimiser steps. With the paper's defaults that is
     thousands of gradient computations per image; ``learning_rate=0.1, initial_const=0.5,
     largest_const=2.0, decrease_factor=0.5`` is a quick approximation.
+
+    Args:
+        confidence: margin (in logits) by which the adversarial class must win.
+        learning_rate: the inner optimiser's step.
+        max_iter: the inner optimiser's iterations.
+        decrease_factor: how tau shrinks while the attack succeeds.
+        initial_const: the first c tried.
+        largest_const: the largest c tried.
+        const_factor: how c grows.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
+            ``None``: the class's default.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        rel_stepsize (float | None): ART's ``eps_step`` as a fraction of eps (default: the rule above; unused
+            without eps).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
 
     Example::
 

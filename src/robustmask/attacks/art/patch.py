@@ -19,12 +19,34 @@ if TYPE_CHECKING:  # pragma: no cover - ART is imported when the attack is built
     from robustmask._types import Images, Model
     from robustmask.modelinfo import ModelInfo
 
-__all__ = ["AdversarialPatch", "MASK_REGION"]
+__all__ = ["AdversarialPatch", "MASK_REGION", "patch_box"]
 
 #: Where the mask sits in a face-mask image, as fractions of the image: centre (row, column) and size
 #: (height, width). Nose to chin, cheek to cheek of a face centred in the picture, as in the Kaggle
 #: "Sophisticated Face Mask Dataset" crops and `robustmask.datasets.synthetic_face_masks`.
 MASK_REGION = {"center": (0.64, 0.5), "size": (0.22, 0.36)}
+
+
+def patch_box(
+    image_shape: Sequence[int],
+    center: Sequence[float] = MASK_REGION["center"],
+    size: Sequence[float] = MASK_REGION["size"],
+) -> tuple[int, int, int, int]:
+    """(top, left, height, width) in pixels of a rectangle at `center` and of `size` (fractions of the
+    rows and columns, as in `MASK_REGION`) on an image of ``image_shape`` (rows, columns, ...): at
+    least one pixel, at most the image, moved inside it. The one rule for `AdversarialPatch` and the
+    camera's mask region (`robustmask.camera.mask_region_box`).
+
+    >>> patch_box((100, 100))
+    (53, 32, 22, 36)
+    """
+    rows, cols = int(image_shape[0]), int(image_shape[1])
+    height = min(rows, max(1, round(size[0] * rows)))
+    width = min(cols, max(1, round(size[1] * cols)))
+    top = int(np.clip(math.floor(center[0] * rows - height / 2 + 0.5), 0, rows - height))
+    left = int(np.clip(math.floor(center[1] * cols - width / 2 + 0.5), 0, cols - width))
+    return top, left, height, width
+
 
 _PLACED_PATCH: type[AdversarialPatchTensorFlowV2] | None = None
 
@@ -130,11 +152,33 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
     * ``attack.apply(x)``: new images with the patch pasted on.
 
     Args:
-        center, size: the patch's place and size as fractions of the image's height and width.
+        center: the patch's place (its centre) as fractions of the image's height and width.
+        size: the patch's size as fractions of the image's height and width.
         learning_rate: Adam's step (for images in [0, 1]; ART's default of 5.0 is for [0, 255]).
         max_iter: passes over the images.
         jitter: random shift, in pixels, applied during optimisation.
-        **kwargs: ``clip`` (required: a patch must be printable), ``targeted``, ``batch_size``.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
+            ``None``: the class's default.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        rel_stepsize (float | None): ART's ``eps_step`` as a fraction of eps (default: the rule above; unused
+            without eps).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
 
     Example::
 
@@ -178,12 +222,7 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
 
     def box_for(self, image_shape: Sequence[int]) -> tuple[int, int, int, int]:
         """(top, left, height, width) in pixels of the patch on images of ``image_shape`` (H, W, C)."""
-        rows, cols = int(image_shape[0]), int(image_shape[1])
-        height = min(rows, max(1, round(self.size[0] * rows)))
-        width = min(cols, max(1, round(self.size[1] * cols)))
-        top = int(np.clip(math.floor(self.center[0] * rows - height / 2 + 0.5), 0, rows - height))
-        left = int(np.clip(math.floor(self.center[1] * cols - width / 2 + 0.5), 0, cols - width))
-        return top, left, height, width
+        return patch_box(image_shape, self.center, self.size)
 
     def check_model(self, model: Model, info: ModelInfo) -> None:
         if len(info.input_shape or ()) != 3:

@@ -45,6 +45,28 @@ class UniversalPerturbation(AppliesUniversalPerturbation, WholeSetAttack, ARTAtt
             ``2.5 * eps / 10``).
         delta: stop once a fraction ``1 - delta`` of the images is fooled.
         max_iter: passes over the images.
+        **kwargs: the keyword arguments below.
+
+    Keyword Args:
+        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
+        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
+            ``None``: the class's default.
+        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
+            logits; True or False says which.
+        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
+        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
+            128).
+        rel_stepsize (float | None): ART's ``eps_step`` as a fraction of eps (default: the rule above; unused
+            without eps).
+        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
+            rel_stepsize.
+        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
+            attack class.
+        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
+            ``None`` picks.
+        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
+        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
+            signature).
 
     Example::
 

@@ -1,0 +1,164 @@
+"""The images a command runs on: --data or synthetic faces, --class-names, and the checks on both.
+
+A label/class-count mismatch between the data and the model is refused here, before any attack or
+training runs, with the flag that fixes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from robustmask.errors import ModelError, RobustmaskError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+__all__ = ["check_class_count", "data_for", "defend_data", "model_input_size", "test_size_note"]
+
+#: defend's test share of --data: 12% (the paper's 7% rounded up), more for small folders so that
+#: the test set holds about 50 images (one image is then 2 points), at most a quarter of the data.
+TEST_SHARE, TEST_IMAGES, MAX_TEST_SHARE = 0.12, 50, 0.25
+
+
+def model_input_size(model: keras.Model) -> tuple[int, int]:
+    """(height, width) of the model's images; a ModelError when it does not declare them."""
+    shape = getattr(model, "input_shape", None)
+    if not shape or shape[1] is None or shape[2] is None:
+        raise ModelError(
+            "the model does not declare its input size; robustmask needs (height, width, 3) inputs"
+        )
+    return int(shape[1]), int(shape[2])
+
+
+def data_for(model: keras.Model, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images at the model's input size, their labels and class names (--data, else synthetic faces)."""
+    from robustmask import datasets
+
+    size = model_input_size(model)
+    if args.data:
+        loaded = datasets.load_face_mask_directory(
+            args.data, image_size=size, split=0.0, seed=args.seed, class_names=args.class_names
+        )
+        check_class_count(model, loaded.class_names, f"the folder {args.data}")
+        return loaded.x_train, loaded.y_train, list(loaded.class_names)  # split=0: every image
+    if size[0] != size[1]:
+        raise RobustmaskError(f"synthetic faces are square; the model takes {size[0]}x{size[1]}: pass --data")
+    names = synthetic_names(args.class_names)
+    check_class_count(model, names, "the synthetic faces")
+    x, y = datasets.synthetic_face_masks(
+        n_per_class=args.n, image_size=size[0], seed=args.seed, classes=args.class_names
+    )
+    return x, y, names
+
+
+def synthetic_names(class_names: list[str] | None) -> list[str]:
+    """The synthetic classes --class-names picks (all three without it); unknown names refused."""
+    from robustmask.datasets import CLASS_NAMES
+
+    unknown = [c for c in class_names or [] if c not in CLASS_NAMES]
+    if unknown:
+        raise RobustmaskError(
+            f"--class-names {' '.join(unknown)}: the synthetic classes are {', '.join(CLASS_NAMES)}"
+        )
+    return list(class_names or CLASS_NAMES)
+
+
+def check_class_count(model: keras.Model, names: tuple[str, ...] | list[str], source: str) -> None:
+    """Refuse data whose class count is not the model's, naming the flag that fixes it."""
+    from robustmask.modelinfo import inspect_model
+
+    info = inspect_model(model)
+    wanted, names = info.num_classes, list(names)
+    if wanted == len(names):
+        return
+    outputs = "2 classes (one sigmoid unit)" if info.single_unit else f"{wanted} outputs"
+    found = f"{source} has {len(names)} classes ({', '.join(names)}) but the model has {outputs}"
+    if len(names) > wanted:
+        pick = (
+            ["with_mask", "without_mask"]
+            if wanted == 2 and {"with_mask", "without_mask"} <= set(names)
+            else names[:wanted]
+        )
+        raise RobustmaskError(
+            f"{found}: pass --class-names {' '.join(pick)} (the model's classes in its label order)"
+        )
+    raise RobustmaskError(
+        f"{found}: pass --class-names with the model's {wanted} class folders in its label order, "
+        f"or --data with a folder of all {wanted} classes"
+    )
+
+
+def defend_data(
+    args: argparse.Namespace, size: int
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], list[str], list[str]]:
+    """``(x_train, x_test, y_train, y_test)``, the class names, and warnings about the test set.
+
+    The test images are --test-data when given, else a stratified share of --data (or of the
+    synthetic faces) of at least 12% and about 50 images.
+    """
+    from robustmask import datasets
+
+    warnings: list[str] = []
+    if args.data:
+        loaded = datasets.load_face_mask_directory(
+            args.data, image_size=size, split=0.0, seed=args.seed, class_names=args.class_names
+        )
+        x, y, names = loaded.x_train, loaded.y_train, list(loaded.class_names)
+    else:
+        names = synthetic_names(args.class_names)
+        x, y = datasets.synthetic_face_masks(
+            n_per_class=args.n_per_class, image_size=size, seed=args.seed, classes=args.class_names
+        )
+    if args.test_data:
+        test = datasets.load_face_mask_directory(
+            args.test_data, image_size=size, split=0.0, seed=args.seed, class_names=names
+        )
+        x_train, y_train, x_test, y_test = x, y, test.x_train, test.y_train
+        warnings += _same_images(args, x_train, x_test)
+    else:
+        x_train, x_test, y_train, y_test = _split(x, y, args.seed)
+    note = test_size_note(len(x_test))
+    if note:
+        warnings.append(note)
+    return (x_train, x_test, y_train, y_test), names, warnings
+
+
+def _split(x: np.ndarray, y: np.ndarray, seed: int) -> list[np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    share = min(MAX_TEST_SHARE, max(TEST_SHARE, TEST_IMAGES / len(x)))
+    return train_test_split(x, y, test_size=share, stratify=y, random_state=seed)
+
+
+def _same_images(args: argparse.Namespace, x_train: np.ndarray, x_test: np.ndarray) -> list[str]:
+    """A warning when the test images are training images (the same folder, or identical arrays)."""
+    if args.data and Path(args.data).resolve() == Path(args.test_data).resolve():
+        return [
+            f"--test-data is the --data folder ({args.test_data}): the models are tested on their "
+            "training images, so every accuracy is optimistic; pass a folder of other images"
+        ]
+    seen = {image.tobytes() for image in x_train}
+    shared = sum(image.tobytes() in seen for image in x_test)
+    if not shared:
+        return []
+    return [
+        f"{shared} of the {len(x_test)} --test-data images are also training images: those accuracies "
+        "are optimistic; remove them from one of the folders"
+    ]
+
+
+def test_size_note(n: int) -> str | None:
+    """For fewer than 50 test images: how much one image and the sampling noise weigh."""
+    if n >= TEST_IMAGES:
+        return None
+    error = 100 * math.sqrt(0.25 / max(n, 1))
+    return (
+        f"only {n} test images: one image is {100 / max(n, 1):.1f} points of accuracy and the standard "
+        f"error of an accuracy is up to {error:.1f} points; give more images (or --test-data) "
+        "before comparing numbers closer than twice that"
+    )

@@ -1,0 +1,166 @@
+"""One iterative loop: the camera's attack is the attacks' own `run`, through a `FrameView`.
+
+Where the frame's face crops are the classifier's inputs as they are (no margin, input size), a
+scene attack must give the crops the plain attack gives: same start, same steps, same loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robustmask.attacks import BIM, FGM, FGSM, PGD, available, get
+from robustmask.attacks.gradient_attack import GradientAttack
+from robustmask.camera import FaceBox, FacePipeline, FrameView, SceneAttack
+from robustmask.errors import AttackError
+
+SIZE = 24
+# Two faces at the classifier's input size in a 32 x 64 frame (4 px of background around each).
+BOXES = [FaceBox(4, 4, SIZE, SIZE, 1.0), FaceBox(36, 4, SIZE, SIZE, 1.0)]
+
+
+@pytest.fixture(scope="module", params=["softmax", "logits"])
+def model(request):
+    """An untrained CNN (the comparison needs no accuracy), ending in softmax or in logits."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    activation = "softmax" if request.param == "softmax" else None
+    return keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            keras.layers.Conv2D(6, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation=activation),
+        ]
+    )
+
+
+def pipeline_for(model, boxes):
+    return FacePipeline(model, lambda frame: list(boxes), margin=0.0)
+
+
+def crops_of(frame, boxes):
+    return np.stack([frame[b.y : b.y + b.h, b.x : b.x + b.w] for b in boxes])
+
+
+def test_scene_pgd_equals_pgd_on_the_crop(model):
+    """One face filling the frame: the random start, every step and the projection are PGD's."""
+    frame = np.random.default_rng(0).uniform(size=(SIZE, SIZE, 3)).astype(np.float32)
+    boxes = [FaceBox(0, 0, SIZE, SIZE, 1.0)]
+    labels = np.array([1])
+    for steps in (1, 2, 5):  # step for step
+        scene = SceneAttack(PGD(steps=steps, seed=0), eps=0.05, region="faces")
+        got = scene.perturb(pipeline_for(model, boxes), frame, boxes, labels)
+        expected = PGD(steps=steps, seed=0)(model, crops_of(frame, boxes), labels, eps=0.05)
+        np.testing.assert_allclose(got[None], expected, atol=1e-6)
+        assert np.abs(got - frame).max() > 0.04  # it moved
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        FGSM(),
+        BIM(steps=3),
+        PGD(steps=3, random_start=False),
+        PGD(steps=2, rel_stepsize=0.3, random_start=False),
+    ],
+    ids=["fgsm", "bim", "pgd", "pgd-step"],
+)
+@pytest.mark.parametrize("region", ["faces", "frame"])
+def test_scene_attack_equals_the_attack_on_two_face_crops(model, attack, region):
+    frame = np.random.default_rng(1).uniform(size=(32, 64, 3)).astype(np.float32)
+    labels = np.array([0, 2])
+    got = SceneAttack(attack, eps=0.03, region=region).perturb(
+        pipeline_for(model, BOXES), frame, BOXES, labels
+    )
+    expected = attack(model, crops_of(frame, BOXES), labels, eps=0.03)
+    np.testing.assert_allclose(crops_of(got, BOXES), expected, atol=1e-6)
+    outside = np.ones(frame.shape[:2], bool)
+    for b in BOXES:
+        outside[b.y : b.y + b.h, b.x : b.x + b.w] = False
+    assert np.all(got[outside] == frame[outside])  # outside the crops no gradient reaches the frame
+    assert np.mean(np.abs(crops_of(got, BOXES) - crops_of(frame, BOXES)) > 0.01) > 0.5  # it moved
+
+
+def test_perturb_on_a_plain_model_equals_the_compiled_attack(model):
+    """`GradientAttack.perturb` runs the same `run` as ``attack(model, x, y, eps)``; a mask keeps pixels."""
+    import tensorflow as tf
+
+    x = np.random.default_rng(2).uniform(size=(3, SIZE, SIZE, 3)).astype(np.float32)
+    labels = np.array([0, 1, 2])
+    pgd = PGD(steps=3, seed=0)
+    compiled = pgd(model, x, labels, eps=0.03)
+    eager = pgd.perturb(model, x, tf.one_hot(labels, 3), 0.03).numpy()
+    np.testing.assert_allclose(eager, compiled, atol=1e-6)
+    mask = np.zeros((SIZE, SIZE, 1), np.float32)
+    mask[5:15, 3:20] = 1.0
+    masked = pgd.perturb(model, x, tf.one_hot(labels, 3), 0.03, mask=mask).numpy()
+    assert np.all(masked[:, ~mask[..., 0].astype(bool)] == x[:, ~mask[..., 0].astype(bool)])
+    assert np.mean(masked[:, 5:15, 3:20] != x[:, 5:15, 3:20]) > 0.9
+
+
+def test_the_loss_gradient_is_compiled_once_for_any_number_of_faces(model):
+    frame = np.random.default_rng(3).uniform(size=(32, 64, 3)).astype(np.float32)
+    attack = BIM(steps=2)
+    scene = SceneAttack(attack, eps=0.02, region="faces")
+    for boxes in (BOXES[:1], BOXES, BOXES[::-1]):
+        scene.perturb(pipeline_for(model, boxes), frame, boxes, [0] * len(boxes))
+    compiled = attack.compiled_gradient(model, (None, SIZE, SIZE, 3), (None, 3))
+    assert compiled is BIM(steps=2).compiled_gradient(model, (None, SIZE, SIZE, 3), (None, 3))  # shared
+    assert compiled.experimental_get_tracing_count() == 1
+
+
+def test_the_view_gradient_is_one_tape_through_crops_and_the_modelinfo_loss(model):
+    import tensorflow as tf
+
+    from robustmask.modelinfo import cross_entropy, inspect_model, log_probabilities
+
+    frame = tf.constant(np.random.default_rng(4).uniform(size=(1, 40, 64, 3)).astype(np.float32))
+    crops = [(0, 0, 30, 34), (20, 6, 64, 40)]  # overlapping, resized down and up
+    y = tf.one_hot([2, 0], 3)
+    info = inspect_model(model, None, np.zeros((2, SIZE, SIZE, 3), np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(frame)
+        images = tf.stack([tf.image.resize(frame[0, y0:y1, x0:x1], (SIZE, SIZE)) for x0, y0, x1, y1 in crops])
+        loss = tf.reduce_sum(cross_entropy(y, log_probabilities(model(images), info)))
+    expected = tape.gradient(loss, frame).numpy()
+    got = FGSM().gradient(FrameView(model, crops, (SIZE, SIZE)), frame, y).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+    assert np.abs(expected).max() > 0
+
+
+def test_every_registered_gradient_attack_is_a_scene_attack_and_no_other():
+    accepted = []
+    for name in available():
+        try:
+            attack = get(name)
+        except AttackError:  # an optional package missing
+            continue
+        if isinstance(attack, GradientAttack) and attack.eps_bounded:
+            accepted.append(SceneAttack(name).attack.name)
+        else:
+            with pytest.raises(AttackError, match="native, eps-bounded gradient attack"):
+                SceneAttack(name)
+    assert {"FGSM", "FGM", "BIM", "PGD"} <= set(accepted)
+    assert SceneAttack("fgm", eps=2.0).eps == 2.0  # an L2 budget may exceed 1
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        (("cw",), {}, "unknown attack"),
+        (("pgd",), {"region": "face"}, "region must be one of frame, faces, mask"),
+        (("pgd",), {"eps": 0}, "eps is an L-inf budget"),
+        (("pgd",), {"eps": 2}, "eps is an L-inf budget"),
+        (("pgd",), {"steps": 0}, "steps"),
+        (("pgd",), {"restarts": 2}, "restarts=1"),
+        ((FGSM(clip=None),), {}, "clip to"),
+        ((PGD(),), {"steps": 3}, "go to the attack's constructor"),
+        ((FGM(),), {"eps": 0.0}, "an L2 budget > 0"),
+    ],
+)
+def test_scene_attack_settings_are_one_line_errors(args, kwargs, message):
+    with pytest.raises(AttackError, match=message) as error:
+        SceneAttack(*args, **kwargs)
+    assert "\n" not in str(error.value)
