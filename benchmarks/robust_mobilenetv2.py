@@ -13,7 +13,11 @@ The worst case per eps is counted per image over every attack run at that eps (o
 headline budgets (0.009, the paper's largest, and 8/255) AutoAttack's cascade (APGD-CE, APGD-DLR,
 Square) at full strength plus PGD-20 with 3 restarts and FGSM; at the paper's other epsilons (Table
 5's rows) PGD-20 (one restart) and FGSM. Each stage is kept in --out (the twin, the training
-checkpoints, the robust model), so a command started again resumes where it stopped.
+checkpoints, the robust model, each model's evaluation), so a command started again resumes where it
+stopped. The full suite on the robust model takes hours on 2 CPU cores (Square's 5,000 queries: about
+3-4 hours for 300 faces, docs/defences.md), so it runs in --shards shards of 64 faces, each written
+when it finishes (robustmask.evaluation.shards): rerun the command to go on, or give each task of a
+job array its own --only-shard I.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from robustmask.attacks import FGSM, PGD  # noqa: E402
 from robustmask.datasets import synthetic_face_masks  # noqa: E402
 from robustmask.evaluation import robustness_table, standard_suite  # noqa: E402
 from robustmask.evaluation.results import markdown_table  # noqa: E402
+from robustmask.evaluation.shards import RobustnessSpec, evaluate_shard, merge_shards, shard_file  # noqa: E402
 from robustmask.zoo import facemask_mobilenetv2  # noqa: E402
 from robustmask.zoo.robust import SHIPPED_MODELS, WEIGHTS_DIR  # noqa: E402
 
@@ -44,6 +49,7 @@ DOC = ROOT / "docs" / "defences.md"
 BEGIN, END = "<!-- mobilenetv2 table: begin -->", "<!-- mobilenetv2 table: end -->"
 HEADLINE_EPS = (0.009, 8 / 255)
 PAPER_EPS = tuple(float(e) for e in paper.TABLE5["Epsilon"] if e > 0)
+CHUNK = 64  # faces attacked together; shards are whole chunks
 SAMPLE = 60  # test faces of the card's sample check (tests/test_zoo_robust.py recomputes it)
 HEAD = {"head": (64,), "dropout": (0.2,)}
 
@@ -65,6 +71,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--trainer", choices=("pgd-at", "trades"), default="pgd-at")
     parser.add_argument("--apgd-iter", type=int, default=100)
     parser.add_argument("--square-queries", type=int, default=5000)
+    parser.add_argument(
+        "--shards", type=int, default=5, help=f"shards of the suite's evaluation ({CHUNK}-face chunks)"
+    )
+    parser.add_argument(
+        "--only-shard", type=int, help="run only this shard (0-based), e.g. one task of a job array"
+    )
     parser.add_argument("--out", default="runs/robust_mobilenetv2", help="keeps every stage (resumable)")
     parser.add_argument("--ship", action="store_true", help="write the model and its card into the zoo")
     parser.add_argument("--no-write", action="store_true", help="leave docs/defences.md alone")
@@ -80,9 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     twin, twin_s = train_twin(args, data, out)
     robust, robust_s, history = train_robust(args, data, twin, out)
     results = {
-        name: evaluated(args, model, data, out / f"evaluation-{name}.json")
+        name: evaluated(args, model, data, out, name)
         for name, model in (("undefended", twin), ("robust", robust))
     }
+    if any(result is None for result in results.values()):
+        return 0  # shards still to run: said above
     card = make_card(args, data, results, history, {"undefended": twin_s, "robust": robust_s}, robust)
     card["total_seconds"] = round(time.perf_counter() - started, 1)
     (out / "card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
@@ -183,35 +197,66 @@ def train_robust(
     return robust, seconds, logs
 
 
-def evaluated(args: argparse.Namespace, model: keras.Model, data: dict, path: Path) -> dict:
-    """evaluate(), kept in --out so that a run stopped during the second model's suite resumes."""
+def evaluated(args: argparse.Namespace, model: keras.Model, data: dict, out: Path, name: str) -> dict | None:
+    """evaluate(), kept in --out; None while shards of its suite are still to run (rerun to go on)."""
+    path = out / f"evaluation-{name}.json"
     if path.is_file():
         print(f"evaluation: reusing {path}")
         return json.loads(path.read_text())
-    results = evaluate(args, model, data)
+    headline = headline_table(args, model, data, out / f"shards-{name}")
+    if headline is None:
+        return None
+    results = evaluate(model, data, headline)
     path.write_text(json.dumps(results, indent=2, default=float))
     return results
 
 
-def evaluate(args: argparse.Namespace, model: keras.Model, data: dict) -> dict:
+def headline_table(
+    args: argparse.Namespace, model: keras.Model, data: dict, folder: Path
+) -> pd.DataFrame | None:
+    """The full suite's cascade at the headline epsilons, run as --shards shards of CHUNK-image chunks.
+
+    Each shard is a file in `folder` (robustmask.evaluation.shards), written when it finishes, so the
+    hours this takes on 2 CPU cores can be spread over runs, or over the tasks of a job array
+    (--only-shard I); the table is merged once every shard is there.
+    """
+    x, y = data["test"]
+    strong = {"FGSM": FGSM(), "PGD-20": PGD(steps=20, restarts=3, seed=0)}
+    suite = standard_suite(num_classes=3, apgd_iter=args.apgd_iter, square_queries=args.square_queries)
+    spec = RobustnessSpec({**suite, **strong}, HEADLINE_EPS, protocol="cascade", chunk_size=CHUNK)
+    for shard in range(args.shards):
+        path = shard_file(folder, shard, args.shards)
+        if path.is_file() or args.only_shard not in (None, shard):
+            continue
+        started = time.perf_counter()
+        keras.utils.set_random_seed(
+            shard
+        )  # APGD's random start and Square draw from NumPy's global generator
+        evaluate_shard(spec, model, (x, y), shard=shard, num_shards=args.shards, out=folder)
+        print(
+            f"{folder.name}: shard {shard} of {args.shards} in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+    missing = [i for i in range(args.shards) if not shard_file(folder, i, args.shards).is_file()]
+    if missing:
+        print(f"{folder.name}: shards {missing} of {args.shards} still to run; rerun the command to go on")
+        return None
+    return merge_shards([folder])
+
+
+def evaluate(model: keras.Model, data: dict, headline: pd.DataFrame) -> dict:
     """Clean accuracy, each attack's own accuracy, and the per-image worst case, per eps."""
-    keras.utils.set_random_seed(0)  # APGD's random start and Square draw from NumPy's global generator
     x, y = data["test"]
     strong = {"FGSM": FGSM(), "PGD-20": PGD(steps=20, restarts=3, seed=0)}
     cheap = {"FGSM": FGSM(), "PGD-20": PGD(steps=20, seed=0)}  # Table 5's other rows: one restart
-    suite = standard_suite(num_classes=3, apgd_iter=args.apgd_iter, square_queries=args.square_queries)
-    headline = robustness_table(
-        model, (x, y), {**suite, **strong}, HEADLINE_EPS, protocol="cascade", progress=True
-    )
     alone = robustness_table(model, (x, y), strong, HEADLINE_EPS)
     middle = PAPER_EPS[:-1]
-    alone_middle = robustness_table(model, (x, y), cheap, middle)
+    alone_middle = robustness_table(model, (x, y), cheap, middle)  # its worst case is per image too
     alone = pd.concat([alone, alone_middle], ignore_index=True)
-    paper_rows = robustness_table(model, (x, y), cheap, middle, protocol="cascade")
     rows = []
     for eps in HEADLINE_EPS + middle:
         own = alone[np.isclose(alone["Epsilon"], eps)].iloc[0]
-        source = headline if eps in HEADLINE_EPS else paper_rows
+        source = headline if eps in HEADLINE_EPS else alone_middle
         cascade = source[np.isclose(source["Epsilon"], eps)].iloc[0]
         rows.append(
             {

@@ -49,8 +49,14 @@ def test_reproduce_refuses_to_overwrite_results(tmp_path, capsys):
 
 def test_attacks_lists_native_and_art_names(capsys):
     assert main(["attacks"]) == 0
-    names = capsys.readouterr().out.split()
-    assert {"fgsm", "bim", "pgd", "deepfool", "square"} <= set(names)
+    lines = capsys.readouterr().out.splitlines()
+    names = {line.split()[0] for line in lines if not line.startswith(" ")}
+    assert {"fgsm", "bim", "pgd", "deepfool", "square"} <= names
+    pgd = lines.index(next(line for line in lines if line.startswith("pgd ")))
+    assert "Projected Gradient Descent" in lines[pgd] or "PGD" in lines[pgd]
+    assert (
+        "steps" in lines[pgd + 1] and "rel_stepsize" in lines[pgd + 1] and "eps" not in lines[pgd + 1].split()
+    )
 
 
 def test_missing_model_and_unknown_attack_are_one_line_errors(tmp_path, capsys, monkeypatch):

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import robustmask
+
 from robustmask._validation import check_eps_units
 from robustmask.cli.main import build_parser, main
 from robustmask.cli.options import check_eps_options, one_line_warnings
@@ -130,6 +132,8 @@ def test_the_python_api_refuses_eps_8_and_scales_the_limit_to_the_pixel_range():
         PGD(steps=1)(model, x, y, eps=8)
     with pytest.raises(RobustmaskError, match="eps 8 is larger"):
         PGDAdversarialTrainer(eps=8)
+    with pytest.raises(RobustmaskError, match="eps 8 is larger"):  # the Evaluator calls generate directly
+        robustmask.Evaluator(PGD(steps=1), [0.01, 8])
     with pytest.raises(AttackError, match=r"\[-1, 1\] pixel range; did you mean 8/255 of the range = 0.0627"):
         PGD(steps=1, clip=(-1, 1))(model, x, y, eps=8)
     assert PGD(steps=1, clip=(0, 255))(model, x * 255, y, eps=8).shape == x.shape  # 8 levels of 255

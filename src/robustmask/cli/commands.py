@@ -115,10 +115,21 @@ def _attacker(args: argparse.Namespace) -> Attack:
 
 
 def attacks(args: argparse.Namespace) -> int:
+    """Every attack name with what it is and the --param keys it takes (plug-ins included)."""
+    from robustmask._registry import parameter_names
     from robustmask.attacks import available
+    from robustmask.attacks.registry import _resolve
+    from robustmask.errors import AttackError
 
     for name in available():
-        print(name)
+        try:
+            factory = _resolve(name)
+        except AttackError as error:  # a missing package or a broken plug-in: say so, list the rest
+            print(f"{name:<14} (cannot be loaded: {error})")
+            continue
+        summary = ((factory.__doc__ or "").strip().splitlines() or [""])[0]
+        print(f"{name:<14} {summary}")
+        print(f"{'':<14} --param keys: {', '.join(parameter_names(factory)) or '(none)'}")
     return 0
 
 

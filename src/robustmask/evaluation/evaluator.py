@@ -23,6 +23,7 @@ import tensorflow as tf
 from robustmask._batching import iterate_batches, num_examples
 from robustmask._validation import (
     check_epsilons,
+    check_eps_units,
     check_images,
     check_input_shape,
     check_labels,
@@ -125,6 +126,7 @@ class Evaluator:
             if epsilons is None:
                 raise RobustmaskError(f"{attack.name} needs epsilons, e.g. Evaluator(attack, [0.001, 0.002])")
             eps, _ = check_epsilons(epsilons)
+            check_eps_units(eps, attack.norm, attack.clip, error=RobustmaskError)  # 8 meant as 8/255
             # The clean row comes first, whatever order the epsilons came in; duplicates are dropped.
             self.epsilons = [0.0] + [e for e in dict.fromkeys(eps) if e != 0.0]
         self.batch_size = check_positive_int(batch_size, "batch_size")

@@ -1,11 +1,11 @@
 """Defended models shipped with robustmask, each with its card, loaded offline in one line.
 
-``robust_mobilenetv2()`` is the paper's architecture (MobileNetV2, Sheikh & Zafar 2023, Fig. 5) at
-width 0.35 and 96 px, adversarially trained with PGD (Madry et al. 2018, arXiv 1706.06083) on
-robustmask's synthetic faces by ``python benchmarks/robust_mobilenetv2.py --ship``, which also
-wrote its card: the data, the recipe, the training time on 2 CPU cores, clean accuracy and the
-worst case over AutoAttack's standard suite (Croce & Hein 2020) per eps, beside its undefended twin,
-and what it has not been tested against.
+``robust_mobilenetv2()`` is the paper's architecture (MobileNetV2 at width 1.0, Sheikh & Zafar 2023,
+Fig. 5) at 96 px, fine-tuned from the ImageNet base and adversarially trained with PGD (Madry et al.
+2018, arXiv 1706.06083) on robustmask's synthetic faces by ``python benchmarks/robust_mobilenetv2.py
+--ship``, which also wrote its card: the data, the recipe, the training time on 2 CPU cores, clean
+accuracy and the worst case over AutoAttack's standard suite (Croce & Hein 2020) per eps, beside its
+undefended twin, and what it has not been tested against.
 
 Example::
 
@@ -82,7 +82,7 @@ def card_sample_faces(card: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def robust_mobilenetv2(*, compile: bool = True) -> keras.Model:
-    """The PGD-trained MobileNetV2 (alpha 0.35, 96 x 96 x 3, [0, 1] inputs, classes as the Kaggle set).
+    """The PGD-trained MobileNetV2 (alpha 1.0, 96 x 96 x 3, [0, 1] inputs, classes as the Kaggle set).
 
     Loads offline from the package (no download). Its card (`model_card`) gives the recipe and the
     numbers; it was tested on synthetic faces only, under digital L-inf attacks: not on real photos,
