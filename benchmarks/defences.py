@@ -5,7 +5,7 @@ One command, rerunnable; it rewrites the table and the targets between the marke
 
     python benchmarks/defences.py                       # robust preset: 48 px, 500 faces a class, 30 epochs
     python benchmarks/defences.py --epochs 3 --n-per-class 60 --apgd-iter 10 --no-write   # a smoke run
-    python benchmarks/defences.py --defences distillation --append         # add one defence's rows
+    python benchmarks/defences.py --defenses distillation --append         # add one defence's rows
 
 Data: the embedded synthetic faces (or --data, the Kaggle folder), split 88/12 with a fixed seed.
 Model: robustmask.zoo.facemask_cnn trained from scratch (the undefended model), then each defence
@@ -29,8 +29,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pandas as pd
 
+from robustmask._deprecation import add_deprecated_flags
 from robustmask.defenses.comparison import markdown_table
-from robustmask.defenses.presets import DEFENCE_NAMES, robust_comparison, robust_data
+from robustmask.defenses.presets import DEFENSE_NAMES, robust_comparison, robust_data
 from robustmask.evaluation import standard_attacks, standard_suite
 from robustmask.evaluation.attack_sets import covered_attacks
 from robustmask.evaluation.results import markdown_table as plain_markdown
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
         kept_footers = "".join(
             f"\n{line}\n" for line in documented.splitlines() if line.startswith("`python ")
         )
-        text, footer = merge_rows(documented, text, args.defences), kept_footers + footer
+        text, footer = merge_rows(documented, text, args.defenses), kept_footers + footer
     if not args.no_write:
         write_table(text + footer)
         if not args.append:  # the targets compare every defence with this run's undefended model
@@ -76,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--epochs", type=int, default=30, help="epochs of every training, undefended included"
     )
-    parser.add_argument("--defences", nargs="*", default=list(DEFENCE_NAMES))
+    parser.add_argument("--defenses", nargs="*", default=list(DEFENSE_NAMES))
+    add_deprecated_flags(parser, {"--defences": "--defenses"})
     parser.add_argument("--pgd-restarts", type=int, default=3)
     parser.add_argument("--square-queries", type=int, default=1000)
     parser.add_argument(
@@ -99,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         "--append",
         action="store_true",
         help="keep the documented rows of other defences (and of the undefended model): "
-        "replace or add only the rows of --defences",
+        "replace or add only the rows of --defenses",
     )
     return parser
 
@@ -122,7 +124,7 @@ def measure(args: argparse.Namespace) -> tuple[pd.DataFrame, tuple[int, int]]:
         x_test,
         y_train,
         y_test,
-        args.defences,
+        args.defenses,
         epochs=args.epochs,
         seed=args.seed,
         attacks=attacks,
@@ -139,7 +141,7 @@ def judge_targets(table: pd.DataFrame) -> pd.DataFrame:
     >= 40% at 8/255; PGD at most 3 points above the worst case (else PGD overestimates); FGSM
     never below PGD. Each cell: "met: 84.4%" or "missed by 3.3: 36.7%".
     """
-    rows = {name: group.set_index("Epsilon") for name, group in table.groupby("Defence", sort=False)}
+    rows = {name: group.set_index("Epsilon") for name, group in table.groupby("Defense", sort=False)}
     baseline = float(rows["undefended"]["Clean (%)"].iloc[0]) if "undefended" in rows else None
     judged: dict[str, list[str]] = {}
     for name, group in rows.items():
@@ -202,28 +204,29 @@ def merge_rows(documented: str, measured: str, names) -> str:
     """
     old = [line for line in documented.splitlines() if line.startswith("|")]
     new = [line for line in measured.splitlines() if line.startswith("|")]
-    if not old or old[0] != new[0]:
+    # the first column's name aside (tables written before it was "Defense" say "Defence")
+    if not old or old[0].split("|")[2:] != new[0].split("|")[2:]:
         raise SystemExit("the documented table has other columns: rerun every defence without --append")
 
-    def defence(row: str) -> str:
+    def defense(row: str) -> str:
         return row.split("|")[1].strip()
 
-    def scores(rows):  # the accuracy cells (after Defence and Train time) of the undefended rows
-        return [row.split("|")[3:] for row in rows if defence(row) == "undefended"]
+    def scores(rows):  # the accuracy cells (after Defense and Train time) of the undefended rows
+        return [row.split("|")[3:] for row in rows if defense(row) == "undefended"]
 
-    has_undefended = any(defence(row) == "undefended" for row in old[2:])
+    has_undefended = any(defense(row) == "undefended" for row in old[2:])
     if has_undefended and scores(old[2:]) != scores(new[2:]):
         print(
             "note: this run's undefended model scores differently from the documented one; the table keeps "
             "the documented baseline (rerun without --append to refresh every row)"
         )
-    kept = [row for row in old[2:] if defence(row) not in names]
+    kept = [row for row in old[2:] if defense(row) not in names]
     added = [
         row
         for row in new[2:]
-        if defence(row) in names or (defence(row) == "undefended" and not has_undefended)
+        if defense(row) in names or (defense(row) == "undefended" and not has_undefended)
     ]
-    return "\n".join(old[:2] + kept + added) + "\n"
+    return "\n".join(new[:1] + old[1:2] + kept + added) + "\n"
 
 
 def write_table(text: str) -> None:

@@ -321,7 +321,7 @@ def make_card(args, data, results, history, seconds, robust) -> dict:
             "undefended twin": f"every layer, clean images, Adam "
             f"{args.clean_learning_rate if args.base == 'imagenet' else 1e-3} cosine to 0, batch {args.batch_size}, "
             f"{args.clean_epochs} epochs",
-            "defence": f"{args.trainer} from the twin: eps 8/255, PGD-7 (step 2.5 eps / 7, random start), "
+            "defense": f"{args.trainer} from the twin: eps 8/255, PGD-7 (step 2.5 eps / 7, random start), "
             f"true labels, {args.epochs} epochs, eps ramp {args.eps_ramp} epochs, Adam {args.learning_rate} "
             f"cosine to 0, batch {args.batch_size}, every layer trained, BatchNorm in training mode",
         },
@@ -357,7 +357,7 @@ def section_text(card: dict) -> str:
     verdicts = "\n".join(f"- {k}: {'met' if ok else 'MISSED'}" for k, ok in card["targets"].items())
     return (
         f"{markdown_table(table, percent_digits=1)}\n{card['evaluation']}.\n\n"
-        f"Recipe: {card['recipe']['defence']}. Undefended twin: {card['recipe']['undefended twin']}. "
+        f"Recipe: {card['recipe']['defense']}. Undefended twin: {card['recipe']['undefended twin']}. "
         f"Training time on 2 CPU cores: twin {seconds['undefended']:.0f} s, defence {seconds['robust']:.0f} s; "
         f"the whole command {card['total_seconds']:.0f} s.\n\nTargets (issue 17):\n{verdicts}\n\n"
         f"`{card['retrain']}`\n"

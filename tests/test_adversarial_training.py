@@ -203,7 +203,7 @@ def test_bad_arguments(tiny_model, tiny_data):
 def test_registry_builds_every_defence_and_names_the_unknown():
     assert {"multi-eps", "pgd-at", "fast-at", "trades"} <= set(defenses.available())
     assert isinstance(defenses.get("pgd_at", eps=0.01), defenses.PGDAdversarialTrainer)
-    with pytest.raises(RobustmaskError, match=r"unknown defence 'pgd-ta' \(did you mean pgd-at"):
+    with pytest.raises(RobustmaskError, match=r"unknown defense 'pgd-ta' \(did you mean pgd-at"):
         defenses.get("pgd-ta")
     with pytest.raises(RobustmaskError, match="trades has no parameter .temperature."):
         defenses.get("trades", temperature=3)

@@ -25,7 +25,7 @@ def comparison(pgd_at_worst_8: float) -> pd.DataFrame:
     """undefended and pgd-at at 0.009 and 8/255; pgd-at's PGD 57.1% at 8/255, its worst case given."""
     table = pd.DataFrame(
         {
-            "Defence": ["undefended", "undefended", "pgd-at", "pgd-at"],
+            "Defense": ["undefended", "undefended", "pgd-at", "pgd-at"],
             "Train time (s)": [147.3, 147.3, 275.9, 275.9],
             "Epsilon": [0.009, 8 / 255, 0.009, 8 / 255],
             "Clean (%)": [90.0, 90.0, 87.2, 87.2],
@@ -69,7 +69,7 @@ def test_the_benchmark_runs_the_full_suite_and_writes_table_and_targets(bench, t
     monkeypatch.setattr(bench, "robust_comparison", fake_comparison)
     monkeypatch.setattr(bench, "robust_data", lambda *args, **kwargs: data)
     monkeypatch.setattr(bench, "DOC", doc)
-    assert bench.main(["--defences", "pgd-at"]) == 0
+    assert bench.main(["--defenses", "pgd-at"]) == 0
     suite = calls["suite"]
     assert list(suite) == ["APGD-CE", "APGD-DLR", "Square"]  # AutoAttack's, at full strength
     assert suite["APGD-CE"].art_params["max_iter"] == 100 and suite["Square"].art_params["max_iter"] == 5000
@@ -79,3 +79,23 @@ def test_the_benchmark_runs_the_full_suite_and_writes_table_and_targets(bench, t
     assert "| worst case >= 40% at 8/255 | met: 46.8% |" in written
     assert "Judged on the worst case over FGSM, PGD-20 (3 restarts), APGD-CE (100 iterations)." in written
     assert "old" not in written and written.startswith("intro\n") and "\nmiddle\n" in written
+
+
+def test_append_merges_into_a_table_written_with_the_old_defence_column(bench):
+    documented = "| Defence | Clean (%) |\n|---|---|\n| undefended | 90.0 |\n| trades | 80.0 |\n"
+    measured = "| Defense | Clean (%) |\n|---|---|\n| undefended | 90.0 |\n| pgd-at | 85.0 |\n"
+    merged = bench.merge_rows(documented, measured, ["pgd-at"])
+    assert merged.splitlines() == [
+        "| Defense | Clean (%) |",
+        "|---|---|",
+        "| undefended | 90.0 |",
+        "| trades | 80.0 |",
+        "| pgd-at | 85.0 |",
+    ]
+    with pytest.raises(SystemExit, match="other columns"):
+        bench.merge_rows(documented.replace("Clean", "Robust"), measured, ["pgd-at"])
+
+
+def test_the_old_defences_flag_still_works_and_warns(bench, capsys):
+    assert bench._parser().parse_args(["--defences", "trades"]).defenses == ["trades"]
+    assert "--defences is deprecated; use --defenses" in capsys.readouterr().err

@@ -198,7 +198,7 @@ def test_attack_save_keeps_the_reported_run_and_runs_once(saved_model, tmp_path,
     import robustmask.attacks as attacks
     from robustmask.attacks import perturbation_norms, registry
 
-    monkeypatch.setattr(registry, "_REGISTERED", {})
+    monkeypatch.setattr(registry._REGISTRY, "registered", {})
     attacks.register("counting-noise", CountingNoise)
     reported = []
     real_report = attacks.attack_report
@@ -239,7 +239,7 @@ def test_attack_save_keeps_the_reported_run_and_runs_once(saved_model, tmp_path,
 def test_defend_refuses_bad_names_and_parameters_before_training(tmp_path, capsys):
     out = tmp_path / "defend"
     assert main(["defend", "--defense", "nope", "--out", str(out)]) == 2
-    assert "unknown defence 'nope'" in capsys.readouterr().err
+    assert "unknown defense 'nope'" in capsys.readouterr().err
     # multi-eps has no single budget: --eps must be refused, not silently ignored.
     assert main(["defend", "--defense", "multi-eps", "--eps", "0.1", "--out", str(out)]) == 2
     assert "multi-eps has no parameter 'eps'" in capsys.readouterr().err
@@ -274,7 +274,7 @@ def test_defend_trains_compares_and_keeps_earlier_results(tmp_path):
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr[-2000:]
     table = pd.read_csv(out / "tables" / "comparison.csv")
-    assert list(table["Defence"].unique()) == ["undefended", "fast-at"]
+    assert list(table["Defense"].unique()) == ["undefended", "fast-at"]
     assert (out / "report.html").is_file() and (out / "figures" / "accuracy_vs_eps.png").is_file()
     assert len(table) == 8  # four budgets each: 0.009, 2/255, 4/255, 8/255
     attacks = ["FGSM (%)", "PGD (%)", "Square (%)", "APGD-CE (%)", "APGD-DLR (%)", "Square (suite) (%)"]

@@ -195,7 +195,7 @@ def test_clean_accuracy_of_evaluate_attack_and_defend_is_model_evaluate(
         == 0
     )
     table = pd.read_csv(out_dir / "tables" / "comparison.csv")
-    assert table.loc[table["Defence"] == "undefended", "Clean (%)"].iloc[0] == pytest.approx(expected)
+    assert table.loc[table["Defense"] == "undefended", "Clean (%)"].iloc[0] == pytest.approx(expected)
     assert "only 20 test images: one image is 5.0 points" in capsys.readouterr().out
 
 

@@ -70,7 +70,7 @@ class Fool(Attack):
         return out
 
 
-class StubDefence:
+class StubDefense:
     """A 'defence' that returns the oracle, so both models of a comparison see the same images."""
 
     epochs = 1
@@ -127,8 +127,8 @@ def two_sets(monkeypatch):
         lambda args, size: (data(), ["incorrect_mask", "with_mask", "without_mask"], []),
     )
     monkeypatch.setattr(presets, "train_undefended", lambda *args, **kwargs: oracle_model())
-    monkeypatch.setattr(presets, "robust_presets", lambda names, **kw: {n: StubDefence() for n in names})
-    monkeypatch.setattr(presets, "robust_preset", lambda name, **kwargs: StubDefence())
+    monkeypatch.setattr(presets, "robust_presets", lambda names, **kw: {n: StubDefense() for n in names})
+    monkeypatch.setattr(presets, "robust_preset", lambda name, **kwargs: StubDefense())
     # Every module that bound the name at import (comparison does): an earlier test may have imported it.
     for module in (worst_case, comparison):
         monkeypatch.setattr(module, "standard_attacks", lambda **kwargs: {"A": Fool({0, 1})})
@@ -161,7 +161,7 @@ def test_reproduce_shows_the_per_image_worst_case_everywhere_and_saves_every_mod
     monkeypatch.setattr(reproduce, "_build_model", lambda config, n, chosen: tiny_classifier(n))
     monkeypatch.setattr("robustmask.defenses.MultiEpsilonAdversarialTrainer", StubTrainer)
     config = reproduce.StudyConfig.quick(
-        weights="none", image_size=16, epochs=1, n_per_class=20, defence_epochs=1, robust_epsilons=(4 / 255,)
+        weights="none", image_size=16, epochs=1, n_per_class=20, defense_epochs=1, robust_epsilons=(4 / 255,)
     )
     logged: list[str] = []
     summary = reproduce.run_study(config, tmp_path / "run", progress=False, log=logged.append)

@@ -85,7 +85,7 @@ def reproduce_args(out, *extra):
         "1",
         "--n-per-class",
         "30",
-        "--defence-epochs",
+        "--defense-epochs",
         "1",
         *extra,
     ]
@@ -229,7 +229,7 @@ def test_run_study_leaves_the_callers_config_as_it_was(tmp_path, fast_study):
 
     # No weights: the quick preset takes the small CNN at 48 px, on its own copy of the settings.
     config = StudyConfig.quick(
-        weights="none", image_size=96, epochs=12, n_per_class=20, defence_epochs=1, robust=False
+        weights="none", image_size=96, epochs=12, n_per_class=20, defense_epochs=1, robust=False
     )
     before = copy.deepcopy(config)
     summary = run_study(config, tmp_path / "run", progress=False, log=lambda *_: None)

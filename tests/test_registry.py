@@ -21,7 +21,7 @@ from robustmask.errors import AttackError
 
 @pytest.fixture
 def clean_registry(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTERED", {})
+    monkeypatch.setattr(registry._REGISTRY, "registered", {})
 
 
 @pytest.mark.parametrize(

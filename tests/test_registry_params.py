@@ -11,7 +11,7 @@ from robustmask.errors import AttackError
 
 @pytest.fixture(autouse=True)
 def clean_registry(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTERED", {})
+    monkeypatch.setattr(registry._REGISTRY, "registered", {})
 
 
 class BuggyAttack(BIM):

@@ -36,7 +36,7 @@ def test_reproduce_quick_shape_holds(tmp_path):
         n_per_class=300,
         image_size=64,
         split=0.15,
-        defence_epochs=6,
+        defense_epochs=6,
         subset=0.5,
         robust_n_per_class=300,
         robust_image_size=32,
@@ -91,8 +91,8 @@ def test_reproduce_quick_shape_holds(tmp_path):
 
     # Beyond the paper: the robust defence resists PGD where the undefended model of the same run does not.
     robust = pd.read_csv(out / "tables" / "robust_comparison.csv")
-    assert list(robust["Defence"].unique()) == ["undefended", "pgd-at"]
-    at = robust[np.isclose(robust["Epsilon"], 4 / 255)].set_index("Defence")
+    assert list(robust["Defense"].unique()) == ["undefended", "pgd-at"]
+    at = robust[np.isclose(robust["Epsilon"], 4 / 255)].set_index("Defense")
     # measured: PGD-20 at 4/255 leaves 56.5% of the defended model, 8.3% of the undefended one
     assert at.loc["pgd-at", "PGD (%)"] >= at.loc["undefended", "PGD (%)"] + 25, at.to_string()
     assert at.loc["pgd-at", "Clean (%)"] >= at.loc["undefended", "Clean (%)"] - 5, at.to_string()
@@ -100,7 +100,7 @@ def test_reproduce_quick_shape_holds(tmp_path):
     # FGSM, PGD, Square on every image, then AutoAttack's suite (a cascade) on both models, in ONE table
     attacks = ["FGSM (%)", "PGD (%)", "Square (%)", "APGD-CE (%)", "APGD-DLR (%)", "Square (suite) (%)"]
     assert list(robust.columns) == [
-        "Defence",
+        "Defense",
         "Train time (s)",
         "Epsilon",
         "Clean (%)",
@@ -148,7 +148,7 @@ def test_reproduce_quick_shape_holds(tmp_path):
         ({"robust_epochs": 0}, "robust_epochs must be a positive integer"),
         ({"robust_square_queries": 2.5}, "robust_square_queries must be a positive integer"),
         ({"robust_epsilons": (0.009, -1)}, "eps must be >= 0"),
-        ({"robust_defence": "pgd-att"}, "pgd-att"),
+        ({"robust_defense": "pgd-att"}, "pgd-att"),
     ],
 )
 def test_bad_robust_settings_fail_before_any_work(tmp_path, setting, message):

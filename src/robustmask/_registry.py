@@ -9,50 +9,74 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
 
 class Registry:
-    """Names to classes (or factories) of one kind.
+    """Names to classes (or factories) of one kind, each with optional metadata.
 
     Args:
         kind: "attack" or "defence", for messages.
         group: the entry-point group third-party packages add to.
-        builtin: name -> "module:attribute".
-        base: the class every built object must be an instance of.
+        builtin: name -> "module:attribute", or -> ("module:attribute", metadata).
+        base_path: "module:attribute" of the class every built object must be an instance of.
         error: the exception class for user errors.
     """
 
     def __init__(
-        self, kind: str, group: str, builtin: dict[str, str], base_path: str, error: type[Exception]
+        self,
+        kind: str,
+        group: str,
+        builtin: Mapping[str, str | tuple[str, Any]],
+        base_path: str,
+        error: type[Exception],
     ) -> None:
-        self.kind, self.group, self.builtin, self.base_path, self.error = (
-            kind,
-            group,
-            dict(builtin),
-            base_path,
-            error,
-        )
-        self.registered: dict[str, Callable[..., Any]] = {}
+        self.kind, self.group, self.base_path, self.error = kind, group, base_path, error
+        self.builtin = {
+            name: entry if isinstance(entry, str) else entry[0] for name, entry in builtin.items()
+        }
+        self.builtin_info = {
+            name: entry[1]
+            for name, entry in builtin.items()
+            if not isinstance(entry, str) and entry[1] is not None
+        }
+        # name -> (factory, metadata or None): one table, so a test can swap it for an empty one.
+        self.registered: dict[str, tuple[Callable[..., Any], Any]] = {}
 
-    def register(self, name: str, factory: Callable[..., Any]) -> None:
+    def register(self, name: str, factory: Callable[..., Any], info: Any = None) -> None:
         if not callable(factory):
-            raise self.error(f"cannot register {name!r}: {factory!r} is not a {self.kind} class or factory")
-        self.registered[normalise(name)] = factory
+            base = self.base_path.rpartition(":")[2]
+            article = "an" if base[:1].lower() in "aeiou" else "a"
+            raise self.error(
+                f"cannot register {name!r}: {factory!r} is not {article} {base} class or factory"
+            )
+        self.registered[normalise(name)] = (factory, info)
 
     def available(self) -> list[str]:
         return sorted({*self.builtin, *self.registered, *(normalise(e.name) for e in self._entry_points())})
+
+    def info(self, name: str) -> Any:
+        """The metadata `name` was registered with (a run-time registration first), or None."""
+        key = normalise(name)
+        if key in self.registered:
+            return self.registered[key][1]
+        return self.builtin_info.get(key)
 
     def get(self, name: str, **params: Any) -> Any:
         factory = self.resolve(name)
         # Check the parameters against the signature first: a TypeError raised inside the
         # constructor is a bug to see, not a bad parameter to report.
-        unknown = _unaccepted(factory, params)
-        if unknown:
-            raise self.error(unknown_parameters_message(name, factory, unknown))
-        built = factory(**params)
+        self._check_params(factory, name, params)
+        try:
+            built = factory(**params)
+        except TypeError as error:
+            if not _rejects_a_given_keyword(error, factory, params):
+                raise  # raised inside the constructor: a bug to see, not a bad parameter
+            unknown = re.findall(r"keyword argument '(\w+)'", str(error))
+            raise self.error(unknown_parameters_message(name, factory, unknown)) from None
         base = _load(self.base_path)
         if not isinstance(built, base):
             raise self.error(
@@ -60,12 +84,27 @@ class Registry:
             )
         return built
 
+    def _check_params(self, factory: Callable[..., Any], name: str, params: dict[str, Any]) -> None:
+        """Parameters the factory cannot take, or required ones missing, are the user's error."""
+        unknown = _unaccepted(factory, params)
+        if unknown:
+            raise self.error(unknown_parameters_message(name, factory, unknown))
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # no signature to read (a builtin): the call decides
+            return
+        try:
+            signature.bind(**params)
+        except TypeError as error:
+            raise self.error(f"{self.kind} {name!r}: {error}") from None
+
     def resolve(self, name: str) -> Callable[..., Any]:
+        """The class or factory called `name` (imported, or loaded from its plug-in, now)."""
         if not isinstance(name, str):
             raise self.error(f"{self.kind} names are strings, got {name!r}")
         key = normalise(name)
         if key in self.registered:
-            return self.registered[key]
+            return self.registered[key][0]
         if key in self.builtin:
             try:
                 return _load(self.builtin[key])
@@ -86,6 +125,23 @@ class Registry:
 
     def _entry_points(self) -> list[metadata.EntryPoint]:
         return list(metadata.entry_points(group=self.group))
+
+
+def _rejects_a_given_keyword(error: TypeError, factory: Callable[..., Any], params: dict[str, Any]) -> bool:
+    """Whether `error` is Python refusing one of `params` at a constructor the factory hands them on to.
+
+    Attacks and defences take ``**kwargs`` and pass them to their base class (``BIM(steps, **kwargs)``
+    -> ``Attack.__init__``), so the signature check cannot see an unknown name there; Python's own
+    "X.__init__() got an unexpected keyword argument 'name'" for a given name, raised at a class
+    of the factory's hierarchy, is that case. Any other TypeError is the constructor's own.
+    """
+    match = re.fullmatch(r"([\w.<>]+)\(\) got an unexpected keyword argument '(\w+)'", str(error))
+    if match is None or match[2] not in params or not match[1].endswith("__init__"):
+        return False
+    if not isinstance(factory, type):
+        return True  # a factory function handing the parameters on to a constructor
+    owner = match[1].rpartition(".")[0]
+    return any(cls.__qualname__ == owner for cls in factory.__mro__)
 
 
 def _unaccepted(factory: Callable[..., Any], params: dict[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from robustmask import paper
+from robustmask._deprecation import renamed_keywords
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -34,6 +35,13 @@ ARCHITECTURES = ("auto", "mobilenetv2", "cnn")
 #: comparison's Square also has 300): this keeps the README's run in minutes. Square runs only on
 #: the images both APGD attacks left robust.
 SUITE_SQUARE_QUERIES = 300
+#: The fields' old spellings (old -> new): `StudyConfig.quick` and `full` take them with a warning.
+_RENAMED_FIELDS = {
+    "defence_source": "defense_source",
+    "defence_epochs": "defense_epochs",
+    "defence_batch_size": "defense_batch_size",
+    "robust_defence": "robust_defense",
+}
 
 
 @dataclass
@@ -61,15 +69,15 @@ class StudyConfig:
     extra_epsilons: tuple[float, ...] = EXTRA_EPSILONS
     # The paper's Algorithm 2: copies made once against the undefended model ("original"); "current"
     # attacks the model as it trains. Either way Table 5 is then measured under both losses.
-    defence_source: str = "original"
+    defense_source: str = "original"
     subset: float = 0.5
-    defence_epochs: int = 10
-    defence_batch_size: int = 32
+    defense_epochs: int = 10
+    defense_batch_size: int = 32
     # Beyond the paper: robustmask's small CNN trained from scratch and made robust with PGD
     # adversarial training, compared under FGSM, PGD, Square and AutoAttack's standard suite, with
     # one worst case over all of them (docs/defences.md, docs/evaluation.md).
     robust: bool = True
-    robust_defence: str = "pgd-at"
+    robust_defense: str = "pgd-at"
     robust_image_size: int = 48
     robust_n_per_class: int = 350
     robust_epochs: int = 30
@@ -84,7 +92,7 @@ class StudyConfig:
     @classmethod
     def quick(cls, **overrides: Any) -> StudyConfig:
         """Small images and counts: the whole study in minutes on 2 CPU cores."""
-        return cls(**overrides)
+        return cls(**renamed_keywords(overrides, _RENAMED_FIELDS, "StudyConfig.quick"))
 
     @classmethod
     def full(cls, **overrides: Any) -> StudyConfig:
@@ -94,11 +102,11 @@ class StudyConfig:
             image_size=224,
             n_per_class=4845,
             subset=1.0,
-            defence_epochs=10,
-            defence_batch_size=32,
+            defense_epochs=10,
+            defense_batch_size=32,
             extra_epsilons=(),
         )
-        settings.update(overrides)
+        settings.update(renamed_keywords(overrides, _RENAMED_FIELDS, "StudyConfig.full"))
         return cls(**settings)
 
 

@@ -69,7 +69,7 @@ def log_study(results: StudyResults, log: Callable[[str], None], evidence: str) 
     log(markdown_table(table4))
     log("")
     log(
-        f"Table 5: the defended model (Algorithm 2, copies against the {results.config.defence_source} model) "
+        f"Table 5: the defended model (Algorithm 2, copies against the {results.config.defense_source} model) "
         f"under {attack.name}, robustmask's loss | the paper's literal loss (Keras' clipped cross-entropy)"
     )
     log(markdown_table(_table5_side_by_side(results)))
@@ -86,7 +86,7 @@ def log_study(results: StudyResults, log: Callable[[str], None], evidence: str) 
     if results.robust_table is not None:
         log("")
         log(
-            f"Beyond the paper: {results.config.robust_defence} on robustmask's face-mask CNN "
+            f"Beyond the paper: {results.config.robust_defense} on robustmask's face-mask CNN "
             f"({results.config.robust_image_size} px), accuracy (%) under each attack and the worst case "
             "per image over all of them"
         )
@@ -191,7 +191,7 @@ def _table5_section(writer: ResultsWriter, results: StudyResults, evidence: str)
     writer.section(
         "Table 5: the defended model (Algorithm 2)",
         (
-            f"Copies made against the {results.config.defence_source} model, measured under robustmask's loss and "
+            f"Copies made against the {results.config.defense_source} model, measured under robustmask's loss and "
             "under the paper's literal loss (Keras' clipped cross-entropy, whose gradient is exactly zero on a "
             f"saturated softmax).\n\n{evidence.strip()}"
         ),

@@ -36,10 +36,10 @@ def robust_section(writer: ResultsWriter, results: StudyResults) -> None:
 
     config, table = results.config, results.robust_table
     writer.section(
-        f"Beyond the paper: {config.robust_defence}, judged by strong attacks",
+        f"Beyond the paper: {config.robust_defense}, judged by strong attacks",
         (
             f"robustmask's face-mask CNN at {config.robust_image_size} px, undefended and trained with "
-            f"{config.robust_defence}, under FGSM, PGD-20 with a random start and Square (no gradients), each "
+            f"{config.robust_defense}, under FGSM, PGD-20 with a random start and Square (no gradients), each "
             "on every image, then AutoAttack's standard suite (APGD-CE, APGD-DLR, Square; each on the images "
             "still robust, its columns the accuracy after the attacks so far). The worst case is per image "
             f"over every attack in the table: {study_headline(results)['covers']}. A robustness claim holds only "

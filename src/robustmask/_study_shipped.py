@@ -100,7 +100,7 @@ def shipped_section(writer: ResultsWriter, log: Any = print) -> dict[str, Any]:
         TITLE,
         (
             "The paper's architecture, defended: `robustmask.zoo.robust_mobilenetv2()` "
-            f"({card['architecture']}), trained by {card['recipe']['defence']}. Below, its Table 5: "
+            f"({card['architecture']}), trained by {card['recipe']['defense']}. Below, its Table 5: "
             "accuracy under FGSM at the paper's epsilons, and in the next column the worst case per image "
             f"over every attack run at that eps ({card['evaluation']}), beside the paper's Table 5 (its "
             "Algorithm 2 model under FGSM alone). Measured by `"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported where they are used
 def _robust_comparison(
     config: StudyConfig, log: Callable[[str], None], progress: bool = False
 ) -> tuple[pd.DataFrame, dict[str, keras.Model], tuple[np.ndarray, np.ndarray]] | None:
-    """The robust preset on the same data source: the undefended CNN and `config.robust_defence`,
+    """The robust preset on the same data source: the undefended CNN and `config.robust_defense`,
     both under FGSM, PGD and Square (individually) and AutoAttack's standard suite (a cascade): one
     table, one worst case per image over all of them.
 
@@ -33,7 +33,7 @@ def _robust_comparison(
     from robustmask.evaluation.worst_case import standard_attacks, standard_suite
 
     log(
-        f"  beyond the paper: {config.robust_defence} on robustmask.zoo.facemask_cnn at {config.robust_image_size} px, "
+        f"  beyond the paper: {config.robust_defense} on robustmask.zoo.facemask_cnn at {config.robust_image_size} px, "
         f"{config.robust_epochs} epochs"
     )
     x_train, x_test, y_train, y_test = robust_data(
@@ -52,7 +52,7 @@ def _robust_comparison(
         x_test,
         y_train,
         y_test,
-        [config.robust_defence],
+        [config.robust_defense],
         epochs=config.robust_epochs,
         seed=config.seed,
         attacks=standard_attacks(square_queries=config.robust_square_queries),

@@ -103,8 +103,8 @@ def run_study(
         train_accuracy, test_accuracy = _report_training(model, data, notes, log)
     with _timed(timings, "table4_s"):
         attack, table4 = _table4(config, model, data, progress, notes, log)
-    with _timed(timings, "defence_s"):
-        defended, defence_history = _defend(config, model, data, table4, progress, log)
+    with _timed(timings, "defense_s"):
+        defended, defense_history = _defend(config, model, data, table4, progress, log)
     with _timed(timings, "table5_s"):
         table5, table5_keras, zero_gradients = _table5(
             config, attack, model, defended, data, table4, progress
@@ -120,7 +120,7 @@ def run_study(
         attack=attack,
         model=model,
         defended=defended,
-        histories={"undefended": dict(history.history), "Algorithm 2": dict(defence_history.history)},
+        histories={"undefended": dict(history.history), "Algorithm 2": dict(defense_history.history)},
         table4=table4,
         table5=table5,
         table5_keras=table5_keras,
@@ -165,7 +165,7 @@ def _check_settings(config: StudyConfig) -> None:
     ):
         check_positive_int(getattr(config, name), name)
     check_epsilons(config.robust_epsilons)
-    robust_preset(config.robust_defence, epochs=config.robust_epochs, seed=config.seed)
+    robust_preset(config.robust_defense, epochs=config.robust_epochs, seed=config.seed)
 
 
 def _settings_for(
@@ -190,7 +190,7 @@ def _settings_for(
     if config.preset == "quick":
         log(
             f"  quick preset: {config.image_size} px images, {config.epochs} epochs, defence on "
-            f"{config.subset:.0%} of the training set for {config.defence_epochs} epochs "
+            f"{config.subset:.0%} of the training set for {config.defense_epochs} epochs "
             "(pass --full for the paper's settings)"
         )
     return config
@@ -258,26 +258,26 @@ def _defend(
     from robustmask.defenses import MultiEpsilonAdversarialTrainer
     from robustmask.frozen_features import split_frozen_prefix
 
-    frozen = config.defence_source == "original" and split_frozen_prefix(model, data.x_train[:2]) is not None
+    frozen = config.defense_source == "original" and split_frozen_prefix(model, data.x_train[:2]) is not None
     trainer = MultiEpsilonAdversarialTrainer(
         _epsilons(table4),
         subset=config.subset,
         attack=attacks.get("fgsm", clip=(0.0, 1.0) if config.clip else None),
-        source=config.defence_source,
-        epochs=config.defence_epochs,
-        batch_size=config.defence_batch_size,
+        source=config.defense_source,
+        epochs=config.defense_epochs,
+        batch_size=config.defense_batch_size,
         seed=config.seed,
         cache="features" if frozen else "none",
     )
     log(
-        f"  defence: Algorithm 2 with copies made against the {config.defence_source} model "
+        f"  defence: Algorithm 2 with copies made against the {config.defense_source} model "
         f"({trainer.labels} labels) on {config.subset:.0%} of the training set"
     )
     return trainer.fit(
         model,
         (data.x_train, data.y_train),
         verbose=0,
-        callbacks=_progress_callbacks(progress, config.defence_epochs, "adversarial training (Algorithm 2)"),
+        callbacks=_progress_callbacks(progress, config.defense_epochs, "adversarial training (Algorithm 2)"),
     )
 
 

@@ -11,7 +11,15 @@ from robustmask.attacks import norms
 from robustmask.attacks.base import Attack
 from robustmask.attacks.fgsm import FGSM, FGM
 from robustmask.attacks.gradient_attack import GradientAttack
-from robustmask.attacks.registry import ENTRY_POINT_GROUP, available, get, register
+from robustmask.attacks.registry import (
+    ENTRY_POINT_GROUP,
+    AttackInfo,
+    available,
+    catalogue,
+    describe,
+    get,
+    register,
+)
 
 _LAZY: dict[str, str] = {}  # public class name -> module, filled from the registry's built-in table below
 
@@ -38,7 +46,10 @@ __all__ = sorted(
         "FGM",
         "norms",
         "ENTRY_POINT_GROUP",
+        "AttackInfo",
         "available",
+        "catalogue",
+        "describe",
         "get",
         "register",
         *_LAZY,

@@ -61,6 +61,8 @@ class Attack(abc.ABC):
         eps_bounded: ``eps`` bounds the size of the perturbation in ``norm``. Attacks that choose
             their own size (DeepFool, C&W L2, JSMA) set False; they are run once and take no eps.
         needs_gradients: False for black-box attacks, which only query predictions.
+        single_step: one gradient step whatever the parameters (FGSM, FGM, ARTFGSM and their
+            subclasses); an attack built with ``steps=1`` (or ART's ``max_iter=1``) is one too.
         graph_safe: `generate` can run inside a tf.function (an adversarial trainer's train_step).
             Adapters that round-trip through NumPy (ART) set False.
     An adapter that wraps many kinds of attack (`ARTAttack` over any ART class) resolves its
@@ -69,6 +71,7 @@ class Attack(abc.ABC):
 
     eps_bounded: ClassVar[bool] = True
     needs_gradients: ClassVar[bool] = True
+    single_step: ClassVar[bool] = False
     graph_safe: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

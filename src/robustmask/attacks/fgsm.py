@@ -43,6 +43,8 @@ class FGSM(GradientAttack):
         sweep = fgsm(model, x_test, y_test, eps=[0.001, 0.002, 0.003])  # (3, n, 224, 224, 3)
     """
 
+    single_step = True
+
     def __init__(self, clip: Clip = (0.0, 1.0), loss: LossSpec = None, **kwargs: Any) -> None:
         super().__init__(clip=clip, loss=loss, **kwargs)
 

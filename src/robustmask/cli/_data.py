@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,17 @@ from robustmask.errors import ModelError, RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
+    import tensorflow as tf
 
-__all__ = ["check_class_count", "data_for", "defend_data", "model_input_size", "test_size_note"]
+__all__ = [
+    "check_class_count",
+    "data_for",
+    "defend_data",
+    "model_input_size",
+    "stream_for",
+    "stream_skips_warning",
+    "test_size_note",
+]
 
 #: defend's test share of --data: 12% (the paper's 7% rounded up), more for small folders so that
 #: the test set holds about 50 images (one image is then 2 points), at most a quarter of the data.
@@ -54,6 +64,40 @@ def data_for(model: keras.Model, args: argparse.Namespace) -> tuple[np.ndarray, 
         n_per_class=args.n, image_size=size[0], seed=args.seed, classes=args.class_names
     )
     return x, y, names
+
+
+def stream_for(
+    model: keras.Model, args: argparse.Namespace, batch_size: int
+) -> tuple[tf.data.Dataset, list[str]]:
+    """--data streamed from disk at the model's input size in batches of `batch_size`, and its class names.
+
+    The class count is checked against the model here, from the folder listing, before any file is
+    decoded or attacked. Bad files are met (and counted) as the stream is read: `stream_skips_warning`
+    reports them afterwards.
+    """
+    from robustmask.datasets.streaming import stream_face_mask_directory, stream_report
+
+    if not args.data:
+        raise RobustmaskError("--stream reads a folder: give --data DIR (synthetic faces are made in memory)")
+    stream = stream_face_mask_directory(
+        args.data, image_size=model_input_size(model), batch_size=batch_size, class_names=args.class_names
+    )
+    names = list(stream_report(stream).class_names)
+    check_class_count(model, names, f"the folder {args.data}")
+    return stream, names
+
+
+def stream_skips_warning(stream: tf.data.Dataset) -> None:
+    """Warn of the files a read stream skipped, as the in-memory loader warns of its own."""
+    from robustmask.datasets.directory import _MAX_LISTED
+    from robustmask.datasets.streaming import stream_report
+
+    report = stream_report(stream)
+    skipped = report.skipped
+    if skipped:
+        listed = "; ".join(f"{p} ({why})" for p, why in skipped[:_MAX_LISTED])
+        more = f"; and {len(skipped) - _MAX_LISTED} more" if len(skipped) > _MAX_LISTED else ""
+        warnings.warn(f"skipped {len(skipped)} file(s) under {report.root}: {listed}{more}", stacklevel=2)
 
 
 def synthetic_names(class_names: list[str] | None) -> list[str]:

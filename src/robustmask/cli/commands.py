@@ -38,10 +38,10 @@ def reproduce(args: argparse.Namespace) -> int:
             "epochs": args.epochs,
             "n_per_class": args.n_per_class,
             "subset": args.subset,
-            "defence_epochs": args.defence_epochs,
-            "defence_source": args.defence_source,
+            "defense_epochs": args.defense_epochs,
+            "defense_source": args.defense_source,
             "robust": False if args.no_robust else None,
-            "robust_defence": args.robust_defence,
+            "robust_defense": args.robust_defense,
             "robust_epochs": args.robust_epochs,
         }.items()
         if value is not None
@@ -117,19 +117,21 @@ def _attacker(args: argparse.Namespace) -> Attack:
 def attacks(args: argparse.Namespace) -> int:
     """Every attack name with what it is and the --param keys it takes (plug-ins included)."""
     from robustmask._registry import parameter_names
-    from robustmask.attacks import available
-    from robustmask.attacks.registry import _resolve
+    from robustmask.attacks import available, describe
+    from robustmask.attacks.registry import resolve
     from robustmask.errors import AttackError
 
     for name in available():
         try:
-            factory = _resolve(name)
+            factory = resolve(name)
+            info = describe(name)
         except AttackError as error:  # a missing package or a broken plug-in: say so, list the rest
             print(f"{name:<14} (cannot be loaded: {error})")
             continue
         summary = ((factory.__doc__ or "").strip().splitlines() or [""])[0]
         print(f"{name:<14} {summary}")
         print(f"{'':<14} --param keys: {', '.join(parameter_names(factory)) or '(none)'}")
+        print(f"{'':<14} kind: {info.kind}, norm: {info.norm}, {info.steps}")
     return 0
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from robustmask._deprecation import add_deprecated_flags
 from robustmask.cli.commands import add_model_options
 from robustmask.cli.options import add_class_names_option, eps_value
 
@@ -23,8 +24,22 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from robustmask.attacks.base import Attack
 
-DEFENCES = ("multi-eps", "fast-at", "pgd-at", "trades", "distillation")
+
+class _DefenseHelp(str):
+    """The --defense help: every name `robustmask.defenses.available()` holds (plug-ins included),
+    read when the help is shown, so building the parser imports no defence (nor TensorFlow)."""
+
+    def __mod__(self, params: Any) -> str:
+        from robustmask.defenses import available
+
+        return str.__mod__(str(self).replace("{names}", ", ".join(available())), params)
+
+
+DEFENSE_HELP = _DefenseHelp("defense name: {names} (default: %(default)s)")
+
 TRAINED_AGAINST_EPS = ("fast-at", "pgd-at", "trades")
+#: The old spelling of --defense: still accepted, with a warning.
+_RENAMED_FLAGS = {"--defence": "--defense"}
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,11 +55,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     defend.add_argument(
         "--defense",
-        "--defence",
         dest="defense",
         default="pgd-at",
-        help=f"defence name: {', '.join(DEFENCES)} or a plug-in (default: %(default)s)",
+        help=DEFENSE_HELP,
     )
+    add_deprecated_flags(defend, _RENAMED_FLAGS)
     defend.add_argument(
         "--model",
         metavar="PATH",
@@ -146,7 +161,7 @@ def defend(args: argparse.Namespace) -> int:
     table, models, warnings = _compare(args, trainer, model, data, checkpoints, suite_settings, len(names))
     warnings = data_warnings + warnings
     summary = {
-        "defence": args.defense,
+        "defense": args.defense,
         "trainer": repr(vars(trainer).get("attack")),
         "data": args.data or "synthetic",
         "test_data": args.test_data or "held out from the data",
@@ -206,7 +221,7 @@ def _compare(
         model=model,
         epochs=args.epochs,
         seed=args.seed,
-        defences={args.defense: trainer},
+        defenses={args.defense: trainer},
         fit_kwargs={"checkpoint_dir": checkpoints},
         suite=_suite(args.suite, suite_settings, num_classes),
         progress=not args.no_progress,
@@ -222,7 +237,7 @@ def _below_chance(table: pd.DataFrame, num_classes: int, examples: int) -> list:
     from robustmask.evaluation.sanity import check_below_chance
 
     found = []
-    for model, rows in table.groupby("Defence", sort=False):
+    for model, rows in table.groupby("Defense", sort=False):
         warning = check_below_chance(
             float(rows["Clean (%)"].iloc[0]), num_classes, examples, model=str(model)
         )

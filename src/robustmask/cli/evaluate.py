@@ -57,6 +57,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], mo
         metavar="KEY=VALUE",
         help="attack parameter; with --suite, a standard_suite parameter (apgd_iter, square_queries)",
     )
+    evaluate.add_argument(
+        "--stream",
+        action="store_true",
+        help="read --data from disk batch by batch (tf.data) instead of loading it into memory: the same "
+        "table for a deterministic attack such as fgsm (random starts are drawn per batch, and the "
+        "batches hold other images); not with --suite or --shard",
+    )
     evaluate.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
     evaluate.add_argument(
@@ -79,32 +86,81 @@ def evaluate(args: argparse.Namespace) -> int:
         attacker = _attacker(args)  # a typo fails before the model loads
     if not args.eps and args.norm not in (None, "inf"):
         raise RobustmaskError(f"--norm {args.norm}: give --eps (the paper's defaults are L-inf budgets)")
+    if getattr(args, "stream", False):
+        _refuse_stream_options(args)
+        return _evaluate_stream(args, attacker, load_model(args))
     model = load_model(args)
     x, y, names = _data_for(model, args)
     if args.shard:
         return write_shard(
             args, model, x, y, _shard_job(args, attacker if args.suite is None else None, names)
         )
-    from robustmask.evaluation.headline import headline, headline_lines, sweep_headline
+    if not args.suite:
+        return _print_attack_table(args, attacker, *_attack_table(attacker, args, model, x, y, names), len(x))
+    from robustmask.evaluation.headline import headline, headline_lines
 
-    if args.suite:
-        table, title = _suite_table(args, model, x, y, len(names))
-        figures_from = {column[:-4]: _accuracy_only(table, column) for column in table.columns[2:]}
-        warnings: list = _suite_warnings(table, len(names))
-        covered = headline(table, model=args.model)
-    else:
-        table, warnings = _attack_table(attacker, args, model, x, y, names)
-        title = f"{attacker.name} ({attacker.norm.label}) on {args.model}: {len(x)} images"
-        figures_from = {attacker.name: table}
-        covered = sweep_headline(table, attacker.name, model=args.model)
-        covered["examples"] = len(x)
+    table, title = _suite_table(args, model, x, y, len(names))
+    figures_from = {column[:-4]: _accuracy_only(table, column) for column in table.columns[2:]}
+    warnings: list = _suite_warnings(table, len(names))
+    covered = headline(table, model=args.model)
     print(title)
     print(table.to_string(index=False))
     print("\n".join(headline_lines(covered)))
-    if args.suite:  # the Evaluator's own warnings are Python warnings, shown as they come
-        print("\n".join(f"warning: {warning}" for warning in warnings), end="\n" if warnings else "")
+    # the suite's warnings (an attack's sweep shows the Evaluator's as Python warnings, as they come)
+    print("\n".join(f"warning: {warning}" for warning in warnings), end="\n" if warnings else "")
     _write(args, table, title, figures_from, warnings, covered)
     return 0
+
+
+def _print_attack_table(
+    args: argparse.Namespace, attacker: Attack, table: pd.DataFrame, warnings: list, examples: int
+) -> int:
+    from robustmask.evaluation.headline import headline_lines, sweep_headline
+
+    title = f"{attacker.name} ({attacker.norm.label}) on {args.model}: {examples} images"
+    covered = sweep_headline(table, attacker.name, model=args.model)
+    covered["examples"] = examples
+    print(title)
+    print(table.to_string(index=False))
+    print("\n".join(headline_lines(covered)))
+    _write(args, table, title, {attacker.name: table}, warnings, covered)
+    return 0
+
+
+def _refuse_stream_options(args: argparse.Namespace) -> None:
+    """--stream with what needs the images in memory: one line each, before the model loads."""
+    if args.suite:
+        raise RobustmaskError(
+            "--stream is for an attack's sweep: --suite runs robustness_table, which needs the images in "
+            "memory; drop --stream"
+        )
+    if args.shard:
+        raise RobustmaskError(
+            "--stream cannot be sharded: a shard is a slice of a known number of images, and a stream's "
+            "count is known only once its bad files are dropped; drop --stream or --shard"
+        )
+    if not args.data:
+        raise RobustmaskError("--stream reads a folder: give --data DIR (synthetic faces are made in memory)")
+
+
+def _evaluate_stream(args: argparse.Namespace, attacker: Attack, model: Any) -> int:
+    """The attack's sweep over --data read batch by batch: the table of the in-memory path."""
+    import warnings as python_warnings
+
+    import robustmask
+    from robustmask.cli._data import stream_for, stream_skips_warning
+    from robustmask.evaluation import named_norm
+    from robustmask.paper import EPSILONS as PAPER_EPSILONS
+
+    evaluator = robustmask.Evaluator(attacker, args.eps or list(PAPER_EPSILONS))
+    stream, names = stream_for(model, args, evaluator.batch_size)  # the class count checked here
+    evaluator.class_names = names
+    with python_warnings.catch_warnings():  # reported once, after the pass, as the in-memory loader does
+        python_warnings.filterwarnings("ignore", message=r"skipped .* while streaming ")
+        result = evaluator.evaluate(model, stream, progress=not args.no_progress, details=True)
+    stream_skips_warning(stream)
+    table = named_norm(result.table)
+    return _print_attack_table(args, attacker, table, list(result.warnings), int(table.attrs["examples"]))
 
 
 def _refuse_existing_outputs(args: argparse.Namespace, refuse_existing_file: Any) -> None:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from robustmask import __version__
+from robustmask._deprecation import add_deprecated_flags
 from robustmask.cli import defend as defend_command
 from robustmask.cli.commands import add_model_options
 from robustmask.cli import evaluate as evaluate_command
@@ -20,6 +21,13 @@ from robustmask.cli import results as results_command
 from robustmask.cli import scan as scan_command
 from robustmask.cli import universal as universal_command
 from robustmask.cli.options import add_class_names_option, check_eps_options, eps_value, one_line_warnings
+
+#: The old spellings of reproduce's flags (old -> new): still accepted, with a warning.
+_RENAMED_FLAGS = {
+    "--defence-epochs": "--defense-epochs",
+    "--defence-source": "--defense-source",
+    "--robust-defence": "--robust-defense",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,12 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument(
         "--subset", type=float, help="fraction of the training set that gets adversarial copies"
     )
-    reproduce.add_argument("--defence-epochs", type=int, help="epochs of adversarial training")
+    reproduce.add_argument("--defense-epochs", type=int, help="epochs of adversarial training")
     reproduce.add_argument(
-        "--defence-source",
+        "--defense-source",
         choices=["current", "original"],
-        help="make the adversarial copies against the model being trained (current, default) "
-        "or once against the undefended model (original, the paper's Algorithm 2)",
+        help="make the adversarial copies against the model being trained (current) "
+        "or once against the undefended model (original, the default: the paper's Algorithm 2)",
     )
     reproduce.add_argument(
         "--no-robust",
@@ -91,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(PGD adversarial training compared under FGSM, PGD and Square)",
     )
     reproduce.add_argument(
-        "--robust-defence", metavar="NAME", help="defence of that comparison (default: pgd-at)"
+        "--robust-defense", metavar="NAME", help="defense of that comparison (default: pgd-at)"
     )
+    add_deprecated_flags(reproduce, _RENAMED_FLAGS)
     reproduce.add_argument("--robust-epochs", type=int, help="its training epochs (default: 30)")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bars")
 

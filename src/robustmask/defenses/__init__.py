@@ -10,7 +10,7 @@ from robustmask.defenses.guard import RobustAccuracyGuard
 from robustmask.defenses.multi_epsilon import MultiEpsilonAdversarialTrainer
 from robustmask.defenses.pgd_training import PGDAdversarialTrainer
 from robustmask.defenses.randomized import RandomResizePad, eot_model
-from robustmask.defenses.registry import available, get, register
+from robustmask.defenses.registry import available, describe, get, register
 from robustmask.defenses.trades import TRADESTrainer
 from robustmask.defenses.validation import RobustValidation
 from robustmask.defenses.transforms import (
@@ -41,6 +41,7 @@ __all__ = [
     "SpatialSmoothing",
     "TRADESTrainer",
     "available",
+    "describe",
     "get",
     "eot_model",
     "register",

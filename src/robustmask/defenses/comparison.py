@@ -8,7 +8,7 @@ every attack that ran on that model, and the training time.
 
 Example::
 
-    table, models = compare_defences(model, (x_train, y_train), (x_test, y_test),
+    table, models = compare_defenses(model, (x_train, y_train), (x_test, y_test),
                                      {"pgd-at": PGDAdversarialTrainer(eps=8 / 255)}, [8 / 255],
                                      suite=standard_suite())
     comparison_warnings(table)      # e.g. suite-stronger: PGD-20 overestimates robustness: ...
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from robustmask._deprecation import renamed_keywords, warn_renamed
 from robustmask.defenses.base import Defense
 from robustmask.evaluation.attack_sets import AttackSet
 from robustmask.evaluation.worst_case import robustness_table, standard_attacks
@@ -38,11 +39,11 @@ UNDEFENDED = "undefended"
 _PER_MODEL = ("robust", "seconds", "gains")
 
 
-def compare_defences(
+def compare_defenses(
     model: keras.Model,
     train_data: Any,
     test_data: Any,
-    defences: Mapping[str, Defense],
+    defenses: Mapping[str, Defense],
     epsilons: Sequence[float],
     *,
     attacks: Mapping[str, Attack] | Sequence[AttackSet] | None = None,
@@ -57,23 +58,23 @@ def compare_defences(
     as a cascade; a suite attack whose name is taken is renamed "<name> (suite)". `progress` shows
     a bar (stderr, a terminal only) per training and per model attacked.
 
-    Returns ``(table, models)``: the DataFrame (columns Defence, Train time (s), Epsilon, Clean (%),
+    Returns ``(table, models)``: the DataFrame (columns Defense, Train time (s), Epsilon, Clean (%),
     one per attack, Worst case (%)) with the undefended model's rows first, and name -> model. The
     table's attrs are those of `robustness_table` (kinds, protocols, attacks, ...), with the per-image
     masks, seconds and gains by model under ``attrs["models"][name]``.
 
     Example::
 
-        table, models = compare_defences(model, (x_train, y_train), (x_test, y_test),
+        table, models = compare_defenses(model, (x_train, y_train), (x_test, y_test),
                                          {"pgd-at": PGDAdversarialTrainer(eps=8 / 255)}, [0.009, 8 / 255])
     """
     sets = attack_sets(attacks, suite)
     models, times = {UNDEFENDED: model}, {UNDEFENDED: 0.0}
-    for name, defence in defences.items():
-        log(f"  training {name}: {type(defence).__name__}")
+    for name, defense in defenses.items():
+        log(f"  training {name}: {type(defense).__name__}")
         started = time.perf_counter()
-        kwargs = _with_progress(defence, dict(fit_kwargs or {}), f"training {name}", progress)
-        models[name], _ = defence.fit(model, train_data, **kwargs)
+        kwargs = _with_progress(defense, dict(fit_kwargs or {}), f"training {name}", progress)
+        models[name], _ = defense.fit(model, train_data, **kwargs)
         times[name] = time.perf_counter() - started
     frames = []
     for name, defended in models.items():
@@ -82,7 +83,7 @@ def compare_defences(
             defended, test_data, sets, epsilons, progress=progress, description=f"attacking {name}"
         )
         table.insert(0, "Train time (s)", round(times[name], 1))
-        table.insert(0, "Defence", name)
+        table.insert(0, "Defense", name)
         frames.append(table)
     combined = pd.concat(frames, ignore_index=True)
     combined.attrs = {key: value for key, value in frames[0].attrs.items() if key not in _PER_MODEL}
@@ -91,6 +92,12 @@ def compare_defences(
         for name, frame in zip(models, frames)
     }
     return combined, models
+
+
+def compare_defences(*args: Any, **kwargs: Any) -> tuple[pd.DataFrame, dict[str, keras.Model]]:
+    """Deprecated: `compare_defenses` (same arguments)."""
+    warn_renamed("compare_defences", "robustmask.defenses.comparison.compare_defenses")
+    return compare_defenses(*args, **renamed_keywords(kwargs, {"defences": "defenses"}, "compare_defences"))
 
 
 def attack_sets(
@@ -104,11 +111,11 @@ def attack_sets(
 
 
 def _with_progress(
-    defence: Defense, kwargs: dict[str, Any], description: str, progress: bool
+    defense: Defense, kwargs: dict[str, Any], description: str, progress: bool
 ) -> dict[str, Any]:
     """`kwargs` plus an epoch bar, for a defence whose fit takes Keras callbacks and says its epochs."""
-    epochs = kwargs.get("epochs", getattr(defence, "epochs", None))
-    takes_callbacks = "callbacks" in inspect.signature(defence.fit).parameters
+    epochs = kwargs.get("epochs", getattr(defense, "epochs", None))
+    takes_callbacks = "callbacks" in inspect.signature(defense.fit).parameters
     if not progress or not takes_callbacks or not isinstance(epochs, int):
         return kwargs
     from robustmask._progress import EpochProgress
@@ -121,8 +128,8 @@ def model_tables(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     per_model = table.attrs.get("models", {})
     shared = {key: value for key, value in table.attrs.items() if key != "models"}
     tables = {}
-    for name, rows in table.groupby("Defence", sort=False):
-        frame = rows.drop(columns=["Defence", "Train time (s)"]).reset_index(drop=True)
+    for name, rows in table.groupby("Defense", sort=False):
+        frame = rows.drop(columns=["Defense", "Train time (s)"]).reset_index(drop=True)
         frame.attrs = {**shared, **per_model.get(name, {})}
         tables[str(name)] = frame
     return tables
@@ -147,7 +154,7 @@ def accuracy_curves(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per model of a comparison: PGD (when it ran) and the worst case, as accuracy-against-eps frames
     for `robustmask.evaluation.plots.accuracy_and_loss_vs_eps`."""
     curves = {}
-    for name, rows in table.groupby("Defence", sort=False):
+    for name, rows in table.groupby("Defense", sort=False):
         for column in ("PGD (%)", "Worst case (%)"):
             if column in rows.columns:
                 frame = rows[["Epsilon", column]].rename(columns={column: "Accuracy (%)"})

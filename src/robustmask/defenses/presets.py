@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from robustmask import paper
+from robustmask._deprecation import warn_renamed
 from robustmask.defenses.base import Defense
 from robustmask.defenses.registry import get
 
@@ -33,7 +34,15 @@ ROBUST_EPSILONS = (0.009, 2 / 255, 4 / 255, 8 / 255)
 ROBUST_TRAIN_EPS = 8 / 255
 #: The paper's Algorithm 2 epsilons.
 PAPER_TRAIN_EPSILONS = paper.EPSILONS
-DEFENCE_NAMES = ("multi-eps", "fast-at", "pgd-at", "trades")
+DEFENSE_NAMES = ("multi-eps", "fast-at", "pgd-at", "trades")
+
+
+def __getattr__(name: str) -> Any:
+    """The deprecated module attributes: ``DEFENCE_NAMES`` is `DEFENSE_NAMES`."""
+    if name == "DEFENCE_NAMES":
+        warn_renamed("robustmask.defenses.presets.DEFENCE_NAMES", "robustmask.defenses.presets.DEFENSE_NAMES")
+        return DEFENSE_NAMES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def robust_preset(
@@ -68,7 +77,7 @@ def robust_preset(
     return get(name, **settings)
 
 
-def robust_presets(names: Sequence[str] = DEFENCE_NAMES, **settings: Any) -> dict[str, Defense]:
+def robust_presets(names: Sequence[str] = DEFENSE_NAMES, **settings: Any) -> dict[str, Defense]:
     """name -> `robust_preset(name, **settings)` for each name."""
     return {name: robust_preset(name, **settings) for name in names}
 
@@ -96,7 +105,7 @@ def robust_comparison(
     names: Sequence[str] = ("pgd-at",),
     *,
     model: keras.Model | None = None,
-    defences: Mapping[str, Defense] | None = None,
+    defenses: Mapping[str, Defense] | None = None,
     epochs: int = 30,
     seed: int = 0,
     attacks: Mapping[str, Attack] | None = None,
@@ -108,12 +117,12 @@ def robust_comparison(
 ) -> tuple[pd.DataFrame, dict[str, keras.Model]]:
     """Train the undefended model (unless `model` is given) and each named defence; compare them.
 
-    `defences` (name -> Defense) replaces the presets that `names` picks; `epsilons` are the budgets
+    `defenses` (name -> Defense) replaces the presets that `names` picks; `epsilons` are the budgets
     every model is attacked at (default: 0.009, 2/255, 4/255, 8/255); `attacks` run individually
-    and `suite` as a cascade on every model, and the worst case covers both (`compare_defences`).
+    and `suite` as a cascade on every model, and the worst case covers both (`compare_defenses`).
     `progress`: bars on stderr (a terminal only) for each training and each model attacked.
 
-    Returns ``(table, models)`` as `compare_defences`, the undefended row's training time filled in.
+    Returns ``(table, models)`` as `compare_defenses`, the undefended row's training time filled in.
 
     Example::
 
@@ -121,19 +130,19 @@ def robust_comparison(
     """
     import time
 
-    from robustmask.defenses.comparison import UNDEFENDED, compare_defences
+    from robustmask.defenses.comparison import UNDEFENDED, compare_defenses
 
     started = time.perf_counter()
     if model is None:
         log(f"  training the undefended robustmask.zoo.facemask_cnn for {epochs} epochs")
         model = train_undefended(x_train, y_train, epochs=epochs, seed=seed, progress=progress)
     undefended_s = time.perf_counter() - started
-    defences = robust_presets(names, epochs=epochs, seed=seed) if defences is None else defences
-    table, models = compare_defences(
+    defenses = robust_presets(names, epochs=epochs, seed=seed) if defenses is None else defenses
+    table, models = compare_defenses(
         model,
         (x_train, y_train),
         (x_test, y_test),
-        defences,
+        defenses,
         epsilons,
         attacks=attacks,
         suite=suite,
@@ -141,7 +150,7 @@ def robust_comparison(
         log=log,
         progress=progress,
     )
-    table.loc[table["Defence"] == UNDEFENDED, "Train time (s)"] = round(undefended_s, 1)
+    table.loc[table["Defense"] == UNDEFENDED, "Train time (s)"] = round(undefended_s, 1)
     return table, models
 
 

@@ -33,13 +33,13 @@ WORST_CASE = "Worst case (%)"
 
 
 def headline(table: pd.DataFrame, *, model: str = "model", notes: Sequence[str] = ()) -> dict[str, Any]:
-    """The headline of a `robustness_table` or a comparison (a ``Defence`` column names the models;
+    """The headline of a `robustness_table` or a comparison (a ``Defense`` column names the models;
     otherwise `model` does): what its worst case covers (``attrs["attacks"]``) and one row per
     model and eps."""
     eps_column = _eps_column(table)
     rows = [
         {
-            "model": str(row["Defence"]) if "Defence" in table.columns else model,
+            "model": str(row["Defense"]) if "Defense" in table.columns else model,
             "epsilon": float(row[eps_column]),
             "clean": float(row["Clean (%)"]),
             "worst_case": float(row[WORST_CASE]),

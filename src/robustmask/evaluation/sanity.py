@@ -43,26 +43,22 @@ __all__ = [
 ]
 
 KINDS = ("single-step", "iterative", "gradient-free", "self-sized")
-# Single-step attacks by class name (robustmask's and ART's); an attack with one step counts too.
-_SINGLE_STEP = frozenset({"FGSM", "FGM", "ARTFGSM", "FastGradientMethod"})
 _GRADIENT = ("single-step", "iterative")
 
 
 def attack_kind(attack: Attack) -> str:
     """What the cross-attack checks compare: "gradient-free", "self-sized", "single-step" or "iterative".
 
-    Gradient-free: ``needs_gradients`` is False (Square, HopSkipJump). Self-sized: ``eps_bounded``
-    is False (DeepFool, C&W). Single-step: FGSM, FGM, ARTFGSM (ART's FastGradientMethod), or an
-    attack whose ``steps`` (native) or ART ``max_iter`` is 1. Anything else is iterative.
+    Read from the attack's attributes (`robustmask.attacks.registry.info_of`, the rule the registry
+    uses for plug-ins): gradient-free: ``needs_gradients`` is False (Square, HopSkipJump). Self-sized:
+    ``eps_bounded`` is False (DeepFool, C&W). Single-step: ``single_step`` is True (FGSM, FGM, ARTFGSM,
+    ART's FastGradientMethod, and their subclasses), or the attack's ``steps`` (native) or ART
+    ``max_iter`` is 1. Anything else is iterative.
     """
-    if not attack.needs_gradients:
-        return "gradient-free"
-    if not attack.eps_bounded:
-        return "self-sized"
-    names = {klass.__name__ for klass in type(attack).__mro__}
-    names.add(getattr(getattr(attack, "art_class", None), "__name__", ""))
-    steps = getattr(attack, "steps", None) or getattr(attack, "art_params", {}).get("max_iter")
-    return "single-step" if names & _SINGLE_STEP or steps == 1 else "iterative"
+    from robustmask.attacks.registry import info_of
+
+    info = info_of(attack)
+    return info.kind if info.kind in ("gradient-free", "self-sized") else info.steps
 
 
 def _noise(examples: int | None, floor: float = 1.0) -> float:

@@ -59,6 +59,8 @@ if TYPE_CHECKING:  # pragma: no cover - ART is imported when an attack is built
 
 __all__ = ["ARTAttack", "LOSSES", "WholeSetAttack", "art_estimator"]
 
+# ART attacks (by class name) that take one gradient step: ARTAttack("FastGradientMethod") is single-step.
+SINGLE_STEP_ART_ATTACKS = frozenset({"FastGradientMethod"})
 # ART attacks (by class name) that only query predictions: given a black-box estimator by default.
 BLACK_BOX_ART_ATTACKS = frozenset(
     {
@@ -199,6 +201,8 @@ class ARTAttack(Attack):
         if black_box is None:
             black_box = not type(self).needs_gradients or self.art_class.__name__ in BLACK_BOX_ART_ATTACKS
         self.needs_gradients = not black_box  # type: ignore[misc]  # shadows the ClassVar on purpose
+        if self.art_class.__name__ in SINGLE_STEP_ART_ATTACKS:
+            self.single_step = True  # type: ignore[misc]  # shadows the ClassVar on purpose
 
     def _check_params(self) -> None:
         cls_name = self.art_class.__name__

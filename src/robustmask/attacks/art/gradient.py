@@ -67,6 +67,8 @@ class ARTFGSM(ARTAttack):
         x_adv = fgsm(model, x_test, y_test, eps=0.004)
     """
 
+    single_step = True
+
     def __init__(self, num_random_init: int = 0, **kwargs: Any) -> None:
         from art.attacks.evasion import FastGradientMethod
 

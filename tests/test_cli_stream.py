@@ -1,0 +1,88 @@
+"""``evaluate --stream``: an attack's sweep over a folder read batch by batch, the in-memory table.
+
+The library side (the stream's files and pixels equal the in-memory loader's) is tested in
+test_streaming.py; this checks the command line on a saved model and a small folder with a bad file.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from robustmask.cli.main import main
+from robustmask.datasets import write_synthetic_face_mask_directory
+
+SIZE = 16
+
+
+@pytest.fixture(scope="module")
+def model_and_folder(tmp_path_factory):
+    import keras
+
+    from robustmask.datasets import synthetic_face_masks
+
+    root = tmp_path_factory.mktemp("streamed")
+    x, y = synthetic_face_masks(20, SIZE, seed=0)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((SIZE, SIZE, 3)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=3, verbose=0)
+    model.save(root / "m.keras")
+    # 3 x 25 images: two full batches of 64 would hide a last-batch difference, so 75 (64 + 11)
+    folder = write_synthetic_face_mask_directory(root / "test", 25, SIZE, seed=1)
+    (folder / "with_mask" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 4)
+    return str(root / "m.keras"), str(folder)
+
+
+def test_the_streamed_table_is_the_in_memory_one(model_and_folder, tmp_path, capsys):
+    model, folder = model_and_folder
+    common = ["evaluate", "--model", model, "--data", folder, "--no-progress", "--attack", "fgsm"]
+    common += ["--eps", "0.01", "8/255"]
+    outputs, tables = [], []
+    for i, stream in enumerate([[], ["--stream"]]):
+        csv = tmp_path / f"{i}.csv"
+        with pytest.warns(UserWarning, match=r"skipped 1 file\(s\) under .*broken\.png"):
+            assert main([*common, *stream, "--csv", str(csv)]) == 0
+        outputs.append(capsys.readouterr().out)
+        tables.append(pd.read_csv(csv))
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    assert outputs[0] == outputs[1]
+    assert ": 75 images" in outputs[1]  # the bad file is not counted
+
+
+def test_the_class_count_is_checked_before_any_attack(model_and_folder, tmp_path, capsys, monkeypatch):
+    from robustmask.evaluation import Evaluator
+
+    model, _ = model_and_folder
+    two = write_synthetic_face_mask_directory(
+        tmp_path / "two", 3, SIZE, classes=["with_mask", "without_mask"]
+    )
+
+    def no_sweep(*args, **kwargs):
+        raise AssertionError("the sweep ran")
+
+    monkeypatch.setattr(Evaluator, "evaluate", no_sweep)
+    assert main(["evaluate", "--model", model, "--data", str(two), "--stream", "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert "has 2 classes" in error and "the model has 3 outputs" in error and "--class-names" in error
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--suite", "standard"], "--suite runs robustness_table, which needs the images in memory"),
+        (["--shard", "0/2", "--shard-out", "shards"], "--stream cannot be sharded"),
+        (["--no-data"], "--stream reads a folder: give --data DIR"),
+    ],
+    ids=["suite", "shard", "synthetic"],
+)
+def test_stream_refuses_what_needs_the_images_in_memory(extra, says, model_and_folder, tmp_path, capsys):
+    model, folder = model_and_folder
+    data = [] if extra == ["--no-data"] else ["--data", folder]
+    extra = [] if extra == ["--no-data"] else extra
+    argv = ["evaluate", "--model", model, *data, "--stream", "--no-progress", *extra]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert says in error and error.count("\n") == 1, error
