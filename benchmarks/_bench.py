@@ -1,4 +1,4 @@
-"""Shared pieces of benchmarks/run.py: the model, timing, peak memory and the bare limits.
+"""Shared pieces of benchmarks/run.py: the model, timing, peak memory and trace counts (limits: _limits).
 
 Timing: every compared pair runs round-robin (A, B, A, B, ...) after one untimed warm-up each, and
 each side keeps its best time, so a burst of load from another process hurts both alike and the
@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 
 def build_model(image_size: int, kind: str, x: np.ndarray, y: np.ndarray) -> Any:
@@ -138,88 +137,19 @@ def peak_increase_mb(task: Callable[[], object]) -> tuple[float, str]:
     return (peak[0] - baseline) / 1024.0, "VmRSS sampled every 2 ms"
 
 
-# ---------------------------------------------------------------------------------------- limits
-def input_gradient(model: Any, x: tf.Tensor, y_onehot: tf.Tensor) -> tf.Tensor:
-    """The cross-entropy gradient with respect to the inputs: one forward and one backward pass."""
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        loss = -tf.reduce_sum(y_onehot * tf.math.log(model(x, training=False) + 1e-12), axis=-1)
-    return tape.gradient(loss, x)
+# ---------------------------------------------------------------------------------------- tracing
+def shared_traces(model: Any) -> dict:
+    """Trace counts of every compiled function robustmask's shared caches hold for `model`.
 
-
-def sweep_limit(model: Any, batches: Sequence[tuple[tf.Tensor, tf.Tensor]], epsilons: Sequence[float]):
-    """The bare Table-4 sweep: per batch one compiled gradient, then one compiled forward per eps.
-
-    The forward passes run one at a time from Python, as the Evaluator runs them; eleven passes in
-    one graph are slower on two cores (TensorFlow runs them side by side), which made the old
-    "limit" of docs/benchmarks.md slower than the library it was meant to bound.
+    Both caches: the attacks' (``generate`` and gradients, one per setting and image shape) and the
+    Evaluator's scorers. Keyed ``("attack" | "score", cache key)``; empty when the model has none.
     """
-    sign = tf.function(lambda x, y: tf.sign(input_gradient(model, x, y)), reduce_retracing=True)
-    forward = tf.function(
-        lambda x, g, e: model(tf.clip_by_value(x + e * g, 0.0, 1.0), training=False), reduce_retracing=True
-    )
-    eps = [tf.constant(e, tf.float32) for e in (0.0, *epsilons)]
+    from robustmask.attacks.gradient_attack import _SHARED
+    from robustmask.evaluation._scoring import _SCORERS
 
-    def run() -> None:
-        for x, y in batches:
-            g = sign(x, y)
-            for e in eps:
-                forward(x, g, e).numpy()
-
-    return run
-
-
-def trainer_limit(
-    model: Any,
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    clean_per_step: int,
-    gradients: int,
-    epsilons: Sequence[float],
-    keep_clean: bool,
-    soft_labels: bool = False,
-) -> Callable[[], None]:
-    """One bare epoch of the passes an adversarial trainer must make, in one compiled step.
-
-    Per step: (with soft labels, one forward pass of the clean batch), `gradients` input gradients
-    of the clean batch's copies (FGSM: 1; PGD: its steps), one copy per epsilon from the last
-    gradient, and one training forward + backward pass with an Adam update on the copies (and the
-    clean batch when `keep_clean`).
-    """
-    import keras
-
-    net = keras.models.clone_model(model)
-    net.set_weights(model.get_weights())
-    optimizer = keras.optimizers.Adam(1e-3)
-    classes = int(model.output_shape[-1])
-    eps = tf.constant(list(epsilons), tf.float32)
-
-    @tf.function(reduce_retracing=True)
-    def step(xb: tf.Tensor, yb: tf.Tensor) -> tf.Tensor:
-        target = tf.one_hot(yb, classes)
-        if soft_labels:
-            target = tf.stop_gradient(net(xb, training=False))
-        x_adv, g = xb, tf.zeros_like(xb)
-        for _ in range(gradients):
-            g = tf.sign(input_gradient(net, x_adv, target))
-            x_adv = tf.clip_by_value(x_adv + eps[-1] / gradients * g, 0.0, 1.0)
-        copies = [tf.clip_by_value(xb + e * g, 0.0, 1.0) for e in tf.unstack(eps)]
-        images = tf.concat(([xb] if keep_clean else []) + copies, axis=0)
-        labels = tf.tile(tf.one_hot(yb, classes), [len(copies) + int(keep_clean), 1])
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(keras.losses.categorical_crossentropy(labels, net(images, training=True)))
-        grads = tape.gradient(loss, net.trainable_variables)
-        optimizer.apply_gradients(zip(grads, net.trainable_variables))
-        return loss
-
-    batches = [
-        (tf.constant(x[i : i + clean_per_step]), tf.constant(y[i : i + clean_per_step]))
-        for i in range(0, len(x), clean_per_step)
-    ]
-
-    def epoch() -> None:
-        for xb, yb in batches:
-            step(xb, yb)
-
-    return epoch
+    attacks: dict[Any, Any] = _SHARED._entries.get(id(model), {})
+    scorers: dict[Any, Any] = _SCORERS._entries.get(id(model), {})
+    counts = {("attack", key): f.experimental_get_tracing_count() for key, f in attacks.items()}
+    for key, scorer in scorers.items():
+        counts[("score", key)] = scorer.score.experimental_get_tracing_count()
+    return counts

@@ -1,4 +1,4 @@
-"""benchmarks/run.py's loader and GPU tasks."""
+"""benchmarks/run.py's loader, XLA and GPU tasks."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 import tensorflow as tf
 
 import _bench
+import _limits
 
 
 # ---------------------------------------------------------------------------------------- loader
 def loader(ctx: Any) -> list[dict]:
     """The Kaggle-folder loader's images/s against the model's (a compiled forward pass, batch by batch)."""
-    from _sections import row
+    from _verdicts import row
     from robustmask.datasets import load_face_mask_directory, write_synthetic_face_mask_directory
 
     a, model = ctx.args, ctx.model
@@ -66,6 +67,43 @@ def loader(ctx: Any) -> list[dict]:
             )
         )
     return rows
+
+
+# ---------------------------------------------------------------------------------------- XLA
+XLA_TASK = "one gradient + forward pass, TensorFlow kernels vs XLA (jit_compile)"
+
+
+def xla_row(ctx: Any, batch: tuple[tf.Tensor, tf.Tensor]) -> dict:
+    """One gradient + forward pass of a batch with TensorFlow's kernels against XLA (jit_compile)."""
+    from _verdicts import row
+
+    model, (x, y) = ctx.model, batch
+    info = _limits.model_info(model, x)
+
+    def make(jit: bool) -> Any:
+        fn = tf.function(
+            lambda: (_limits.input_gradient(model, info, x, y), model(x, training=False)), jit_compile=jit
+        )
+        return lambda: [t.numpy() for t in fn()]
+
+    try:
+        times = _bench.race({"plain": make(False), "xla": make(True)}, 1)  # XLA is slow: once
+    except Exception as err:  # XLA missing from this TensorFlow build, or a kernel it lacks
+        ctx.notes.append(f"XLA: could not compile the model ({type(err).__name__}); row left empty.")
+        return row(XLA_TASK, None, "XLA", None, kind="faster")
+    ctx.notes.append(
+        "XLA: measured on one gradient + one forward pass of a batch; robustmask uses XLA only for "
+        "the L-inf projection of the adversarial batches (elementwise, fused into one loop), "
+        "where it paid; the model itself runs on TensorFlow's own kernels (see the row)."
+    )
+    return row(
+        XLA_TASK,
+        times["plain"],
+        "XLA",
+        times["xla"],
+        kind="faster",
+        text=f"XLA {times['xla'] / times['plain']:.2f}x the time",
+    )
 
 
 # ---------------------------------------------------------------------------------------- GPU

@@ -1,13 +1,13 @@
-"""The tasks of benchmarks/run.py, one function each, returning rows of the table.
+"""The tasks of benchmarks/run.py, one function each, returning rows of the table (see _verdicts).
 
-A row pairs a robustmask figure with its comparison from the same run. ``kind="slower"``: the
-ratio is robustmask / comparison and the target an upper bound (a limit robustmask cannot beat);
-``kind="faster"``: comparison / robustmask, a lower bound (how many times robustmask is faster).
+A row pairs a robustmask figure with its comparison from the same run: a bare limit (judged by
+_verdicts.limit_verdict: never beaten by more than the noise, at most the target above it), ART, or
+another setting of robustmask itself.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +15,10 @@ import numpy as np
 import tensorflow as tf
 
 import _bench
-from _extras import gpu_section, loader
+import _limits
+from _extras import gpu_section, loader, xla_row
 from _trainers import memory, trainers
+from _verdicts import judged, row, row_line, row_markdown, tracing_verdict
 
 PAPER_EPSILONS = [0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009]
 
@@ -28,78 +30,7 @@ class Context:
     x: np.ndarray
     y: np.ndarray
     notes: list[str] = field(default_factory=list)
-    trainer_peaks: dict[str, float] = field(default_factory=dict)  # MB, measured by the trainer task
     sweep_ips: float = 0.0  # images/s of the Table-4 sweep: what an evaluation consumes
-
-
-def row(
-    task: str,
-    rm: float | None,
-    comp_name: str,
-    comp: float | None,
-    *,
-    kind: str = "slower",
-    target: float | None = None,
-    ips: float | None = None,
-    rss: str = "",
-    text: str = "",
-) -> dict:
-    ratio = None
-    if rm is not None and comp is not None and rm > 0 and comp > 0:
-        ratio = rm / comp if kind == "slower" else comp / rm
-    met = (
-        "n/a"
-        if target is None or ratio is None
-        else ("yes" if (ratio <= target if kind == "slower" else ratio >= target) else "no")
-    )
-    target_text = "—" if target is None else (f"<= {target:g}x" if kind == "slower" else f">= {target:g}x")
-    return dict(
-        task=task,
-        rm=rm,
-        comp_name=comp_name,
-        comp=comp,
-        ratio=ratio,
-        kind=kind,
-        target=target_text,
-        met=met,
-        ips=ips,
-        rss=rss,
-        text=text,
-    )
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def _ratio(r: dict) -> str:
-    if r["text"]:
-        return r["text"]
-    if r["ratio"] is None:
-        return "—"
-    return f"{r['ratio']:.2f}x" + (" of it" if r["kind"] == "slower" else " faster")
-
-
-def row_markdown(r: dict) -> str:
-    ips = "—" if r["ips"] is None else f"{r['ips']:.0f}"
-    cells = [
-        r["task"],
-        _num(r["rm"]),
-        r["comp_name"],
-        _num(r["comp"]),
-        _ratio(r),
-        r["target"],
-        r["met"],
-        ips,
-        r["rss"] or "—",
-    ]
-    return "| " + " | ".join(cells) + " |"
-
-
-def row_line(r: dict) -> str:
-    return (
-        f"{r['task']}: {_num(r['rm'])} s vs {r['comp_name']} {_num(r['comp'])} s -> {_ratio(r)} ({r['met']})"
-    )
 
 
 def _art_classifier(model: Any, train: bool = False) -> Any:
@@ -150,17 +81,20 @@ def sweep(ctx: Context) -> list[dict]:
             )
             art_accuracy.append(100.0 * float(np.mean(predicted.argmax(1) == y)))
 
+    # Two races: the library against its limit alone, then against ART (whose long NumPy-heavy run
+    # would otherwise sit between the library's and the limit's turns and tilt the pair).
     times = _bench.race(
         {
-            "limit": _bench.sweep_limit(model, batches, PAPER_EPSILONS),
+            "limit": _limits.sweep_limit(model, batches, PAPER_EPSILONS),
             "reused": lambda: evaluator.evaluate(model, (x, y)),
             "fresh": lambda: robustmask.Evaluator(FGSM(), PAPER_EPSILONS, batch_size=a.batch).evaluate(
                 model, (x, y)
             ),
-            "art": art_loop,
         },
         a.repeats,
-        cold=["art"],
+    )
+    versus_art = _bench.race(
+        {"reused": lambda: evaluator.evaluate(model, (x, y)), "art": art_loop}, a.repeats, cold=["art"]
     )
     table = evaluator.evaluate(model, (x, y))
     gap = float(np.max(np.abs(table["Accuracy (%)"].to_numpy() - np.array(art_accuracy))))
@@ -169,7 +103,7 @@ def sweep(ctx: Context) -> list[dict]:
         "(same attack, same images). ART's loop runs FastGradientMethod once per epsilon and predicts "
         "in batches cut by the benchmark (ART's predict ignores its batch_size)."
     )
-    _tracing_note(ctx, x, y)
+    tracing = _tracing_row(ctx, x, y)
     ips = ctx.sweep_ips = len(x) / times["reused"]
     rows = [
         row(
@@ -177,6 +111,7 @@ def sweep(ctx: Context) -> list[dict]:
             times["reused"],
             "bare limit",
             times["limit"],
+            kind="limit",
             target=1.15,
             ips=ips,
         ),
@@ -185,71 +120,43 @@ def sweep(ctx: Context) -> list[dict]:
             times["fresh"],
             "bare limit",
             times["limit"],
+            kind="limit",
             target=1.15,
             ips=len(x) / times["fresh"],
         ),
         row(
             "Table-4 sweep vs ART FastGradientMethod looped over the epsilons",
-            times["reused"],
+            versus_art["reused"],
             "ART loop",
-            times["art"],
+            versus_art["art"],
             kind="faster",
             target=5,
-            ips=ips,
+            ips=len(x) / versus_art["reused"],
         ),
     ]
-    return rows + [_xla_row(ctx, batches[0])]
+    return rows + [tracing, xla_row(ctx, batches[0])]
 
 
-def _tracing_note(ctx: Context, x: np.ndarray, y: np.ndarray) -> None:
+def _tracing_row(ctx: Context, x: np.ndarray, y: np.ndarray) -> dict:
+    """Every function of the shared compiled caches, traced once for all the timed sweeps, and a new
+    batch size (a fresh Evaluator, a direct FGSM call) adding no trace and no function."""
     import robustmask
     from robustmask.attacks import FGSM
-    from robustmask.evaluation._scoring import compiled_scorer
-    from robustmask.modelinfo import inspect_model
 
-    batch = ctx.args.batch
-    info = inspect_model(ctx.model, None, x[:batch])
-    score = compiled_scorer(ctx.model, info, x.shape[1:]).score
-    attack = FGSM().compiled_for(ctx.model, tf.TensorShape(x[:batch].shape), tf.TensorShape([batch, 3]))
-    before = score.experimental_get_tracing_count(), attack.experimental_get_tracing_count()
-    odd = max(1, batch // 2 + 1)
+    before = _bench.shared_traces(ctx.model)
+    odd = max(1, ctx.args.batch // 2 + 1)
     robustmask.Evaluator(FGSM(), PAPER_EPSILONS, batch_size=odd).evaluate(
         ctx.model, (x[: 2 * odd], y[: 2 * odd])
     )
-    after = score.experimental_get_tracing_count(), attack.experimental_get_tracing_count()
-    ctx.notes.append(
-        f"Tracing: the sweep's scorer and FGSM were traced {before[0]} and {before[1]} time(s) for all the "
-        f"timed sweeps above (every Evaluator and FGSM instance shares them); a new batch size ({odd}) "
-        f"added {after[0] - before[0]} and {after[1] - before[1]} traces."
-    )
-
-
-def _xla_row(ctx: Context, batch: tuple[tf.Tensor, tf.Tensor]) -> dict:
-    model, (x, y) = ctx.model, batch
-
-    def make(jit: bool) -> Any:
-        fn = tf.function(
-            lambda: (_bench.input_gradient(model, x, y), model(x, training=False)), jit_compile=jit
-        )
-        return lambda: [t.numpy() for t in fn()]
-
-    try:
-        times = _bench.race({"plain": make(False), "xla": make(True)}, 1)  # XLA is slow: once
-    except Exception as err:  # XLA missing from this TensorFlow build, or a kernel it lacks
-        ctx.notes.append(f"XLA: could not compile the model ({type(err).__name__}); row left empty.")
-        return row("XLA (jit_compile) on one gradient + forward pass", None, "XLA", None, kind="faster")
-    ctx.notes.append(
-        "XLA: measured on one gradient + one forward pass of a batch; robustmask uses XLA only for "
-        "the L-inf projection of the adversarial batches (elementwise, fused into one loop), "
-        "where it paid; the model itself runs on TensorFlow's own kernels (see the row)."
-    )
-    return row(
-        "one gradient + forward pass, TensorFlow kernels vs XLA (jit_compile)",
-        times["plain"],
-        "XLA",
-        times["xla"],
-        kind="faster",
-        text=f"XLA {times['xla'] / times['plain']:.2f}x the time",
+    FGSM(batch_size=odd)(ctx.model, x[:odd], y[:odd], eps=0.004)
+    after = _bench.shared_traces(ctx.model)
+    added = sum(after.values()) - sum(before.values())
+    return judged(
+        f"Tracing: a new batch size ({odd}) after the timed sweeps, over the shared compiled caches",
+        tracing_verdict(before, after),
+        "each traced once; +0",
+        f"{len(before)} function(s), {sum(before.values())} trace(s); then +{added} trace(s), "
+        f"+{len(set(after) - set(before))} function(s)",
     )
 
 
@@ -266,7 +173,6 @@ def attacks(ctx: Context) -> list[dict]:
     classifier = _art_classifier(model)
     classifier.loss_gradient(x[:2], onehot[:2])  # ART's first call sets things up
     bim, pgd = BIM(steps=10, batch_size=a.attack_batch), PGD(steps=20, seed=0, batch_size=a.attack_batch)
-    grad = tf.function(lambda xb, yb: _bench.input_gradient(model, xb, yb))
     x_t, y_t = tf.constant(x), tf.constant(onehot)
     pairs = [
         (
@@ -305,22 +211,31 @@ def attacks(ctx: Context) -> list[dict]:
     ]
     rows = []
     for name, steps, native, art in pairs:
-        times = _bench.race(
-            {
-                "native": lambda native=native: native(model, x, labels, eps=eps),
-                "art": lambda art=art: art.generate(x, onehot),
-                "limit": lambda steps=steps: [grad(x_t, y_t).numpy() for _ in range(steps)],
-            },
-            a.repeats,
-            cold=["art"],
+        step = eps if steps == 1 else native.rel_stepsize * eps
+        limit = _limits.attack_limit(
+            model,
+            x_t,
+            y_t,
+            steps=steps,
+            eps=eps,
+            step=step,
+            random_start=getattr(native, "random_start", False),
+        )
+
+        def call(native: Any = native) -> object:
+            return native(model, x, labels, eps=eps)
+
+        times = _bench.race({"native": call, "limit": limit}, a.repeats)  # the pair alone (see sweep)
+        versus_art = _bench.race(
+            {"native": call, "art": functools.partial(art.generate, x, onehot)}, a.repeats, cold=["art"]
         )
         ips = len(x) / times["native"]
         rows.append(
             row(
                 f"{name} on one batch vs ART",
-                times["native"],
+                versus_art["native"],
                 f"ART {type(art).__name__}",
-                times["art"],
+                versus_art["art"],
                 kind="faster",
                 target=3,
                 ips=ips,
@@ -332,6 +247,7 @@ def attacks(ctx: Context) -> list[dict]:
                 times["native"],
                 "bare limit",
                 times["limit"],
+                kind="limit",
                 ips=ips,
             )
         )

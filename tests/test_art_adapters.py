@@ -92,12 +92,12 @@ def test_art_fgsm_multi_eps_and_unclipped(tiny_model, batch):
 # ---------------------------------------------------------------------------------------------- contract
 BOUNDED = {
     "ARTFGSM": lambda: ARTFGSM(),
-    "ARTBIM": lambda: ARTBIM(max_iter=5),
-    "ARTPGD": lambda: ARTPGD(max_iter=5, num_random_init=1),
-    "MIFGSM": lambda: MIFGSM(max_iter=5),
-    "AutoPGD": lambda: AutoPGD(max_iter=5),
-    "SquareAttack": lambda: SquareAttack(max_iter=10),
-    "UniversalPerturbation": lambda: UniversalPerturbation(attacker="fgsm", max_iter=1),
+    "ARTBIM": lambda: ARTBIM(steps=5),
+    "ARTPGD": lambda: ARTPGD(steps=5, restarts=1),
+    "MIFGSM": lambda: MIFGSM(steps=5),
+    "AutoPGD": lambda: AutoPGD(steps=5),
+    "SquareAttack": lambda: SquareAttack(steps=10),
+    "UniversalPerturbation": lambda: UniversalPerturbation(attacker="fgsm", epochs=1),
 }
 
 
@@ -131,6 +131,7 @@ SPIED = (
     "decay",
     "num_random_init",
     "nb_random_init",
+    "nb_restarts",
     "minimal",
     "targeted",
     "attacker",
@@ -186,8 +187,14 @@ MAPPINGS = {
         art_evasion.FastGradientMethod,
         {art_evasion.FastGradientMethod: dict(eps=EPS, norm=INF, minimal=False, num_random_init=0)},
     ),
+    # ART's num_random_init is the number of runs from a random start, 0 for one run from x
+    "ARTFGSM-random-start": (
+        lambda: ARTFGSM(random_start=True),
+        art_evasion.FastGradientMethod,
+        {art_evasion.FastGradientMethod: dict(eps=EPS, norm=INF, num_random_init=1)},
+    ),
     "ARTBIM": (
-        lambda: ARTBIM(max_iter=4),
+        lambda: ARTBIM(steps=4),
         art_evasion.BasicIterativeMethod,
         {
             art_evasion.BasicIterativeMethod: dict(
@@ -196,17 +203,17 @@ MAPPINGS = {
         },
     ),
     "ARTBIM-rel": (
-        lambda: ARTBIM(max_iter=4, rel_stepsize=0.5),
+        lambda: ARTBIM(steps=4, rel_stepsize=0.5),
         art_evasion.BasicIterativeMethod,
         {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=0.5 * EPS, max_iter=4)},
     ),
     "ARTBIM-abs": (
-        lambda: ARTBIM(max_iter=4, abs_stepsize=0.03),
+        lambda: ARTBIM(steps=4, abs_stepsize=0.03),
         art_evasion.BasicIterativeMethod,
         {art_evasion.BasicIterativeMethod: dict(eps=EPS, eps_step=0.03, max_iter=4)},
     ),
     "ARTPGD": (
-        lambda: ARTPGD(max_iter=4, num_random_init=2),
+        lambda: ARTPGD(steps=4, restarts=2),
         art_evasion.ProjectedGradientDescent,
         {
             art_evasion.ProjectedGradientDescent: dict(
@@ -215,7 +222,7 @@ MAPPINGS = {
         },
     ),
     "ARTPGD-targeted": (
-        lambda: ARTPGD(max_iter=3, targeted=True),
+        lambda: ARTPGD(steps=3, targeted=True),
         art_evasion.ProjectedGradientDescent,
         {
             art_evasion.ProjectedGradientDescent: dict(
@@ -223,8 +230,13 @@ MAPPINGS = {
             )
         },
     ),
+    "ARTPGD-from-x": (
+        lambda: ARTPGD(steps=4, random_start=False),
+        art_evasion.ProjectedGradientDescent,
+        {art_evasion.ProjectedGradientDescent: dict(eps=EPS, max_iter=4, num_random_init=0)},
+    ),
     "MIFGSM": (
-        lambda: MIFGSM(max_iter=4, decay=0.5),
+        lambda: MIFGSM(steps=4, decay=0.5),
         art_evasion.MomentumIterativeMethod,
         {
             art_evasion.MomentumIterativeMethod: dict(eps=EPS, eps_step=EPS / 4, max_iter=4, norm=INF),
@@ -234,7 +246,7 @@ MAPPINGS = {
         },
     ),
     "AutoPGD": (
-        lambda: AutoPGD(max_iter=4, nb_random_init=2),
+        lambda: AutoPGD(steps=4, restarts=2),
         art_evasion.AutoProjectedGradientDescent,
         {
             art_evasion.AutoProjectedGradientDescent: dict(
@@ -243,17 +255,22 @@ MAPPINGS = {
         },
     ),
     "AutoPGD-dlr-rel": (
-        lambda: AutoPGD(loss_type="dlr", max_iter=3, rel_stepsize=0.5),
+        lambda: AutoPGD(loss_type="dlr", steps=3, rel_stepsize=0.5),
         art_evasion.AutoProjectedGradientDescent,
         {art_evasion.AutoProjectedGradientDescent: dict(eps=EPS, eps_step=0.5 * EPS, max_iter=3)},
     ),
     "SquareAttack": (
-        lambda: SquareAttack(max_iter=5),
+        lambda: SquareAttack(steps=5),
         art_evasion.SquareAttack,
         {art_evasion.SquareAttack: dict(eps=EPS, max_iter=5, norm=INF)},
     ),
+    "SquareAttack-restarts": (
+        lambda: SquareAttack(steps=5, restarts=2),
+        art_evasion.SquareAttack,
+        {art_evasion.SquareAttack: dict(eps=EPS, max_iter=5, nb_restarts=2)},
+    ),
     "UniversalPerturbation-fgsm": (
-        lambda: UniversalPerturbation(attacker="fgsm", max_iter=1),
+        lambda: UniversalPerturbation(attacker="fgsm", epochs=1),
         art_evasion.UniversalPerturbation,
         {
             art_evasion.UniversalPerturbation: dict(eps=EPS, max_iter=1, norm=INF, attacker="fgsm"),
@@ -261,7 +278,7 @@ MAPPINGS = {
         },
     ),
     "UniversalPerturbation-pgd": (
-        lambda: UniversalPerturbation(attacker="pgd", max_iter=1),
+        lambda: UniversalPerturbation(attacker="pgd", epochs=1),
         art_evasion.UniversalPerturbation,
         {
             art_evasion.UniversalPerturbation: dict(eps=EPS, max_iter=1, norm=INF, attacker="pgd"),
@@ -354,18 +371,18 @@ def test_iterative_steps_are_the_promised_size_before_the_final_clip(art_spy, ti
     )
     for make, art_class, step in (
         (
-            lambda: ARTBIM(max_iter=1, rel_stepsize=0.4, clip=None),
+            lambda: ARTBIM(steps=1, rel_stepsize=0.4, clip=None),
             art_evasion.BasicIterativeMethod,
             0.4 * EPS,
         ),
-        (lambda: ARTPGD(max_iter=1, num_random_init=0, clip=None), art_evasion.ProjectedGradientDescent, EPS),
+        (lambda: ARTPGD(steps=1, random_start=False, clip=None), art_evasion.ProjectedGradientDescent, EPS),
         (
-            lambda: ARTPGD(max_iter=4, num_random_init=0, clip=None, rel_stepsize=0.1),
+            lambda: ARTPGD(steps=4, random_start=False, clip=None, rel_stepsize=0.1),
             art_evasion.ProjectedGradientDescent,
             None,
         ),
-        (lambda: MIFGSM(max_iter=1, clip=None), art_evasion.MomentumIterativeMethod, EPS),
-        (lambda: MIFGSM(max_iter=4, clip=None, rel_stepsize=0.15), art_evasion.MomentumIterativeMethod, None),
+        (lambda: MIFGSM(steps=1, clip=None), art_evasion.MomentumIterativeMethod, EPS),
+        (lambda: MIFGSM(steps=4, clip=None, rel_stepsize=0.15), art_evasion.MomentumIterativeMethod, None),
     ):
         calls.clear()
         attack = make()
@@ -416,9 +433,9 @@ def test_the_adapter_projects_what_art_returns_onto_the_ball_and_the_range(tiny_
 
 MINIMAL = {
     "JSMA": lambda: JSMA(gamma=0.2),
-    "DeepFool": lambda: DeepFool(max_iter=20),
-    "CarliniL2": lambda: CarliniL2(binary_search_steps=3, max_iter=10, initial_const=1.0),
-    "HopSkipJump": lambda: HopSkipJump(max_iter=3, max_eval=100, init_eval=10, init_size=20),
+    "DeepFool": lambda: DeepFool(steps=20),
+    "CarliniL2": lambda: CarliniL2(binary_search_steps=3, steps=10, initial_const=1.0),
+    "HopSkipJump": lambda: HopSkipJump(steps=3, max_eval=100, init_eval=10, init_size=20),
 }
 
 
@@ -442,7 +459,7 @@ def test_self_sized_attacks_take_no_eps_and_flip_most_images(name, dtype, tiny_m
 def test_carlini_linf_finds_small_linf_perturbations(tiny_model, batch):
     x, y = batch[0][:3], batch[1][:3]
     attack = CarliniLInf(
-        max_iter=10, learning_rate=0.1, initial_const=0.5, largest_const=2.0, decrease_factor=0.5
+        steps=10, learning_rate=0.1, initial_const=0.5, largest_const=2.0, decrease_factor=0.5
     )
     assert attack.eps_bounded is False
     adv = attack(tiny_model, x, y)
@@ -462,11 +479,11 @@ def test_strong_gradient_attacks_misclassify_most_images(tiny_model, tiny_logits
     x, y = batch
     for model in (tiny_model, tiny_logits_model):
         for attack in (
-            ARTBIM(max_iter=10),
-            ARTPGD(max_iter=10),
-            MIFGSM(max_iter=10),
-            AutoPGD(max_iter=10),
-            AutoPGD(loss_type="dlr", max_iter=10),
+            ARTBIM(steps=10),
+            ARTPGD(steps=10),
+            MIFGSM(steps=10),
+            AutoPGD(steps=10),
+            AutoPGD(loss_type="dlr", steps=10),
         ):
             assert accuracy(tiny_model, attack(model, x, y, eps=0.1), y) <= 0.25, attack
 
@@ -474,17 +491,17 @@ def test_strong_gradient_attacks_misclassify_most_images(tiny_model, tiny_logits
 def test_iterative_beats_single_step(tiny_model, tiny_data):
     x, y = tiny_data
     fgsm = accuracy(tiny_model, ARTFGSM()(tiny_model, x, y, eps=0.03), y)
-    pgd = accuracy(tiny_model, ARTPGD(max_iter=10)(tiny_model, x, y, eps=0.03), y)
+    pgd = accuracy(tiny_model, ARTPGD(steps=10)(tiny_model, x, y, eps=0.03), y)
     assert pgd <= fgsm
 
 
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: ARTPGD(max_iter=10, targeted=True),
-        lambda: ARTBIM(max_iter=10, targeted=True),
-        lambda: MIFGSM(max_iter=10, targeted=True),
-        lambda: AutoPGD(max_iter=10, targeted=True),
+        lambda: ARTPGD(steps=10, targeted=True),
+        lambda: ARTBIM(steps=10, targeted=True),
+        lambda: MIFGSM(steps=10, targeted=True),
+        lambda: AutoPGD(steps=10, targeted=True),
     ],
     ids=["ARTPGD", "ARTBIM", "MIFGSM", "AutoPGD"],
 )
@@ -500,8 +517,8 @@ def test_targeted_gradient_attacks_reach_the_target(make, tiny_model, batch):
     "make",
     [
         lambda: JSMA(targeted=True, gamma=0.3),
-        lambda: CarliniL2(targeted=True, binary_search_steps=3, max_iter=10, initial_const=1.0),
-        lambda: HopSkipJump(targeted=True, max_iter=3, max_eval=100, init_eval=10, init_size=50),
+        lambda: CarliniL2(targeted=True, binary_search_steps=3, steps=10, initial_const=1.0),
+        lambda: HopSkipJump(targeted=True, steps=3, max_eval=100, init_eval=10, init_size=50),
     ],
     ids=["JSMA", "CarliniL2", "HopSkipJump"],
 )
@@ -530,7 +547,7 @@ def test_attacks_without_targeted_mode_refuse_it(cls):
 def test_deepfool_leaves_misclassified_images_alone(tiny_model, batch):
     x, y = batch
     wrong = (y + 1) % 3
-    adv = DeepFool(max_iter=10)(tiny_model, x, wrong)  # every image is "misclassified" against these labels
+    adv = DeepFool(steps=10)(tiny_model, x, wrong)  # every image is "misclassified" against these labels
     np.testing.assert_array_equal(adv, x)
 
 
@@ -538,9 +555,9 @@ def test_binary_models(binary_model, binary_data):
     x, y = binary_data[0][:N], binary_data[1][:N]
     assert accuracy(binary_model, x, y) > 0.9
     for attack, eps in (
-        (ARTPGD(max_iter=10), 0.2),
-        (SquareAttack(max_iter=50), 0.3),
-        (DeepFool(max_iter=20), None),
+        (ARTPGD(steps=10), 0.2),
+        (SquareAttack(steps=50), 0.3),
+        (DeepFool(steps=20), None),
         (JSMA(gamma=0.3), None),
     ):
         adv = attack(binary_model, x, y, eps=eps) if eps else attack(binary_model, x, y)
@@ -549,7 +566,7 @@ def test_binary_models(binary_model, binary_data):
 
 
 def test_autopgd_dlr_refuses_two_classes_at_call_time(binary_model, binary_data):
-    attack = AutoPGD(loss_type="dlr", max_iter=2)  # the model is unknown at construction
+    attack = AutoPGD(loss_type="dlr", steps=2)  # the model is unknown at construction
     with pytest.raises(AttackError, match="at least 3 classes.*loss_type='ce'"):
         attack(binary_model, binary_data[0][:4], binary_data[1][:4], eps=0.1)
     with pytest.raises(AttackError, match="loss_type"):
@@ -570,8 +587,8 @@ def test_single_unit_sigmoid_model(binary_data):
 @pytest.mark.parametrize(
     "make,eps",
     [
-        (lambda: SquareAttack(max_iter=20), 0.1),
-        (lambda: HopSkipJump(max_iter=3, max_eval=100, init_eval=10), None),
+        (lambda: SquareAttack(steps=20), 0.1),
+        (lambda: HopSkipJump(steps=3, max_eval=100, init_eval=10), None),
     ],
     ids=["SquareAttack", "HopSkipJump"],
 )
@@ -597,7 +614,7 @@ def test_black_box_attacks_never_take_gradients_and_count_queries(make, eps, giv
 def test_gradient_probe_detects_white_box_attacks(probed, batch):
     model, probe = probed
     x, y = batch
-    ARTPGD(max_iter=2)(model, x, y, eps=0.05)
+    ARTPGD(steps=2)(model, x, y, eps=0.05)
     assert probe.gradient_calls, "the probe must see the gradients a white-box attack takes"
     assert ARTPGD().queries is None and ARTPGD().needs_gradients
 
@@ -607,7 +624,7 @@ def test_universal_perturbation_is_one_perturbation_that_transfers(tiny_model, t
     x, y = tiny_data
     x_fit, y_fit, x_new, y_new = x[:16], y[:16], x[16:48], y[16:48]
     attack = UniversalPerturbation(
-        attacker="fgsm", max_iter=3, batch_size=5
+        attacker="fgsm", epochs=3, batch_size=5
     )  # one perturbation despite batches
     eps = 0.2
     adv = attack(tiny_model, x_fit, y_fit, eps=eps)
@@ -637,7 +654,7 @@ def test_patch_default_sits_on_the_mask_region():
 
 def test_adversarial_patch_contract(tiny_model, batch):
     x, y = batch
-    attack = AdversarialPatch(size=(0.5, 0.5), max_iter=30)
+    attack = AdversarialPatch(size=(0.5, 0.5), epochs=30)
     assert attack.eps_bounded is False
     with pytest.raises(AttackError, match="chooses its own perturbation size"):
         attack(tiny_model, x, y, eps=0.1)
@@ -657,7 +674,7 @@ def test_adversarial_patch_contract(tiny_model, batch):
 
 def test_targeted_patch_pushes_to_the_target(tiny_model, tiny_data):
     x, y = tiny_data[0][:24], tiny_data[1][:24]
-    attack = AdversarialPatch(center=(0.5, 0.5), size=(0.5, 0.5), max_iter=30, targeted=True)
+    attack = AdversarialPatch(center=(0.5, 0.5), size=(0.5, 0.5), epochs=30, targeted=True)
     adv = attack(tiny_model, x, np.zeros_like(y))
     assert np.mean(np.argmax(tiny_model.predict(adv, verbose=0), 1) == 0) > 0.6
     with pytest.raises(AttackError, match="clip"):
@@ -676,8 +693,8 @@ def test_generic_adapter_wraps_any_art_attack(tiny_model, batch):
     # eps_step follows ART's own default ratio (0.1 / 0.3) unless told
     assert ARTAttack("BasicIterativeMethod", max_iter=3).stepsize(0.03) == pytest.approx(0.01)
     assert ARTAttack("BasicIterativeMethod", abs_stepsize=0.002).stepsize(0.03) == 0.002
-    assert ARTBIM(max_iter=10).stepsize(0.04) == pytest.approx(0.005)
-    assert ARTPGD(max_iter=10).stepsize(0.04) == pytest.approx(0.01)
+    assert ARTBIM(steps=10).stepsize(0.04) == pytest.approx(0.005)
+    assert ARTPGD(steps=10).stepsize(0.04) == pytest.approx(0.01)
     # attacks without eps are found out from ART's signature
     deepfool = ARTAttack("DeepFool", max_iter=10)
     assert deepfool.eps_bounded is False and ARTAttack.eps_bounded is True
@@ -746,7 +763,7 @@ def test_estimators_are_cached_weakly(batch):
         [keras.Input((12, 12, 3)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")]
     )
     x, y = batch
-    attack = ARTBIM(max_iter=2)
+    attack = ARTBIM(steps=2)
     attack(model, x, y, eps=0.01)
     attack(model, x, y, eps=0.02)
     assert len(estimator._CACHE[model]) == 1  # one estimator, reused

@@ -131,9 +131,9 @@ def test_bim_native_art_and_mifgsm_without_momentum_equal_stock_art_bim(steps, m
     ).generate(x, onehot(y))
     assert np.abs(reference - x).max() > 0.9 * min(eps, steps * step)  # it moved
     assert_matches(BIM(steps=steps)(model, x, y, eps=eps), reference, step, f"BIM steps={steps}")
-    assert_matches(ARTBIM(max_iter=steps)(model, x, y, eps=eps), reference, step, f"ARTBIM steps={steps}")
+    assert_matches(ARTBIM(steps=steps)(model, x, y, eps=eps), reference, step, f"ARTBIM steps={steps}")
     # MI-FGSM with decay 0 keeps no momentum: it is BIM with its step (given here as BIM's).
-    mifgsm = MIFGSM(max_iter=steps, decay=0.0, rel_stepsize=1.25 / steps)
+    mifgsm = MIFGSM(steps=steps, decay=0.0, rel_stepsize=1.25 / steps)
     assert_matches(mifgsm(model, x, y, eps=eps), reference, step, f"MIFGSM(decay=0) steps={steps}")
 
 
@@ -154,7 +154,7 @@ def test_pgd_without_random_start_native_and_art_equal_stock_art_pgd(steps, mode
     ).generate(x, onehot(y))
     native = PGD(steps=steps, random_start=False)(model, x, y, eps=eps)
     assert_matches(native, reference, step, f"PGD steps={steps}")
-    art = ARTPGD(max_iter=steps, num_random_init=0)(model, x, y, eps=eps)
+    art = ARTPGD(steps=steps, random_start=False)(model, x, y, eps=eps)
     assert_matches(art, reference, step, f"ARTPGD steps={steps}")
 
 
@@ -173,7 +173,7 @@ def test_bim_and_pgd_with_absolute_steps_equal_stock_art(tiny_model, stock, batc
     ).generate(x, onehot(y))
     assert_matches(BIM(steps=steps, abs_stepsize=step)(tiny_model, x, y, eps=eps), reference, step, "BIM abs")
     assert_matches(
-        ARTBIM(max_iter=steps, abs_stepsize=step)(tiny_model, x, y, eps=eps), reference, step, "ARTBIM abs"
+        ARTBIM(steps=steps, abs_stepsize=step)(tiny_model, x, y, eps=eps), reference, step, "ARTBIM abs"
     )
     assert_matches(
         PGD(steps=steps, abs_stepsize=step, random_start=False)(tiny_model, x, y, eps=eps),
@@ -207,7 +207,7 @@ def test_mifgsm_equals_an_independent_momentum_loop(steps, model, tiny_logits_mo
     eps = 0.05
     step = eps / steps  # MIFGSM's documented default: the paper's alpha = eps / T
     reference = momentum_reference(tiny_logits_model, x, y, eps, step, steps, decay=1.0)
-    assert_matches(MIFGSM(max_iter=steps)(model, x, y, eps=eps), reference, step, f"MIFGSM steps={steps}")
+    assert_matches(MIFGSM(steps=steps)(model, x, y, eps=eps), reference, step, f"MIFGSM steps={steps}")
     if steps > 1:  # momentum matters: the loop without it is another attack
         without = momentum_reference(tiny_logits_model, x, y, eps, step, steps, decay=0.0)
         assert np.mean(np.abs(without - reference) > 1e-6) > 0.01

@@ -19,19 +19,19 @@ from robustmask.errors import RobustmaskError
 
 # Few iterations: the contract is about what comes back, not how strong it is.
 FAST = {
-    "art-bim": {"max_iter": 3},
-    "art-pgd": {"max_iter": 3},
-    "autopgd": {"max_iter": 3},
+    "art-bim": {"steps": 3},
+    "art-pgd": {"steps": 3},
+    "autopgd": {"steps": 3},
     "bim": {"steps": 3},
-    "mifgsm": {"max_iter": 3},
+    "mifgsm": {"steps": 3},
     "pgd": {"steps": 3, "seed": 0},
-    "cw-l2": {"max_iter": 3, "binary_search_steps": 2},
-    "cw-linf": {"max_iter": 3},
-    "deepfool": {"max_iter": 5},
-    "hopskipjump": {"max_iter": 2, "max_eval": 40, "init_eval": 10, "init_size": 10},
-    "patch": {"max_iter": 3},
-    "square": {"max_iter": 20},
-    "universal": {"max_iter": 2},
+    "cw-l2": {"steps": 3, "binary_search_steps": 2},
+    "cw-linf": {"steps": 3},
+    "deepfool": {"steps": 5},
+    "hopskipjump": {"steps": 2, "max_eval": 40, "init_eval": 10, "init_size": 10},
+    "patch": {"epochs": 3},
+    "square": {"steps": 20},
+    "universal": {"epochs": 2},
     "universal-sgd": {"epochs": 2},
 }
 EPSILONS = [0.01, 0.05]

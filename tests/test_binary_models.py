@@ -166,7 +166,7 @@ def test_evaluate_suite_command_on_a_saved_sigmoid_model(models, test_set, tmp_p
     path, csv = tmp_path / "sigmoid.keras", tmp_path / "suite.csv"
     model.save(path)
     keras.utils.set_random_seed(0)
-    command = ["evaluate", "--model", str(path), "--suite", "standard", "--n", str(TEST_PER_CLASS)]
+    command = ["evaluate", "--model", str(path), "--suite", "standard", "--n-per-class", str(TEST_PER_CLASS)]
     command += ["--seed", str(TEST_SEED), "--class-names", *PAIR, "--eps", "0.1", "--csv", str(csv)]
     command += ["--param", "apgd_iter=5", "--param", "square_queries=20"]
     assert main(command) == 0

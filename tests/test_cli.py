@@ -10,10 +10,10 @@ import pytest
 import tensorflow as tf
 
 import robustmask
-from robustmask.cli.main import build_parser, main
+from robustmask.cli.main import COMMANDS, build_parser, main
 from robustmask.datasets import synthetic_face_masks
 
-SUBCOMMANDS = ["reproduce", "attack", "evaluate", "defend", "attacks", "seed-weights", "synthetic"]
+SUBCOMMANDS = [command.NAME for command in COMMANDS]
 
 
 def run_cli(*args, timeout=600):
@@ -116,7 +116,18 @@ def test_evaluate_and_attack_on_a_saved_model(saved_model, tmp_path, capsys):
     csv = tmp_path / "table.csv"
     assert (
         main(
-            ["evaluate", "--model", str(saved_model), "--n", "20", "--eps", "0.01", "0.03", "--csv", str(csv)]
+            [
+                "evaluate",
+                "--model",
+                str(saved_model),
+                "--n-per-class",
+                "20",
+                "--eps",
+                "0.01",
+                "0.03",
+                "--csv",
+                str(csv),
+            ]
         )
         == 0
     )
@@ -129,7 +140,7 @@ def test_evaluate_and_attack_on_a_saved_model(saved_model, tmp_path, capsys):
                 "attack",
                 "--model",
                 str(saved_model),
-                "--n",
+                "--n-per-class",
                 "10",
                 "--attack",
                 "bim",
@@ -147,7 +158,7 @@ def test_evaluate_and_attack_on_a_saved_model(saved_model, tmp_path, capsys):
     saved = np.load(save)
     assert saved["adversarial"].shape == (30, 32, 32, 3) and saved["adversarial"].max() <= 1.0
     # The saved file is never overwritten.
-    assert main(["attack", "--model", str(saved_model), "--n", "10", "--save", str(save)]) == 2
+    assert main(["attack", "--model", str(saved_model), "--n-per-class", "10", "--save", str(save)]) == 2
     assert "exists" in capsys.readouterr().err
 
 
@@ -165,7 +176,7 @@ def test_class_names_select_synthetic_classes_for_two_class_models(tmp_path, cap
                 "evaluate",
                 "--model",
                 str(path),
-                "--n",
+                "--n-per-class",
                 "10",
                 "--eps",
                 "0.01",
@@ -176,7 +187,7 @@ def test_class_names_select_synthetic_classes_for_two_class_models(tmp_path, cap
         )
         == 0
     )
-    assert main(["evaluate", "--model", str(path), "--n", "10", "--class-names", "masked"]) == 2
+    assert main(["evaluate", "--model", str(path), "--n-per-class", "10", "--class-names", "masked"]) == 2
     assert "synthetic classes are" in capsys.readouterr().err
 
 
@@ -213,7 +224,7 @@ def test_attack_save_keeps_the_reported_run_and_runs_once(saved_model, tmp_path,
                 "attack",
                 "--model",
                 str(saved_model),
-                "--n",
+                "--n-per-class",
                 "4",
                 "--attack",
                 "counting-noise",

@@ -214,7 +214,8 @@ def test_class_count_mismatch_names_the_flag_before_any_attack(models, folders, 
     err = one_error_line(capsys)
     assert "has 3 classes (incorrect_mask, with_mask, without_mask) but the model has 2 outputs" in err
     assert "pass --class-names with_mask without_mask" in err
-    assert main(["attack", "--model", str(models["sigmoid"]), "--n", "2"]) == 2  # synthetic: 3 classes
+    # the synthetic faces: 3 classes
+    assert main(["attack", "--model", str(models["sigmoid"]), "--n-per-class", "2"]) == 2
     assert "the model has 2 classes (one sigmoid unit): pass --class-names" in one_error_line(capsys)
 
     three = folders / "three.keras"

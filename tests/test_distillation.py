@@ -105,7 +105,7 @@ def test_art_carlini_wagner_l2_breaks_it(distilled, face_data):
     deployed, _ = distilled
     _, (x_test, y_test) = face_data
     x, y = x_test[:20], y_test[:20]
-    x_adv = CarliniL2(binary_search_steps=5, max_iter=20)(deployed, x, y)
+    x_adv = CarliniL2(binary_search_steps=5, steps=20)(deployed, x, y)
     l2 = np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1).sum(axis=1))
     print(
         f"\nC&W L2 on the distilled face_model: accuracy {accuracy(deployed, x_adv, y):.3f} "

@@ -271,7 +271,7 @@ def test_details_report_the_share_of_exactly_zero_gradients(tiny_model, tiny_dat
         own_loss = robustmask.Evaluator(FGSM(), [0.05]).evaluate(saturated, (x, y), details=True)
     assert keras_loss.zero_gradient_share == pytest.approx(keras_expected)
     assert own_loss.zero_gradient_share == pytest.approx(own_expected)
-    square = robustmask.attacks.get("square", max_iter=2)
+    square = robustmask.attacks.get("square", steps=2)
     assert (
         robustmask.Evaluator(square, [0.05])
         .evaluate(tiny_model, (x[:6], y[:6]), details=True)

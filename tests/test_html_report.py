@@ -321,6 +321,13 @@ def test_write_is_atomic_and_defaults_to_report_html(folder, tmp_path):
     ) == written.read_text(encoding="utf-8")
 
 
+def test_a_page_written_in_a_staging_folder_does_not_name_it(tmp_path, png):
+    """Commands write into a hidden staging folder renamed when complete: the page must not name it."""
+    staging = write_folder(tmp_path / ".out.new-1a2b3c", png)
+    page = write_html_report(staging).read_text(encoding="utf-8")
+    assert ".out.new-1a2b3c" not in page and "summary.json beside this page" in page
+
+
 @pytest.mark.parametrize(
     "damage, named",
     [

@@ -241,12 +241,18 @@ def test_the_cli_loads_through_load_model_and_says_which_range_it_chose(tmp_path
     from robustmask.cli.main import main
 
     _tiny(keras.layers.Rescaling(1 / 255.0)).save(tmp_path / "pixels.keras")
-    assert main(["attack", "--model", str(tmp_path / "pixels.keras"), "--n", "2", "--eps", "0.01"]) == 0
+    assert (
+        main(["attack", "--model", str(tmp_path / "pixels.keras"), "--n-per-class", "2", "--eps", "0.01"])
+        == 0
+    )
     assert "expects [0, 255]" in capsys.readouterr().out
-    assert main(["attack", "--model", str(tmp_path / "pixels.keras"), "--n", "2", "--inputs", "unit"]) == 0
+    assert (
+        main(["attack", "--model", str(tmp_path / "pixels.keras"), "--n-per-class", "2", "--inputs", "unit"])
+        == 0
+    )
     assert "takes [0, 1] pixels" in capsys.readouterr().out
     _lambda_model().save(tmp_path / "lambda.keras")
-    assert main(["attack", "--model", str(tmp_path / "lambda.keras"), "--n", "2"]) == 2
+    assert main(["attack", "--model", str(tmp_path / "lambda.keras"), "--n-per-class", "2"]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("robustmask: error:") and "--unsafe" in error and "\n" not in error
-    assert main(["attack", "--model", str(tmp_path / "lambda.keras"), "--n", "2", "--unsafe"]) == 0
+    assert main(["attack", "--model", str(tmp_path / "lambda.keras"), "--n-per-class", "2", "--unsafe"]) == 0

@@ -163,7 +163,7 @@ def test_l1_attacks_hold_their_budget(face_model, face_data):
 
 def test_art_gets_the_norm_and_l2_pgd_equals_native(tiny_model, tiny_data):
     x, y = tiny_data[0][:16], tiny_data[1][:16]
-    art_pgd = robustmask.attacks.ARTPGD(max_iter=5, num_random_init=0, norm=2)
+    art_pgd = robustmask.attacks.ARTPGD(steps=5, random_start=False, norm=2)
     assert art_pgd.art_kwargs(0.5)["norm"] == 2
     native = PGD(steps=5, random_start=False, norm=2)
     np.testing.assert_allclose(
@@ -173,7 +173,7 @@ def test_art_gets_the_norm_and_l2_pgd_equals_native(tiny_model, tiny_data):
 
 def test_nan_from_art_is_reported_and_never_returned(tiny_model, tiny_data, monkeypatch):
     x, y = tiny_data[0][:4], tiny_data[1][:4]
-    square = robustmask.attacks.SquareAttack(max_iter=5, norm=2)
+    square = robustmask.attacks.SquareAttack(steps=5, norm=2)
 
     def broken(model, info, images, labels, eps):
         out = images.copy()
@@ -248,7 +248,7 @@ def test_an_l2_evaluator_table_equals_a_hand_computation():
 
 def test_the_evaluator_measures_self_sized_attacks_in_their_norm(tiny_model, tiny_data):
     x, y = tiny_data[0][:10], tiny_data[1][:10]
-    attack = robustmask.attacks.DeepFool(max_iter=5)
+    attack = robustmask.attacks.DeepFool(steps=5)
     result = robustmask.Evaluator(attack).evaluate(tiny_model, (x, y), details=True)
     assert result.table.attrs["norm"] == "L2"
     assert result.table["Epsilon"].iloc[1] == pytest.approx(

@@ -128,12 +128,32 @@ def test_a_crash_while_writing_leaves_the_earlier_results_intact(tmp_path, fast_
 # ---------------------------------------------------------------------------------------------- every writer
 def existing_csv(tmp_path, model_file):
     target = tmp_path / "table.csv"
-    return target, ["evaluate", "--model", str(model_file), "--n", "2", "--eps", "0.01", "--csv", str(target)]
+    return target, [
+        "evaluate",
+        "--model",
+        str(model_file),
+        "--n-per-class",
+        "2",
+        "--eps",
+        "0.01",
+        "--csv",
+        str(target),
+    ]
 
 
 def existing_npz(tmp_path, model_file):
     target = tmp_path / "adv.npz"
-    return target, ["attack", "--model", str(model_file), "--n", "2", "--eps", "0.01", "--save", str(target)]
+    return target, [
+        "attack",
+        "--model",
+        str(model_file),
+        "--n-per-class",
+        "2",
+        "--eps",
+        "0.01",
+        "--save",
+        str(target),
+    ]
 
 
 def existing_results(tmp_path, model_file):

@@ -20,6 +20,7 @@ from robustmask.evaluation.plots import (
     accuracy_and_loss_vs_eps,
     adversarial_examples,
     image_across_eps,
+    image_row,
     learning_curves,
     predictions_per_eps,
     save_figure,
@@ -252,6 +253,33 @@ def test_image_shape_must_match_the_frames(batch):
 class FakeHistory:
     def __init__(self, history):
         self.history = history
+
+
+def test_image_row_shows_each_image_as_it_is_under_its_name():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (30, 60, 3), dtype=np.uint8)  # a scanned frame: uint8, twice as wide
+    patch = rng.uniform(0, 1, (10, 10, 1)).astype(np.float32)
+    figure = image_row({"as scanned": frame, "patch": patch}, title="frame 0")
+    assert [ax.get_title() for ax in figure.axes] == ["as scanned", "patch"]
+    np.testing.assert_allclose(figure.axes[0].images[0].get_array(), frame / 255.0, atol=1e-7)
+    np.testing.assert_array_equal(figure.axes[1].images[0].get_array(), patch[..., 0])
+    assert figure.axes[1].images[0].get_cmap().name == "gray"
+    assert figure.get_suptitle() == "frame 0"
+    width, height = figure.get_size_inches()
+    assert width > height  # wide enough for a frame twice as wide as high, beside a square
+
+
+@pytest.mark.parametrize(
+    "images, match",
+    [
+        ({}, "images must be a non-empty mapping"),
+        ({"a": np.zeros((4, 4))}, r"image 'a' must be one image of shape \(H, W, 3\)"),
+        ({"a": np.full((4, 4, 3), 2.0)}, r"image 'a' lies outside \[0, 1\]"),
+        ({"a": np.zeros((4, 4, 2))}, r"image 'a' must be images of shape"),
+    ],
+)
+def test_bad_images_give_one_line(images, match):
+    one_line_error(match, image_row, images)
 
 
 def test_curves_per_epoch_with_dashed_validation_in_the_run_colour():

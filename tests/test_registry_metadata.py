@@ -67,7 +67,7 @@ def test_one_step_and_a_renamed_fgsm_are_single_step():
     assert attack_kind(Renamed()) == "single-step"
     assert attack_kind(PGD(steps=1)) == "single-step"
     assert attack_kind(PGD(steps=2)) == "iterative"
-    assert attack_kind(attacks.get("art-pgd", max_iter=1)) == "single-step"
+    assert attack_kind(attacks.get("art-pgd", steps=1)) == "single-step"
     from robustmask.attacks.art import ARTAttack
 
     assert attack_kind(ARTAttack("FastGradientMethod")) == "single-step"

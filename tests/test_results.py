@@ -175,7 +175,18 @@ def test_evaluate_out_writes_a_results_folder_with_a_report(saved_model, tmp_pat
     out = tmp_path / "fgsm"
     assert (
         main(
-            ["evaluate", "--model", str(saved_model), "--n", "10", "--eps", "0.01", "0.05", "--out", str(out)]
+            [
+                "evaluate",
+                "--model",
+                str(saved_model),
+                "--n-per-class",
+                "10",
+                "--eps",
+                "0.01",
+                "0.05",
+                "--out",
+                str(out),
+            ]
         )
         == 0
     )
@@ -193,7 +204,7 @@ def test_evaluate_out_writes_a_results_folder_with_a_report(saved_model, tmp_pat
     assert [r["worst_case"] for r in headline["rows"]] == table["Accuracy (%)"].iloc[1:].tolist()
     assert report.index('id="summary"') < report.index("Accuracy under attack</h2>")
     # a second run into the same folder is refused; --overwrite replaces it whole
-    assert main(["evaluate", "--model", str(saved_model), "--n", "10", "--out", str(out)]) == 2
+    assert main(["evaluate", "--model", str(saved_model), "--n-per-class", "10", "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
 
 
@@ -204,7 +215,7 @@ def test_evaluate_suite_prints_the_cascade_worst_case(saved_model, tmp_path, cap
                 "evaluate",
                 "--model",
                 str(saved_model),
-                "--n",
+                "--n-per-class",
                 "10",
                 "--suite",
                 "standard",
@@ -254,7 +265,20 @@ def test_report_rewrites_the_page_and_compare_puts_two_runs_side_by_side(saved_m
     for eps in ("0.01", "0.05"):
         out = tmp_path / f"run_{eps}"
         assert (
-            main(["evaluate", "--model", str(saved_model), "--n", "10", "--eps", eps, "--out", str(out)]) == 0
+            main(
+                [
+                    "evaluate",
+                    "--model",
+                    str(saved_model),
+                    "--n-per-class",
+                    "10",
+                    "--eps",
+                    eps,
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
         )
         runs.append(out)
     (runs[0] / "report.html").unlink()
@@ -293,7 +317,7 @@ def test_the_report_command_does_not_load_tensorflow():
     import sys
 
     code = (
-        "import sys; from robustmask.cli import results; from robustmask.evaluation import html_report; "
+        "import sys; from robustmask.cli import compare, report; from robustmask.evaluation import html_report; "
         "print('tensorflow' in sys.modules)"
     )
     assert (

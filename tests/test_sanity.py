@@ -87,7 +87,7 @@ def test_attack_kinds():
     assert [attack_kind(a) for a in (FGSM(), FGM(), ARTFGSM(), PGD(steps=1), BIM(steps=1))] == [
         "single-step"
     ] * 5
-    assert [attack_kind(a) for a in (PGD(), BIM(), AutoPGD(max_iter=10), ARTPGD())] == ["iterative"] * 4
+    assert [attack_kind(a) for a in (PGD(), BIM(), AutoPGD(steps=10), ARTPGD())] == ["iterative"] * 4
     assert attack_kind(SquareAttack()) == "gradient-free" and attack_kind(DeepFool()) == "self-sized"
 
 
@@ -317,7 +317,7 @@ def test_an_honest_evaluation_trips_no_check(tiny_model, tiny_logits_model, tiny
     )  # not saturated: the paper's loss is fine
     from robustmask.attacks.art.blackbox import SquareAttack
 
-    suite = {"FGSM": FGSM(), "PGD": PGD(steps=5, seed=0), "Square": SquareAttack(max_iter=30)}
+    suite = {"FGSM": FGSM(), "PGD": PGD(steps=5, seed=0), "Square": SquareAttack(steps=30)}
     table = robustness_table(tiny_model, (x, y), suite, [0.01, 0.03, 0.1])
     assert table.attrs["kinds"] == {name: attack_kind(attack) for name, attack in suite.items()} == KINDS
     assert suite_warnings(table, num_classes=3) == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -101,12 +103,26 @@ def scan(*argv) -> int:
     return main(["scan", *map(str, argv), "--no-progress"])
 
 
+RESULTS = ["figures", "report.html", "summary.json", "tables"]  # every results folder's (ResultsWriter)
+
+
+def report_table(folder, name) -> list[list[str]]:
+    """The cells of table `name` as report.html shows them (header row first)."""
+    page = (folder / "report.html").read_text()
+    found = re.search(rf'<table[^>]*id="table-{name}"[^>]*>(.*?)</table>', page, re.S)
+    assert found, f"report.html has no table {name}"
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", found.group(1), re.S)
+    return [
+        [html.unescape(c.strip()) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r, re.S)] for r in rows
+    ]
+
+
 @needs_ssd
 def test_scan_writes_a_video_whose_frames_boxes_and_classes_read_back(video, model_file, tmp_path):
     path, model = model_file
     out = tmp_path / "out"
     assert scan(video, "--out", out, "--model", path) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "detections.csv", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["annotated.mp4", "detections.csv", *RESULTS])
 
     annotated, decoded = rgb_frames(out / "annotated.mp4"), rgb_frames(video)
     assert len(annotated) == len(decoded) == FRAMES
@@ -129,8 +145,16 @@ def test_scan_writes_a_video_whose_frames_boxes_and_classes_read_back(video, mod
         assert difference[edges].mean() > 5 * difference[200:, :].mean() + 0.05
 
     summary = json.loads((out / "summary.json").read_text())
-    assert (summary["frames"], summary["faces"], summary["kind"]) == (FRAMES, len(table), "video")
+    assert (summary["frames"], summary["faces"], summary["input_kind"]) == (FRAMES, len(table), "video")
     assert summary["changed"] is None and summary["classes"] == list(CLASS_NAMES)
+    assert summary["kind"] == "scan" and summary["title"] == "Faces in street.mp4"
+    # report.html names the numbers: the counts, and the faces per class as detections.csv has them
+    assert report_table(out, "counts") == [["Frames", "Faces"], [str(FRAMES), str(len(table))]]
+    per_class = table["class"].value_counts()
+    assert report_table(out, "classes") == [["Class", "Faces"]] + [
+        [name, str(per_class.get(name, 0))] for name in CLASS_NAMES
+    ]
+    assert "data:image/png;base64," in (out / "report.html").read_text()  # the first frame, inlined
 
 
 @needs_ssd
@@ -154,13 +178,9 @@ def test_scan_attack_writes_the_adversarial_video_and_counts_what_changed(video,
         "faces",
     ]
     assert scan(video, *argv) == 0
-    assert sorted(p.name for p in out.iterdir()) == [
-        "adversarial.mp4",
-        "annotated.mp4",
-        "detections.csv",
-        "perturbed.mp4",
-        "summary.json",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["adversarial.mp4", "annotated.mp4", "detections.csv", "perturbed.mp4", *RESULTS]
+    )
     assert len(rgb_frames(out / "adversarial.mp4")) == len(rgb_frames(out / "perturbed.mp4")) == FRAMES
     table = pd.read_csv(out / "detections.csv", keep_default_na=False)
     assert set(table.status) <= {"same", "changed", "lost", "gained"}
@@ -175,6 +195,19 @@ def test_scan_attack_writes_the_adversarial_video_and_counts_what_changed(video,
     assert (same["class"] == same.adversarial_class).all()
     assert (table[table.status == "lost"].adversarial_class == "").all()
     assert (table[table.status == "gained"]["class"] == "").all()
+    counted = {status: int((table.status == status).sum()) for status in ("changed", "lost", "gained")}
+    header, row = report_table(out, "counts")
+    assert header == ["Frames", "Faces", "Changed", "Lost", "Gained", "Changed (%)"]
+    assert row[:5] == [
+        str(FRAMES),
+        str(2 * FRAMES),
+        *(str(counted[s]) for s in ("changed", "lost", "gained")),
+    ]
+    assert row[5] == f"{100 * counted['changed'] / (2 * FRAMES):.2f}"
+    before, after = table["class"].value_counts(), table["adversarial_class"].value_counts()
+    assert report_table(out, "classes")[1:] == [
+        [name, str(before.get(name, 0)), str(after.get(name, 0))] for name in CLASS_NAMES
+    ]
 
 
 @needs_ssd
@@ -214,13 +247,9 @@ def test_scan_pastes_a_fixed_perturbation_inside_the_faces_only(photo, model_fil
     out = tmp_path / "out"
     assert scan(photo, "--out", out, "--model", path, f"--{kind}", perturbation) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == [
-        "adversarial_0000.png",
-        "annotated_0000.png",
-        "detections.csv",
-        "perturbed_0000.png",
-        "summary.json",
-    ]
+    assert names == sorted(
+        ["adversarial_0000.png", "annotated_0000.png", "detections.csv", "perturbed_0000.png", *RESULTS]
+    )
 
     clean = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB).astype(int)
     perturbed = cv2.cvtColor(cv2.imread(str(out / "perturbed_0000.png")), cv2.COLOR_BGR2RGB).astype(int)

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from robustmask.attacks import FGSM, PGD
 from robustmask.attacks.base import Attack
+from robustmask.attacks.gradient_attack import GradientAttack
 from robustmask.errors import RobustmaskError
 from robustmask.evaluation import Evaluator
 from robustmask.evaluation.attack_sets import AttackSet
@@ -73,6 +74,31 @@ def test_evaluator_shards_of_a_batched_dataset(tiny_model, tiny_data, tmp_path):
     evaluator = Evaluator(PGD(steps=3, seed=0), EPSILONS, labels="predicted")  # the batches are the units
     merged = _run(evaluator, tiny_model, data, 3, tmp_path)
     pd.testing.assert_frame_equal(merged, evaluator.evaluate(tiny_model, data), check_exact=True)
+
+
+class ItsOwnSize(GradientAttack):
+    """An attack that chooses its own perturbation size (as DeepFool does), another for each image."""
+
+    eps_bounded = False
+
+    def run(self, model, x, y, eps):
+        size = 0.05 + 0.3 * tf.reduce_max(x[..., :1], axis=[1, 2, 3], keepdims=True)  # by class
+        return x + size * tf.sign(self.gradient(model, x, y))
+
+
+def test_shards_of_an_attack_that_measures_its_own_size(tiny_model, tiny_data, tmp_path):
+    """Its eps is measured: the merged row's Epsilon is the mean size over every shard's images."""
+    x, y = tiny_data[0][:40], tiny_data[1][:40]
+    evaluator = Evaluator(ItsOwnSize(), batch_size=12)
+    whole = evaluator.evaluate(tiny_model, (x, y))
+    merged = _run(evaluator, tiny_model, (x, y), 3, tmp_path)
+    pd.testing.assert_frame_equal(merged, whole, check_exact=True)
+    _same_attrs(merged, whole)
+    assert merged.attrs["measured_epsilon"]
+    sizes = np.abs(ItsOwnSize()(tiny_model, x, y) - x).reshape(len(x), -1).max(axis=1)
+    assert merged["Epsilon"].iloc[1] == pytest.approx(sizes.mean(), rel=1e-5)
+    first_shard = np.abs(ItsOwnSize()(tiny_model, x[:12], y[:12]) - x[:12]).reshape(12, -1).max(axis=1)
+    assert abs(first_shard.mean() - sizes.mean()) > 1e-2  # one shard's mean would not do
 
 
 @pytest.mark.parametrize("protocol", ["individual", "cascade"])

@@ -98,7 +98,7 @@ def memory_trainer(name):
     )
     settings = {"epochs": 1, "batch_size": 64}
     if name == "multi-eps":
-        trainer = defenses.get(name, epsilons=[0.01, 0.02, 0.03], **settings)
+        trainer = defenses.get(name, eps=[0.01, 0.02, 0.03], **settings)
     else:
         trainer = defenses.get(name, eps=0.03, eps_ramp=0, **settings)
     if name == "fast-at":

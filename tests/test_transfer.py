@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -209,7 +211,13 @@ def test_sgd_universal_perturbation_targeted_and_l2(tiny_model, tiny_data):
 
 def test_sgd_universal_perturbation_checks_its_arguments(tiny_model, tiny_data):
     x, _ = tiny_data
-    for kwargs in ({"epochs": 0}, {"step_size": -1.0}, {"loss_cap": 0.0}, {"seed": -1}):
+    for kwargs in (
+        {"epochs": 0},
+        {"rel_stepsize": -1.0},
+        {"abs_stepsize": 0.0},
+        {"loss_cap": 0.0},
+        {"seed": -1},
+    ):
         with pytest.raises(AttackError) as error:
             SGDUniversalPerturbation(**kwargs)
         _one_line(error)
@@ -323,13 +331,15 @@ def test_universal_command_writes_its_files_and_refuses_a_filled_folder(tmp_path
     argv += ["--frames", str(frames), "--width-cm", "4", "--dpi", "100"]
     assert main(argv) == 0
     assert sorted(p.name for p in out.iterdir()) == [
+        "figures",
         "patch.png",
+        "report.html",
         "summary.json",
-        "transfer.csv",
+        "tables",
         "universal.npy",
     ]
 
-    table = pd.read_csv(out / "transfer.csv")
+    table = pd.read_csv(out / "tables" / "transfer.csv")
     assert list(table.columns) == ["Attack", *TRANSFER_COLUMNS, *TARGET_COLUMNS]
     assert len(table) == 4 * 3  # universal, noise, patch, random patch x train, unseen, frames
     patched = table["Attack"].isin(["mask patch (target with_mask)", "random patch"])
@@ -346,6 +356,27 @@ def test_universal_command_writes_its_files_and_refuses_a_filled_folder(tmp_path
     with Image.open(out / "patch.png") as im:
         assert im.size[0] == round(4 / 2.54 * 100)
     assert load_patch(out / "patch.png").shape[:2] == tuple(summary["patch"]["pixels"])
+    assert summary["kind"] == "universal" and summary["sections"][0]["tables"][0]["name"] == "transfer"
+    for attack, name, rate in zip(table["Attack"], table["Set"], table["Fooling rate (%)"]):
+        assert summary["fooling_rates_percent"][f"{attack} / {name}"] == round(rate, 2)
+    # report.html names the numbers: every fooling rate in its table, the unseen faces' in its text
+    page = (out / "report.html").read_text()
+    shown = re.search(r'<table[^>]*id="table-transfer".*?</table>', page, re.S).group(0)
+    cells = [html.unescape(c) for c in re.findall(r"<td>(.*?)</td>", shown)]
+    width = len(table.columns)
+    assert len(cells) == width * len(table)
+    rate_at = list(table.columns).index("Fooling rate (%)")
+    assert [cells[i * width + rate_at] for i in range(len(table))] == [
+        f"{r:.2f}" for r in table["Fooling rate (%)"]
+    ]
+    unseen = table[table["Set"] == "unseen faces"]
+    assert (
+        html.escape(
+            "On the unseen faces: "
+            + "; ".join(f"{a} {r:.1f}%" for a, r in zip(unseen["Attack"], unseen["Fooling rate (%)"]))
+        )
+        in page
+    )
 
     before = (out / "summary.json").read_bytes()
     capsys.readouterr()
@@ -379,7 +410,7 @@ def test_universal_command_on_an_image_folder(tmp_path, capsys):
     assert "45 images" in capsys.readouterr().err
     out = tmp_path / "b"
     assert main(base + ["--out", str(out), "--n-train", "20", "--n-test", "10", "--uap-epochs", "1"]) == 0
-    table = pd.read_csv(out / "transfer.csv")
+    table = pd.read_csv(out / "tables" / "transfer.csv")
     assert set(table.loc[table["Set"] == "train", "n"]) == {20}
     assert set(table.loc[table["Set"] == "unseen faces", "n"]) == {10}
     # The model trained here sees every image but the 10 unseen ones.

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
+from robustmask._deprecation import current_names
+
 
 class Registry:
     """Names to classes (or factories) of one kind, each with optional metadata.
@@ -86,6 +88,7 @@ class Registry:
 
     def _check_params(self, factory: Callable[..., Any], name: str, params: dict[str, Any]) -> None:
         """Parameters the factory cannot take, or required ones missing, are the user's error."""
+        params = current_names(factory, params, self.error)  # a deprecated name is checked as its new one
         unknown = _unaccepted(factory, params)
         if unknown:
             raise self.error(unknown_parameters_message(name, factory, unknown))

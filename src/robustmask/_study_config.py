@@ -1,17 +1,27 @@
 """What the study takes and what it returns: `StudyConfig`, `StudyData`, `StudyResults`.
 
-One home for the settings of `robustmask.reproduce.run_study` (its steps in `_study_steps`, its
+One home for the settings (their groups in `_study_settings`) of `robustmask.reproduce.run_study` (its steps in `_study_steps`, its
 outputs in `_study_report` and `_study_robust` read them from here, so no module of the study
 imports another in a circle).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from robustmask import paper
 from robustmask._deprecation import renamed_keywords
+from robustmask._study_settings import (  # noqa: F401  (the constants are read from here too)
+    EXTRA_EPSILONS,
+    PAPER_EPSILONS,
+    SUITE_SQUARE_QUERIES,
+    DataSettings,
+    DefenseSettings,
+    RobustSettings,
+    SweepSettings,
+    TrainingSettings,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -21,20 +31,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from robustmask.attacks.base import Attack
     from robustmask.evaluation.evaluator import EvaluationResult
 
-__all__ = ["StudyConfig", "StudyData", "StudyResults"]
+__all__ = [
+    "DataSettings",
+    "DefenseSettings",
+    "RobustSettings",
+    "StudyConfig",
+    "StudyData",
+    "StudyResults",
+    "SweepSettings",
+    "TrainingSettings",
+]
 
-#: Table 4's epsilons (the clean row, eps 0, is added by the Evaluator).
-PAPER_EPSILONS = paper.EPSILONS
-#: Appended by the quick preset when the paper's epsilons barely move a model (4/255, 6/255, 8/255).
-EXTRA_EPSILONS = (4 / 255, 6 / 255, 8 / 255)
 #: Without pre-trained weights MobileNetV2 trained from scratch stays at chance on the synthetic faces
 #: (33% train and test); robustmask's small CNN learns them, at this size in the quick preset.
 SCRATCH_IMAGE_SIZE = 48
 ARCHITECTURES = ("auto", "mobilenetv2", "cnn")
-#: Square's queries in the standard suite of the robust stage (AutoAttack's own is 5,000; the robust
-#: comparison's Square also has 300): this keeps the README's run in minutes. Square runs only on
-#: the images both APGD attacks left robust.
-SUITE_SQUARE_QUERIES = 300
 #: The fields' old spellings (old -> new): `StudyConfig.quick` and `full` take them with a warning.
 _RENAMED_FIELDS = {
     "defence_source": "defense_source",
@@ -44,50 +55,117 @@ _RENAMED_FIELDS = {
 }
 
 
-@dataclass
-class StudyConfig:
-    """Every setting of one reproduction; `quick()` and `full()` are the two presets."""
+_GROUPS = {
+    "images": DataSettings,
+    "training": TrainingSettings,
+    "sweep": SweepSettings,
+    "defense": DefenseSettings,
+    "robust_stage": RobustSettings,
+}
+#: Each setting's flat name (`StudyConfig.quick(image_size=64)`, ``config.image_size``): group, field.
+FLAT_NAMES: dict[str, tuple[str, str]] = {
+    **{name: ("images", name) for name in ("data", "image_size", "n_per_class", "split")},
+    **{
+        name: ("training", name)
+        for name in ("weights", "architecture", "mobilenet_preprocessing", "epochs", "batch_size")
+    },
+    **{name: ("sweep", name) for name in ("attack", "clip", "epsilons", "extra_epsilons")},
+    "defense_source": ("defense", "source"),
+    "subset": ("defense", "subset"),
+    "defense_epochs": ("defense", "epochs"),
+    "defense_batch_size": ("defense", "batch_size"),
+    "robust": ("robust_stage", "enabled"),
+    **{
+        f"robust_{name}": ("robust_stage", name)
+        for name in (
+            "defense",
+            "image_size",
+            "n_per_class",
+            "epochs",
+            "square_queries",
+            "apgd_iter",
+            "suite_square_queries",
+            "epsilons",
+        )
+    },
+}
 
-    preset: str = "quick"
-    data: str | None = None
-    image_size: int = 96
-    n_per_class: int = 500
-    split: float = 0.07
-    seed: int = 0
-    weights: str = "auto"
-    # "auto": the paper's MobileNetV2 when pre-trained weights are at hand, else robustmask's small
-    # face-mask CNN (zoo.facemask_cnn), which learns the synthetic faces from scratch.
-    architecture: str = "auto"
-    # The model takes [0, 1] images (eps on the paper's scale) and maps them to the [-1, 1] range
-    # MobileNetV2's ImageNet weights were trained on; the paper fed [0, 1] straight in (False).
-    mobilenet_preprocessing: bool = True
-    epochs: int = 30
-    batch_size: int = 32
-    attack: str = "fgsm"
-    clip: bool = True
-    epsilons: tuple[float, ...] = PAPER_EPSILONS
-    extra_epsilons: tuple[float, ...] = EXTRA_EPSILONS
-    # The paper's Algorithm 2: copies made once against the undefended model ("original"); "current"
-    # attacks the model as it trains. Either way Table 5 is then measured under both losses.
-    defense_source: str = "original"
-    subset: float = 0.5
-    defense_epochs: int = 10
-    defense_batch_size: int = 32
-    # Beyond the paper: robustmask's small CNN trained from scratch and made robust with PGD
-    # adversarial training, compared under FGSM, PGD, Square and AutoAttack's standard suite, with
-    # one worst case over all of them (docs/defences.md, docs/evaluation.md).
-    robust: bool = True
-    robust_defense: str = "pgd-at"
-    robust_image_size: int = 48
-    robust_n_per_class: int = 350
-    robust_epochs: int = 30
-    robust_square_queries: int = 300
-    # The standard suite's strength in the robust stage (AutoAttack's: 100 and 5,000).
-    robust_apgd_iter: int = 100
-    robust_suite_square_queries: int = SUITE_SQUARE_QUERIES
-    # The issue-6 targets' budgets: the paper's largest eps and 8/255 (docs/defences.md has all four).
-    robust_epsilons: tuple[float, ...] = (0.009, 8 / 255)
-    notes: list[str] = field(default_factory=list)
+
+@dataclass(init=False)
+class StudyConfig:
+    """Every setting of one reproduction, in small groups; `quick()` and `full()` are the two presets.
+
+    Each setting also has a flat name (`FLAT_NAMES`), taken by the constructor and the presets and
+    readable as an attribute: ``StudyConfig.quick(robust_epochs=3).robust_stage.epochs == 3`` and
+    ``config.robust_epochs`` reads it back.
+
+    Attributes:
+        preset: "quick" or "full".
+        seed: seeds the data, the split and Keras.
+        images: the images (`DataSettings`).
+        training: the undefended model (`TrainingSettings`).
+        sweep: the attack of Tables 4 and 5 (`SweepSettings`).
+        defense: Algorithm 2 (`DefenseSettings`).
+        robust_stage: the comparison beyond the paper (`RobustSettings`).
+        notes: what the run adjusted, for the report.
+    """
+
+    preset: str
+    seed: int
+    images: DataSettings
+    training: TrainingSettings
+    sweep: SweepSettings
+    defense: DefenseSettings
+    robust_stage: RobustSettings
+    notes: list[str]
+
+    def __init__(
+        self,
+        *,
+        preset: str = "quick",
+        seed: int = 0,
+        images: DataSettings | None = None,
+        training: TrainingSettings | None = None,
+        sweep: SweepSettings | None = None,
+        defense: DefenseSettings | None = None,
+        robust_stage: RobustSettings | None = None,
+        notes: list[str] | None = None,
+        **flat: Any,
+    ) -> None:
+        unknown = sorted(set(flat) - set(FLAT_NAMES))
+        if unknown:
+            raise TypeError(f"StudyConfig got an unexpected keyword argument {unknown[0]!r}")
+        given: dict[str, Any] = {"images": images, "training": training, "sweep": sweep, "defense": defense}
+        given["robust_stage"] = robust_stage
+        self.preset, self.seed, self.notes = preset, seed, list(notes or [])
+        for group, kind in _GROUPS.items():
+            changes = {
+                field: flat[name]
+                for name, (home, field) in FLAT_NAMES.items()
+                if home == group and name in flat
+            }
+            object.__setattr__(self, group, dataclasses.replace(given[group] or kind(), **changes))
+
+    def __getattr__(self, name: str) -> Any:
+        """A setting by its flat name (``config.image_size`` is ``config.images.image_size``)."""
+        if name not in FLAT_NAMES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        group, field = FLAT_NAMES[name]
+        return getattr(object.__getattribute__(self, group), field)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in FLAT_NAMES:  # the group is frozen: replaced with the one setting changed
+            group, field = FLAT_NAMES[name]
+            value, name = dataclasses.replace(getattr(self, group), **{field: value}), group
+        object.__setattr__(self, name, value)
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting by its flat name (summary.json's "settings"), notes aside."""
+        return {
+            "preset": self.preset,
+            "seed": self.seed,
+            **{name: getattr(self, name) for name in FLAT_NAMES},
+        }
 
     @classmethod
     def quick(cls, **overrides: Any) -> StudyConfig:

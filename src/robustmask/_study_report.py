@@ -9,7 +9,6 @@ Square and AutoAttack's suite (Croce & Hein 2020); report.html opens with it (it
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,7 @@ def write_study(folder: Path, results: StudyResults, *, evidence: str, command: 
         kind="reproduce",
         command=command,
         seed=config.seed,
-        settings={k: v for k, v in dataclasses.asdict(config).items() if k != "notes"},
+        settings=config.settings(),
     )
     _model_section(writer, results)
     _table4_section(writer, results)
@@ -124,20 +123,19 @@ def _model_section(writer: ResultsWriter, results: StudyResults) -> None:
 def _table4_section(writer: ResultsWriter, results: StudyResults) -> None:
     from robustmask import paper
     from robustmask.evaluation import plots
+    from robustmask.evaluation.accuracy_section import write_accuracy_section
 
     table = results.table4.table
-    writer.section(
-        f"Table 4: the undefended model under {results.attack.name}",
-        (
-            "Accuracy and mean cross-entropy on the test images, one row per epsilon (L-inf, images in [0, 1]); "
-            "the paper's numbers beside them."
-        ),
-    )
-    writer.table("table4", paper.beside_paper(table, paper.TABLE4), "Table 4, this run and the paper")
-    writer.figure(
-        "table4_accuracy",
-        plots.accuracy_and_loss_vs_eps({"this run": table, "paper": paper.TABLE4}),
-        "Accuracy and loss against eps, undefended (the paper's Fig. 13)",
+    write_accuracy_section(
+        writer,
+        paper.beside_paper(table, paper.TABLE4),
+        heading=f"Table 4: the undefended model under {results.attack.name}",
+        intro="The test images (pixels in [0, 1]); the paper's numbers beside them.",
+        name="table4",
+        caption="Table 4, this run and the paper",
+        figure="table4_accuracy",
+        curves={"this run": table, "paper": paper.TABLE4},
+        figure_caption="Accuracy and loss against eps, undefended (the paper's Fig. 13)",
     )
     writer.figure(
         "table4_predictions",
@@ -186,28 +184,27 @@ def _table5_section(writer: ResultsWriter, results: StudyResults, evidence: str)
     import pandas as pd
 
     from robustmask import paper
-    from robustmask.evaluation import plots
+    from robustmask.evaluation.accuracy_section import write_accuracy_section
 
-    writer.section(
-        "Table 5: the defended model (Algorithm 2)",
-        (
+    write_accuracy_section(
+        writer,
+        _table5_side_by_side(results),
+        heading="Table 5: the defended model (Algorithm 2)",
+        text=(
             f"Copies made against the {results.config.defense_source} model, measured under robustmask's loss and "
             "under the paper's literal loss (Keras' clipped cross-entropy, whose gradient is exactly zero on a "
             f"saturated softmax).\n\n{evidence.strip()}"
         ),
-    )
-    writer.table("table5", _table5_side_by_side(results), "Table 5 under both losses, and the paper's")
-    writer.figure(
-        "table5_accuracy",
-        plots.accuracy_and_loss_vs_eps(
-            {
-                "defended, robustmask loss": results.table5.table,
-                "defended, Keras loss": results.table5_keras.table,
-                "undefended": results.table4.table,
-                "paper (defended)": paper.TABLE5,
-            }
-        ),
-        "Accuracy and loss against eps, defended (the paper's Fig. 17)",
+        name="table5",
+        caption="Table 5 under both losses, and the paper's",
+        figure="table5_accuracy",
+        curves={
+            "defended, robustmask loss": results.table5.table,
+            "defended, Keras loss": results.table5_keras.table,
+            "undefended": results.table4.table,
+            "paper (defended)": paper.TABLE5,
+        },
+        figure_caption="Accuracy and loss against eps, defended (the paper's Fig. 17)",
     )
     shares = pd.DataFrame(
         {

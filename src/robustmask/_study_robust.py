@@ -31,28 +31,22 @@ def robust_section(writer: ResultsWriter, results: StudyResults) -> None:
     """The robust comparison's section: what ran, its sanity warnings, the table and a figure."""
     if results.robust_table is None:
         return
-    from robustmask.defenses.comparison import accuracy_curves, comparison_warnings
-    from robustmask.evaluation import plots
+    from robustmask.defenses.comparison import comparison_warnings
+    from robustmask.evaluation.accuracy_section import write_accuracy_section
 
     config, table = results.config, results.robust_table
-    writer.section(
-        f"Beyond the paper: {config.robust_defense}, judged by strong attacks",
-        (
-            f"robustmask's face-mask CNN at {config.robust_image_size} px, undefended and trained with "
-            f"{config.robust_defense}, under FGSM, PGD-20 with a random start and Square (no gradients), each "
-            "on every image, then AutoAttack's standard suite (APGD-CE, APGD-DLR, Square; each on the images "
-            "still robust, its columns the accuracy after the attacks so far). The worst case is per image "
-            f"over every attack in the table: {study_headline(results)['covers']}. A robustness claim holds only "
-            "under that worst case."
-        ),
+    write_accuracy_section(
+        writer,
+        table,
+        heading=f"Beyond the paper: {config.robust_defense}, judged by strong attacks",
+        intro=f"robustmask's face-mask CNN at {config.robust_image_size} px, undefended and trained with "
+        f"{config.robust_defense}.",
+        name="robust_comparison",
+        caption="Accuracy (%) under each attack and the one worst case",
+        figure="robust_accuracy",
+        figure_caption="Accuracy under PGD and the worst case over every attack, undefended and defended",
     )
     writer.warn(comparison_warnings(table, len(results.data.class_names)), "robust comparison")
-    writer.table("robust_comparison", table, "Accuracy (%) under each attack and the one worst case")
-    writer.figure(
-        "robust_accuracy",
-        plots.accuracy_and_loss_vs_eps(accuracy_curves(table)),
-        "Accuracy under PGD and the worst case over every attack, undefended and defended",
-    )
 
 
 def study_headline(results: StudyResults) -> dict[str, Any]:

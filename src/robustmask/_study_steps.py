@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported where they are used
 def _robust_comparison(
     config: StudyConfig, log: Callable[[str], None], progress: bool = False
 ) -> tuple[pd.DataFrame, dict[str, keras.Model], tuple[np.ndarray, np.ndarray]] | None:
-    """The robust preset on the same data source: the undefended CNN and `config.robust_defense`,
+    """The robust preset on the same data source: the undefended CNN and the robust stage's defence,
     both under FGSM, PGD and Square (individually) and AutoAttack's standard suite (a cascade): one
     table, one worst case per image over all of them.
 
@@ -32,32 +32,30 @@ def _robust_comparison(
     from robustmask.defenses.presets import robust_comparison, robust_data
     from robustmask.evaluation.worst_case import standard_attacks, standard_suite
 
+    stage = config.robust_stage
     log(
-        f"  beyond the paper: {config.robust_defense} on robustmask.zoo.facemask_cnn at {config.robust_image_size} px, "
-        f"{config.robust_epochs} epochs"
+        f"  beyond the paper: {stage.defense} on robustmask.zoo.facemask_cnn at {stage.image_size} px, "
+        f"{stage.epochs} epochs"
     )
     x_train, x_test, y_train, y_test = robust_data(
-        config.data,
-        image_size=config.robust_image_size,
-        n_per_class=config.robust_n_per_class,
-        seed=config.seed,
+        config.images.data, image_size=stage.image_size, n_per_class=stage.n_per_class, seed=config.seed
     )
     suite = standard_suite(
         num_classes=int(y_test.max()) + 1,
-        apgd_iter=config.robust_apgd_iter,
-        square_queries=config.robust_suite_square_queries,
+        apgd_iter=stage.apgd_iter,
+        square_queries=stage.suite_square_queries,
     )
     table, models = robust_comparison(
         x_train,
         x_test,
         y_train,
         y_test,
-        [config.robust_defense],
-        epochs=config.robust_epochs,
+        [stage.defense],
+        epochs=stage.epochs,
         seed=config.seed,
-        attacks=standard_attacks(square_queries=config.robust_square_queries),
+        attacks=standard_attacks(square_queries=stage.square_queries),
         suite=suite,
-        epsilons=config.robust_epsilons,
+        epsilons=stage.epsilons,
         log=lambda message: log("  " + message.strip()),
         progress=progress,
     )
@@ -65,34 +63,29 @@ def _robust_comparison(
 
 
 def _load_data(config: StudyConfig, log: Callable[[str], None]) -> StudyData:
-    from robustmask import datasets
+    """The paper's images (`robustmask.datasets.source.load_faces`), split into train and test."""
+    from robustmask.datasets.source import load_faces
 
-    if config.data is not None:
-        loaded = datasets.load_face_mask_directory(
-            config.data, image_size=config.image_size, split=config.split, seed=config.seed
+    images = config.images
+    faces = load_faces(
+        images.data,
+        image_size=images.image_size,
+        n_per_class=images.n_per_class,
+        seed=config.seed,
+        split=images.split,
+    )
+    if images.data:
+        log(f"  data: {images.data}: {faces.summary()}")
+        source = f"folder {images.data}"
+    else:
+        log(
+            f"  data: embedded synthetic faces, {len(faces.y_train) + len(faces.y_test)} images "
+            f"({images.n_per_class} per class), {len(faces.y_train)} train / {len(faces.y_test)} test"
         )
-        log(f"  data: {config.data}: {loaded.summary()}")
-        return StudyData(
-            loaded.x_train,
-            loaded.y_train,
-            loaded.x_test,
-            loaded.y_test,
-            tuple(loaded.class_names),
-            f"folder {config.data}",
-        )
-    from sklearn.model_selection import train_test_split
-
-    x, y = datasets.synthetic_face_masks(
-        n_per_class=config.n_per_class, image_size=config.image_size, seed=config.seed
+        source = "synthetic"
+    return StudyData(
+        faces.x_train, faces.y_train, faces.x_test, faces.y_test, tuple(faces.class_names), source
     )
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=config.split, stratify=y, random_state=config.seed
-    )
-    log(
-        f"  data: embedded synthetic faces, {len(y)} images ({config.n_per_class} per class), "
-        f"{len(y_train)} train / {len(y_test)} test"
-    )
-    return StudyData(x_train, y_train, x_test, y_test, tuple(datasets.CLASS_NAMES), "synthetic")
 
 
 def resolve_weights(choice: str, cache_dir: Path) -> dict[str, Any]:
@@ -148,17 +141,18 @@ def _build_model(config: StudyConfig, num_classes: int, chosen: dict[str, Any]) 
     """The paper's MobileNetV2 (with `chosen` weights), or robustmask's small CNN (``architecture="cnn"``)."""
     from robustmask import zoo
 
-    if config.architecture == "cnn":
-        return zoo.facemask_cnn((config.image_size, config.image_size, 3), num_classes=num_classes)
+    size, training = config.images.image_size, config.training
+    if training.architecture == "cnn":
+        return zoo.facemask_cnn((size, size, 3), num_classes=num_classes)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*weights for .* px.*")
         return zoo.facemask_mobilenetv2(
-            input_shape=(config.image_size, config.image_size, 3),
+            input_shape=(size, size, 3),
             weights=chosen["weights"],
             num_classes=num_classes,
             freeze_base=chosen["freeze_base"],
-            epochs=config.epochs,
-            mobilenet_preprocessing=config.mobilenet_preprocessing,
+            epochs=training.epochs,
+            mobilenet_preprocessing=training.mobilenet_preprocessing,
         )
 
 
@@ -173,14 +167,15 @@ def _train_undefended(
     """
     from robustmask.frozen_features import split_frozen_prefix
 
-    callbacks = _progress_callbacks(progress, config.epochs, "training the face-mask model")
+    epochs, batch_size = config.training.epochs, config.training.batch_size
+    callbacks = _progress_callbacks(progress, epochs, "training the face-mask model")
     split = split_frozen_prefix(model, data.x_train[:2])
     if split is None:
         return model.fit(
             data.x_train,
             data.y_train,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
+            epochs=epochs,
+            batch_size=batch_size,
             validation_data=(data.x_test, data.y_test),
             verbose=0,
             callbacks=callbacks,
@@ -193,8 +188,8 @@ def _train_undefended(
     return head.fit(
         f_train,
         data.y_train,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
+        epochs=epochs,
+        batch_size=batch_size,
         validation_data=(f_test, data.y_test),
         verbose=0,
         callbacks=callbacks,
@@ -227,3 +222,8 @@ def _progress_callbacks(progress: bool, epochs: int, description: str) -> list[k
     from robustmask._progress import EpochProgress
 
     return [EpochProgress(epochs, description)]
+
+
+def _note(notes: list[str], log: Callable[[str], None], text: str, kind: str = "note") -> None:
+    log(f"  {kind}: {text}")
+    notes.append(text)

@@ -3,7 +3,8 @@
 Load data, train the face-mask model, sweep the attack over the paper's epsilons (Table 4), train
 the defended model with Algorithm 2, sweep it again (Table 5), go beyond the paper with a defence
 judged by strong attacks, and write a results folder with report.html. `run_study` is the sequence;
-the steps live in `robustmask._study_steps`, the outputs in `robustmask._study_report`.
+the steps live in `robustmask._study_steps` and `robustmask._study_tables`, the settings in
+`robustmask._study_config`, the outputs in `robustmask._study_report`.
 ``robustmask reproduce`` is a thin CLI over `run_study`.
 """
 
@@ -25,9 +26,14 @@ from robustmask._study_config import (  # noqa: F401  (re-exported: robustmask.r
     PAPER_EPSILONS,
     SCRATCH_IMAGE_SIZE,
     SUITE_SQUARE_QUERIES,
+    DataSettings,
+    DefenseSettings,
+    RobustSettings,
     StudyConfig,
     StudyData,
     StudyResults,
+    SweepSettings,
+    TrainingSettings,
 )
 from robustmask._study_report import log_study, write_study
 from robustmask._study_steps import (  # noqa: F401  (the steps are monkeypatched here by tests and benchmarks)
@@ -37,16 +43,15 @@ from robustmask._study_steps import (  # noqa: F401  (the steps are monkeypatche
     _progress_callbacks,
     _robust_comparison,
     _sweep,
+    _note,
     _train_undefended,
     resolve_weights,
 )
+from robustmask._study_tables import MOVE_THRESHOLD, _defend, _epsilons, _table4, _table5  # noqa: F401
 
 if TYPE_CHECKING:  # pragma: no cover - imported where they are used, after the arguments are checked
     import keras
     import pandas as pd
-
-    from robustmask.attacks.base import Attack
-    from robustmask.evaluation.evaluator import EvaluationResult
 
 #: What the evidence shows about Table 5 (docs/reproduce.md has the experiments behind it).
 EVIDENCE = """
@@ -60,8 +65,6 @@ undefended model trained to saturation it reported 64% under FGSM where robustma
 and PGD 1%. A flat, high FGSM curve is what such a masked gradient looks like, not robustness:
 judge a defence by PGD and Square (robust_comparison).
 """
-#: Below this drop in accuracy (percentage points) at eps 0.009 the paper's epsilons "do not move" the model.
-MOVE_THRESHOLD = 10.0
 
 
 def run_study(
@@ -80,6 +83,23 @@ def run_study(
     output = Path(output)
     refuse_filled_folder(output, overwrite)
     _check_settings(config)
+    results = _run_steps(config, progress, log)
+    # Into a new folder beside `output`, swapped in whole when complete: nothing of an earlier run
+    # survives an --overwrite, and a crash here leaves the earlier results as they were.
+    with replaced_folder(output, overwrite=overwrite) as folder:
+        summary = write_study(folder, results, evidence=EVIDENCE, command=_command())
+    log_study(results, log, EVIDENCE)
+    log(f"  weights: {results.weights['description']}")
+    log(
+        f"  wrote {output}/report.html (and tables/, figures/, models, summary.json) in "
+        f"{results.timings['total_s']:.0f} s"
+    )
+    return summary
+
+
+def _run_steps(config: StudyConfig, progress: bool, log: Callable[[str], None]) -> StudyResults:
+    """Every step of the study in order, each timed (the names are this module's, so that tests and
+    benchmarks can replace a step here)."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
     notes: list[str] = list(config.notes)
@@ -93,7 +113,7 @@ def run_study(
         config.seed
     )  # Python, NumPy and TensorFlow: initial weights, dropout, shuffling
     with _timed(timings, "data_s"), tempfile.TemporaryDirectory(prefix="robustmask-weights-") as weights_dir:
-        weights = resolve_weights(config.weights, Path(weights_dir))
+        weights = resolve_weights(config.training.weights, Path(weights_dir))
         log(f"  weights: {weights['description']}")
         config = _settings_for(config, weights, notes, log)
         data = _load_data(config, log)
@@ -112,8 +132,7 @@ def run_study(
     with _timed(timings, "robust_s"):
         robust_table, robust_models = _beyond_the_paper(config, progress, log)
     timings["total_s"] = time.perf_counter() - started
-
-    results = StudyResults(
+    return StudyResults(
         config=config,
         data=data,
         weights=weights,
@@ -132,16 +151,6 @@ def run_study(
         notes=notes,
         timings=timings,
     )
-    # Into a new folder beside `output`, swapped in whole when complete: nothing of an earlier run
-    # survives an --overwrite, and a crash here leaves the earlier results as they were.
-    with replaced_folder(output, overwrite=overwrite) as folder:
-        summary = write_study(folder, results, evidence=EVIDENCE, command=_command())
-    log_study(results, log, EVIDENCE)
-    log(f"  weights: {weights['description']}")
-    log(
-        f"  wrote {output}/report.html (and tables/, figures/, models, summary.json) in {timings['total_s']:.0f} s"
-    )
-    return summary
 
 
 # ---------------------------------------------------------------------------------------------- the steps, in order
@@ -149,30 +158,31 @@ def _check_settings(config: StudyConfig) -> None:
     """A bad architecture, defence name or setting fails now, not after the study's first hour."""
     from robustmask._validation import check_choice
 
-    check_choice(config.architecture, ARCHITECTURES, "architecture")
-    if not config.robust:
+    check_choice(config.training.architecture, ARCHITECTURES, "architecture")
+    stage = config.robust_stage
+    if not stage.enabled:
         return
     from robustmask._validation import check_epsilons, check_positive_int
     from robustmask.defenses.presets import robust_preset
 
     for name in (
-        "robust_epochs",
-        "robust_n_per_class",
-        "robust_image_size",
-        "robust_square_queries",
-        "robust_apgd_iter",
-        "robust_suite_square_queries",
+        "epochs",
+        "n_per_class",
+        "image_size",
+        "square_queries",
+        "apgd_iter",
+        "suite_square_queries",
     ):
-        check_positive_int(getattr(config, name), name)
-    check_epsilons(config.robust_epsilons)
-    robust_preset(config.robust_defense, epochs=config.robust_epochs, seed=config.seed)
+        check_positive_int(getattr(stage, name), f"robust_{name}")
+    check_epsilons(stage.epsilons)
+    robust_preset(stage.defense, epochs=stage.epochs, seed=config.seed)
 
 
 def _settings_for(
     config: StudyConfig, weights: dict[str, Any], notes: list[str], log: Callable[[str], None]
 ) -> StudyConfig:
     """The settings the run uses: a copy of `config`, shrunk when the whole network trains from scratch."""
-    architecture = config.architecture
+    architecture = config.training.architecture
     if architecture == "auto":
         architecture = "mobilenetv2" if weights["weights"] is not None else "cnn"
         if architecture == "cnn":
@@ -183,14 +193,19 @@ def _settings_for(
                 "(robustmask.zoo.facemask_cnn) trained from scratch, not the paper's MobileNetV2, which "
                 "stays at chance accuracy without ImageNet weights",
             )
-    if architecture == "cnn" and config.preset == "quick" and config.image_size > SCRATCH_IMAGE_SIZE:
+    size = config.images.image_size
+    if architecture == "cnn" and config.preset == "quick" and size > SCRATCH_IMAGE_SIZE:
         _note(notes, log, f"the quick preset trains the CNN at {SCRATCH_IMAGE_SIZE} px")
-        config = dataclasses.replace(config, image_size=SCRATCH_IMAGE_SIZE)
-    config = dataclasses.replace(config, architecture=architecture)
+        size = SCRATCH_IMAGE_SIZE
+    config = dataclasses.replace(
+        config,
+        images=dataclasses.replace(config.images, image_size=size),
+        training=dataclasses.replace(config.training, architecture=architecture),
+    )
     if config.preset == "quick":
         log(
-            f"  quick preset: {config.image_size} px images, {config.epochs} epochs, defence on "
-            f"{config.subset:.0%} of the training set for {config.defense_epochs} epochs "
+            f"  quick preset: {size} px images, {config.training.epochs} epochs, defence on "
+            f"{config.defense.subset:.0%} of the training set for {config.defense.epochs} epochs "
             "(pass --full for the paper's settings)"
         )
     return config
@@ -218,101 +233,12 @@ def _report_training(
     return train_accuracy, test_accuracy
 
 
-def _table4(
-    config: StudyConfig,
-    model: keras.Model,
-    data: StudyData,
-    progress: bool,
-    notes: list[str],
-    log: Callable[[str], None],
-) -> tuple[Attack, EvaluationResult]:
-    """Table 4 at the paper's epsilons, extended to 8/255 when they barely move the model."""
-    from robustmask import attacks
-
-    attack = attacks.get(config.attack, clip=(0.0, 1.0) if config.clip else None)
-    table4 = _sweep(attack, list(config.epsilons), model, data, progress, "Table 4 (undefended)")
-    drop = table4.table["Accuracy (%)"].iloc[0] - table4.table["Accuracy (%)"].iloc[-1]
-    if config.extra_epsilons and drop < MOVE_THRESHOLD:
-        _note(
-            notes,
-            log,
-            f"the paper's epsilons (up to {max(config.epsilons):g}) moved the accuracy by only "
-            f"{drop:.1f} points on this model and data, so the quick preset appends eps "
-            f"{', '.join(f'{e:.4f}' for e in config.extra_epsilons)} (4/255 to 8/255)",
-        )
-        epsilons = [*config.epsilons, *config.extra_epsilons]
-        table4 = _sweep(attack, epsilons, model, data, progress, "Table 4 (undefended, extended)")
-    return attack, table4
-
-
-def _defend(
-    config: StudyConfig,
-    model: keras.Model,
-    data: StudyData,
-    table4: EvaluationResult,
-    progress: bool,
-    log: Callable[[str], None],
-) -> tuple[keras.Model, Any]:
-    """Algorithm 2 at Table 4's epsilons; with a frozen base, D' is made once and kept as base features."""
-    from robustmask import attacks
-    from robustmask.defenses import MultiEpsilonAdversarialTrainer
-    from robustmask.frozen_features import split_frozen_prefix
-
-    frozen = config.defense_source == "original" and split_frozen_prefix(model, data.x_train[:2]) is not None
-    trainer = MultiEpsilonAdversarialTrainer(
-        _epsilons(table4),
-        subset=config.subset,
-        attack=attacks.get("fgsm", clip=(0.0, 1.0) if config.clip else None),
-        source=config.defense_source,
-        epochs=config.defense_epochs,
-        batch_size=config.defense_batch_size,
-        seed=config.seed,
-        cache="features" if frozen else "none",
-    )
-    log(
-        f"  defence: Algorithm 2 with copies made against the {config.defense_source} model "
-        f"({trainer.labels} labels) on {config.subset:.0%} of the training set"
-    )
-    return trainer.fit(
-        model,
-        (data.x_train, data.y_train),
-        verbose=0,
-        callbacks=_progress_callbacks(progress, config.defense_epochs, "adversarial training (Algorithm 2)"),
-    )
-
-
-def _table5(
-    config: StudyConfig,
-    attack: Attack,
-    model: keras.Model,
-    defended: keras.Model,
-    data: StudyData,
-    table4: EvaluationResult,
-    progress: bool,
-) -> tuple[EvaluationResult, EvaluationResult, dict[str, float]]:
-    """Table 5 under robustmask's loss and the paper's literal one, and where each has a zero gradient."""
-    from robustmask import attacks
-    from robustmask.evaluation.gradients import zero_gradient_share
-
-    epsilons = _epsilons(table4)
-    table5 = _sweep(attack, epsilons, defended, data, progress, "Table 5 (defended)")
-    # The paper's literal FGSM: Keras' clipped cross-entropy, flat (zero gradient) on saturated outputs.
-    keras_fgsm = attacks.get("fgsm", clip=(0.0, 1.0) if config.clip else None, loss="keras")
-    table5_keras = _sweep(keras_fgsm, epsilons, defended, data, progress, "Table 5 (defended, Keras loss)")
-    zero_gradients = {
-        f"{name}, {loss} loss": zero_gradient_share(fgsm, chosen, data.x_test, data.y_test)
-        for name, chosen in (("undefended", model), ("defended", defended))
-        for loss, fgsm in (("robustmask", attacks.get("fgsm")), ("Keras", keras_fgsm))
-    }
-    return table5, table5_keras, zero_gradients
-
-
 def _beyond_the_paper(
     config: StudyConfig, progress: bool, log: Callable[[str], None]
 ) -> tuple[pd.DataFrame | None, dict[str, keras.Model]]:
     """The robust preset against its undefended twin, both under FGSM, PGD, Square and AutoAttack's
     suite: one table, one worst case per model and eps over every attack."""
-    if not config.robust:
+    if not config.robust_stage.enabled:
         return None, {}
     compared = _robust_comparison(config, log, progress)
     if compared is None:
@@ -325,15 +251,6 @@ def _beyond_the_paper(
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _epsilons(result: EvaluationResult) -> list[float]:
-    return [float(e) for e in result.table["Epsilon"].iloc[1:]]
-
-
-def _note(notes: list[str], log: Callable[[str], None], text: str, kind: str = "note") -> None:
-    log(f"  {kind}: {text}")
-    notes.append(text)
-
-
 class _timed:
     """``with _timed(timings, "name_s"):`` adds the block's wall time to ``timings["name_s"]``."""
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import tensorflow as tf
 
+from robustmask._deprecation import renamed_parameters, warn_renamed
 from robustmask._validation import check_positive_int, check_positive_number
 from robustmask._weakrefs import PerModelCache
 from robustmask.attacks import norms
@@ -40,7 +41,7 @@ class SGDUniversalPerturbation(AppliesUniversalPerturbation, WholeSetCall, Attac
     Shafahi et al., "Universal Adversarial Training", AAAI 2020, https://arxiv.org/abs/1812.03705;
     the problem is Moosavi-Dezfooli et al.'s, "Universal adversarial perturbations", CVPR 2017,
     https://arxiv.org/abs/1610.08401. For ``epochs`` passes over the images, in shuffled
-    mini-batches of ``batch_size``: ``delta += step * direction(mean gradient of min(loss, loss_cap))``
+    mini-batches of ``batch_size``: ``delta += alpha * direction(mean gradient of min(loss, loss_cap))``
     (the sign for L-inf), then ``delta`` is projected onto the eps ball of ``norm``. Images are
     clipped to the valid range at every step, as they will be when the perturbation is applied.
     Capping each image's loss (the paper's clamped loss) stops images already fooled from steering
@@ -55,9 +56,11 @@ class SGDUniversalPerturbation(AppliesUniversalPerturbation, WholeSetCall, Attac
 
     Args:
         epochs: passes over the images.
-        step_size: the step, as a fraction of eps (the L-inf step is ``step_size * eps`` per pixel).
+        rel_stepsize: the step alpha as a fraction of eps (the L-inf step is ``rel_stepsize * eps`` per
+            pixel), as for `BIM` and `PGD`; the old name ``step_size`` still works and warns.
         loss_cap: each image's cross-entropy is clamped at this value; ``None`` does not clamp.
         seed: seed of the mini-batch shuffling (the same seed and data give the same perturbation).
+        abs_stepsize: alpha in input units, for every eps; overrides rel_stepsize.
         **kwargs: the keyword arguments below.
 
     Keyword Args:
@@ -79,18 +82,23 @@ class SGDUniversalPerturbation(AppliesUniversalPerturbation, WholeSetCall, Attac
 
     graph_safe = False  # learns over the whole set in NumPy-driven mini-batches
 
+    @renamed_parameters({"step_size": "rel_stepsize"})
     def __init__(
         self,
         epochs: int = 10,
-        step_size: float = 0.1,
+        rel_stepsize: float = 0.1,
         loss_cap: float | None = 4.0,
         seed: int | None = 0,
+        abs_stepsize: float | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("batch_size", 32)
         super().__init__(**kwargs)
         self.epochs = check_positive_int(epochs, "epochs", error=AttackError)
-        self.step_size = check_positive_number(step_size, "step_size", error=AttackError)
+        self.rel_stepsize = check_positive_number(rel_stepsize, "rel_stepsize", error=AttackError)
+        self.abs_stepsize = check_positive_number(
+            abs_stepsize, "abs_stepsize", allow_none=True, error=AttackError
+        )
         self.loss_cap = check_positive_number(loss_cap, "loss_cap", allow_none=True, error=AttackError)
         if seed is not None:
             check_positive_int(seed, "seed", allow_zero=True, error=AttackError)
@@ -100,9 +108,24 @@ class SGDUniversalPerturbation(AppliesUniversalPerturbation, WholeSetCall, Attac
 
     def __repr__(self) -> str:
         return (
-            f"{self.name}(epochs={self.epochs}, step_size={self.step_size}, loss_cap={self.loss_cap}, "
+            f"{self.name}(epochs={self.epochs}, {self._step_repr()}, loss_cap={self.loss_cap}, "
             f"clip={self.clip}, norm={self.norm.name!r}, targeted={self.targeted})"
         )
+
+    def _step_repr(self) -> str:
+        if self.abs_stepsize is not None:
+            return f"abs_stepsize={self.abs_stepsize:g}"
+        return f"rel_stepsize={self.rel_stepsize:g}"
+
+    def stepsize(self, eps: float) -> float:
+        """The step alpha for this eps: abs_stepsize, else rel_stepsize * eps."""
+        return self.abs_stepsize if self.abs_stepsize is not None else self.rel_stepsize * eps
+
+    @property
+    def step_size(self) -> float:
+        """Deprecated: `rel_stepsize`."""
+        warn_renamed(f"{self.name}.step_size", f"{self.name}.rel_stepsize", stacklevel=3)
+        return self.rel_stepsize
 
     def generate(
         self, model: Model, x: tf.Tensor, y: tf.Tensor, epsilons: Sequence[float] | tf.Tensor
@@ -134,7 +157,7 @@ class SGDUniversalPerturbation(AppliesUniversalPerturbation, WholeSetCall, Attac
         # Targeted: descend the loss of the targets, unclamped. Untargeted: ascend the clamped loss.
         sign = tf.constant(-1.0 if self.targeted else 1.0)
         cap = tf.constant(np.inf if self.loss_cap is None or self.targeted else self.loss_cap, tf.float32)
-        step, radius = tf.constant(self.step_size * eps, tf.float32), tf.constant(eps, tf.float32)
+        step, radius = tf.constant(self.stepsize(eps), tf.float32), tf.constant(eps, tf.float32)
         rng = np.random.default_rng(self.seed)
         n = int(x.shape[0])
         for _ in range(self.epochs):

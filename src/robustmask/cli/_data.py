@@ -1,4 +1,5 @@
-"""The images a command runs on: --data or synthetic faces, --class-names, and the checks on both.
+"""The model and the images a command runs on: --model, --data or the synthetic faces
+(`robustmask.datasets.source.load_faces`, the one loader), --class-names, and the checks on them.
 
 A label/class-count mismatch between the data and the model is refused here, before any attack or
 training runs, with the flag that fixes it.
@@ -20,10 +21,14 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
 
+    from robustmask.datasets import FaceMaskData
+
 __all__ = [
     "check_class_count",
     "data_for",
     "defend_data",
+    "images_for",
+    "load_model",
     "model_input_size",
     "stream_for",
     "stream_skips_warning",
@@ -33,6 +38,16 @@ __all__ = [
 #: defend's test share of --data: 12% (the paper's 7% rounded up), more for small folders so that
 #: the test set holds about 50 images (one image is then 2 points), at most a quarter of the data.
 TEST_SHARE, TEST_IMAGES, MAX_TEST_SHARE = 0.12, 50, 0.25
+
+
+def load_model(args: argparse.Namespace) -> keras.Model:
+    """The model at --model through `robustmask.zoo.load_model` (.keras, SavedModel, Keras 2 HDF5),
+    taking [0, 1] pixels; prints the input convention chosen so that a wrong guess is seen."""
+    from robustmask.zoo import load_model as zoo_load_model
+
+    model = zoo_load_model(args.model, inputs=args.inputs, safe_mode=not args.unsafe)
+    print(f"{args.model}: {model.input_convention}")
+    return model
 
 
 def model_input_size(model: keras.Model) -> tuple[int, int]:
@@ -45,25 +60,46 @@ def model_input_size(model: keras.Model) -> tuple[int, int]:
     return int(shape[1]), int(shape[2])
 
 
-def data_for(model: keras.Model, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Images at the model's input size, their labels and class names (--data, else synthetic faces)."""
-    from robustmask import datasets
+def images_for(args: argparse.Namespace, image_size: int | tuple[int, int]) -> FaceMaskData:
+    """Every image of --data (shuffled by --seed), else --n-per-class synthetic faces of --class-names,
+    all in ``x_train``; a bad --class-names or a non-square size without --data names its flag."""
+    from robustmask.datasets.source import load_faces
 
-    size = model_input_size(model)
-    if args.data:
-        loaded = datasets.load_face_mask_directory(
-            args.data, image_size=size, split=0.0, seed=args.seed, class_names=args.class_names
-        )
-        check_class_count(model, loaded.class_names, f"the folder {args.data}")
-        return loaded.x_train, loaded.y_train, list(loaded.class_names)  # split=0: every image
-    if size[0] != size[1]:
-        raise RobustmaskError(f"synthetic faces are square; the model takes {size[0]}x{size[1]}: pass --data")
-    names = synthetic_names(args.class_names)
-    check_class_count(model, names, "the synthetic faces")
-    x, y = datasets.synthetic_face_masks(
-        n_per_class=args.n, image_size=size[0], seed=args.seed, classes=args.class_names
+    if not args.data:
+        synthetic_classes(args, image_size)
+    return load_faces(
+        args.data,
+        image_size=image_size,
+        n_per_class=args.n_per_class,
+        seed=args.seed,
+        class_names=args.class_names,
     )
-    return x, y, names
+
+
+def synthetic_classes(args: argparse.Namespace, image_size: int | tuple[int, int]) -> list[str]:
+    """The synthetic classes of --class-names, refused in one line naming the flag (or --data), as
+    are an --n-per-class below 1 and a non-square size."""
+    from robustmask._validation import check_positive_int
+
+    check_positive_int(args.n_per_class, "--n-per-class")
+    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+    if height != width:
+        raise RobustmaskError(f"synthetic faces are square; the model takes {height}x{width}: pass --data")
+    return synthetic_names(args.class_names)
+
+
+def data_for(model: keras.Model, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images at the model's input size, their labels and class names (--data, else synthetic faces).
+
+    The class count is checked against the model before any synthetic face is drawn.
+    """
+    size = model_input_size(model)
+    if not args.data:
+        check_class_count(model, synthetic_classes(args, size), "the synthetic faces")
+    faces = images_for(args, size)
+    if args.data:
+        check_class_count(model, faces.class_names, f"the folder {args.data}")
+    return faces.x_train, faces.y_train, list(faces.class_names)
 
 
 def stream_for(
@@ -145,23 +181,13 @@ def defend_data(
     The test images are --test-data when given, else a stratified share of --data (or of the
     synthetic faces) of at least 12% and about 50 images.
     """
-    from robustmask import datasets
+    from robustmask.datasets.source import load_faces
 
     warnings: list[str] = []
-    if args.data:
-        loaded = datasets.load_face_mask_directory(
-            args.data, image_size=size, split=0.0, seed=args.seed, class_names=args.class_names
-        )
-        x, y, names = loaded.x_train, loaded.y_train, list(loaded.class_names)
-    else:
-        names = synthetic_names(args.class_names)
-        x, y = datasets.synthetic_face_masks(
-            n_per_class=args.n_per_class, image_size=size, seed=args.seed, classes=args.class_names
-        )
+    faces = images_for(args, size)
+    x, y, names = faces.x_train, faces.y_train, list(faces.class_names)
     if args.test_data:
-        test = datasets.load_face_mask_directory(
-            args.test_data, image_size=size, split=0.0, seed=args.seed, class_names=names
-        )
+        test = load_faces(args.test_data, image_size=size, seed=args.seed, class_names=names)
         x_train, y_train, x_test, y_test = x, y, test.x_train, test.y_train
         warnings += _same_images(args, x_train, x_test)
     else:

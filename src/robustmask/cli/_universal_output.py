@@ -1,18 +1,19 @@
-"""``robustmask universal``'s output folder: universal.npy, patch.png, transfer.csv and summary.json."""
+"""``robustmask universal``'s results folder, through `ResultsWriter`: the learnt universal.npy and
+patch.png (printable), the fooling rates (``tables/transfer.csv``), summary.json and report.html."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
 
-FILES = ("universal.npy", "patch.png", "transfer.csv", "summary.json")
+FILES = ("universal.npy", "patch.png", "tables/transfer.csv", "summary.json", "report.html")
+FOOLING_RATE = "share of images whose predicted class changes (Moosavi-Dezfooli et al. 2017)"
 
 
 def write_outputs(
@@ -24,40 +25,35 @@ def write_outputs(
     target: str | None,
     seconds: float,
 ) -> None:
-    from robustmask._io import replaced_folder, write_text_atomically
+    from robustmask._io import replaced_folder
+    from robustmask.evaluation import plots
     from robustmask.evaluation.printable import (
         print_size_cm,
         save_printable_patch,
         save_universal_perturbation,
     )
-    from robustmask.evaluation.results import versions
+    from robustmask.evaluation.results import ResultsWriter
 
     with replaced_folder(args.out, overwrite=args.overwrite) as folder:
         save_universal_perturbation(pattern, folder / "universal.npy")
         save_printable_patch(patch, folder / "patch.png", width_cm=args.width_cm, dpi=args.dpi)
         width_cm, height_cm = print_size_cm(folder / "patch.png")
-        write_text_atomically(folder / "transfer.csv", table.to_csv(index=False))
-        rates = {
-            f"{attack} / {name}": round(float(rate), 2)
-            for attack, name, rate in zip(table["Attack"], table["Set"], table["Fooling rate (%)"])
-        }
-        targets = {}  # share of faces predicted as the patch's target, clean -> patched
-        if target is not None:
-            for attack, name, clean, patched in zip(
-                table["Attack"], table["Set"], table["Clean target rate (%)"], table["Target rate (%)"]
-            ):
-                if clean == clean:  # NaN for the untargeted rows
-                    targets[f"{attack} / {name}"] = [round(float(clean), 2), round(float(patched), 2)]
-        summary = {
-            "title": "A universal perturbation and a printable patch: fooling rates on unseen faces",
-            "kind": "universal",
-            "command": shlex.join(["robustmask", *sys.argv[1:]]),
-            "seed": args.seed,
-            "settings": {k: v for k, v in vars(args).items() if k not in ("func", "overwrite")},
+        writer = ResultsWriter(
+            folder,
+            title="A universal perturbation and a printable patch: fooling rates on unseen faces",
+            kind="universal",
+            command=shlex.join(["robustmask", *sys.argv[1:]]),
+            seed=args.seed,
+            settings={k: v for k, v in vars(args).items() if k not in ("func", "overwrite")},
+        )
+        writer.section("Fooling rates", _text(args, table, model_note, target))
+        writer.table("transfer", table, "Fooling rates (%) of each pattern on each set of faces")
+        writer.figure("patterns", plots.image_row(_shown(pattern, patch)), "The learnt patterns")
+        writer.note("A digital test: the effect of a printed patch depends on printing, lighting and pose.")
+        extra = {
             "model": model_note,
-            "fooling_rate_definition": "share of images whose predicted class changes (Moosavi-Dezfooli et al. 2017)",
-            "fooling_rates_percent": rates,
-            "target_rates_percent": targets,
+            "fooling_rate_definition": FOOLING_RATE,
+            **_rates(table, target),
             "patch": {
                 "file": "patch.png",
                 "pixels": list(patch.shape[:2]),
@@ -74,10 +70,51 @@ def write_outputs(
                 "shape": list(pattern.shape),
             },
             "seconds": round(seconds, 1),
-            "versions": versions(),
-            "notes": [
-                "A digital test: the effect of a printed patch depends on printing, lighting and pose.",
-            ],
         }
-        write_text_atomically(folder / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+        writer.finish(extra)
     print(f"wrote {args.out}/ ({', '.join(FILES)}); print patch.png at {width_cm:.1f} x {height_cm:.1f} cm")
+
+
+def _rates(table: pd.DataFrame, target: str | None) -> dict[str, dict[str, Any]]:
+    """summary.json's fooling rates ("attack / set" -> %) and target rates (-> [clean %, patched %])."""
+    rates = {
+        f"{attack} / {name}": round(float(rate), 2)
+        for attack, name, rate in zip(table["Attack"], table["Set"], table["Fooling rate (%)"])
+    }
+    targets = {}  # share of faces predicted as the patch's target, clean -> patched
+    if target is not None:
+        for attack, name, clean, patched in zip(
+            table["Attack"], table["Set"], table["Clean target rate (%)"], table["Target rate (%)"]
+        ):
+            if clean == clean:  # NaN for the untargeted rows
+                targets[f"{attack} / {name}"] = [round(float(clean), 2), round(float(patched), 2)]
+    return {"fooling_rates_percent": rates, "target_rates_percent": targets}
+
+
+def _text(args: argparse.Namespace, table: pd.DataFrame, model_note: str, target: str | None) -> str:
+    """What was learnt and measured, and the rates on the unseen faces: learnt against random."""
+    aim = "any other class" if target is None else f"the class {target}"
+    *others, last = dict.fromkeys(str(name) for name in table["Set"])
+    sets = f"{', '.join(others)} and {last}" if others else last
+    unseen = table[table["Set"] == "unseen faces"]
+    rates = "; ".join(
+        f"{attack} {rate:.1f}%" for attack, rate in zip(unseen["Attack"], unseen["Fooling rate (%)"])
+    )
+    return (
+        f"Model: {model_note}. A universal perturbation (L-inf {args.eps:g}, Shafahi et al. 2020) and a patch on "
+        f"the mask region pushing faces to {aim} (Brown et al. 2017) were learnt on the train faces, and tested "
+        f"on {sets}, next to random sign noise of the same size and a random patch in the same place. The "
+        f"fooling rate is the {FOOLING_RATE}.\n\nOn the unseen faces: {rates}."
+    )
+
+
+def _shown(pattern: np.ndarray, patch: np.ndarray) -> dict[str, np.ndarray]:
+    """The perturbation scaled to fill [0, 1] around grey (0), and the patch as it is."""
+    import numpy as np
+
+    peak = float(np.max(np.abs(pattern)))
+    scale = 0.5 / peak if peak > 0 else 0.0
+    return {
+        f"universal perturbation (x {scale:.3g}, grey = 0)": np.clip(0.5 + scale * pattern, 0.0, 1.0),
+        "mask patch": np.clip(patch, 0.0, 1.0),
+    }

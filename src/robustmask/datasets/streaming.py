@@ -35,15 +35,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from robustmask._validation import check_positive_int
-from robustmask.datasets.directory import (
-    _check_size,
-    _class_folders,
-    _empty_class,
-    _existing_path,
-    _read_rgb,
-    _Unreadable,
-    _walk_images,
-)
+from robustmask.datasets._decoding import _check_size, _read_rgb, _Unreadable
+from robustmask.datasets.directory import _class_folders, _empty_class, _existing_path, _walk_images
 from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover

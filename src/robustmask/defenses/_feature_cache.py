@@ -48,8 +48,8 @@ def fit_on_features(
         )
     features, head = split
     compute = tf.function(lambda x: features(x, training=False), reduce_retracing=True)
-    epsilons = tf.constant(trainer.epsilons, tf.float32)
-    n = len(trainer.epsilons)
+    epsilons = tf.constant(trainer.eps, tf.float32)
+    n = len(trainer.eps)
     with_clean = trainer.ratio < 1.0
     # The same weights as the training step's: mean 1, the copies carrying `ratio` of the loss.
     group_weights = (

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
+from robustmask._deprecation import renamed_parameters, warn_renamed
 from robustmask._validation import check_choice, check_eps_units, check_epsilons, check_fraction_or_count
 from robustmask._validation import check_positive_int, check_positive_number
 from robustmask.attacks.base import Attack
@@ -60,7 +61,8 @@ class AdversarialTrainer(Defense):
 
     Args:
         attack: a graph-safe, eps-bounded, untargeted robustmask `Attack` (or a registry name).
-        epsilons: one epsilon or several; each clean image gets one copy per epsilon.
+        eps: one budget or several (a float or a sequence of floats); each clean image gets one copy
+            per eps. The old name ``epsilons`` still works and warns.
         ratio: the copies' share of the loss, in (0, 1]. ``None``: n / (n + 1), every image the same
             weight (Algorithm 2); 1.0 trains on the copies alone (Madry et al.).
         objective: "ce" (cross-entropy on every image) or "trades" (one copy per image; the
@@ -73,8 +75,8 @@ class AdversarialTrainer(Defense):
         batchnorm: "train" (BatchNorm trains on the adversarial batches, as in PGD-AT, fast AT and
             TRADES; None too) or "frozen" (statistics and scales stay as trained: inference mode).
         subset: fraction (float in (0, 1]) or count (int) of training images used.
-        eps_ramp: epochs over which the epsilons grow linearly from 0 (0: no ramp); one longer than
-            half the run is cut to half of it, with a warning, so the run trains at the epsilons asked for.
+        eps_ramp: epochs over which eps grows linearly from 0 (0: no ramp); one longer than half the
+            run is cut to half of it, with a warning, so the run trains at the eps asked for.
         epochs: passes over the subset; ``None``: enough for 600 batches of `batch_size` training
             images, at least 10 passes (`robustmask.defenses._run_plan.epochs_for`).
         batch_size: images per update, clean and copies together.
@@ -91,7 +93,7 @@ class AdversarialTrainer(Defense):
         weight_decay: decoupled weight decay (default 5e-4 for "sgd", none for Adam).
         loss: an explicit Keras loss (default: the model's loss, or cross-entropy from log-probabilities).
         validation_size: with `validation_data`, the first this many validation images are
-            attacked (PGD-10, random start, seeded by `seed`, at the largest training epsilon)
+            attacked (PGD-10, random start, seeded by `seed`, at the largest training eps)
             after every epoch; their accuracy is logged as ``val_robust_accuracy`` (a fraction).
         keep_best: "robust" ends training with the weights of the epoch of highest
             ``val_robust_accuracy`` (with `validation_data`); "last" keeps the last epoch's. Either
@@ -100,8 +102,8 @@ class AdversarialTrainer(Defense):
             robustmask's own loop trains (`robustmask.defenses.distributed`), any batch size.
         seed: seeds the subset, the order of every epoch and the attack's random starts.
 
-    After `fit`, ``trainer.validation`` holds the `RobustValidation` of the run (or None): its
-    ``history``, ``best_epoch`` and ``restored``.
+    ``trainer.eps`` is the list of budgets. After `fit`, ``trainer.validation`` holds the
+    `RobustValidation` of the run (or None): its ``history``, ``best_epoch`` and ``restored``.
 
     Example::
 
@@ -112,10 +114,11 @@ class AdversarialTrainer(Defense):
     #: the optimizer when none is given (presets: "adam"); None: the model's own, else Adam.
     default_optimizer: str | None = None
 
+    @renamed_parameters({"epsilons": "eps"})
     def __init__(
         self,
         attack: Attack | str,
-        epsilons: float | Sequence[float],
+        eps: float | Sequence[float],
         *,
         ratio: float | None = None,
         objective: str = "ce",
@@ -140,10 +143,10 @@ class AdversarialTrainer(Defense):
         seed: int = 0,
     ) -> None:
         self.attack = check_attack(attack)
-        self.epsilons, _ = check_epsilons(epsilons)
-        check_eps_units(self.epsilons, self.attack.norm, self.attack.clip, error=RobustmaskError)
+        self.eps, _ = check_epsilons(eps)
+        check_eps_units(self.eps, self.attack.norm, self.attack.clip, error=RobustmaskError)
         self.objective = check_choice(objective, OBJECTIVES, "objective")
-        n = len(self.epsilons)
+        n = len(self.eps)
         if self.objective == "trades" and (n != 1 or ratio not in (None, 0.5)):
             raise RobustmaskError(
                 "objective='trades' takes one epsilon and ratio None: one copy per clean image"
@@ -176,8 +179,14 @@ class AdversarialTrainer(Defense):
         self.validation: RobustValidation | None = None  # made by fit
 
     @property
+    def epsilons(self) -> list[float]:
+        """Deprecated: `eps`."""
+        warn_renamed(f"{type(self).__name__}.epsilons", f"{type(self).__name__}.eps")
+        return self.eps
+
+    @property
     def copies_per_image(self) -> int:
-        return len(self.epsilons) + (0 if self.ratio == 1.0 else 1)
+        return len(self.eps) + (0 if self.ratio == 1.0 else 1)
 
     @property
     def clean_per_step(self) -> int:
@@ -265,7 +274,7 @@ class AdversarialTrainer(Defense):
             defended,
             reference,
             self.attack,
-            self.epsilons,
+            self.eps,
             labels=self.labels,
             info=info,
             ratio=self.ratio,
@@ -284,9 +293,7 @@ class AdversarialTrainer(Defense):
         x, y = validation_batch(validation_data, self.validation_size, self.attack.clip)
         attack = validation_attack(self.attack, self.seed)
         keep_best = self.keep_best == "robust"
-        return RobustValidation(
-            None, attack, max(self.epsilons), x, y, keep_best=keep_best, warn_rising=False
-        )
+        return RobustValidation(None, attack, max(self.eps), x, y, keep_best=keep_best, warn_rising=False)
 
     # ------------------------------------------------------------------ compile settings
     def _optimizer(

@@ -25,6 +25,7 @@ import pandas as pd
 
 from robustmask._deprecation import renamed_keywords, warn_renamed
 from robustmask.defenses.base import Defense
+from robustmask.evaluation.accuracy_section import accuracy_curves as accuracy_curves  # its home; kept here
 from robustmask.evaluation.attack_sets import AttackSet
 from robustmask.evaluation.worst_case import robustness_table, standard_attacks
 
@@ -148,18 +149,6 @@ def comparison_warnings(table: pd.DataFrame, num_classes: int | None = None) -> 
                 SanityWarning(warning.check, f"{name}: {message}", {**warning.evidence, "model": name})
             )
     return found
-
-
-def accuracy_curves(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per model of a comparison: PGD (when it ran) and the worst case, as accuracy-against-eps frames
-    for `robustmask.evaluation.plots.accuracy_and_loss_vs_eps`."""
-    curves = {}
-    for name, rows in table.groupby("Defense", sort=False):
-        for column in ("PGD (%)", "Worst case (%)"):
-            if column in rows.columns:
-                frame = rows[["Epsilon", column]].rename(columns={column: "Accuracy (%)"})
-                curves[f"{name}, {column[:-4]}"] = frame.reset_index(drop=True)
-    return curves
 
 
 def markdown_table(table: pd.DataFrame) -> str:

@@ -108,7 +108,7 @@ class FastAdversarialTrainer(AdversarialTrainer):
             validation = RobustValidation(
                 None,
                 validation_attack(self.attack, self.seed),
-                self.epsilons[0],
+                self.eps[0],
                 *clean.heldout,
                 keep_best=self.keep_best == "robust",
                 warn_rising=False,

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from robustmask._deprecation import renamed_parameters
 from robustmask._validation import check_choice
 from robustmask.attacks.base import Attack
 from robustmask.attacks.fgsm import FGSM
@@ -33,7 +34,8 @@ class MultiEpsilonAdversarialTrainer(AdversarialTrainer):
     """Retrain a model on clean images plus their adversarial copies at several epsilons (Algorithm 2).
 
     Args:
-        epsilons: the epsilons e1..en; each selected image gets one adversarial copy per epsilon.
+        eps: the budgets e1..en (a float or a sequence of floats); each selected image gets one
+            adversarial copy per eps. The old name ``epsilons`` still works and warns.
         subset: the fraction (float in (0, 1]) or count (int) of training images that make up D'.
         attack: the attack that makes the copies (default: FGSM, clipped to [0, 1]).
         source: "original" (the paper) attacks the undefended model as it was before retraining;
@@ -67,13 +69,14 @@ class MultiEpsilonAdversarialTrainer(AdversarialTrainer):
 
     Example::
 
-        trainer = MultiEpsilonAdversarialTrainer(epsilons=[0.001, 0.002, 0.003], subset=0.3)
+        trainer = MultiEpsilonAdversarialTrainer(eps=[0.001, 0.002, 0.003], subset=0.3)
         defended, history = trainer.fit(model, (x_train, y_train))
     """
 
+    @renamed_parameters({"epsilons": "eps"})
     def __init__(
         self,
-        epsilons: float | Sequence[float],
+        eps: float | Sequence[float],
         subset: float | int = 1.0,
         *,
         attack: Attack | None = None,
@@ -102,7 +105,7 @@ class MultiEpsilonAdversarialTrainer(AdversarialTrainer):
             )
         super().__init__(
             attack,
-            epsilons,
+            eps,
             source=source,
             labels=labels,
             layers=layers,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from robustmask import paper
-from robustmask._deprecation import warn_renamed
+from robustmask._deprecation import renamed_keywords, warn_renamed
 from robustmask.defenses.base import Defense
 from robustmask.defenses.registry import get
 
@@ -56,9 +56,9 @@ def robust_preset(
 ) -> Defense:
     """The defence `name` with the robust preset's settings (any setting can be overridden).
 
-    "multi-eps" is the paper's Algorithm 2 (FGSM copies at its nine epsilons, made against the
-    model as it trains); "pgd-at", "fast-at" and "trades" train against `eps` (default 8/255); any other registered
-    name (e.g. "distillation") gets epochs, batch size and seed only.
+    "multi-eps" is the paper's Algorithm 2 (FGSM copies at its nine epsilons, or at `eps`, made
+    against the model as it trains); "pgd-at", "fast-at" and "trades" train against `eps` (default
+    8/255); any other registered name (e.g. "distillation") gets epochs, batch size and seed only.
 
     Example::
 
@@ -66,14 +66,14 @@ def robust_preset(
     """
     settings: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size, "seed": seed}
     if name == "multi-eps":
-        settings.update(epsilons=list(PAPER_TRAIN_EPSILONS), source="current", learning_rate=1e-3)
+        settings.update(eps=list(PAPER_TRAIN_EPSILONS), source="current", learning_rate=1e-3)
     elif name in ("pgd-at", "trades"):
         settings.update(eps=ROBUST_TRAIN_EPS, steps=7)
     elif name == "fast-at":
         settings.update(eps=ROBUST_TRAIN_EPS)
     if eps is not None:  # given for a defence without a budget, the registry refuses it by name
         settings.update(eps=eps)
-    settings.update(overrides)
+    settings.update(renamed_keywords(overrides, {"epsilons": "eps"}, "robust_preset"))
     return get(name, **settings)
 
 
@@ -86,15 +86,10 @@ def robust_data(
     data: str | None = None, *, image_size: int = 48, n_per_class: int = 500, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(x_train, x_test, y_train, y_test)`` for the robust preset: the Kaggle folder or synthetic faces, 88/12."""
-    from sklearn.model_selection import train_test_split
+    from robustmask.datasets.source import load_faces
 
-    from robustmask import datasets
-
-    if data:
-        loaded = datasets.load_face_mask_directory(data, image_size=image_size, split=0.12, seed=seed)
-        return loaded.x_train, loaded.x_test, loaded.y_train, loaded.y_test
-    x, y = datasets.synthetic_face_masks(n_per_class=n_per_class, image_size=image_size, seed=seed)
-    return tuple(train_test_split(x, y, test_size=0.12, stratify=y, random_state=seed))
+    faces = load_faces(data, image_size=image_size, n_per_class=n_per_class, seed=seed, split=0.12)
+    return faces.x_train, faces.x_test, faces.y_train, faces.y_test
 
 
 def robust_comparison(
@@ -162,8 +157,23 @@ def train_undefended(
     batch_size: int = 64,
     seed: int = 0,
     progress: bool = False,
+    num_classes: int | None = None,
+    recalibrate: bool = False,
 ) -> keras.Model:
-    """The robust preset's undefended model: `facemask_cnn` trained from scratch on clean images.
+    """The undefended model: `facemask_cnn` trained from scratch on clean images (the one trainer of it).
+
+    Args:
+        x_train: [0, 1] images ``(N, H, W, 3)``.
+        y_train: their integer labels.
+        epochs: training epochs.
+        batch_size: training batch size.
+        seed: seeds Keras (initial weights, shuffling) just before the model is built.
+        progress: a bar per epoch on stderr (a terminal only).
+        num_classes: outputs of the model (default: the largest label + 1).
+        recalibrate: then set every BatchNorm layer's statistics to the trained network's exact
+            ones on `x_train` (`robustmask.zoo.recalibrate_batchnorm`) instead of the running
+            averages training left. ``robustmask universal`` does; the robust preset's measured
+            numbers (docs/defences.md, the README's reproduce run) were taken without.
 
     Example::
 
@@ -172,10 +182,13 @@ def train_undefended(
     import keras
 
     from robustmask._progress import EpochProgress
-    from robustmask.zoo import facemask_cnn
+    from robustmask.zoo import facemask_cnn, recalibrate_batchnorm
 
     keras.utils.set_random_seed(seed)
-    model = facemask_cnn(x_train.shape[1:], num_classes=int(y_train.max()) + 1)
+    classes = int(y_train.max()) + 1 if num_classes is None else num_classes
+    model = facemask_cnn(x_train.shape[1:], num_classes=classes)
     callbacks = [EpochProgress(epochs, "training the undefended CNN")] if progress else []
     model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=callbacks)
+    if recalibrate:
+        recalibrate_batchnorm(model, x_train)
     return model

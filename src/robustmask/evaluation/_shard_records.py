@@ -2,8 +2,9 @@
 
 `robustmask.evaluation.shards` slices the data, fingerprints the settings and reads and writes the
 files; this module holds the per-image records of each kind of job (an `Evaluator` table, a
-`robustness_table`) and the merge of each. `_evaluator_records` repeats the Evaluator's per-batch
-loop (the merge tests hold the two equal, bit for bit).
+`robustness_table`) and the merge of each. An Evaluator shard runs the Evaluator's own per-batch
+loop (`robustmask.evaluation._sweep.sweep_records`) and the merge its table (`accuracy_table`), so
+merged shards equal one process bit for bit.
 """
 
 from __future__ import annotations
@@ -13,16 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
-from robustmask._batching import iterate_batches
-from robustmask._validation import check_images, check_input_shape, check_labels
-from robustmask.attacks.report import NORM_KEYS, perturbation_norms
-from robustmask.errors import RobustmaskError
-from robustmask.evaluation._scoring import compiled_scorer
+from robustmask.evaluation._sweep import accuracy_table, sweep_records
 from robustmask.evaluation.sanity import evaluation_warnings
 from robustmask.evaluation.worst_case import WORST_CASE, merge_worst_case
-from robustmask.modelinfo import inspect_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from robustmask._types import Model
@@ -37,47 +32,18 @@ Parts = list[tuple[dict[str, Any], dict[str, np.ndarray]]]
 def evaluator_records(ev: Evaluator, model: Model, data: Any, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     """Per image: the label, each variant's predicted class and loss; per batch the loss sums.
 
-    The same per-batch work as `Evaluator.evaluate` (the merge test holds the two equal).
+    The Evaluator's own per-batch records (`sweep_records`), so a shard runs what one process runs.
     """
-    attack = ev.attack
-    attacked = ev.epsilons[1:] if attack.eps_bounded else [0.0]
-    n_eps = len(ev.epsilons)
-    labels, predicted, losses, sums, sizes = [], [], [], [], []
-    info = None
-    for x_batch, y_batch in iterate_batches(data, ev.batch_size):
-        x_batch = check_images(x_batch, attack.clip)
-        if info is None:
-            info = inspect_model(model, attack.from_logits, x_batch)
-            check_input_shape(x_batch.shape, info.input_shape)
-        scorer = compiled_scorer(model, info, x_batch.shape[1:])
-        y_idx = check_labels(y_batch, len(x_batch), info.num_classes)
-        x_t = tf.convert_to_tensor(x_batch, tf.float32)
-        y_true = tf.one_hot(y_idx, info.num_classes)
-        if attacked:
-            y_attack = y_true
-            if ev.labels == "predicted":
-                y_attack = tf.one_hot(scorer.clean(x_t), info.num_classes)
-            adversarial = attack.generate(model, x_t, y_attack, attacked)
-        else:
-            adversarial = tf.zeros((0, *x_t.shape), tf.float32)
-        _, batch_losses, batch_predicted = scorer.sweep(x_t, adversarial, y_true)
-        labels.append(y_idx)
-        predicted.append(batch_predicted.astype(np.int64))
-        losses.append(batch_losses)
-        sums.append([float(np.sum(batch_losses[i])) for i in range(n_eps)])  # as the Evaluator adds them
-        if not attack.eps_bounded:
-            norms = perturbation_norms(x_t.numpy(), adversarial[0].numpy())
-            sizes.append(norms[NORM_KEYS[attack.norm.name]])
-    if info is None:
-        raise RobustmaskError("this shard's slice of the data is empty: use fewer shards")
-    meta.update(num_classes=info.num_classes, attack=attack.name, norm=attack.norm.label)
-    meta["measured_epsilon"] = not attack.eps_bounded
+    sweep = sweep_records(ev, model, data, empty="this shard's slice of the data is empty: use fewer shards")
+    measured = sweep.measured_sizes()
+    meta.update(num_classes=sweep.info.num_classes, attack=ev.attack.name, norm=ev.attack.norm.label)
+    meta["measured_epsilon"] = measured is not None
     return {
-        "labels": np.concatenate(labels),
-        "predicted": np.concatenate(predicted, axis=1),
-        "losses": np.concatenate(losses, axis=1),
-        "batch_loss_sums": np.asarray(sums, np.float64),
-        "sizes": np.concatenate(sizes) if sizes else np.zeros(0),
+        "labels": sweep.labels(),
+        "predicted": sweep.predicted().astype(np.int64),
+        "losses": sweep.losses(),
+        "batch_loss_sums": sweep.loss_sums(),
+        "sizes": np.zeros(0) if measured is None else measured,
     }
 
 
@@ -105,21 +71,17 @@ def robustness_records(table: pd.DataFrame, n: int, meta: dict[str, Any]) -> dic
 
 def merge_evaluator(parts: Parts) -> pd.DataFrame:
     meta = parts[0][0]
-    labels = np.concatenate([a["labels"] for _, a in parts])
-    predicted = np.concatenate([a["predicted"] for _, a in parts], axis=1)
-    seen = len(labels)
-    correct = np.sum(predicted == labels, axis=1).astype(np.int64)
-    loss_sum = np.zeros(predicted.shape[0])
-    for batch in np.concatenate([a["batch_loss_sums"] for _, a in parts]):
-        loss_sum += batch  # batch by batch, in order: the Evaluator's float sums, bit for bit
-    epsilons = [float(e) for e in meta["settings"]["epsilons"]]
-    if meta["measured_epsilon"]:
-        epsilons[1] = float(np.mean(np.concatenate([a["sizes"] for _, a in parts])))
-    table = pd.DataFrame(
-        {"Epsilon": epsilons, "Accuracy (%)": 100.0 * correct / seen, "Loss": loss_sum / seen}
-    )
-    table.attrs.update(
-        attack=meta["attack"], examples=seen, measured_epsilon=meta["measured_epsilon"], norm=meta["norm"]
+    # NaN (written as null) is the placeholder eps of an attack that measures its own
+    epsilons = [float("nan") if e is None else float(e) for e in meta["settings"]["epsilons"]]
+    sizes = np.concatenate([a["sizes"] for _, a in parts]) if meta["measured_epsilon"] else None
+    table = accuracy_table(
+        epsilons,
+        np.concatenate([a["labels"] for _, a in parts]),
+        np.concatenate([a["predicted"] for _, a in parts], axis=1),
+        np.concatenate([a["batch_loss_sums"] for _, a in parts]),
+        attack=meta["attack"],
+        norm=meta["norm"],
+        measured_sizes=sizes,
     )
     for message in evaluation_warnings(table, meta["num_classes"]):
         warnings.warn(message, RuntimeWarning, stacklevel=3)

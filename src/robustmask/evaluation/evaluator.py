@@ -2,9 +2,9 @@
 
 Its table has the form of Tables 4 and 5 of Sheikh & Zafar (2023): columns ``Epsilon``,
 ``Accuracy (%)`` and ``Loss`` (mean categorical cross-entropy against the true labels), the first
-row (eps 0) being the clean data. It streams the data batch by batch (memory does not grow with
-the test set) and asks the attack for all epsilons of a batch at once, so FGSM costs one gradient
-per batch for the whole sweep. The epsilons are budgets in the attack's norm (``attack.norm``: L-inf
+row (eps 0) being the clean data. It streams the data batch by batch (one batch of images at a
+time; a few numbers per image are kept, `robustmask.evaluation._sweep`) and asks the attack for
+all epsilons of a batch at once, so FGSM costs one gradient per batch for the whole sweep. The epsilons are budgets in the attack's norm (``attack.norm``: L-inf
 for the paper, L2 or L1 otherwise); the table names it in ``table.attrs["norm"]``, and
 `named_norm` gives the table with the norm in its Epsilon column (``Epsilon (L2)``) for writers.
 """
@@ -14,29 +14,17 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from robustmask._batching import iterate_batches, num_examples
-from robustmask._validation import (
-    check_epsilons,
-    check_eps_units,
-    check_images,
-    check_input_shape,
-    check_labels,
-    check_positive_int,
-)
+from robustmask._validation import check_epsilons, check_eps_units, check_positive_int
 from robustmask.attacks.base import Attack
 from robustmask.errors import RobustmaskError
-from robustmask.evaluation._scoring import compiled_scorer
-from robustmask.evaluation.gradients import attack_gradient
+from robustmask.evaluation._sweep import Sweep, accuracy_table, sweep_records
 from robustmask.evaluation.sanity import SanityWarning, evaluation_warnings
-from robustmask.evaluation.sanity_models import ModelEvidence
-from robustmask.attacks.report import NORM_KEYS, perturbation_norms
-from robustmask.modelinfo import ModelInfo, inspect_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from robustmask._types import Epsilons, Images, Labels, Model
@@ -172,138 +160,55 @@ class Evaluator:
 
         Returns the table (a DataFrame), or an `EvaluationResult` when ``details=True``.
         """
-        # Attacks that size their own perturbations run once (a placeholder eps they ignore).
-        attacked = self.epsilons[1:] if self.attack.eps_bounded else [0.0]
-        n_eps = len(self.epsilons)
-        correct = np.zeros(n_eps, np.int64)
-        loss_sum = np.zeros(n_eps)
-        wrong_conf_sum = np.zeros(n_eps)
-        wrong_count = np.zeros(n_eps, np.int64)
-        linf: list[list[np.ndarray]] = [[] for _ in range(n_eps)]
-        l2: list[list[np.ndarray]] = [[] for _ in range(n_eps)]
-        in_norm: list[list[np.ndarray]] = [[] for _ in range(n_eps)]  # sizes in the attack's own norm
-        y_true_all: list[np.ndarray] = []
-        y_pred_all: list[list[np.ndarray]] = [[] for _ in range(n_eps)]
-        info: ModelInfo | None = None
-        seen = 0
-        # Measured with the details only: one more gradient per batch, off the fast path.
-        measure_gradients = details and bool(attacked) and self.attack.needs_gradients
-        evidence = ModelEvidence.for_attack(self.attack)  # for the sanity checks; fed with the details only
-
-        batches = iterate_batches(data, self.batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            total = num_examples(data)
-            batches = tqdm(
-                batches,
-                total=None if total is None else -(-total // self.batch_size),
-                desc=f"{self.attack.name} sweep",
-                unit="batch",
-            )
-        for x_batch, y_batch in batches:
-            x_batch = check_images(x_batch, self.attack.clip)
-            if info is None:  # the first batch
-                info = inspect_model(model, self.attack.from_logits, x_batch)
-                check_input_shape(x_batch.shape, info.input_shape)
-            # Traced once per model and image shape, shared by every Evaluator (see _scoring).
-            scorer = compiled_scorer(model, info, x_batch.shape[1:])
-            y_idx = check_labels(y_batch, len(x_batch), info.num_classes)
-            x_t = tf.convert_to_tensor(x_batch, tf.float32)
-            y_true = tf.one_hot(y_idx, info.num_classes)
-            if attacked:
-                y_attack = y_true
-                if self.labels == "predicted":
-                    y_attack = tf.one_hot(scorer.clean(x_t), info.num_classes)
-                adversarial = self.attack.generate(model, x_t, y_attack, attacked)
-                if measure_gradients:
-                    evidence.add_gradients(attack_gradient(self.attack, model, x_t, y_attack).numpy())
-            else:
-                adversarial = tf.zeros((0, *x_t.shape), tf.float32)
-            # Each variant's forward pass and loss in one compiled call; NumPy from here on.
-            all_log_probs, all_losses, all_predicted = scorer.sweep(x_t, adversarial, y_true)
-            y_true_all.append(y_idx)
-            for i in range(n_eps):
-                log_probs, losses = all_log_probs[i], all_losses[i]
-                if (
-                    i == 0 and details
-                ):  # outputs taken for logits: are they probabilities? (one more forward pass)
-                    evidence.add_clean(
-                        log_probs, info, model(x_t, training=False) if info.from_logits else None
-                    )
-                predicted = all_predicted[i]  # robustmask.predictions.top_classes: one sigmoid unit too
-                is_wrong = predicted != y_idx
-                correct[i] += int(np.sum(~is_wrong))
-                loss_sum[i] += float(np.sum(losses))
-                wrong_conf_sum[i] += float(np.sum(np.exp(log_probs.max(axis=1))[is_wrong]))
-                wrong_count[i] += int(np.sum(is_wrong))
-                y_pred_all[i].append(predicted)
-                if i > 0 and (
-                    details or not self.attack.eps_bounded
-                ):  # sizes are reported, not needed otherwise
-                    sizes = perturbation_norms(x_t.numpy(), adversarial[i - 1].numpy())
-                    linf[i].append(sizes["Linf"])
-                    l2[i].append(sizes["L2"])
-                    in_norm[i].append(sizes[NORM_KEYS[self.attack.norm.name]])
-            seen += len(x_batch)
-        if seen == 0 or info is None:  # info is None only when there was no batch
-            raise RobustmaskError("the evaluation data is empty")
-
-        epsilons = list(self.epsilons)
-        if not self.attack.eps_bounded:
-            epsilons[1] = float(np.mean(np.concatenate(in_norm[1])))  # measured, not given
-        table = pd.DataFrame(
-            {
-                "Epsilon": epsilons,
-                "Accuracy (%)": 100.0 * correct / seen,
-                "Loss": loss_sum / seen,
-            }
-        )
-        table.attrs.update(
+        sweep = sweep_records(self, model, data, details=details, progress=progress)
+        table = accuracy_table(
+            self.epsilons,
+            sweep.labels(),
+            sweep.predicted(),
+            sweep.loss_sums(),
             attack=self.attack.name,
-            examples=seen,
-            measured_epsilon=not self.attack.eps_bounded,
             norm=self.attack.norm.label,
+            measured_sizes=sweep.measured_sizes(),
         )
-        checks = evaluation_warnings(table, info.num_classes, evidence)
+        checks = evaluation_warnings(table, sweep.info.num_classes, sweep.evidence)
         for message in checks:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
         if not details:
             return table
-        y_true = np.concatenate(y_true_all)
-        names = self.class_names or [str(c) for c in range(info.num_classes)]
-        if len(names) != info.num_classes:
-            raise RobustmaskError(
-                f"{len(names)} class_names given for a model with {info.num_classes} classes"
-            )
-        reports, distribution = {}, []
-        for i, eps in enumerate(epsilons):
-            y_pred = np.concatenate(y_pred_all[i])
-            reports[eps] = classification_report_frame(y_true, y_pred, names)
-            distribution.append(np.bincount(y_pred, minlength=info.num_classes))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            wrong_confidence = pd.Series(
-                wrong_conf_sum / wrong_count, index=epsilons, name="wrong_confidence"
-            )
+        return EvaluationResult(
+            table=table, warnings=checks, **self._details(sweep, table["Epsilon"].tolist())
+        )
+
+    def _details(self, sweep: Sweep, epsilons: list[float]) -> dict[str, Any]:
+        """The reports, wrong-prediction confidence, predicted classes and perturbation sizes per eps."""
+        num_classes = sweep.info.num_classes
+        names = self.class_names or [str(c) for c in range(num_classes)]
+        if len(names) != num_classes:
+            raise RobustmaskError(f"{len(names)} class_names given for a model with {num_classes} classes")
+        y_true, predicted = sweep.labels(), sweep.predicted()
+        reports = {
+            eps: classification_report_frame(y_true, y_pred, names)
+            for eps, y_pred in zip(epsilons, predicted)
+        }
+        distribution = [np.bincount(y_pred, minlength=num_classes) for y_pred in predicted]
+        linf, l2 = sweep.sizes("Linf"), sweep.sizes("L2")
         perturbation = pd.DataFrame(
             {
                 "Epsilon": epsilons,
-                "Linf (mean)": [0.0] + [float(np.mean(np.concatenate(v))) for v in linf[1:]],
-                "Linf (max)": [0.0] + [float(np.max(np.concatenate(v))) for v in linf[1:]],
-                "L2 (mean)": [0.0] + [float(np.mean(np.concatenate(v))) for v in l2[1:]],
+                "Linf (mean)": [0.0] + [float(np.mean(row)) for row in linf],
+                "Linf (max)": [0.0] + [float(np.max(row)) for row in linf],
+                "L2 (mean)": [0.0] + [float(np.mean(row)) for row in l2],
             }
         )
-        return EvaluationResult(
-            table=table,
-            reports=reports,
-            wrong_confidence=wrong_confidence,
-            predicted_classes=pd.DataFrame(
+        return {
+            "reports": reports,
+            "wrong_confidence": pd.Series(sweep.wrong_confidence(), index=epsilons, name="wrong_confidence"),
+            "predicted_classes": pd.DataFrame(
                 distribution, index=pd.Index(epsilons, name="Epsilon"), columns=names
             ),
-            perturbation=perturbation,
-            warnings=checks,
-            zero_gradient_share=evidence.zero_share if measure_gradients else None,
-        )
+            "perturbation": perturbation,
+            "zero_gradient_share": sweep.evidence.zero_share if sweep.gradients_measured else None,
+        }
 
 
 def named_norm(table: pd.DataFrame) -> pd.DataFrame:

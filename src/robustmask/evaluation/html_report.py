@@ -20,18 +20,15 @@ raises `RobustmaskError` with a one-line message that names the file.
 from __future__ import annotations
 
 import base64
-import html
-import json
-import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from robustmask._io import write_text_atomically
 from robustmask.errors import RobustmaskError, first_line
-from robustmask.evaluation.labels import eps_label
+import robustmask.evaluation._html_parts as parts
 from robustmask.evaluation.summary import SUMMARY_NAME, read_summary
 
 __all__ = ["REPORT_NAME", "render_html", "write_html_report"]
@@ -86,19 +83,20 @@ def render_html(folder: str | os.PathLike) -> str:
     summary = read_summary(folder)
     title = str(summary.get("title") or folder.resolve().name)
     body = [
-        f"<h1>{_esc(title)}</h1>",
-        _header(summary),
-        _headline(summary.get("headline")),
-        _warnings(summary.get("warnings")),
+        f"<h1>{parts.esc(title)}</h1>",
+        parts.header(summary),
+        parts.headline(summary.get("headline")),
+        parts.warnings(summary.get("warnings")),
         *(_section(folder, section) for section in summary["sections"]),
-        _notes(summary.get("notes")),
-        _rerun(summary),
-        f"<footer>Written by robustmask from {_esc(folder.resolve().name)}/{SUMMARY_NAME}.</footer>",
+        parts.notes(summary.get("notes")),
+        parts.rerun(summary),
+        # not the folder's name: commands write into a staging folder that is renamed when complete
+        f"<footer>Written by robustmask from the {SUMMARY_NAME} beside this page.</footer>",
     ]
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        f"<title>{parts.esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
         + "\n".join(part for part in body if part)
         + "\n</main>\n</body>\n</html>\n"
     )
@@ -115,89 +113,16 @@ def _required(path: Path, kind: str) -> Path:
     return path
 
 
-# ---------------------------------------------------------------------------------------- parts
-def _header(summary: Mapping[str, Any]) -> str:
-    seed = summary.get("seed")
-    rows = [
-        ("Kind", summary.get("kind") or "?"),
-        ("Created", summary.get("created") or "?"),
-        ("Command", summary.get("command") or "(not recorded)"),
-        ("Seed", "none" if seed is None else seed),
-    ]
-    items = "".join(
-        f"<dt>{name}</dt><dd>{_code(value) if name == 'Command' else _esc(value)}</dd>"
-        for name, value in rows
-    )
-    return f'<dl class="meta">{items}</dl>'
-
-
-def _headline(headline: object) -> str:
-    """The run's headline numbers: per model and eps, clean accuracy and the worst case, and what it covers."""
-    if not isinstance(headline, Mapping):
-        return ""
-    rows = [row for row in headline.get("rows") or [] if isinstance(row, Mapping)]
-    notes = "".join(f"<li>{_esc(note)}</li>" for note in headline.get("notes") or [])
-    parts = ['<section class="headline" id="summary"><h2>Summary</h2>']
-    if rows:
-        examples = f" on {_esc(headline['examples'])} images" if headline.get("examples") else ""
-        cells = "".join(
-            f"<tr><td>{_esc(row.get('model', ''))}</td><td>{_esc(_epsilon(row.get('epsilon')))}</td>"
-            f"<td>{_number(row.get('clean'))}</td><td><strong>{_number(row.get('worst_case'))}</strong></td></tr>"
-            for row in rows
-        )
-        parts += [
-            f"<p>Worst case over {_esc(headline.get('covers') or 'the attacks run')}{examples}: an image "
-            "counts as robust only if every one of these attacks failed on it.</p>",
-            '<div class="scroll"><table class="summary" id="table-headline"><thead><tr><th>Model</th>'
-            f"<th>Epsilon ({_esc(headline.get('norm') or 'L-inf')})</th><th>Clean (%)</th>"
-            f"<th>Worst case (%)</th></tr></thead><tbody>{cells}</tbody></table></div>",
-        ]
-    return "".join(parts) + (f"<ul>{notes}</ul>" if notes else "") + "</section>"
-
-
-def _warnings(warnings: object) -> str:
-    items = [
-        f"<li><strong>{_esc(check)}</strong>: {_esc(_without_prefix(message, check))}</li>"
-        if check
-        else f"<li>{_esc(message)}</li>"
-        for check, message in _warning_items(warnings)
-    ]
-    if not items:
-        return (
-            '<section class="checks quiet" id="warnings"><h2>Sanity checks</h2>'
-            "<p>No sanity check fired.</p></section>"
-        )
-    plural = "s" if len(items) != 1 else ""
-    return (
-        f'<section class="checks fired" id="warnings"><h2>Sanity checks: {len(items)} warning{plural}</h2>'
-        f"<ul>{''.join(items)}</ul></section>"
-    )
-
-
-def _warning_items(warnings: object) -> Iterator[tuple[str, str]]:
-    """(check, message) pairs from a list of {"check", "message"} or strings (or a dict of check -> messages)."""
-    if isinstance(warnings, Mapping):
-        for check, messages in warnings.items():
-            for message in messages if isinstance(messages, list) else [messages]:
-                yield str(check), str(message)
-    elif isinstance(warnings, list):
-        for warning in warnings:
-            if isinstance(warning, Mapping):
-                yield str(warning.get("check") or ""), str(warning.get("message", warning))
-            else:
-                yield "", str(warning)
-
-
 def _section(folder: Path, section: Mapping[str, Any]) -> str:
-    parts = [f"<section>\n<h2>{_esc(section['heading'])}</h2>"]
-    parts += [
-        f"<p>{_esc(paragraph.strip())}</p>"
+    lines = [f"<section>\n<h2>{parts.esc(section['heading'])}</h2>"]
+    lines += [
+        f"<p>{parts.esc(paragraph.strip())}</p>"
         for paragraph in re.split(r"\n\s*\n", str(section.get("text") or ""))
         if paragraph.strip()
     ]
-    parts += [_table(folder, entry) for entry in section.get("tables") or []]
-    parts += [_figure(folder, entry) for entry in section.get("figures") or []]
-    return "\n".join(parts) + "\n</section>"
+    lines += [_table(folder, entry) for entry in section.get("tables") or []]
+    lines += [_figure(folder, entry) for entry in section.get("figures") or []]
+    return "\n".join(lines) + "\n</section>"
 
 
 def _table(folder: Path, entry: Mapping[str, Any]) -> str:
@@ -209,7 +134,7 @@ def _table(folder: Path, entry: Mapping[str, Any]) -> str:
     except (OSError, ValueError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
         raise RobustmaskError(f"table {path} cannot be read as CSV ({first_line(exc)})") from None
     formatters: dict[Any, Callable[[Any], str]] = {
-        column: _epsilon if str(column).lower().startswith("eps") else _number
+        column: parts.epsilon if str(column).lower().startswith("eps") else parts.number
         for column in frame.columns
         if pd.api.types.is_float_dtype(frame[column])
     }
@@ -222,7 +147,7 @@ def _table(folder: Path, entry: Mapping[str, Any]) -> str:
         classes="data",
         table_id=f"table-{entry['name']}",
     )
-    return f'<figure class="table"><div class="scroll">{table}</div>{_caption(entry)}</figure>'
+    return f'<figure class="table"><div class="scroll">{table}</div>{parts.caption(entry)}</figure>'
 
 
 def _figure(folder: Path, entry: Mapping[str, Any]) -> str:
@@ -232,95 +157,4 @@ def _figure(folder: Path, entry: Mapping[str, Any]) -> str:
         raise RobustmaskError(f"figure {path} is not a PNG file")
     alt = str(entry.get("caption") or entry["name"])
     uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-    return f'<figure class="image"><img src="{uri}" alt="{_esc(alt)}">{_caption(entry)}</figure>'
-
-
-def _notes(notes: object) -> str:
-    items = [notes] if isinstance(notes, str) else list(notes) if isinstance(notes, list) else []
-    if not items:
-        return ""
-    return (
-        "<section>\n<h2>Notes</h2><ul>"
-        + "".join(f"<li>{_esc(note)}</li>" for note in items)
-        + "</ul>\n</section>"
-    )
-
-
-def _rerun(summary: Mapping[str, Any]) -> str:
-    command = summary.get("command") or "(the command was not recorded)"
-    settings = dict(_flatten(_mapping(summary.get("settings"))))
-    versions = {str(package): version for package, version in _mapping(summary.get("versions")).items()}
-    return (
-        '<section id="rerun">\n<h2>How to rerun</h2>\n'
-        f"<pre><code>{_esc(command)}</code></pre>\n"
-        f"<h3>Settings</h3>\n{_key_table(settings, 'settings', ('Setting', 'Value'))}\n"
-        f"<h3>Versions</h3>\n{_key_table(versions, 'versions', ('Package', 'Version'))}\n"
-        "</section>"
-    )
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _flatten(settings: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Nested settings as (dotted.key, value) pairs, in order: {"a": {"b": 1}} gives ("a.b", 1)."""
-    for key, value in settings.items():
-        if isinstance(value, Mapping) and value:
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
-def _key_table(pairs: Mapping[str, Any], kind: str, headings: tuple[str, str]) -> str:
-    if not pairs:
-        return f"<p>No {kind} recorded.</p>"
-    rows = "".join(
-        f"<tr><td>{_esc(key)}</td><td>{_esc(_value(value))}</td></tr>" for key, value in pairs.items()
-    )
-    head = "".join(f"<th>{heading}</th>" for heading in headings)
-    return (
-        f'<div class="scroll"><table class="keys {kind}"><thead><tr>{head}</tr>'
-        f"</thead><tbody>{rows}</tbody></table></div>"
-    )
-
-
-# ---------------------------------------------------------------------------------------- formatting
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _code(value: object) -> str:
-    return f"<code>{_esc(value)}</code>"
-
-
-def _caption(entry: Mapping[str, Any]) -> str:
-    return f"<figcaption>{_esc(entry['caption'])}</figcaption>" if entry.get("caption") else ""
-
-
-def _value(value: object) -> str:
-    """A setting as a reader writes it: strings bare, everything else as JSON (null, true, [0.1, 0.2])."""
-    return value if isinstance(value, str) else json.dumps(value, default=str)
-
-
-def _number(value: Any) -> str:
-    """2 decimals, or 3 significant digits where that would hide the value (1e-05, 0.00392, 1.5e+07)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    value = float(value)
-    return f"{value:.2f}" if value == 0 or 0.01 <= abs(value) < 1e6 else f"{value:.3g}"
-
-
-def _epsilon(value: Any) -> str:
-    """An epsilon as a reader knows it: "0 (clean)", "8/255", else 0.0042 (the Markdown tables' labels)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or not 0 <= float(value) <= 1:
-        return _number(value)
-    return eps_label(float(value))
-
-
-def _without_prefix(message: str, check: str) -> str:
-    """The message without a leading "check: " (the name is shown in bold already)."""
-    for prefix in (f"{check}: ",):
-        if message.startswith(prefix):
-            return message[len(prefix) :]
-    return message
+    return f'<figure class="image"><img src="{uri}" alt="{parts.esc(alt)}">{parts.caption(entry)}</figure>'

@@ -13,7 +13,6 @@ import os
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,10 +21,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from robustmask.errors import RobustmaskError
+import robustmask.evaluation._plot_inputs as check
+from robustmask.evaluation._plot_inputs import ACCURACY_KEYS as ACCURACY_KEYS  # (re-exported)
 from robustmask.evaluation.labels import eps_label
 
 DPI = 150
-ACCURACY_KEYS = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy")
 
 
 def accuracy_and_loss_vs_eps(tables: Mapping[str, pd.DataFrame], title: str | None = None) -> Figure:
@@ -38,7 +38,7 @@ def accuracy_and_loss_vs_eps(tables: Mapping[str, pd.DataFrame], title: str | No
 
         >>> accuracy_and_loss_vs_eps({"undefended": table4, "defended": table5}, title="FGSM")
     """
-    curves = {name: _eps_table(name, table) for name, table in _non_empty("tables", tables).items()}
+    curves = {name: check.eps_table(name, table) for name, table in check.non_empty("tables", tables).items()}
     norm_of = {name: str(tables[name].attrs.get("norm") or "") for name in curves}
     norms = sorted(set(norm_of.values()) - {""})
     with_loss = any("Loss" in table for table in curves.values())  # no empty loss panel
@@ -77,14 +77,14 @@ def adversarial_examples(
 
         >>> adversarial_examples(x, x_adv, y, model.predict(x), model.predict(x_adv), CLASSES, eps=0.004)
     """
-    names, eps = _class_names(class_names), _number("eps", eps)
-    x, x_adv = _images("x", x), _images("x_adv", x_adv)
+    names, eps = check.class_names(class_names), check.number("eps", eps)
+    x, x_adv = check.images("x", x), check.images("x_adv", x_adv)
     if x.shape != x_adv.shape:
         raise RobustmaskError(f"x has shape {x.shape} but x_adv has shape {x_adv.shape}: they must match")
-    count = _count("n", n, len(x))
-    clean = _probabilities("clean_probs", clean_probs, len(x), len(names))[:count]
-    adversarial = _probabilities("adversarial_probs", adversarial_probs, len(x), len(names))[:count]
-    labels = _labels(labels, len(x), len(names))[:count]
+    count = check.count("n", n, len(x))
+    clean = check.probabilities("clean_probs", clean_probs, len(x), len(names))[:count]
+    adversarial = check.probabilities("adversarial_probs", adversarial_probs, len(x), len(names))[:count]
+    labels = check.labels(labels, len(x), len(names))[:count]
     shown, scale = _perturbation_display(x[:count], x_adv[:count])
     figure = _grid(count, 3, (9, 3.1 * count))
     for row in range(count):
@@ -111,28 +111,51 @@ def image_across_eps(
         >>> image_across_eps(x[0], np.stack([fgsm(model, x[:1], y[:1], eps=e)[0] for e in eps]),
         ...                  eps, ["with_mask", "incorrect_mask"], [0.87, 0.99])
     """
-    if _numeric("image", image).ndim != 3:
+    if check.numeric("image", image).ndim != 3:
         raise RobustmaskError(
             f"image must be one image of shape (H, W, 3) or (H, W, 1), got {np.shape(image)}"
         )
-    clean = _images("image", np.asarray(image)[None])[0]
-    frames = _images("adversarial", adversarial)
-    eps = [_number("epsilons", e) for e in _sequence("epsilons", epsilons)]
-    labels, confidence = _sequence("predictions", predictions), _sequence("confidences", confidences)
-    _same_lengths(
+    clean = check.images("image", np.asarray(image)[None])[0]
+    frames = check.images("adversarial", adversarial)
+    eps = [check.number("epsilons", e) for e in check.sequence("epsilons", epsilons)]
+    labels, confidence = (
+        check.sequence("predictions", predictions),
+        check.sequence("confidences", confidences),
+    )
+    check.same_lengths(
         adversarial=len(frames), epsilons=len(eps), predictions=len(labels), confidences=len(confidence)
     )
     if frames.shape[1:] != clean.shape:
         raise RobustmaskError(
             f"adversarial images have shape {frames.shape[1:]} but image has shape {clean.shape}"
         )
-    confidence = [_number("confidences", c) for c in confidence]
+    confidence = [check.number("confidences", c) for c in confidence]
     if not all(0.0 <= c <= 1.0 for c in confidence):
         raise RobustmaskError("confidences must be probabilities in [0, 1] (divide percentages by 100)")
     figure = _grid(1, len(eps) + 1, (2.4 * (len(eps) + 1), 2.8))
     _show(figure.axes[0], clean, "clean")
     for ax, frame, e, label, c in zip(figure.axes[1:], frames, eps, labels, confidence):
         _show(ax, frame, f"eps {_eps(e)}: {label} {100 * c:.0f}%")
+    return figure
+
+
+def image_row(images: Mapping[str, np.ndarray], title: str | None = None) -> Figure:
+    """Images side by side, each under its name: a scanned frame and its perturbed copy, a learnt patch.
+
+    Each image is (H, W, 3) or (H, W, 1), floats in [0, 1] or uint8; shown as it is (not rescaled).
+
+        >>> image_row({"clean": frame, "attacked": attacked_frame}, title="frame 0")
+    """
+    shown = {
+        name: check.image(f"image {name!r}", value)
+        for name, value in check.non_empty("images", images).items()
+    }
+    width = sum(image.shape[1] / image.shape[0] for image in shown.values())
+    figure = _grid(1, len(shown), (min(3.2 * width + 0.4, 16.0), 3.6))
+    for ax, (name, image) in zip(figure.axes, shown.items()):
+        _show(ax, image, name)
+    if title:
+        figure.suptitle(title)
     return figure
 
 
@@ -145,8 +168,8 @@ def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> F
         >>> learning_curves({"undefended": model.fit(...).history, "defended": retrain.history})
     """
     runs = {
-        name: _history(name, getattr(history, "history", history))
-        for name, history in _non_empty("histories", histories).items()
+        name: check.history(name, getattr(history, "history", history))
+        for name, history in check.non_empty("histories", histories).items()
     }
     figure = _grid(1, 2, (11, 4.2))
     for ax, metric in zip(figure.axes, ("accuracy", "loss")):
@@ -173,7 +196,7 @@ def predictions_per_eps(counts: pd.DataFrame) -> Figure:
 
         >>> predictions_per_eps(Evaluator(FGSM(), eps).evaluate(model, data, details=True).predicted_classes)
     """
-    shares = _shares(counts)
+    shares = check.shares(counts)
     figure = _grid(1, 1, (1.0 + 0.7 * len(shares) + 2.0, 4.2))
     ax = figure.axes[0]
     positions, bottom = np.arange(len(shares)), np.zeros(len(shares))
@@ -247,135 +270,6 @@ def _show(ax: Axes, image: np.ndarray, title: str) -> None:
 def _verdict(probs: np.ndarray, names: list[str]) -> str:
     top = int(np.argmax(probs))
     return f"{names[top]} {100 * probs[top]:.1f}%"
-
-
-def _non_empty(what: str, mapping: Any) -> Mapping[str, Any]:
-    if not isinstance(mapping, Mapping) or not mapping:
-        raise RobustmaskError(
-            f"{what} must be a non-empty mapping of name -> data, got {type(mapping).__name__}"
-        )
-    return mapping
-
-
-def _sequence(what: str, values: Any) -> list[Any]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray, pd.Series)):
-        raise RobustmaskError(f"{what} must be a sequence, got {type(values).__name__}")
-    return list(values)
-
-
-def _same_lengths(**lengths: int) -> None:
-    if len(set(lengths.values())) > 1:
-        raise RobustmaskError("mismatched lengths: " + ", ".join(f"{k} {v}" for k, v in lengths.items()))
-
-
-def _number(what: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise RobustmaskError(f"{what} must be numbers, got {value!r}") from None
-    if not np.isfinite(number) or number < 0:
-        raise RobustmaskError(f"{what} must be finite and >= 0, got {value!r}")
-    return number
-
-
-def _count(what: str, n: Any, available: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise RobustmaskError(f"{what} must be a positive integer, got {n!r}")
-    return min(int(n), available)
-
-
-def _numeric(what: str, values: Any) -> np.ndarray:
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise RobustmaskError(f"{what} must be numeric") from None
-    if not np.all(np.isfinite(array)):
-        raise RobustmaskError(f"{what} holds NaN or infinite values")
-    return array
-
-
-def _images(what: str, images: Any) -> np.ndarray:
-    array = _numeric(what, images)
-    if array.ndim != 4 or array.shape[-1] not in (1, 3) or 0 in array.shape:
-        raise RobustmaskError(
-            f"{what} must be images of shape (n, H, W, 3) or (n, H, W, 1), got {array.shape}"
-        )
-    if array.min() < 0.0 or array.max() > 1.0:
-        raise RobustmaskError(
-            f"{what} lies outside [0, 1] ({array.min():g} to {array.max():g}): clip or rescale it"
-        )
-    return array
-
-
-def _class_names(class_names: Any) -> list[str]:
-    names = _sequence("class_names", class_names)
-    if not names or not all(isinstance(name, str) and name for name in names):
-        raise RobustmaskError(f"class_names must be non-empty strings, got {names!r}")
-    return names
-
-
-def _labels(labels: Any, n: int, classes: int) -> np.ndarray:
-    array = _numeric("labels", labels)
-    array = array.argmax(axis=1) if array.ndim == 2 else array
-    if array.shape != (n,) or np.any(array != np.round(array)) or array.min() < 0 or array.max() >= classes:
-        raise RobustmaskError(f"labels must be {n} class indices in [0, {classes}) or one-hot rows")
-    return array.astype(np.int64)
-
-
-def _probabilities(what: str, probs: Any, n: int, classes: int) -> np.ndarray:
-    array = _numeric(what, probs)
-    if array.shape != (n, classes):
-        raise RobustmaskError(
-            f"{what} must have shape ({n}, {classes}) (images, class_names), got {array.shape}"
-        )
-    if array.min() < 0.0 or array.max() > 1.0:
-        raise RobustmaskError(f"{what} must be probabilities in [0, 1] (apply softmax to logits first)")
-    return array
-
-
-def _eps_table(name: str, table: Any) -> pd.DataFrame:
-    if not isinstance(table, pd.DataFrame) or table.empty:
-        raise RobustmaskError(f"table {name!r} must be a non-empty DataFrame")
-    missing = [c for c in ("Epsilon", "Accuracy (%)") if c not in table.columns]
-    if missing:
-        raise RobustmaskError(f"table {name!r} lacks column(s) {missing}; it has {list(table.columns)}")
-    columns = [c for c in ("Epsilon", "Accuracy (%)", "Loss") if c in table.columns]
-    data = pd.DataFrame({c: _numeric(f"column {c!r} of table {name!r}", table[c]) for c in columns})
-    return data.sort_values("Epsilon", kind="stable").reset_index(drop=True)
-
-
-def _history(name: str, history: Any) -> dict[str, np.ndarray]:
-    if not isinstance(history, Mapping):
-        raise RobustmaskError(
-            f"history {name!r} must be a History.history dict, got {type(history).__name__}"
-        )
-    accuracy = next((key for key in ACCURACY_KEYS if key in history), None)
-    keys = {
-        "accuracy": accuracy,
-        "val_accuracy": accuracy and f"val_{accuracy}",
-        "loss": "loss",
-        "val_loss": "val_loss",
-    }
-    curves = {
-        k: _numeric(f"{v!r} of history {name!r}", history[v]) for k, v in keys.items() if v and v in history
-    }
-    if not curves.get("accuracy", curves.get("loss", np.empty(0))).size:
-        raise RobustmaskError(f"history {name!r} has no accuracy or loss values; keys: {sorted(history)}")
-    if any(curve.ndim != 1 or not curve.size for curve in curves.values()):
-        raise RobustmaskError(f"history {name!r} has an empty or non-flat curve")
-    return curves
-
-
-def _shares(counts: Any) -> pd.DataFrame:
-    if not isinstance(counts, pd.DataFrame) or counts.empty:
-        raise RobustmaskError("counts must be a non-empty DataFrame (epsilons x class names)")
-    values = _numeric("counts", counts)
-    if values.min() < 0:
-        raise RobustmaskError("counts must be >= 0")
-    totals = values.sum(axis=1, keepdims=True)
-    if np.any(totals == 0):
-        raise RobustmaskError(f"counts row(s) {list(counts.index[totals[:, 0] == 0])} hold no predictions")
-    return pd.DataFrame(100.0 * values / totals, index=counts.index, columns=counts.columns)
 
 
 def _eps(value: float) -> str:

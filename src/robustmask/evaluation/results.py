@@ -1,8 +1,8 @@
 """One results folder for every command: tables, figures, summary.json and report.html.
 
-`ResultsWriter` is the one place results are written. ``robustmask reproduce``, ``evaluate`` and
-``defend`` all fill a folder of the same layout, which `robustmask report` and `robustmask compare`
-read back::
+`ResultsWriter` is the one place results are written. ``robustmask reproduce``, ``evaluate``,
+``defend``, ``scan`` and ``universal`` all fill a folder of the same layout, which `robustmask report`
+and `robustmask compare` read back::
 
     summary.json            title, kind, command, seed, settings, versions, warnings, notes, sections
     tables/NAME.csv         every table, also as NAME.md (Markdown) and NAME.tex (LaTeX)
@@ -61,7 +61,7 @@ class ResultsWriter:
     Args:
         folder: where to write.
         title: the report's title.
-        kind: what made it: "reproduce", "evaluate", "defend", "compare".
+        kind: what made it: "reproduce", "evaluate", "defend", "scan", "universal", "compare".
         command: the command line that reproduces it.
         seed: the seed of the run, if any.
         settings: every setting needed to rerun it (JSON-serialisable; others are written as str).

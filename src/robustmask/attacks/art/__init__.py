@@ -6,13 +6,29 @@ Importing a name from here imports ART (slow), so ``robustmask.attacks`` imports
 only when one of its names is first used: ``robustmask.attacks.ARTPGD`` or
 ``robustmask.attacks.get("art-pgd")``.
 
-* `adapter`: `ARTAttack`, the generic adapter (any ART evasion attack).
+* `adapter`: `ARTAttack`, the generic adapter (any ART evasion attack, one batch at a time).
+* `whole_set`: `WholeSetAttack`, the base of adapters that learn from all the images of a call.
 * `estimator`: the ART estimator built from a Keras model (cached per model, held weakly).
-* `gradient`: ARTFGSM, ARTBIM, ARTPGD, MIFGSM, AutoPGD (eps-bounded, white-box).
+* `queries`: the query-counting black box that black-box attacks get.
+* `parameters`: ART's attack classes, their parameters and robustmask's names for them.
+* `gradient`: ARTFGSM, ARTBIM, ARTPGD (the native FGSM, BIM, PGD as ART runs them).
+* `adaptive`: MIFGSM, AutoPGD (eps-bounded, white-box, adapting their steps).
 * `minimal`: JSMA, DeepFool, CarliniL2, CarliniLInf (choose their own perturbation size: no eps).
 * `blackbox`: SquareAttack (eps-bounded), HopSkipJump (no eps): predictions only, ``attack.queries``.
 * `universal`: UniversalPerturbation (one perturbation for all images, ``attack.apply``).
 * `patch`: AdversarialPatch (a patch on the mask region, ``attack.apply``).
+
+Names
+-----
+An adapter carries the ``ART`` prefix exactly when robustmask has a native attack of the same name:
+``ARTFGSM``, ``ARTBIM`` and ``ARTPGD`` are ART's runs of the native `FGSM`, `BIM` and `PGD` (and the
+generic ``ARTAttack`` stands to the native base `Attack` as they do); ``MIFGSM``, ``AutoPGD``,
+``DeepFool``, ``SquareAttack``... have no native namesake and no prefix. A prefixed adapter is
+registered as ``"art-"`` plus its namesake's registry name (``art-pgd`` for ``pgd``), an unprefixed
+one never starts with ``"art-"``. So the prefix says "there is a native one: this is ART's", and a
+native attack added under an adapter's name renames the adapter (``ART`` + the name, ``art-`` + the
+registry name); tests/test_vocabulary.py holds every adapter to this. The adapters' parameters take
+the native names too (``steps``, ``restarts``, ``rel_stepsize``, ``epochs``): see `parameters`.
 """
 
 from robustmask._lazy import lazy_attributes

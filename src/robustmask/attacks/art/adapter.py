@@ -7,27 +7,9 @@ weakly: the cache never keeps a model alive), maps robustmask's ``eps`` and ``no
 its threat model) onto the ART parameters that mean them, and returns NumPy arrays of x's shape and
 dtype, like every robustmask attack.
 
-What ART sees of the model
---------------------------
-ART gets a view of the model that outputs **log-probabilities**, whatever the model ends in (softmax,
-logits, a single sigmoid unit), and computes its loss with
-``keras.losses.CategoricalCrossentropy(from_logits=True)``. Log-probabilities are logits (softmax of
-them gives back the probabilities) and differ from the model's own logits by one constant per image, so
-
-* the cross-entropy, its gradient, and hence FGSM/BIM/PGD are exactly those of the native attacks
-  (which use the same `robustmask.modelinfo.log_probabilities`), with no 1e-7 probability clipping
-  that zeroes the gradient on confidently classified images of a softmax model;
-* attacks that work on logit *differences* -- DeepFool, Carlini & Wagner, the DLR loss of AutoPGD,
-  Square's margin -- see exactly the logit differences of the model, as their papers assume, even
-  for a softmax model (Keras 3 keeps the logits behind a softmax layer; see `modelinfo`);
-* single-unit (sigmoid) binary models appear to ART as ordinary 2-class models.
-
-The few ART attacks that read the outputs as probabilities (NewtonFool, VirtualAdversarialMethod) get
-the probabilities instead (``ARTAttack(..., outputs="probabilities")``).
-
-Black-box attacks (`needs_gradients = False`) get only an ART ``BlackBoxClassifierNeuralNetwork``
-over a predict function that returns NumPy arrays (no gradient can flow through it) and counts the
-images it is asked about: ``attack.queries``.
+What ART sees of the model (log-probabilities, which make its gradients exactly those of the native
+attacks) is in `estimator.py`; the query-counting black box of black-box attacks in `queries.py`;
+ART's classes, their parameters and robustmask's names for them in `parameters.py`.
 
 ART attacks are not graph-safe (``graph_safe = False``): `generate` runs eagerly through NumPy and
 refuses to run inside a tf.function.
@@ -35,7 +17,6 @@ refuses to run inside a tf.function.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -43,10 +24,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import numpy as np
 import tensorflow as tf
 
-from robustmask.attacks.art.estimator import LOSSES, OUTPUTS, _input_shape, _predict_function, art_estimator
+from robustmask.attacks.art.estimator import LOSSES, art_estimator
+from robustmask.attacks.art.parameters import (
+    art_capabilities,
+    art_default_ratio,
+    art_outputs,
+    art_parameters,
+    check_art_params,
+    resolve_art_class,
+)
+from robustmask.attacks.art.queries import black_box_estimator
 from robustmask.attacks import norms
 from robustmask.attacks.base import Attack
-from robustmask.attacks.whole_set import WholeSetCall
 from robustmask._validation import check_positive_number
 from robustmask.errors import AttackError
 from robustmask.modelinfo import ModelInfo
@@ -57,31 +46,9 @@ if TYPE_CHECKING:  # pragma: no cover - ART is imported when an attack is built
 
     from robustmask._types import Clip, Epsilons, Images, Labels, Model
 
-__all__ = ["ARTAttack", "LOSSES", "WholeSetAttack", "art_estimator"]
-
-# ART attacks (by class name) that take one gradient step: ARTAttack("FastGradientMethod") is single-step.
-SINGLE_STEP_ART_ATTACKS = frozenset({"FastGradientMethod"})
-# ART attacks (by class name) that only query predictions: given a black-box estimator by default.
-BLACK_BOX_ART_ATTACKS = frozenset(
-    {
-        "SquareAttack",
-        "HopSkipJump",
-        "BoundaryAttack",
-        "GeoDA",
-        "SignOPTAttack",
-        "SimBA",
-        "ZooAttack",
-        "PixelAttack",
-        "ThresholdAttack",
-    }
-)
-
-# ART attacks that read the estimator's outputs as probabilities: they see probabilities, not
-# log-probabilities (VirtualAdversarialMethod refuses anything else).
-PROBABILITY_ART_ATTACKS = frozenset({"NewtonFool", "VirtualAdversarialMethod"})
+__all__ = ["ARTAttack", "LOSSES", "art_estimator"]
 
 
-# ---------------------------------------------------------------------------------------------- the adapter
 class ARTAttack(Attack):
     """Any ART evasion attack as a robustmask `Attack`: ``ARTAttack(art_attack_class, **params)``.
 
@@ -136,10 +103,13 @@ class ARTAttack(Attack):
     graph_safe: ClassVar[bool] = False
     # The norm when none is given: for an attack without ART's norm parameter, the only one it has.
     default_norm: ClassVar[str] = "inf"
+    # True for adapters that pick the targets themselves (JSMA): targeted=True needs no targeted ART class.
+    picks_targets: ClassVar[bool] = False
 
     def __init__(
         self,
         art_attack_class: type[EvasionAttack] | str,
+        /,
         *,
         clip: Clip = (0.0, 1.0),
         norm: str | float | norms.Norm | None = None,
@@ -169,19 +139,21 @@ class ARTAttack(Attack):
         self._art_batch_size = (
             batch_size if batch_size is not None or type(self) is ARTAttack else self.batch_size
         )
-        self.art_class = _resolve_art_class(art_attack_class)
-        self._signature = _art_parameters(self.art_class)
+        self.art_class = resolve_art_class(art_attack_class)
+        self._signature = art_parameters(self.art_class)
         self.art_params = dict(params)
-        self._check_params()
+        art_targets = targeted and not self.picks_targets  # the ART class must have a targeted mode
+        check_art_params(self.name, self.art_class, params, art_targets, self.norm, self.default_norm)
 
-        self._resolve_capabilities(black_box)
-        if outputs is None:
-            outputs = (
-                "probabilities" if self.art_class.__name__ in PROBABILITY_ART_ATTACKS else "log_probabilities"
-            )
-        if outputs not in OUTPUTS:
-            raise AttackError(f"{self.name}: outputs must be one of {', '.join(OUTPUTS)}, got {outputs!r}")
-        self.outputs = outputs
+        # The generic adapter covers every kind of ART attack: its capabilities come from the ART class,
+        # once, here (instance attributes that shadow the class defaults and never change afterwards).
+        eps_bounded, needs_gradients, single_step = art_capabilities(
+            self.art_class, black_box, type(self).needs_gradients
+        )
+        self.eps_bounded = eps_bounded  # type: ignore[misc]  # shadows the ClassVar on purpose
+        self.needs_gradients = needs_gradients  # type: ignore[misc]  # shadows the ClassVar on purpose
+        self.single_step = self.single_step or single_step  # type: ignore[misc]  # shadows the ClassVar
+        self.outputs = art_outputs(self.name, self.art_class, outputs)
         self.queries: int | None = None if self.needs_gradients else 0
 
         self.rel_stepsize = check_positive_number(
@@ -191,51 +163,7 @@ class ARTAttack(Attack):
             abs_stepsize, "abs_stepsize", allow_none=True, error=AttackError
         )
         if self.rel_stepsize is None and self.abs_stepsize is None and "eps_step" in self._signature:
-            self.rel_stepsize = _art_default_ratio(self._signature)  # ART's own eps_step / eps
-
-    # ------------------------------------------------------------------ construction checks
-    def _resolve_capabilities(self, black_box: bool | None) -> None:
-        # The generic adapter covers every kind of ART attack: its capabilities come from the ART class,
-        # once, here (instance attributes that shadow the class defaults and never change afterwards).
-        self.eps_bounded = "eps" in self._signature  # type: ignore[misc]  # shadows the ClassVar on purpose
-        if black_box is None:
-            black_box = not type(self).needs_gradients or self.art_class.__name__ in BLACK_BOX_ART_ATTACKS
-        self.needs_gradients = not black_box  # type: ignore[misc]  # shadows the ClassVar on purpose
-        if self.art_class.__name__ in SINGLE_STEP_ART_ATTACKS:
-            self.single_step = True  # type: ignore[misc]  # shadows the ClassVar on purpose
-
-    def _check_params(self) -> None:
-        cls_name = self.art_class.__name__
-        for reserved, use in (
-            ("eps", "pass eps when calling the attack: attack(model, x, y, eps=...)"),
-            ("eps_step", "use rel_stepsize (a fraction of eps) or abs_stepsize"),
-            ("estimator", "the estimator is built from the Keras model"),
-            ("classifier", "the estimator is built from the Keras model"),
-        ):
-            if reserved in self.art_params:
-                raise AttackError(f"{self.name}: do not pass {reserved}= to {cls_name}; {use}")
-        unknown = sorted(set(self.art_params) - set(self._signature))
-        if unknown:
-            raise AttackError(
-                f"{self.name}: {cls_name} has no parameter(s) {', '.join(unknown)}; "
-                f"it takes {', '.join(sorted(self._signature)) or 'none'}"
-            )
-        for own in ("targeted", "norm"):
-            if own in self.art_params:
-                raise AttackError(
-                    f"{self.name}: pass {own}= as robustmask's own argument, not among ART's params"
-                )
-        if self.targeted and "targeted" not in self._signature and not self._handles_targets():
-            raise AttackError(f"{self.name}: {cls_name} has no targeted mode; use targeted=False")
-        if "norm" not in self._signature and self.norm != norms.get(self.default_norm):
-            raise AttackError(
-                f"{self.name}: {cls_name} has no norm parameter and works in {norms.get(self.default_norm).label} "
-                f"only; use norm={self.default_norm!r}"
-            )
-
-    def _handles_targets(self) -> bool:
-        """Subclasses that implement targeting themselves (JSMA picks targets) return True."""
-        return False
+            self.rel_stepsize = art_default_ratio(self._signature)  # ART's own eps_step / eps
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.art_params.items())
@@ -256,7 +184,7 @@ class ARTAttack(Attack):
     def predict_labels(self, model: Model, x: np.ndarray) -> np.ndarray:
         # The base asks the model for labels when y is None: for a black-box attack those are queries too.
         if not self.needs_gradients:
-            self.queries = (self.queries or 0) + len(x)
+            self._count_queries(len(x))
         return super().predict_labels(model, x)
 
     def generate(
@@ -298,23 +226,10 @@ class ARTAttack(Attack):
             estimator = art_estimator(model, info, self.clip, outputs=self.outputs)
             estimator.chunk_size = self.batch_size
             return estimator
-        from art.estimators.classification import BlackBoxClassifierNeuralNetwork
+        return black_box_estimator(model, info, self.clip, self.outputs, self._count_queries)
 
-        forward = _predict_function(model, info, self.outputs)
-
-        def predict(batch: np.ndarray) -> np.ndarray:
-            self.queries = (self.queries or 0) + len(batch)
-            return forward(tf.convert_to_tensor(np.asarray(batch, np.float32))).numpy()
-
-        # Square indexes clip_values; with clip=None it gets an unbounded box.
-        clip_values = self.clip if self.clip is not None else (-np.inf, np.inf)
-        return BlackBoxClassifierNeuralNetwork(
-            predict,
-            _input_shape(model, info),
-            info.num_classes,
-            channels_first=False,
-            clip_values=clip_values,
-        )
+    def _count_queries(self, images: int) -> None:
+        self.queries = (self.queries or 0) + images
 
     def art_kwargs(self, eps: float | None) -> dict[str, Any]:
         """The ART constructor's keyword arguments for one eps (None for attacks without eps)."""
@@ -385,59 +300,3 @@ class ARTAttack(Attack):
             adv[broken] = x[broken]
         adv = tf.convert_to_tensor(adv)
         return self.project(adv, tf.convert_to_tensor(x), 0.0 if eps is None else eps).numpy()
-
-
-if TYPE_CHECKING:  # pragma: no cover - to mypy the mixin is the ARTAttack it is mixed into
-    _WholeSetBase = ARTAttack
-else:
-    _WholeSetBase = object
-
-
-class WholeSetAttack(WholeSetCall, _WholeSetBase):
-    """Mixin for adapters that learn one thing from all the images of a call (a universal
-    perturbation, a patch): the base class must not split the call into batches, while ART and the
-    forward passes keep working in batches of ``batch_size``. Put it before `ARTAttack` in the bases."""
-
-    def estimator(self, model: Model, info: ModelInfo) -> BaseEstimator:
-        estimator = super().estimator(model, info)
-        estimator.chunk_size = self._inner_batch_size or self.batch_size
-        return estimator
-
-    def art_kwargs(self, eps: float | None) -> dict[str, Any]:
-        kwargs = super().art_kwargs(eps)
-        if "batch_size" in self._signature and "batch_size" not in self.art_params:
-            kwargs["batch_size"] = self._inner_batch_size or self.batch_size
-        return kwargs
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def _resolve_art_class(art_attack_class: type[EvasionAttack] | str) -> type[EvasionAttack]:
-    if isinstance(art_attack_class, str):
-        import art.attacks.evasion as evasion
-
-        cls = getattr(evasion, art_attack_class, None)
-        if cls is None:
-            raise AttackError(f"art.attacks.evasion has no attack called {art_attack_class!r}")
-        return cls
-    if not inspect.isclass(art_attack_class):
-        raise AttackError(f"ARTAttack needs an ART evasion attack class, got {art_attack_class!r}")
-    from art.attacks.attack import EvasionAttack
-
-    if not issubclass(art_attack_class, EvasionAttack):
-        raise AttackError(
-            f"{art_attack_class.__name__} is not an ART evasion attack (art.attacks.EvasionAttack)"
-        )
-    return art_attack_class
-
-
-def _art_parameters(cls: type[EvasionAttack]) -> dict[str, Any]:
-    """The ART constructor's parameters (after the estimator) and their defaults."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[2:]
-    return {p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
-
-def _art_default_ratio(signature: dict[str, Any]) -> float:
-    eps, step = signature.get("eps"), signature.get("eps_step")
-    if isinstance(eps, (int, float)) and isinstance(step, (int, float)) and eps > 0 and step > 0:
-        return float(step) / float(eps)
-    return 1.0 / 3.0

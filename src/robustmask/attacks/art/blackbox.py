@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from robustmask._deprecation import renamed_parameters
 from robustmask.attacks.art.adapter import ARTAttack
+from robustmask.attacks.art.parameters import STEPS, check_steps
 
 __all__ = ["SquareAttack", "HopSkipJump"]
 
@@ -28,9 +30,9 @@ class SquareAttack(ARTAttack):
     eps -> ART ``eps`` (L-inf). ``attack.queries``: model queries of the last call.
 
     Args:
-        max_iter: iterations (each queries the images still correctly classified once).
+        steps: iterations (each queries the images still correctly classified once; ART's ``max_iter``).
         p_init: initial fraction of pixels per square update.
-        nb_restarts: restarts.
+        restarts: runs, each on the images still correctly classified (>= 1; ART's ``nb_restarts``).
         **kwargs: the keyword arguments below.
 
     Keyword Args:
@@ -56,21 +58,22 @@ class SquareAttack(ARTAttack):
 
     Example::
 
-        square = robustmask.attacks.SquareAttack(max_iter=1000)
+        square = robustmask.attacks.SquareAttack(steps=1000)
         x_adv = square(model, x_test, y_test, eps=0.004)
         print(square.queries)
     """
 
     needs_gradients = False
 
-    def __init__(self, max_iter: int = 100, p_init: float = 0.8, nb_restarts: int = 1, **kwargs: Any) -> None:
+    @renamed_parameters({**STEPS, "nb_restarts": "restarts"})
+    def __init__(self, steps: int = 100, p_init: float = 0.8, restarts: int = 1, **kwargs: Any) -> None:
         from art.attacks.evasion import SquareAttack as ARTSquareAttack
 
         super().__init__(
             ARTSquareAttack,
-            max_iter=int(max_iter),
+            max_iter=check_steps(steps, "steps"),
             p_init=float(p_init),
-            nb_restarts=int(nb_restarts),
+            nb_restarts=check_steps(restarts, "restarts"),
             **kwargs,
         )
 
@@ -89,7 +92,7 @@ class HopSkipJump(ARTAttack):
 
     Args:
         norm: the distance it minimises: ``np.inf`` (default) or ``2``.
-        max_iter: iterations of the boundary walk.
+        steps: iterations of the boundary walk (ART's ``max_iter``).
         max_eval: most queries per gradient estimate.
         init_eval: queries of the first gradient estimate.
         init_size: tries to find a starting image of another class.
@@ -116,7 +119,7 @@ class HopSkipJump(ARTAttack):
 
     Example::
 
-        hsj = robustmask.attacks.HopSkipJump(max_iter=20, max_eval=1000)
+        hsj = robustmask.attacks.HopSkipJump(steps=20, max_eval=1000)
         x_adv = hsj(model, x_test, y_test)
         print(hsj.queries)
     """
@@ -124,10 +127,11 @@ class HopSkipJump(ARTAttack):
     eps_bounded = False
     needs_gradients = False
 
+    @renamed_parameters(STEPS)
     def __init__(
         self,
         norm: str | float = np.inf,
-        max_iter: int = 50,
+        steps: int = 50,
         max_eval: int = 10000,
         init_eval: int = 100,
         init_size: int = 100,
@@ -138,7 +142,7 @@ class HopSkipJump(ARTAttack):
         super().__init__(
             ARTHopSkipJump,
             norm=norm,
-            max_iter=int(max_iter),
+            max_iter=check_steps(steps, "steps"),
             max_eval=int(max_eval),
             init_eval=int(init_eval),
             init_size=int(init_size),

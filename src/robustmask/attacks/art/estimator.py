@@ -1,9 +1,25 @@
-"""The ART estimator robustmask builds from a Keras model, and the compiled forward pass black boxes get.
+"""The ART estimator robustmask builds from a Keras model: what ART sees of the model.
 
-`art_estimator(model, info, ...)` is an ART ``TensorFlowV2Classifier`` over a view of the model that
-outputs log-probabilities (or probabilities for the few ART attacks that read them so), with compiled
-loss, gradient and Jacobian functions. One estimator per model and settings is cached, holding the
-model weakly. ART itself is imported only when the first estimator is built.
+`art_estimator(model, info, ...)` is an ART ``TensorFlowV2Classifier`` with compiled loss, gradient
+and Jacobian functions, cached per model and settings (holding the model weakly). ART itself is
+imported only when the first estimator is built.
+
+ART gets a view of the model that outputs **log-probabilities**, whatever the model ends in (softmax,
+logits, a single sigmoid unit), and computes its loss with
+``keras.losses.CategoricalCrossentropy(from_logits=True)``. Log-probabilities are logits (softmax of
+them gives back the probabilities) and differ from the model's own logits by one constant per image, so
+
+* the cross-entropy, its gradient, and hence FGSM/BIM/PGD are exactly those of the native attacks
+  (which use the same `robustmask.modelinfo.log_probabilities`), with no 1e-7 probability clipping
+  that zeroes the gradient on confidently classified images of a softmax model;
+* attacks that work on logit *differences* -- DeepFool, Carlini & Wagner, the DLR loss of AutoPGD,
+  Square's margin -- see exactly the logit differences of the model, as their papers assume, even
+  for a softmax model (Keras 3 keeps the logits behind a softmax layer; see `modelinfo`);
+* single-unit (sigmoid) binary models appear to ART as ordinary 2-class models.
+
+The few ART attacks that read the outputs as probabilities (NewtonFool, VirtualAdversarialMethod) get
+the probabilities instead (``outputs="probabilities"``). Black-box attacks get a query-counting black
+box over the same view instead (`robustmask.attacks.art.queries`).
 """
 
 from __future__ import annotations
@@ -274,14 +290,6 @@ def art_estimator(
     if estimator.input_shape is None:  # learnt from the first batch for models that do not declare it
         estimator._input_shape = info.input_shape
     return estimator
-
-
-def _predict_function(
-    model: Model, info: ModelInfo, outputs: str = "log_probabilities"
-) -> Callable[[tf.Tensor], tf.Tensor]:
-    """A compiled forward pass to log-probabilities (or probabilities), cached per model (held weakly)."""
-    view = _ModelView(model, info, outputs)
-    return _cached(model, ("predict", info, outputs), lambda: tf.function(view, reduce_retracing=True))
 
 
 def _input_shape(model: Model, info: ModelInfo) -> tuple[int, ...] | None:

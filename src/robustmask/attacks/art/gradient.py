@@ -1,30 +1,23 @@
-"""Gradient attacks from ART with an L-inf budget: FGSM, BIM, PGD, MI-FGSM and AutoPGD.
+"""ART's FGSM, BIM and PGD: the twins of the native `FGSM`, `BIM` and `PGD`, to check one against the other.
 
 All are eps-bounded: ``attack(model, x, y, eps=...)`` sets ART's ``eps`` and derives its ``eps_step``
-from eps (each class says how; ``abs_stepsize`` overrides with a step in input units).
+from eps (each class says how; ``abs_stepsize`` overrides with a step in input units). They take the
+native attacks' names and step-size rules: ``steps`` (ART's ``max_iter``), ``restarts`` and
+``random_start`` (ART's ``num_random_init``), ``rel_stepsize``; see `robustmask.attacks.art.parameters`.
+MI-FGSM and AutoPGD, which adapt their steps, are in `robustmask.attacks.art.adaptive` (and importable
+from here as before).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from robustmask._validation import check_positive_int
+from robustmask._deprecation import renamed_parameters
 from robustmask.attacks.art.adapter import ARTAttack
-from robustmask.attacks.art.estimator import art_estimator
-from robustmask.errors import AttackError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from art.attacks.attack import EvasionAttack
-    from art.estimators.estimator import BaseEstimator
-
-    from robustmask._types import Model
-    from robustmask.modelinfo import ModelInfo
+from robustmask.attacks.art.adaptive import MIFGSM, AutoPGD
+from robustmask.attacks.art.parameters import RANDOM_INITS, STEPS, check_steps, num_random_init
 
 __all__ = ["ARTFGSM", "ARTBIM", "ARTPGD", "MIFGSM", "AutoPGD"]
-
-
-def _steps(value: object, name: str = "max_iter") -> int:
-    return check_positive_int(value, name, error=AttackError)
 
 
 class ARTFGSM(ARTAttack):
@@ -37,7 +30,11 @@ class ARTFGSM(ARTAttack):
     eps -> ART ``eps`` (the single step); ``eps_step`` is unused (``minimal=False``).
 
     Args:
-        num_random_init: random restarts (0: none, the plain FGSM).
+        random_start: step from a uniform random point of the eps ball (ART's ``num_random_init > 0``);
+            False (default) is the plain FGSM.
+        restarts: runs, each from a random start (>= 1; > 1 needs random_start). ART keeps the run
+            that fools the most images of the batch, and returns the batch unperturbed when no run
+            fools any. ART's ``num_random_init`` is ``restarts`` with a random start, else 0.
         **kwargs: the keyword arguments below.
 
     Keyword Args:
@@ -69,25 +66,27 @@ class ARTFGSM(ARTAttack):
 
     single_step = True
 
-    def __init__(self, num_random_init: int = 0, **kwargs: Any) -> None:
+    @renamed_parameters({"num_random_init": RANDOM_INITS})
+    def __init__(self, random_start: bool = False, restarts: int = 1, **kwargs: Any) -> None:
         from art.attacks.evasion import FastGradientMethod
 
-        super().__init__(FastGradientMethod, num_random_init=num_random_init, **kwargs)
+        inits = num_random_init(restarts, random_start, "ARTFGSM")
+        super().__init__(FastGradientMethod, num_random_init=inits, **kwargs)
 
 
 class ARTBIM(ARTAttack):
     """Basic Iterative Method, ART's implementation (``BasicIterativeMethod``).
 
     Kurakin, Goodfellow & Bengio, "Adversarial examples in the physical world", ICLR 2017 workshop,
-    https://arxiv.org/abs/1607.02533. Starts at x, ``max_iter`` signed-gradient steps, each projected
+    https://arxiv.org/abs/1607.02533. Starts at x, ``steps`` signed-gradient steps, each projected
     onto the eps ball.
 
-    eps -> ART ``eps``; ``eps_step = 1.25 * eps / max_iter`` (the native `BIM`'s rule: Kurakin et al.'s
+    eps -> ART ``eps``; ``eps_step = 1.25 * eps / steps`` (the native `BIM`'s rule: Kurakin et al.'s
     min(eps + 4, 1.25 eps) iterations of one level add up to 1.25 eps), or ``rel_stepsize * eps``.
 
     Args:
-        max_iter: iterations (>= 1).
-        rel_stepsize: ART's ``eps_step`` as a fraction of eps; ``None``: 1.25 / max_iter.
+        steps: iterations (>= 1; ART's ``max_iter``).
+        rel_stepsize: ART's ``eps_step`` as a fraction of eps; ``None``: 1.25 / steps.
         **kwargs: the keyword arguments below.
 
     Keyword Args:
@@ -111,16 +110,17 @@ class ARTBIM(ARTAttack):
 
     Example::
 
-        bim = robustmask.attacks.ARTBIM(max_iter=10)
+        bim = robustmask.attacks.ARTBIM(steps=10)
         x_adv = bim(model, x_test, y_test, eps=0.004)
     """
 
-    def __init__(self, max_iter: int = 10, rel_stepsize: float | None = None, **kwargs: Any) -> None:
+    @renamed_parameters(STEPS)
+    def __init__(self, steps: int = 10, rel_stepsize: float | None = None, **kwargs: Any) -> None:
         from art.attacks.evasion import BasicIterativeMethod
 
-        max_iter = _steps(max_iter)
-        rel_stepsize = 1.25 / max_iter if rel_stepsize is None else rel_stepsize
-        super().__init__(BasicIterativeMethod, max_iter=max_iter, rel_stepsize=rel_stepsize, **kwargs)
+        steps = check_steps(steps, "steps")
+        rel_stepsize = 1.25 / steps if rel_stepsize is None else rel_stepsize
+        super().__init__(BasicIterativeMethod, max_iter=steps, rel_stepsize=rel_stepsize, **kwargs)
 
 
 class ARTPGD(ARTAttack):
@@ -128,15 +128,19 @@ class ARTPGD(ARTAttack):
 
     Madry, Makelov, Schmidt, Tsipras & Vladu, "Towards Deep Learning Models Resistant to Adversarial
     Attacks", ICLR 2018, https://arxiv.org/abs/1706.06083. Starts at a random point of the eps ball
-    (``num_random_init`` restarts, ART keeps the best), then ``max_iter`` projected signed-gradient steps.
+    (``restarts`` runs, ART keeps a successful one), then ``steps`` projected signed-gradient steps, as the
+    native `PGD` with the same ``steps``, ``restarts`` and ``random_start``.
 
-    eps -> ART ``eps``; ``eps_step = 2.5 * eps / max_iter`` (Madry et al.'s rule, as in their
+    eps -> ART ``eps``; ``eps_step = 2.5 * eps / steps`` (Madry et al.'s rule, as in their
     robustness library: enough to cross the ball from a random start), or ``rel_stepsize * eps``.
 
     Args:
-        max_iter: iterations per restart (>= 1).
-        num_random_init: random restarts (ART keeps the best; 0 starts at x).
-        rel_stepsize: ART's ``eps_step`` as a fraction of eps; ``None``: 2.5 / max_iter.
+        steps: iterations per restart (>= 1; ART's ``max_iter``).
+        restarts: runs, each from a random start (>= 1; > 1 needs random_start); each image keeps its
+            first run unless a later one fools the model. ART's ``num_random_init`` is ``restarts`` with
+            a random start, else 0.
+        rel_stepsize: ART's ``eps_step`` as a fraction of eps; ``None``: 2.5 / steps.
+        random_start: start from a uniform random point of the eps ball (else from x, i.e. BIM).
         **kwargs: the keyword arguments below.
 
     Keyword Args:
@@ -160,197 +164,28 @@ class ARTPGD(ARTAttack):
 
     Example::
 
-        pgd = robustmask.attacks.ARTPGD(max_iter=20, num_random_init=3)
+        pgd = robustmask.attacks.ARTPGD(steps=20, restarts=3)
         x_adv = pgd(model, x_test, y_test, eps=0.004)
     """
 
+    @renamed_parameters({**STEPS, "num_random_init": RANDOM_INITS})
     def __init__(
-        self, max_iter: int = 10, num_random_init: int = 1, rel_stepsize: float | None = None, **kwargs: Any
+        self,
+        steps: int = 10,
+        restarts: int = 1,
+        rel_stepsize: float | None = None,
+        random_start: bool = True,
+        **kwargs: Any,
     ) -> None:
         from art.attacks.evasion import ProjectedGradientDescent
 
-        max_iter = _steps(max_iter)
-        num_random_init = _steps(num_random_init + 1, "num_random_init + 1") - 1
-        rel_stepsize = 2.5 / max_iter if rel_stepsize is None else rel_stepsize
+        steps = check_steps(steps, "steps")
+        inits = num_random_init(restarts, random_start, "ARTPGD")
+        rel_stepsize = 2.5 / steps if rel_stepsize is None else rel_stepsize
         super().__init__(
             ProjectedGradientDescent,
-            max_iter=max_iter,
-            num_random_init=num_random_init,
+            max_iter=steps,
+            num_random_init=inits,
             rel_stepsize=rel_stepsize,
             **kwargs,
         )
-
-
-class MIFGSM(ARTAttack):
-    """Momentum Iterative FGSM, ART's ``MomentumIterativeMethod``.
-
-    Dong, Liao, Pang, Su, Zhu, Hu & Li, "Boosting Adversarial Attacks with Momentum", CVPR 2018,
-    https://arxiv.org/abs/1710.06081. Accumulates a velocity of L1-normalised gradients (decay ``mu``)
-    and steps along its sign; transfers better to other models than BIM.
-
-    eps -> ART ``eps``; ``eps_step = eps / max_iter`` (the paper's alpha = eps / T), or
-    ``rel_stepsize * eps``. Defaults are the paper's: T = 10, mu = 1.0.
-
-    Args:
-        max_iter: iterations T (>= 1; the paper's 10).
-        decay: the momentum's decay mu (the paper's 1.0).
-        rel_stepsize: ART's ``eps_step`` as a fraction of eps; ``None``: 1 / max_iter.
-        **kwargs: the keyword arguments below.
-
-    Keyword Args:
-        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
-        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
-            ``None``: the class's default.
-        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
-            logits; True or False says which.
-        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
-        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
-            128).
-        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
-            rel_stepsize.
-        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
-            attack class.
-        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
-            ``None`` picks.
-        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
-        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
-            signature).
-
-    Example::
-
-        mifgsm = robustmask.attacks.MIFGSM(max_iter=10, decay=1.0)
-        x_adv = mifgsm(model, x_test, y_test, eps=0.004)
-    """
-
-    def __init__(
-        self, max_iter: int = 10, decay: float = 1.0, rel_stepsize: float | None = None, **kwargs: Any
-    ) -> None:
-        from art.attacks.evasion import MomentumIterativeMethod
-
-        max_iter = _steps(max_iter)
-        rel_stepsize = 1.0 / max_iter if rel_stepsize is None else rel_stepsize
-        super().__init__(
-            MomentumIterativeMethod,
-            max_iter=max_iter,
-            decay=float(decay),
-            rel_stepsize=rel_stepsize,
-            **kwargs,
-        )
-
-    def make_art_attack(self, estimator: BaseEstimator, eps: float | None) -> EvasionAttack:
-        # ART 1.20 disables momentum in its TensorFlow implementation (ART issue #2439) and picks that one
-        # for a TensorFlow estimator; its NumPy implementation is correct: use it.
-        from art.attacks.evasion.projected_gradient_descent.projected_gradient_descent_numpy import (
-            ProjectedGradientDescentNumpy,
-        )
-
-        attack = super().make_art_attack(estimator, eps)
-        if not isinstance(getattr(attack, "_attack", None), ProjectedGradientDescentNumpy):
-            kwargs = self.art_kwargs(eps)
-            attack._attack = ProjectedGradientDescentNumpy(
-                estimator=estimator,
-                norm=self.norm.order,
-                eps=kwargs["eps"],
-                eps_step=kwargs["eps_step"],
-                decay=kwargs["decay"],
-                max_iter=kwargs["max_iter"],
-                targeted=kwargs["targeted"],
-                num_random_init=0,
-                batch_size=kwargs["batch_size"],
-                verbose=kwargs["verbose"],
-            )
-        return attack
-
-
-_APGD_LOSSES = {
-    "ce": "cross_entropy",
-    "cross_entropy": "cross_entropy",
-    "dlr": "difference_logits_ratio",
-    "difference_logits_ratio": "difference_logits_ratio",
-}
-
-
-class AutoPGD(ARTAttack):
-    """Auto-PGD, ART's ``AutoProjectedGradientDescent``: PGD with a step size it adapts by itself.
-
-    Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
-    parameter-free attacks", ICML 2020, https://arxiv.org/abs/2003.01690 (APGD-CE and APGD-DLR of
-    AutoAttack).
-
-    eps -> ART ``eps``; ``eps_step = 2 * eps`` (the paper's initial step, which APGD then halves as
-    needed), or ``rel_stepsize * eps``.
-
-    Args:
-        loss_type: ``"ce"`` (cross-entropy, default) or ``"dlr"`` (Difference of Logits Ratio, which is
-            invariant to the scale of the logits). DLR needs logits and at least 3 classes. ART sees
-            log-probabilities, which differ from the logits by one constant per image, and DLR is
-            invariant to that constant: so DLR works on softmax models too, but not on 2-class models
-            (it needs a third-largest logit); that is checked at call time.
-        max_iter: iterations per restart (the paper: 100).
-        nb_random_init: random restarts (ART keeps the best).
-        rel_stepsize: the initial step as a fraction of eps; ``None``: 2.
-        **kwargs: the keyword arguments below.
-
-    Keyword Args:
-        clip (tuple[float, float] | None): the valid input range, ART's ``clip_values``, default ``(0, 1)``.
-        norm (str | int | None): ART's ``norm`` (``"inf"``, ``2`` or ``1``) where the ART attack has one;
-            ``None``: the class's default.
-        from_logits (bool | None): ``None`` (default) detects whether the model ends in softmax or outputs
-            logits; True or False says which.
-        targeted (bool): ``y`` holds target classes and the attack pushes towards them (default False).
-        batch_size (int | None): images per ART call and forward pass, and ART's ``batch_size`` (default
-            128).
-        abs_stepsize (float | None): ART's ``eps_step`` in input units, for every eps; overrides
-            rel_stepsize.
-        black_box (bool | None): give ART only the model's predictions; ``None`` (default) decides from the
-            attack class.
-        outputs (str | None): what ART sees the model output: ``"log_probabilities"`` or ``"probabilities"``;
-            ``None`` picks.
-        loss (None): not supported (ART attacks use their own loss): anything but None raises `AttackError`.
-        **params (Any): any other parameter of the ART attack class, passed on unchanged (checked against its
-            signature).
-
-    Example::
-
-        apgd = robustmask.attacks.AutoPGD(loss_type="dlr", max_iter=100)
-        x_adv = apgd(model, x_test, y_test, eps=0.004)
-    """
-
-    def __init__(
-        self,
-        loss_type: str = "ce",
-        max_iter: int = 100,
-        nb_random_init: int = 1,
-        rel_stepsize: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        from art.attacks.evasion import AutoProjectedGradientDescent
-
-        if loss_type not in _APGD_LOSSES:
-            raise AttackError(f"AutoPGD: loss_type must be 'ce' or 'dlr', got {loss_type!r}")
-        self.loss_type = loss_type
-        max_iter = _steps(max_iter)
-        nb_random_init = _steps(nb_random_init, "nb_random_init")
-        rel_stepsize = 2.0 if rel_stepsize is None else rel_stepsize
-        self._loss = _APGD_LOSSES[loss_type]
-        super().__init__(
-            AutoProjectedGradientDescent,
-            max_iter=max_iter,
-            nb_random_init=nb_random_init,
-            rel_stepsize=rel_stepsize,
-            **kwargs,
-        )
-
-    def estimator(self, model: Model, info: ModelInfo) -> BaseEstimator:
-        # ART's own loss_type path builds a fresh, uncompiled estimator on every call; an estimator whose
-        # loss is already CE or DLR (compiled, cached) is given instead, with ART's loss_type=None.
-        estimator = art_estimator(model, info, self.clip, loss=self._loss)
-        estimator.chunk_size = self.batch_size
-        return estimator
-
-    def check_model(self, model: Model, info: ModelInfo) -> None:
-        if self._loss == "difference_logits_ratio" and info.num_classes < 3:
-            raise AttackError(
-                f"AutoPGD(loss_type='dlr') needs a model with at least 3 classes (DLR divides by the gap between "
-                f"the largest and third-largest logit); this model has {info.num_classes}: use loss_type='ce'"
-            )

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from robustmask._deprecation import renamed_parameters
 from robustmask.attacks.art.adapter import ARTAttack
 from robustmask.attacks.art.estimator import art_estimator
+from robustmask.attacks.art.parameters import STEPS, check_steps
 from robustmask.errors import AttackError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,6 +76,7 @@ class JSMA(ARTAttack):
     """
 
     eps_bounded = False
+    picks_targets = True
 
     def __init__(self, theta: float = 1.0, gamma: float = 0.145, **kwargs: Any) -> None:
         from art.attacks.evasion import SaliencyMapMethod
@@ -83,9 +86,6 @@ class JSMA(ARTAttack):
         if float(theta) == 0.0:
             raise AttackError("JSMA: theta must not be 0 (it is the change applied to each chosen feature)")
         super().__init__(SaliencyMapMethod, theta=float(theta), gamma=float(gamma), **kwargs)
-
-    def _handles_targets(self) -> bool:
-        return True
 
     def art_labels(self, model: Model, info: ModelInfo, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if self.targeted:
@@ -107,7 +107,7 @@ class DeepFool(ARTAttack):
     even for a softmax model (see `robustmask.attacks.ARTAttack`).
 
     Args:
-        max_iter: largest number of linearisation steps.
+        steps: largest number of linearisation steps (ART's ``max_iter``).
         overshoot: relative overshoot past the boundary (ART's ``epsilon``).
         nb_grads: how many of the most likely classes are considered.
         **kwargs: the keyword arguments below.
@@ -135,22 +135,22 @@ class DeepFool(ARTAttack):
 
     Example::
 
-        deepfool = robustmask.attacks.DeepFool(max_iter=50)
+        deepfool = robustmask.attacks.DeepFool(steps=50)
         x_adv = deepfool(model, x_test, y_test)               # no eps: it chooses its own
     """
 
     eps_bounded = False
     default_norm = "2"  # the distance it minimises; ART's class has no norm parameter
 
-    def __init__(
-        self, max_iter: int = 50, overshoot: float = 0.02, nb_grads: int = 10, **kwargs: Any
-    ) -> None:
+    @renamed_parameters(STEPS)
+    def __init__(self, steps: int = 50, overshoot: float = 0.02, nb_grads: int = 10, **kwargs: Any) -> None:
         from art.attacks.evasion import DeepFool as ARTDeepFool
 
         if float(overshoot) < 0:
             raise AttackError(f"DeepFool: overshoot must be >= 0, got {overshoot!r}")
+        steps = check_steps(steps, "steps")
         super().__init__(
-            ARTDeepFool, max_iter=int(max_iter), epsilon=float(overshoot), nb_grads=int(nb_grads), **kwargs
+            ARTDeepFool, max_iter=steps, epsilon=float(overshoot), nb_grads=int(nb_grads), **kwargs
         )
 
     def run_art(
@@ -174,8 +174,8 @@ class CarliniL2(ARTAttack):
     Args:
         confidence: margin (in logits) by which the adversarial class must win (the paper's kappa).
         learning_rate: the inner optimiser's step.
-        max_iter: the inner optimiser's iterations.
         binary_search_steps: steps of the search for c.
+        steps: the inner optimiser's iterations for each c (ART's ``max_iter``).
         initial_const: the first c of that search.
         **kwargs: the keyword arguments below.
 
@@ -202,19 +202,20 @@ class CarliniL2(ARTAttack):
 
     Example::
 
-        cw = robustmask.attacks.CarliniL2(binary_search_steps=5, max_iter=20)
+        cw = robustmask.attacks.CarliniL2(binary_search_steps=5, steps=20)
         x_adv = cw(model, x_test, y_test)                     # no eps: it chooses its own
     """
 
     eps_bounded = False
     default_norm = "2"  # the distance it minimises; ART's class has no norm parameter
 
+    @renamed_parameters(STEPS)
     def __init__(
         self,
         confidence: float = 0.0,
         learning_rate: float = 0.01,
         binary_search_steps: int = 10,
-        max_iter: int = 10,
+        steps: int = 10,
         initial_const: float = 0.01,
         **kwargs: Any,
     ) -> None:
@@ -225,7 +226,7 @@ class CarliniL2(ARTAttack):
             confidence=float(confidence),
             learning_rate=float(learning_rate),
             binary_search_steps=int(binary_search_steps),
-            max_iter=int(max_iter),
+            max_iter=check_steps(steps, "steps"),
             initial_const=float(initial_const),
             **kwargs,
         )
@@ -241,14 +242,14 @@ class CarliniLInf(ARTAttack):
 
     Cost: ART runs it one image at a time; for each tau (starting at 1, times ``decrease_factor``
     while it succeeds, down to 1/256) it tries every c from ``initial_const`` to ``largest_const``
-    (times ``const_factor``), each with ``max_iter`` optimiser steps. With the paper's defaults that is
+    (times ``const_factor``), each with ``steps`` optimiser steps. With the paper's defaults that is
     thousands of gradient computations per image; ``learning_rate=0.1, initial_const=0.5,
     largest_const=2.0, decrease_factor=0.5`` is a quick approximation.
 
     Args:
         confidence: margin (in logits) by which the adversarial class must win.
         learning_rate: the inner optimiser's step.
-        max_iter: the inner optimiser's iterations.
+        steps: the inner optimiser's iterations for each c (ART's ``max_iter``).
         decrease_factor: how tau shrinks while the attack succeeds.
         initial_const: the first c tried.
         largest_const: the largest c tried.
@@ -278,17 +279,18 @@ class CarliniLInf(ARTAttack):
 
     Example::
 
-        cw = robustmask.attacks.CarliniLInf(max_iter=10)
+        cw = robustmask.attacks.CarliniLInf(steps=10)
         x_adv = cw(model, x_test, y_test)
     """
 
     eps_bounded = False
 
+    @renamed_parameters(STEPS)
     def __init__(
         self,
         confidence: float = 0.0,
         learning_rate: float = 0.01,
-        max_iter: int = 10,
+        steps: int = 10,
         decrease_factor: float = 0.9,
         initial_const: float = 1e-5,
         largest_const: float = 20.0,
@@ -301,7 +303,7 @@ class CarliniLInf(ARTAttack):
             CarliniLInfMethod,
             confidence=float(confidence),
             learning_rate=float(learning_rate),
-            max_iter=int(max_iter),
+            max_iter=check_steps(steps, "steps"),
             decrease_factor=float(decrease_factor),
             initial_const=float(initial_const),
             largest_const=float(largest_const),

@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from robustmask._deprecation import renamed_parameters
 from robustmask._validation import check_images
-from robustmask.attacks.art.adapter import ARTAttack, WholeSetAttack
+from robustmask.attacks.art.adapter import ARTAttack
+from robustmask.attacks.art.parameters import EPOCHS, check_steps
+from robustmask.attacks.art.whole_set import WholeSetAttack
 from robustmask.errors import AttackError
 
 if TYPE_CHECKING:  # pragma: no cover - ART is imported when the attack is built
@@ -155,7 +158,7 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
         center: the patch's place (its centre) as fractions of the image's height and width.
         size: the patch's size as fractions of the image's height and width.
         learning_rate: Adam's step (for images in [0, 1]; ART's default of 5.0 is for [0, 255]).
-        max_iter: passes over the images.
+        epochs: passes over the images (ART's ``max_iter``).
         jitter: random shift, in pixels, applied during optimisation.
         **kwargs: the keyword arguments below.
 
@@ -182,7 +185,7 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
 
     Example::
 
-        patch = robustmask.attacks.AdversarialPatch(max_iter=200)
+        patch = robustmask.attacks.AdversarialPatch(epochs=200)
         x_adv = patch(model, x_train[:256], y_train[:256])
         x_test_adv = patch.apply(x_test)              # the same sticker on unseen faces
         keras.utils.save_img("patch.png", patch.patch)  # print it
@@ -190,12 +193,13 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
 
     eps_bounded = False
 
+    @renamed_parameters(EPOCHS)
     def __init__(
         self,
         center: Sequence[float] = MASK_REGION["center"],
         size: Sequence[float] = MASK_REGION["size"],
         learning_rate: float = 0.1,
-        max_iter: int = 100,
+        epochs: int = 100,
         jitter: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -212,7 +216,7 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
         super().__init__(
             _placed_patch_class(),
             learning_rate=float(learning_rate),
-            max_iter=int(max_iter),
+            max_iter=check_steps(epochs, "epochs"),
             jitter=int(jitter),
             **kwargs,
         )

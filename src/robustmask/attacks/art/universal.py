@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from robustmask.attacks.art.adapter import ARTAttack, WholeSetAttack
+from robustmask._deprecation import renamed_parameters
+from robustmask.attacks.art.adapter import ARTAttack
+from robustmask.attacks.art.parameters import EPOCHS, check_steps
+from robustmask.attacks.art.whole_set import WholeSetAttack
 from robustmask.attacks.whole_set import AppliesUniversalPerturbation
 from robustmask.errors import AttackError
 
@@ -28,7 +31,7 @@ class UniversalPerturbation(AppliesUniversalPerturbation, WholeSetAttack, ARTAtt
     Moosavi-Dezfooli, Fawzi, Fawzi & Frossard, "Universal adversarial perturbations", CVPR 2017,
     https://arxiv.org/abs/1610.08401. Goes over the images, adds to the shared perturbation the
     (DeepFool, by default) step that fools the model on each image it does not fool yet, and projects
-    it onto the eps ball, until it fools a fraction ``1 - delta`` of the images or ``max_iter`` passes
+    it onto the eps ball, until it fools a fraction ``1 - delta`` of the images or ``epochs`` passes
     are done. It is the "one matrix for all images" that Sheikh & Zafar (2023) name as future work.
 
     eps -> ART ``eps``, the radius of the universal perturbation in ``norm`` (L-inf by default). One call computes one
@@ -40,11 +43,11 @@ class UniversalPerturbation(AppliesUniversalPerturbation, WholeSetAttack, ARTAtt
 
     Args:
         attacker: ART's name of the per-image attack: ``"deepfool"`` (the paper), ``"fgsm"``, ``"pgd"``...
-        attacker_params: its parameters (``verbose=False`` is added where it has one). ``"fgsm"``,
-            ``"bim"`` and ``"pgd"`` get ``eps`` = the universal eps unless given (BIM/PGD also 10 steps of
-            ``2.5 * eps / 10``).
+        attacker_params: its parameters, by ART's names (``verbose=False`` is added where it has one).
+            ``"fgsm"``, ``"bim"`` and ``"pgd"`` get ``eps`` = the universal eps unless given (BIM/PGD also
+            ``max_iter=10`` steps of ``eps_step = 2.5 * eps / 10``).
         delta: stop once a fraction ``1 - delta`` of the images is fooled.
-        max_iter: passes over the images.
+        epochs: passes over the images (ART's ``max_iter``), as for `SGDUniversalPerturbation`.
         **kwargs: the keyword arguments below.
 
     Keyword Args:
@@ -70,17 +73,18 @@ class UniversalPerturbation(AppliesUniversalPerturbation, WholeSetAttack, ARTAtt
 
     Example::
 
-        uap = robustmask.attacks.UniversalPerturbation(max_iter=5)
+        uap = robustmask.attacks.UniversalPerturbation(epochs=5)
         x_adv = uap(model, x_train[:500], y_train[:500], eps=0.02)
         x_test_adv = uap.apply(x_test)            # the same perturbation on unseen images
     """
 
+    @renamed_parameters(EPOCHS)
     def __init__(
         self,
         attacker: str = "deepfool",
         attacker_params: dict[str, Any] | None = None,
         delta: float = 0.2,
-        max_iter: int = 10,
+        epochs: int = 10,
         **kwargs: Any,
     ) -> None:
         from art.attacks.evasion import UniversalPerturbation as ARTUniversalPerturbation
@@ -103,7 +107,7 @@ class UniversalPerturbation(AppliesUniversalPerturbation, WholeSetAttack, ARTAtt
             attacker=attacker,
             attacker_params=params,
             delta=float(delta),
-            max_iter=int(max_iter),
+            max_iter=check_steps(epochs, "epochs"),
             **kwargs,
         )
         self.perturbation: np.ndarray | None = None

@@ -1,4 +1,4 @@
-"""``robustmask report`` and ``robustmask compare``: read results folders back."""
+"""``robustmask compare``: two results folders side by side (tables, figure, report.html)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,12 @@ from robustmask.evaluation.summary import read_summary
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+NAME = "compare"
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    report = commands.add_parser(
-        "report",
-        help="write report.html of a results folder",
-        description="(Re)write the self-contained report.html of a results folder made by "
-        "reproduce, evaluate --out, defend or compare.",
-    )
-    report.add_argument("folder", metavar="RESULTS_DIR")
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     compare = commands.add_parser(
-        "compare",
+        NAME,
         help="two results folders side by side (tables, figure, report.html)",
         description="Put the tables two runs share side by side, plot their accuracy "
         "against eps together, list the settings that differ, and write it "
@@ -38,16 +33,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     compare.add_argument(
         "--overwrite", action="store_true", help="replace results already in the output folder"
     )
+    return compare
 
 
-def report(args: argparse.Namespace) -> int:
-    from robustmask.evaluation.html_report import write_html_report
-
-    print(f"wrote {write_html_report(args.folder)}")
-    return 0
-
-
-def compare(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from robustmask._io import refuse_filled_folder, replaced_folder
     from robustmask.evaluation import plots
     from robustmask.evaluation.results import ResultsWriter, unnamed_norm
