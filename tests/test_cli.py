@@ -22,6 +22,11 @@ def run_cli(*args, timeout=600):
     )
 
 
+def one_line(err: str) -> str:
+    assert err.startswith("robustmask: error: ") and err.count("\n") == 1, err
+    return err
+
+
 def test_help_does_not_import_tensorflow():
     code = "import sys, robustmask.cli.main as m; m.build_parser(); print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -253,10 +258,17 @@ def test_defend_refuses_bad_names_and_parameters_before_training(tmp_path, capsy
     assert "unknown defense 'nope'" in capsys.readouterr().err
     # multi-eps has no single budget: --eps must be refused, not silently ignored.
     assert main(["defend", "--defense", "multi-eps", "--eps", "0.1", "--out", str(out)]) == 2
-    assert "multi-eps has no parameter 'eps'" in capsys.readouterr().err
+    assert "multi-eps trains at a list of epsilons" in one_line(capsys.readouterr().err)
     assert main(["defend", "--defense", "pgd-at", "--param", "stepz=3", "--out", str(out)]) == 2
     assert "stepz" in capsys.readouterr().err
     assert not out.exists()
+    # in Python, multi-eps takes its epsilons as a list, and a single number is refused the same way
+    from robustmask.defenses.presets import robust_preset
+    from robustmask.errors import RobustmaskError
+
+    assert robust_preset("multi-eps", eps=[0.01, 0.02]).eps == [0.01, 0.02]
+    with pytest.raises(RobustmaskError, match="not at one budget eps=0.1"):
+        robust_preset("multi-eps", eps=0.1)
 
 
 def test_defend_trains_compares_and_keeps_earlier_results(tmp_path):

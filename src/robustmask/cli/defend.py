@@ -37,7 +37,6 @@ class _DefenseHelp(str):
 NAME = "defend"
 DEFENSE_HELP = _DefenseHelp("defense name: {names} (default: %(default)s)")
 
-TRAINED_AGAINST_EPS = ("fast-at", "pgd-at", "trades")
 #: The old spelling of --defense: still accepted, with a warning.
 _RENAMED_FLAGS = {"--defence": "--defense"}
 

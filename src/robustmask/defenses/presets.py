@@ -20,6 +20,7 @@ from robustmask import paper
 from robustmask._deprecation import renamed_keywords, warn_renamed
 from robustmask.defenses.base import Defense
 from robustmask.defenses.registry import get
+from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -49,7 +50,7 @@ def robust_preset(
     name: str,
     *,
     epochs: int = 30,
-    eps: float | None = None,
+    eps: float | Sequence[float] | None = None,
     batch_size: int = 64,
     seed: int = 0,
     **overrides: Any,
@@ -72,6 +73,12 @@ def robust_preset(
     elif name == "fast-at":
         settings.update(eps=ROBUST_TRAIN_EPS)
     if eps is not None:  # given for a defence without a budget, the registry refuses it by name
+        if name == "multi-eps" and not isinstance(eps, Sequence):
+            raise RobustmaskError(
+                f"multi-eps trains at a list of epsilons (default: the paper's nine), not at one budget "
+                f"eps={eps:g}: give a list (eps=[0.004, 0.009]; on the command line --param "
+                "'eps=[0.004, 0.009]') or leave eps out"
+            )
         settings.update(eps=eps)
     settings.update(renamed_keywords(overrides, {"epsilons": "eps"}, "robust_preset"))
     return get(name, **settings)
