@@ -14,6 +14,7 @@ import pytest
 from robustmask._study_config import StudyConfig
 from robustmask.cli.main import build_parser
 from robustmask.defenses import comparison, presets
+from robustmask.errors import RobustmaskError
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "robustmask"
 
@@ -455,7 +456,8 @@ def test_robust_preset_takes_epsilons_as_eps():
     assert _no_warning(lambda: presets.robust_preset("multi-eps", epochs=1)).eps == list(
         presets.PAPER_TRAIN_EPSILONS
     )
-    assert presets.robust_preset("multi-eps", epochs=1, eps=0.03).eps == [0.03]
+    with pytest.raises(RobustmaskError, match="not at one budget eps=0.03"):
+        presets.robust_preset("multi-eps", epochs=1, eps=0.03)  # one number is a budget: refused
 
 
 # -- one prefix rule for the ART adapters -------------------------------------------------------------
