@@ -69,6 +69,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--trainer", choices=("pgd-at", "trades"), default="pgd-at")
+    parser.add_argument(
+        "--train-steps", type=int, default=7, help="PGD steps of the inner attack in training"
+    )
     parser.add_argument("--apgd-iter", type=int, default=100)
     parser.add_argument("--square-queries", type=int, default=5000)
     parser.add_argument(
@@ -168,7 +171,7 @@ def trainer(args: argparse.Namespace):
 
     settings = dict(
         eps=8 / 255,
-        steps=7,
+        steps=args.train_steps,
         epochs=args.epochs,
         batch_size=args.batch_size,
         layers="all",
@@ -323,7 +326,8 @@ def make_card(args, data, results, history, seconds, robust) -> dict:
             "undefended twin": f"every layer, clean images, Adam "
             f"{args.clean_learning_rate if args.base == 'imagenet' else 1e-3} cosine to 0, batch {args.batch_size}, "
             f"{args.clean_epochs} epochs",
-            "defense": f"{args.trainer} from the twin: eps 8/255, PGD-7 (step 2.5 eps / 7, random start), "
+            "defense": f"{args.trainer} from the twin: eps 8/255, PGD-{args.train_steps} "
+            f"(step 2.5 eps / {args.train_steps}, random start), "
             f"true labels, {args.epochs} epochs, eps ramp {args.eps_ramp} epochs, Adam {args.learning_rate} "
             f"cosine to 0, batch {args.batch_size}, every layer trained, BatchNorm in training mode",
         },
