@@ -69,9 +69,7 @@ def main():
         )
     # The same attack object also works by name once registered, and in the Evaluator.
     robustmask.attacks.register("rfgsm", RFGSM)
-    evaluation = robustmask.Evaluator(robustmask.attacks.get("rfgsm"), epsilons=epsilons).evaluate(
-        model, (x, y)
-    )
+    evaluation = robustmask.Evaluator(robustmask.attacks.get("rfgsm"), eps=epsilons).evaluate(model, (x, y))
     print("\nEvaluator with the registered 'rfgsm':")
     print(evaluation.to_string(index=False))
     print("custom attack example done")

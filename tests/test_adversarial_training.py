@@ -20,7 +20,7 @@ PRESETS = {
     "pgd-at": {"eps": TRAIN_EPS, "steps": 5},
     "fast-at": {"eps": TRAIN_EPS},
     "trades": {"eps": TRAIN_EPS, "steps": 5, "beta": 3.0},
-    "multi-eps": {"epsilons": [0.05, 0.1, TRAIN_EPS], "source": "current"},
+    "multi-eps": {"eps": [0.05, 0.1, TRAIN_EPS], "source": "current"},
 }
 
 

@@ -14,28 +14,11 @@ import pytest
 
 from robustmask.cli.main import main
 from robustmask.cli.shards import shard_value
-from robustmask.datasets import write_synthetic_face_mask_directory
-
-SIZE = 16
 
 
 @pytest.fixture(scope="module")
-def model_and_folder(tmp_path_factory):
-    import keras
-
-    from robustmask.datasets import synthetic_face_masks
-
-    root = tmp_path_factory.mktemp("sharded")
-    x, y = synthetic_face_masks(30, SIZE, seed=0)
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((SIZE, SIZE, 3)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")]
-    )
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=5, verbose=0)
-    model.save(root / "m.keras")
-    write_synthetic_face_mask_directory(root / "test", 50, SIZE, seed=1)  # 150 images: 64, 64, 22
-    return str(root / "m.keras"), str(root / "test")
+def model_and_folder(saved_model, face_folder):
+    return saved_model, str(face_folder(50))  # 150 images: batches of 64, 64, 22, one a shard
 
 
 @pytest.mark.parametrize(

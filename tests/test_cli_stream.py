@@ -9,31 +9,17 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from conftest import CLI_SIZE
 from robustmask.cli.main import main
 from robustmask.datasets import write_synthetic_face_mask_directory
 
-SIZE = 16
-
 
 @pytest.fixture(scope="module")
-def model_and_folder(tmp_path_factory):
-    import keras
-
-    from robustmask.datasets import synthetic_face_masks
-
-    root = tmp_path_factory.mktemp("streamed")
-    x, y = synthetic_face_masks(20, SIZE, seed=0)
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((SIZE, SIZE, 3)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")]
-    )
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=3, verbose=0)
-    model.save(root / "m.keras")
+def model_and_folder(saved_model, face_folder):
     # 3 x 25 images: two full batches of 64 would hide a last-batch difference, so 75 (64 + 11)
-    folder = write_synthetic_face_mask_directory(root / "test", 25, SIZE, seed=1)
+    folder = face_folder(25)
     (folder / "with_mask" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 4)
-    return str(root / "m.keras"), str(folder)
+    return saved_model, str(folder)
 
 
 def test_the_streamed_table_is_the_in_memory_one(model_and_folder, tmp_path, capsys):
@@ -57,7 +43,7 @@ def test_the_class_count_is_checked_before_any_attack(model_and_folder, tmp_path
 
     model, _ = model_and_folder
     two = write_synthetic_face_mask_directory(
-        tmp_path / "two", 3, SIZE, classes=["with_mask", "without_mask"]
+        tmp_path / "two", 3, CLI_SIZE, classes=["with_mask", "without_mask"]
     )
 
     def no_sweep(*args, **kwargs):
@@ -73,10 +59,9 @@ def test_the_class_count_is_checked_before_any_attack(model_and_folder, tmp_path
     ("extra", "says"),
     [
         (["--suite", "standard"], "--suite runs robustness_table, which needs the images in memory"),
-        (["--shard", "0/2", "--shard-out", "shards"], "--stream cannot be sharded"),
         (["--no-data"], "--stream reads a folder: give --data DIR"),
     ],
-    ids=["suite", "shard", "synthetic"],
+    ids=["suite", "synthetic"],
 )
 def test_stream_refuses_what_needs_the_images_in_memory(extra, says, model_and_folder, tmp_path, capsys):
     model, folder = model_and_folder

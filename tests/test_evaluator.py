@@ -45,12 +45,12 @@ def test_table_equals_hand_computation(tiny_model, tiny_data):
 def test_clean_row_first_and_dataset_equals_arrays(tiny_model, tiny_data):
     x, y = tiny_data
     evaluator = robustmask.Evaluator(FGSM(), [0.05, 0.0, 0.02], batch_size=17)
-    assert evaluator.epsilons == [0.0, 0.05, 0.02]
+    assert evaluator.eps == [0.0, 0.05, 0.02]
     from_arrays = evaluator.evaluate(tiny_model, (x, y))
     dataset = tf.data.Dataset.from_tensor_slices((x, np.eye(3)[y])).batch(25)
     from_dataset = evaluator.evaluate(tiny_model, dataset)
     pd.testing.assert_frame_equal(from_arrays, from_dataset, atol=1e-5)
-    assert list(robustmask.Evaluator(FGSM(), [0.01]).epsilons) == [0.0, 0.01]
+    assert list(robustmask.Evaluator(FGSM(), [0.01]).eps) == [0.0, 0.01]
 
 
 class CountingLayer(keras.layers.Layer):
@@ -221,9 +221,9 @@ def test_unbounded_attack_reports_its_measured_size(tiny_model, tiny_data):
     measured = np.abs(Overshoot()(tiny_model, x, y) - x).reshape(len(x), -1).max(axis=1).mean()
     assert table["Epsilon"].iloc[1] == pytest.approx(measured, rel=1e-5)
     assert table["Accuracy (%)"].iloc[1] < table["Accuracy (%)"].iloc[0]
-    with pytest.raises(RobustmaskError, match="chooses its own perturbation size: give no epsilons"):
+    with pytest.raises(RobustmaskError, match="chooses its own perturbation size: give no eps;"):
         robustmask.Evaluator(Overshoot(), [0.1])
-    with pytest.raises(RobustmaskError, match="FGSM needs epsilons"):
+    with pytest.raises(RobustmaskError, match="FGSM needs eps, e.g. Evaluator"):
         robustmask.Evaluator(FGSM())
 
 

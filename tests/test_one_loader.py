@@ -169,7 +169,7 @@ def test_train_undefended_is_the_seeded_fit_and_recalibrates_when_asked():
 # ------------------------------------------------------------------------------- the study's settings
 #: The settings summary.json listed before they were grouped: their flat names stay.
 FLAT = [
-    "preset", "data", "image_size", "n_per_class", "split", "seed", "weights", "architecture",
+    "preset", "data", "image_size", "n_per_class", "split", "stream", "seed", "weights", "architecture",
     "mobilenet_preprocessing", "epochs", "batch_size", "attack", "clip", "epsilons", "extra_epsilons",
     "defense_source", "subset", "defense_epochs", "defense_batch_size", "robust", "robust_defense",
     "robust_image_size", "robust_n_per_class", "robust_epochs", "robust_square_queries",

@@ -225,7 +225,7 @@ def test_one_panel_per_epsilon_after_the_clean_image(batch):
             ["a", "b"],
             [0.5, 0.5, 0.5],
             3,
-            "mismatched lengths: adversarial 3, epsilons 3, predictions 2, confidences 3",
+            "mismatched lengths: adversarial 3, eps 3, predictions 2, confidences 3",
         ),
         (["a", "b", "c"], [50.0, 87.0, 99.0], 3, "divide percentages by 100"),
         (["a", "b", "c"], [0.5, 0.5, 0.5], 0, r"\(n, H, W, 3\)"),

@@ -317,7 +317,7 @@ def test_scan_bad_inputs_are_one_line_errors_before_the_model_loads(
     def no_model(*args, **kwargs):
         raise AssertionError("the model loaded before the input was checked")
 
-    monkeypatch.setattr("robustmask.cli.commands.load_model", no_model)
+    monkeypatch.setattr("robustmask.cli._data.load_model", no_model)
     monkeypatch.setattr("robustmask.zoo.load_face_mask_detector", no_model)
     cases = [
         ([tmp_path / "missing.mp4"], "no such image or video file"),

@@ -1,6 +1,7 @@
 """One vocabulary: identifiers and flags say "defense"; attacks count ``steps``, ``restarts`` and
-``epochs`` and step by ``rel_stepsize``; trainers take ``eps``; an ART adapter carries the ART prefix
-exactly when a native attack has its name. The old names still work and warn."""
+``epochs`` and step by ``rel_stepsize``; trainers take ``eps`` (the evaluation functions too:
+test_eps_vocabulary.py); an ART adapter carries the ART prefix exactly when a native attack has its
+name. The old names still work and warn."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def test_compare_defences_warns_and_calls_compare_defenses(monkeypatch):
         comparison.compare_defences("model", "train", "test", {"a": 1}, [0.1], progress=True)
     assert calls == [(("model", "train", "test", {"a": 1}, [0.1]), {"progress": True})]
     with pytest.warns(DeprecationWarning, match="defenses="):  # its old keyword too
-        comparison.compare_defences("model", "train", "test", defences={"b": 2}, epsilons=[0.1])
-    assert calls[1] == (("model", "train", "test"), {"defenses": {"b": 2}, "epsilons": [0.1]})
+        comparison.compare_defences("model", "train", "test", defences={"b": 2}, eps=[0.1])
+    assert calls[1] == (("model", "train", "test"), {"defenses": {"b": 2}, "eps": [0.1]})
 
 
 def test_compare_defenses_is_the_function_and_takes_defenses():

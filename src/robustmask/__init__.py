@@ -5,7 +5,7 @@ does not pay for importing TensorFlow.
 
     >>> import robustmask
     >>> fgsm = robustmask.attacks.FGSM()
-    >>> table = robustmask.Evaluator(fgsm, epsilons=[0.0, 0.001, 0.002]).evaluate(model, (x, y))
+    >>> table = robustmask.Evaluator(fgsm, eps=[0.0, 0.001, 0.002]).evaluate(model, (x, y))
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
     import numpy as np
     import pandas as pd
+    import tensorflow as tf
 
     from robustmask.attacks.base import Attack
     from robustmask.evaluation.evaluator import EvaluationResult
@@ -64,7 +65,7 @@ _GROUPS = {
 }
 #: Each setting's flat name (`StudyConfig.quick(image_size=64)`, ``config.image_size``): group, field.
 FLAT_NAMES: dict[str, tuple[str, str]] = {
-    **{name: ("images", name) for name in ("data", "image_size", "n_per_class", "split")},
+    **{name: ("images", name) for name in ("data", "image_size", "n_per_class", "split", "stream")},
     **{
         name: ("training", name)
         for name in ("weights", "architecture", "mobilenet_preprocessing", "epochs", "batch_size")
@@ -190,9 +191,13 @@ class StudyConfig:
 
 @dataclass
 class StudyData:
-    """The study's images: train and test splits, class names, and where they came from."""
+    """The study's images: train and test splits, class names, and where they came from.
 
-    x_train: np.ndarray
+    With ``stream``, ``x_train`` is the folder's training stream (`robustmask.datasets.stream_faces`)
+    and ``y_train`` the labels of its files (of its readable files once the model has trained).
+    """
+
+    x_train: np.ndarray | tf.data.Dataset
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray

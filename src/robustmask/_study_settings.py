@@ -30,12 +30,15 @@ class DataSettings:
         image_size: side of the square images in pixels.
         n_per_class: synthetic images per class.
         split: the test fraction.
+        stream: read the folder's training share from disk batch by batch (tf.data) instead of
+            loading it (``reproduce --stream``); its test share is loaded.
     """
 
     data: str | None = None
     image_size: int = 96
     n_per_class: int = 500
     split: float = 0.07
+    stream: bool = False
 
 
 @dataclass(frozen=True)

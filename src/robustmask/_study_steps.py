@@ -8,13 +8,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from robustmask._study_config import StudyConfig, StudyData
 from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover - imported where they are used
     import keras
-    import numpy as np
     import pandas as pd
+    import tensorflow as tf
 
     from robustmask.attacks.base import Attack
     from robustmask.evaluation.evaluator import EvaluationResult
@@ -28,8 +30,10 @@ def _robust_comparison(
     table, one worst case per image over all of them.
 
     Returns the comparison table, the models by name and the test data they were compared on.
+    With ``stream``, the folder's training share is read from disk (the robust preset's 88/12 split).
     """
-    from robustmask.defenses.presets import robust_comparison, robust_data
+    from robustmask.datasets.source import stream_faces
+    from robustmask.defenses.presets import ROBUST_TEST_SHARE, robust_comparison, robust_data
     from robustmask.evaluation.worst_case import standard_attacks, standard_suite
 
     stage = config.robust_stage
@@ -37,9 +41,17 @@ def _robust_comparison(
         f"  beyond the paper: {stage.defense} on robustmask.zoo.facemask_cnn at {stage.image_size} px, "
         f"{stage.epochs} epochs"
     )
-    x_train, x_test, y_train, y_test = robust_data(
-        config.images.data, image_size=stage.image_size, n_per_class=stage.n_per_class, seed=config.seed
-    )
+    x_train: np.ndarray | tf.data.Dataset
+    y_train: np.ndarray | None
+    if config.images.stream:
+        faces = stream_faces(
+            config.images.data, image_size=stage.image_size, split=ROBUST_TEST_SHARE, seed=config.seed
+        )
+        x_train, x_test, y_train, y_test = faces.train, faces.x_test, None, faces.y_test
+    else:
+        x_train, x_test, y_train, y_test = robust_data(
+            config.images.data, image_size=stage.image_size, n_per_class=stage.n_per_class, seed=config.seed
+        )
     suite = standard_suite(
         num_classes=int(y_test.max()) + 1,
         apgd_iter=stage.apgd_iter,
@@ -55,7 +67,7 @@ def _robust_comparison(
         seed=config.seed,
         attacks=standard_attacks(square_queries=stage.square_queries),
         suite=suite,
-        epsilons=stage.epsilons,
+        eps=stage.epsilons,
         log=lambda message: log("  " + message.strip()),
         progress=progress,
     )
@@ -63,10 +75,29 @@ def _robust_comparison(
 
 
 def _load_data(config: StudyConfig, log: Callable[[str], None]) -> StudyData:
-    """The paper's images (`robustmask.datasets.source.load_faces`), split into train and test."""
-    from robustmask.datasets.source import load_faces
+    """The paper's images (`robustmask.datasets.source.load_faces`), split into train and test; with
+    ``stream``, the training share is streamed from disk (`robustmask.datasets.source.stream_faces`)."""
+    from robustmask.datasets.source import load_faces, stream_faces
 
     images = config.images
+    if images.stream:
+        streamed = stream_faces(
+            images.data,
+            image_size=images.image_size,
+            batch_size=config.training.batch_size,
+            split=images.split,
+            seed=config.seed,
+        )
+        files = streamed.report.files
+        log(
+            f"  data: {images.data}: {len(files)} training files streamed from disk, "
+            f"{len(streamed.y_test)} test images in memory, classes {', '.join(streamed.class_names)}"
+        )
+        y_files = streamed.report.labels.copy()
+        x_test, y_test = streamed.x_test, streamed.y_test
+        return StudyData(
+            streamed.train, y_files, x_test, y_test, streamed.class_names, f"folder {images.data}"
+        )
     faces = load_faces(
         images.data,
         image_size=images.image_size,
@@ -169,25 +200,33 @@ def _train_undefended(
 
     epochs, batch_size = config.training.epochs, config.training.batch_size
     callbacks = _progress_callbacks(progress, epochs, "training the face-mask model")
-    split = split_frozen_prefix(model, data.x_train[:2])
+    split = split_frozen_prefix(model, _sample(data))
+    streamed = _streamed(data)
     if split is None:
+        from robustmask.datasets.source import shuffled_batches
+
+        train = shuffled_batches(data.x_train, batch_size, seed=config.seed) if streamed else data.x_train
         return model.fit(
-            data.x_train,
-            data.y_train,
+            train,
+            None if streamed else data.y_train,
             epochs=epochs,
-            batch_size=batch_size,
+            batch_size=None if streamed else batch_size,
             validation_data=(data.x_test, data.y_test),
             verbose=0,
             callbacks=callbacks,
         )
     features, head = split
     head.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
-    f_train = features.predict(data.x_train, batch_size=64, verbose=0)
+    if streamed:  # one pass: each batch's features and labels (the images are not kept)
+        pairs = [(features(x, training=False).numpy(), y.numpy()) for x, y in data.x_train]
+        f_train, y_train = np.concatenate([f for f, _ in pairs]), np.concatenate([y for _, y in pairs])
+    else:
+        f_train, y_train = features.predict(data.x_train, batch_size=64, verbose=0), data.y_train
     f_test = features.predict(data.x_test, batch_size=64, verbose=0)
     log("  frozen base: its features computed once, the head trained on them")
     return head.fit(
         f_train,
-        data.y_train,
+        y_train,
         epochs=epochs,
         batch_size=batch_size,
         validation_data=(f_test, data.y_test),
@@ -210,10 +249,35 @@ def _sweep(
 
 
 def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    import numpy as np
-
     predicted = np.argmax(model.predict(x, batch_size=128, verbose=0), axis=1)
     return float(100.0 * np.mean(predicted == y))
+
+
+def _train_accuracy(model: keras.Model, data: StudyData) -> float:
+    """Accuracy on the training images; a stream's are read once, and ``data.y_train`` becomes the
+    labels of its readable files (its bad files are known after that pass)."""
+    if not _streamed(data):
+        return _accuracy(model, data.x_train, data.y_train)
+    pairs = [(np.argmax(model(x, training=False), axis=1), y.numpy()) for x, y in data.x_train]
+    predicted, data.y_train = np.concatenate([p for p, _ in pairs]), np.concatenate([y for _, y in pairs])
+    return float(100.0 * np.mean(predicted == data.y_train))
+
+
+def _streamed(data: StudyData) -> bool:
+    """Whether the training images are a stream (``reproduce --stream``), not arrays."""
+    return not isinstance(data.x_train, np.ndarray)
+
+
+def _sample(data: StudyData) -> np.ndarray:
+    """Two training images (the first batch's, for a stream): what a model is probed with."""
+    if _streamed(data):
+        return next(iter(data.x_train))[0].numpy()[:2]
+    return data.x_train[:2]
+
+
+def _train_set(data: StudyData) -> tuple[np.ndarray, np.ndarray] | tf.data.Dataset:
+    """The training images as a trainer's ``fit`` takes them: ``(x, y)`` arrays, or the stream."""
+    return data.x_train if _streamed(data) else (data.x_train, data.y_train)
 
 
 def _progress_callbacks(progress: bool, epochs: int, description: str) -> list[keras.callbacks.Callback]:

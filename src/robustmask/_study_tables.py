@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from robustmask._study_config import StudyConfig, StudyData
-from robustmask._study_steps import _note, _progress_callbacks, _sweep
+from robustmask._study_steps import _note, _progress_callbacks, _sample, _sweep, _train_set
 
 if TYPE_CHECKING:  # pragma: no cover - imported where they are used
     import keras
@@ -63,7 +63,7 @@ def _defend(
     from robustmask.frozen_features import split_frozen_prefix
 
     defense, clip = config.defense, (0.0, 1.0) if config.sweep.clip else None
-    frozen = defense.source == "original" and split_frozen_prefix(model, data.x_train[:2]) is not None
+    frozen = defense.source == "original" and split_frozen_prefix(model, _sample(data)) is not None
     trainer = MultiEpsilonAdversarialTrainer(
         _epsilons(table4),
         subset=defense.subset,
@@ -80,7 +80,7 @@ def _defend(
     )
     return trainer.fit(
         model,
-        (data.x_train, data.y_train),
+        _train_set(data),
         verbose=0,
         callbacks=_progress_callbacks(progress, defense.epochs, "adversarial training (Algorithm 2)"),
     )

@@ -44,9 +44,11 @@ from robustmask._study_steps import (  # noqa: F401  (the steps are monkeypatche
     _robust_comparison,
     _sweep,
     _note,
+    _train_accuracy,
     _train_undefended,
     resolve_weights,
 )
+from robustmask.errors import RobustmaskError
 from robustmask._study_tables import MOVE_THRESHOLD, _defend, _epsilons, _table4, _table5  # noqa: F401
 
 if TYPE_CHECKING:  # pragma: no cover - imported where they are used, after the arguments are checked
@@ -159,6 +161,10 @@ def _check_settings(config: StudyConfig) -> None:
     from robustmask._validation import check_choice
 
     check_choice(config.training.architecture, ARCHITECTURES, "architecture")
+    if config.images.stream and not config.images.data:
+        raise RobustmaskError(
+            "--stream (stream=True) reads a folder: give --data DIR (data=); the synthetic faces are made in memory"
+        )
     stage = config.robust_stage
     if not stage.enabled:
         return
@@ -214,7 +220,7 @@ def _settings_for(
 def _report_training(
     model: keras.Model, data: StudyData, notes: list[str], log: Callable[[str], None]
 ) -> tuple[float, float]:
-    train_accuracy = _accuracy(model, data.x_train, data.y_train)
+    train_accuracy = _train_accuracy(model, data)  # a stream's y_train: its readable files' labels
     test_accuracy = _accuracy(model, data.x_test, data.y_test)
     log(
         f"  trained: {train_accuracy:.2f}% train accuracy, {test_accuracy:.2f}% test accuracy "

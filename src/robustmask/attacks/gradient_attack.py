@@ -3,9 +3,9 @@
 `run` perturbs one batch for one epsilon using the helpers `gradient` (of the attack's loss),
 `project` (onto the eps ball of the attack's norm and the clip range) and ``self.norm.step`` (the
 steepest-ascent step of unit size in that norm). The base class compiles `generate` around it once
-per model and settings (instances with equal settings share it), keeps the hot path in TensorFlow,
-and `generate` stays graph-safe: evaluators and adversarial trainers call it inside their own
-compiled loops.
+per model and settings (instances with equal settings share it: `robustmask.attacks._compiled`),
+keeps the hot path in TensorFlow, and `generate` stays graph-safe: evaluators and adversarial
+trainers call it inside their own compiled loops.
 
 `perturb` runs the same `run` on an input the classifier sees through a differentiable map (a
 `ModelView`: the face crops of a camera frame, say), optionally only where a pixel ``mask`` allows.
@@ -29,16 +29,16 @@ from __future__ import annotations
 
 import abc
 import copy
-import functools
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import tensorflow as tf
 
 from robustmask._weakrefs import PerModelCache
+from robustmask.attacks._compiled import SHARED as _SHARED  # noqa: F401  (tests and benchmarks read it here)
+from robustmask.attacks._compiled import compiled, generate_body, loss_gradient_body
 from robustmask.attacks.base import Attack
 from robustmask.attacks.model_view import ModelView
-from robustmask.attacks.norms import Norm
 from robustmask.errors import AttackError
 from robustmask.modelinfo import clipped_cross_entropy, cross_entropy, log_probabilities
 
@@ -47,9 +47,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from robustmask.modelinfo import ModelInfo
 
 __all__ = ["GradientAttack", "LossSpec", "ModelView"]
-
-# Compiled `generate` functions shared by all instances with equal settings, per model (held weakly).
-_SHARED = PerModelCache()
 
 # loss(y_onehot, log_probs) -> per-example loss.
 LossFunction = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -225,63 +222,14 @@ class GradientAttack(Attack):
         leaves the batch and the number of epsilons open, so the last, smaller batch of a data set
         does not trace it again.
         """
-        return self._cached(model, _generate_for, x_shape, y_shape, [tf.TensorSpec([None], tf.float32)])
+        return compiled(self, model, generate_body, x_shape, y_shape, [tf.TensorSpec([None], tf.float32)])
 
     def compiled_gradient(
         self, model: Model, x_shape: tf.TensorShape, y_shape: tf.TensorShape
     ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
         """The compiled `loss_gradient` ``(x, y) -> gradient`` for `model`, any batch size, shared
         as `compiled_for` is."""
-        return self._cached(model, _loss_gradient_for, x_shape, y_shape, [])
-
-    def _cached(
-        self,
-        model: Model,
-        body: Callable[..., tf.Tensor],
-        x_shape: tf.TensorShape,
-        y_shape: tf.TensorShape,
-        more: list[tf.TensorSpec],
-    ) -> Callable[..., tf.Tensor]:
-        settings = self._settings_key()
-        cache = self._compiled if settings is None else _SHARED
-        key = (body.__name__, settings, tuple(x_shape[1:]), tuple(y_shape[1:]))
-        signature = [
-            tf.TensorSpec([None, *x_shape[1:]], tf.float32),
-            tf.TensorSpec([None, *y_shape[1:]], tf.float32),
-            *more,
-        ]
-        compiled = cache.get(model, key, lambda model_ref: self._compile(model_ref, body, signature))
-        return cast(Callable[..., tf.Tensor], compiled)
-
-    def _compile(
-        self, model_ref: Callable[[], object], body: Callable[..., tf.Tensor], signature: list[tf.TensorSpec]
-    ) -> Callable[..., tf.Tensor]:
-        # The function runs a snapshot of this instance: a setting changed later makes a new key,
-        # never a silently different function under the old one. The model is held weakly.
-        attack = copy.copy(self)
-        attack._mask = None
-        # A partial, not a closure: TensorFlow counts traces per code object, and the closures of one
-        # factory share theirs, so each new model or setting would be reported as "retracing".
-        return tf.function(functools.partial(body, attack, model_ref), input_signature=signature)
-
-    def _settings_key(self) -> Hashable | None:
-        """What the compiled graph depends on: the class and every public setting; None if unhashable.
-
-        A norm is keyed by its own settings (L1's percentile), not by its name only. A setting that
-        cannot be hashed (a tensor) keeps the compiled function to this instance.
-        """
-        items: list[tuple[str, type, object]] = []
-        for name, value in sorted(vars(self).items()):
-            if name.startswith("_") or name == "batch_size":  # batch_size only splits NumPy input
-                continue
-            if isinstance(value, Norm):
-                value = (type(value), tuple(sorted(vars(value).items())))
-            try:
-                hash(value)
-            except TypeError:
-                return None
-            items.append((name, type(value), value))
-        return (type(self), tuple(items))
+        return compiled(self, model, loss_gradient_body, x_shape, y_shape, [])
 
     def _generate(self, model: Model, x: tf.Tensor, y: tf.Tensor, epsilons: tf.Tensor) -> tf.Tensor:
         adversarial = tf.cast(self.run_many(model, x, y, epsilons), tf.float32)
@@ -299,17 +247,3 @@ class GradientAttack(Attack):
         x_rep = tf.tile(x, tf.concat([tf.shape(epsilons), tf.ones_like(image_shape)], 0))
         eps_rep = tf.repeat(epsilons, tf.shape(x)[0])
         return tf.reshape(self.project(flat, x_rep, eps_rep), tf.shape(adversarial))
-
-
-def _generate_for(
-    attack: GradientAttack, model_ref: Callable[[], object], x: tf.Tensor, y: tf.Tensor, epsilons: tf.Tensor
-) -> tf.Tensor:
-    """The body of a compiled `generate`: ``attack`` on the model ``model_ref`` refers to."""
-    return attack._generate(cast("Model", model_ref()), x, y, epsilons)
-
-
-def _loss_gradient_for(
-    attack: GradientAttack, model_ref: Callable[[], object], x: tf.Tensor, y: tf.Tensor
-) -> tf.Tensor:
-    """The body of a compiled `loss_gradient`."""
-    return attack.loss_gradient(cast("Model", model_ref()), x, y)

@@ -90,9 +90,9 @@ _REGISTRY = Registry(
         "autopgd": ("robustmask.attacks.art.adaptive:AutoPGD", _GRADIENT_LINF),
         "jsma": ("robustmask.attacks.art.minimal:JSMA", AttackInfo("self-sized", "inf", "iterative")),
         "deepfool": ("robustmask.attacks.art.minimal:DeepFool", AttackInfo("self-sized", "2", "iterative")),
-        "cw-l2": ("robustmask.attacks.art.minimal:CarliniL2", AttackInfo("self-sized", "2", "iterative")),
+        "cw-l2": ("robustmask.attacks.art.carlini:CarliniL2", AttackInfo("self-sized", "2", "iterative")),
         "cw-linf": (
-            "robustmask.attacks.art.minimal:CarliniLInf",
+            "robustmask.attacks.art.carlini:CarliniLInf",
             AttackInfo("self-sized", "inf", "iterative"),
         ),
         "square": (
@@ -143,9 +143,6 @@ def get(name: str, **params: Any) -> Attack:
 def resolve(name: str) -> Callable[..., Any]:
     """The class or factory called `name`, imported (or loaded from its plug-in) now."""
     return _REGISTRY.resolve(name)
-
-
-_resolve = resolve  # the name cli/commands.py and older code use
 
 
 def describe(name: str) -> AttackInfo:

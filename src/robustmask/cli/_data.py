@@ -11,7 +11,7 @@ import argparse
 import math
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,12 +21,15 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
 
-    from robustmask.datasets import FaceMaskData
+    from robustmask.datasets import FaceMaskData, StreamedFaces
 
 __all__ = [
     "check_class_count",
+    "check_stream_data",
     "data_for",
     "defend_data",
+    "defend_inputs",
+    "defend_stream",
     "images_for",
     "load_model",
     "model_input_size",
@@ -113,14 +116,19 @@ def stream_for(
     """
     from robustmask.datasets.streaming import stream_face_mask_directory, stream_report
 
-    if not args.data:
-        raise RobustmaskError("--stream reads a folder: give --data DIR (synthetic faces are made in memory)")
+    check_stream_data(args)
     stream = stream_face_mask_directory(
         args.data, image_size=model_input_size(model), batch_size=batch_size, class_names=args.class_names
     )
     names = list(stream_report(stream).class_names)
     check_class_count(model, names, f"the folder {args.data}")
     return stream, names
+
+
+def check_stream_data(args: argparse.Namespace) -> None:
+    """Refuse --stream without --data, in one line."""
+    if not args.data:
+        raise RobustmaskError("--stream reads a folder: give --data DIR (synthetic faces are made in memory)")
 
 
 def stream_skips_warning(stream: tf.data.Dataset) -> None:
@@ -196,6 +204,64 @@ def defend_data(
     if note:
         warnings.append(note)
     return (x_train, x_test, y_train, y_test), names, warnings
+
+
+def defend_stream(args: argparse.Namespace, size: int) -> tuple[StreamedFaces, list[str]]:
+    """--data's training images streamed from disk and the test images in memory, and warnings.
+
+    The test images are --test-data when given, else a share of --data's files held out by the folder
+    loader's rule (`robustmask.datasets.stream_faces`), as large as `defend_data`'s share of images.
+    """
+    import dataclasses
+
+    from robustmask.datasets.source import load_faces, stream_faces
+    from robustmask.datasets.streaming import stream_face_mask_directory, stream_report
+
+    check_stream_data(args)
+    warnings: list[str] = []
+    settings: dict[str, Any] = dict(image_size=size, seed=args.seed, class_names=args.class_names)
+    if args.test_data:
+        faces = stream_faces(args.data, **settings)
+        test = load_faces(args.test_data, image_size=size, seed=args.seed, class_names=faces.class_names)
+        faces = dataclasses.replace(faces, x_test=test.x_train, y_test=test.y_train)
+        if Path(args.data).resolve() == Path(args.test_data).resolve():  # streamed images are not compared
+            warnings += _same_images(args, faces.x_test[:0], faces.x_test)
+    else:
+        listed = stream_face_mask_directory(args.data, size, class_names=args.class_names)
+        files = len(stream_report(listed).files)
+        faces = stream_faces(
+            args.data, split=min(MAX_TEST_SHARE, max(TEST_SHARE, TEST_IMAGES / files)), **settings
+        )
+    note = test_size_note(len(faces.y_test))
+    return faces, warnings + ([note] if note else [])
+
+
+def defend_inputs(
+    args: argparse.Namespace, model: keras.Model | None, size: int
+) -> tuple[tuple[Any, np.ndarray, np.ndarray | None, np.ndarray], list[str], list[str]]:
+    """defend's ``(x_train, x_test, y_train, y_test)``, class names and data warnings, printed with the
+    counts; with --stream, x_train is --data's training stream and y_train None. The class count is
+    checked against `model`."""
+    data: tuple[Any, np.ndarray, np.ndarray | None, np.ndarray]
+    if args.stream:
+        faces, warnings = defend_stream(args, size)
+        data, names = (faces.train, faces.x_test, None, faces.y_test), list(faces.class_names)
+        train = f"{faces.report.readable} train files (streamed)"
+    else:
+        data, names, warnings = defend_data(args, size)
+        train = f"{len(data[0])} train"
+    if model is not None:
+        check_class_count(model, names, f"the folder {args.data}" if args.data else "the synthetic faces")
+        if not args.test_data:
+            print(
+                "note: the test images are a held-out share of --data; if --model was trained on those "
+                "images, pass --test-data with images it never saw"
+            )
+    test_from = args.test_data or "held out"
+    print(f"data: {train} / {len(data[1])} test ({test_from}) images at {size} px, {', '.join(names)}")
+    for warning in warnings:
+        print(f"warning: {warning}")
+    return data, names, warnings
 
 
 def _split(x: np.ndarray, y: np.ndarray, seed: int) -> list[np.ndarray]:

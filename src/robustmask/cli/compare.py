@@ -79,15 +79,38 @@ def run(args: argparse.Namespace) -> int:
 
 
 def side_by_side(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Tables of two runs joined on their first column (the epsilons), each other column once per run."""
+    """Tables of two runs joined row by row, each measured column once per run.
+
+    Rows are matched on their label columns: the first column (the epsilons of a sweep), then each
+    next text column both tables share (universal's Attack, then Set) until a label names one row.
+    Rows whose labels still repeat are matched in order, so a repeated label never multiplies rows.
+    """
     (label_a, a), (label_b, b) = tables.items()
     key = a.columns[0]
     if b.columns[0] != key:
         raise RobustmaskError(
             f"the two runs' tables start with different columns ({key!r}, {b.columns[0]!r})"
         )
-    merged = a.merge(b, on=key, how="outer", suffixes=(f" [{label_a}]", f" [{label_b}]"), sort=True)
-    return merged
+    keys = _row_labels(a, b)
+    a, b = (t.assign(**{_OCCURRENCE: t.groupby(keys, dropna=False).cumcount()}) for t in (a, b))
+    merged = a.merge(
+        b, on=[*keys, _OCCURRENCE], how="outer", suffixes=(f" [{label_a}]", f" [{label_b}]"), sort=True
+    )
+    return merged.drop(columns=_OCCURRENCE)
+
+
+_OCCURRENCE = "__occurrence__"  # the n-th row with the same labels, so repeats pair up in order
+
+
+def _row_labels(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    """The first column, then each next shared text column, until the labels name one row in both."""
+    keys = [str(a.columns[0])]
+    for column in a.columns[1:]:
+        unique = not (a.duplicated(keys).any() or b.duplicated(keys).any())
+        if unique or column not in b.columns or a[column].dtype.kind in "biufc":
+            break  # a number is a measurement, not a label
+        keys.append(str(column))
+    return keys
 
 
 def _label(folder: str) -> str:

@@ -70,11 +70,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         data="training images, one sub-folder per class (default: the embedded synthetic faces); without "
         "--test-data a stratified share of at least 12%% (about 50 images) is held out for testing",
     )
-    defend.add_argument(
-        "--test-data",
-        metavar="DIR",
-        help="a separate folder of test images, the same class folders (default: a share of --data)",
-    )
+    _add_test_and_stream_options(defend)
     defend.add_argument("--image-size", type=int, default=48, help="image size without --model (default: 48)")
     defend.add_argument("--epochs", type=int, default=30, help="epochs of training (default: 30)")
     defend.add_argument(
@@ -103,6 +99,21 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     return defend
 
 
+def _add_test_and_stream_options(defend: argparse.ArgumentParser) -> None:
+    defend.add_argument(
+        "--test-data",
+        metavar="DIR",
+        help="a separate folder of test images, the same class folders (default: a share of --data)",
+    )
+    defend.add_argument(
+        "--stream",
+        action="store_true",
+        help="read --data's training images from disk batch by batch (tf.data) instead of loading them "
+        "into memory, for folders larger than memory; the test images (--test-data, or a held-out share "
+        "of --data's files) are loaded",
+    )
+
+
 def _add_suite_options(defend: argparse.ArgumentParser) -> None:
     defend.add_argument(
         "--suite",
@@ -121,7 +132,8 @@ def _add_suite_options(defend: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from robustmask._io import refuse_filled_folder, replaced_folder, write_atomically
-    from robustmask.cli._data import check_class_count, defend_data, load_model
+    from robustmask.cli._data import defend_inputs, load_model
+    from robustmask.datasets.streaming import stream_report
     from robustmask.defenses.presets import robust_preset
 
     out = Path(args.out)
@@ -135,20 +147,7 @@ def run(args: argparse.Namespace) -> int:
     _suite(args.suite, suite_settings, 3)
     model = load_model(args) if args.model else None
     size = int(model.input_shape[1]) if model is not None else args.image_size
-    data, names, data_warnings = defend_data(args, size)
-    if model is not None:
-        check_class_count(model, names, f"the folder {args.data}" if args.data else "the synthetic faces")
-        if not args.test_data:
-            print(
-                "note: the test images are a held-out share of --data; if --model was trained on those "
-                "images, pass --test-data with images it never saw"
-            )
-    test_from = args.test_data or "held out"
-    print(
-        f"data: {len(data[0])} train / {len(data[1])} test ({test_from}) images at {size} px, {', '.join(names)}"
-    )
-    for warning in data_warnings:
-        print(f"warning: {warning}")
+    data, names, data_warnings = defend_inputs(args, model, size)
     checkpoints = out.parent / f".{out.name}.checkpoints"  # beside the results: a rerun resumes from it
     print(f"checkpoints in {checkpoints}: the same command resumes after an interruption")
     table, models, warnings = _compare(args, trainer, model, data, checkpoints, suite_settings, len(names))
@@ -160,8 +159,9 @@ def run(args: argparse.Namespace) -> int:
         "test_data": args.test_data or "held out from the data",
         "classes": names,
         "image_size": size,
-        "train": len(data[0]),
+        "train": len(data[0]) if data[2] is not None else stream_report(data[0]).readable,
         "test": len(data[1]),
+        "streamed": bool(args.stream),
     }
     settings.update(suite=args.suite, **suite_settings)
     with replaced_folder(out, overwrite=args.overwrite) as folder:
@@ -194,31 +194,38 @@ def _compare(
     args: argparse.Namespace,
     trainer: Any,
     model: Any,
-    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    data: tuple[Any, np.ndarray, np.ndarray | None, np.ndarray],
     checkpoints: Path,
     suite_settings: dict[str, Any],
     num_classes: int,
 ) -> tuple[pd.DataFrame, dict[str, Any], list]:
     """Train, attack both models with every attack, print the table, the headline and the warnings."""
+    import warnings as python_warnings
+
+    from robustmask.cli._data import stream_skips_warning
     from robustmask.defenses.comparison import comparison_warnings, markdown_table
     from robustmask.defenses.presets import robust_comparison
     from robustmask.evaluation.headline import headline, headline_lines
 
     x_train, x_test, y_train, y_test = data
-    table, models = robust_comparison(
-        x_train,
-        x_test,
-        y_train,
-        y_test,
-        [args.defense],
-        model=model,
-        epochs=args.epochs,
-        seed=args.seed,
-        defenses={args.defense: trainer},
-        fit_kwargs={"checkpoint_dir": checkpoints},
-        suite=_suite(args.suite, suite_settings, num_classes),
-        progress=not args.no_progress,
-    )
+    with python_warnings.catch_warnings():  # a stream's bad files: reported once, after training
+        python_warnings.filterwarnings("ignore", message=r"skipped .* while streaming ")
+        table, models = robust_comparison(
+            x_train,
+            x_test,
+            y_train,
+            y_test,
+            [args.defense],
+            model=model,
+            epochs=args.epochs,
+            seed=args.seed,
+            defenses={args.defense: trainer},
+            fit_kwargs={"checkpoint_dir": checkpoints},
+            suite=_suite(args.suite, suite_settings, num_classes),
+            progress=not args.no_progress,
+        )
+    if args.stream:
+        stream_skips_warning(x_train)
     warnings = comparison_warnings(table, num_classes) + _below_chance(table, num_classes, len(y_test))
     print(markdown_table(table))
     print("\n".join(headline_lines(headline(table)) + [f"warning: {warning}" for warning in warnings]))

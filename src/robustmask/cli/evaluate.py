@@ -63,7 +63,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="read --data from disk batch by batch (tf.data) instead of loading it into memory: the same "
         "table for a deterministic attack such as fgsm (random starts are drawn per batch, and the "
-        "batches hold other images); not with --suite or --shard",
+        "batches hold other images); with --shard, each shard decodes only its own files; not with --suite",
     )
     evaluate.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     x, y, names = data_for(model, args)
     if args.shard:
         return write_shard(
-            args, model, x, y, _shard_job(args, attacker if args.suite is None else None, names)
+            args, model, (x, y), _shard_job(args, attacker if args.suite is None else None, names)
         )
     if not args.suite:
         return _print_attack_table(args, attacker, *_attack_table(attacker, args, model, x, y, names), len(x))
@@ -137,21 +137,19 @@ def _refuse_stream_options(args: argparse.Namespace) -> None:
             "--stream is for an attack's sweep: --suite runs robustness_table, which needs the images in "
             "memory; drop --stream"
         )
-    if args.shard:
-        raise RobustmaskError(
-            "--stream cannot be sharded: a shard is a slice of a known number of images, and a stream's "
-            "count is known only once its bad files are dropped; drop --stream or --shard"
-        )
-    if not args.data:
-        raise RobustmaskError("--stream reads a folder: give --data DIR (synthetic faces are made in memory)")
+    from robustmask.cli._data import check_stream_data
+
+    check_stream_data(args)
 
 
 def _evaluate_stream(args: argparse.Namespace, attacker: Attack, model: Any) -> int:
-    """The attack's sweep over --data read batch by batch: the table of the in-memory path."""
+    """The attack's sweep over --data read batch by batch: the table of the in-memory path; with --shard,
+    this process's shard of it (its blocks of files: `robustmask.evaluation.shards`)."""
     import warnings as python_warnings
 
     import robustmask
     from robustmask.cli._data import stream_for, stream_skips_warning
+    from robustmask.cli.shards import write_shard
     from robustmask.evaluation import named_norm
     from robustmask.paper import EPSILONS as PAPER_EPSILONS
 
@@ -160,8 +158,13 @@ def _evaluate_stream(args: argparse.Namespace, attacker: Attack, model: Any) -> 
     evaluator.class_names = names
     with python_warnings.catch_warnings():  # reported once, after the pass, as the in-memory loader does
         python_warnings.filterwarnings("ignore", message=r"skipped .* while streaming ")
-        result = evaluator.evaluate(model, stream, progress=not args.no_progress, details=True)
+        if args.shard:
+            written = write_shard(args, model, stream, evaluator)
+        else:
+            result = evaluator.evaluate(model, stream, progress=not args.no_progress, details=True)
     stream_skips_warning(stream)
+    if args.shard:
+        return written
     table = named_norm(result.table)
     return _print_attack_table(args, attacker, table, list(result.warnings), int(table.attrs["examples"]))
 

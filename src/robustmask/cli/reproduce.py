@@ -18,6 +18,7 @@ _RENAMED_FLAGS = {
 #: The flags that override one setting of the preset: each dest is the setting's flat `StudyConfig` name.
 _OVERRIDES = (
     "data",
+    "stream",
     "seed",
     "weights",
     "architecture",
@@ -45,6 +46,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         None,
         data="Kaggle 'Sophisticated Face Mask Dataset' folder (default: the embedded synthetic faces)",
         class_names=False,
+    )
+    reproduce.add_argument(
+        "--stream",
+        action="store_true",
+        help="read --data's training images from disk batch by batch (tf.data) instead of loading them "
+        "into memory, for folders larger than memory (with --full: Algorithm 2 on every image); the test "
+        "share is loaded",
     )
     reproduce.add_argument(
         "--out", metavar="DIR", default="runs/reproduce", help="output folder (default: %(default)s)"

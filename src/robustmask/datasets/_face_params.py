@@ -115,12 +115,32 @@ def _covering_colours(rng, n, skin, background):
 
 
 def draw_params(labels, subcats, rng):
+    """Every image's parameters, by name: one array per parameter, one row per image.
+
+    The steps draw from `rng` in a fixed order (background, head, features, masks, scarves, the
+    complex cases, lighting), so the same seed gives the same faces.
+    """
     n = len(labels)
-    u = lambda lo, hi, shape=n: rng.uniform(lo, hi, shape).astype(_F)  # noqa: E731
+    u = _uniform(rng, n)
     p: dict[str, np.ndarray] = {}
     skin = _skin_colours(rng, n)
+    _draw_background(p, rng, u, n)
+    _draw_head(p, rng, u, n, skin)
+    _draw_features(p, rng, u, n, skin)
+    _draw_masks(p, rng, u, n, skin, np.asarray(CLASS_NAMES)[labels], subcats)
+    _draw_scarves(p, rng, u, n, skin)
+    _draw_complex_cases(p, rng, u, n, skin, subcats == "complex")
+    _draw_lighting(p, u, n)
+    return p
 
-    # Background: flat, gradient, low-frequency noise or clutter; colours can be skin-like.
+
+def _uniform(rng, n):
+    """``u(lo, hi, shape=n)``: float32 uniform draws, one per image unless `shape` says otherwise."""
+    return lambda lo, hi, shape=n: rng.uniform(lo, hi, shape).astype(_F)
+
+
+def _draw_background(p, rng, u, n):
+    """Background: flat, gradient, low-frequency noise or clutter; colours can be skin-like."""
     greys = np.repeat(u(0.2, 0.97)[:, None], 3, 1) + rng.normal(0, 0.02, (n, 3))
     bg1 = _mixture(rng, n, [(0.5, _random_colours(rng, n)), (0.2, _skin_colours(rng, n)), (0.3, greys)])
     p["bg1"] = np.clip(bg1, 0, 1).astype(_F)
@@ -135,7 +155,9 @@ def draw_params(labels, subcats, rng):
     p["cl_half"] = u(0.04, 0.22, (n, k, 2))
     p["cl_colour"] = _random_colours(rng, n * k).reshape(n, k, 3)
 
-    # Face geometry, in image units: centre, half-height R, aspect a (width/height), rotation.
+
+def _draw_head(p, rng, u, n, skin):
+    """Face geometry, in image units: centre, half-height R, aspect a (width/height), rotation; hair, shirt."""
     p["cx"], p["cy"] = u(0.43, 0.57), u(0.42, 0.5)
     p["R"], p["aspect"] = u(0.27, 0.33), u(0.70, 0.86)
     p["angle"] = u(-0.2, 0.2)
@@ -149,7 +171,9 @@ def draw_params(labels, subcats, rng):
     p["hair_volume"] = u(0.05, 0.2)
     p["shirt"] = _mixture(rng, n, [(0.6, _random_colours(rng, n)), (0.4, _MASKS[rng.integers(0, 7, n)])])
 
-    # Features, in face units (face half-height = 1).
+
+def _draw_features(p, rng, u, n, skin):
+    """Features, in face units (face half-height = 1)."""
     p["eye_x"], p["eye_y"], p["eye_r"] = u(0.26, 0.34), u(-0.28, -0.18), u(0.055, 0.08)
     p["iris"] = _IRIS[rng.integers(0, len(_IRIS), n)]
     p["brow_tilt"] = u(-0.15, 0.15)
@@ -157,8 +181,9 @@ def draw_params(labels, subcats, rng):
     p["mouth_y"], p["mouth_w"], p["mouth_h"] = u(0.5, 0.56), u(0.17, 0.28), u(0.03, 0.06)
     p["lips"] = np.clip(skin * u(0.6, 0.85)[:, None] + np.array([0.12, 0.0, 0.0], _F), 0, 1).astype(_F)
 
-    # Masks: where the top edge sits decides the class.
-    name = np.asarray(CLASS_NAMES)[labels]
+
+def _draw_masks(p, rng, u, n, skin, name, subcats):
+    """Masks: where the top edge sits decides the class (`name`: each image's class name)."""
     has_mask = name != "without_mask"
     top = np.where(name == "with_mask", u(-0.09, 0.0), 0).astype(_F)
     top = np.where(subcats == "mask_on_mouth_chin", u(0.30, 0.38), top)
@@ -171,15 +196,18 @@ def draw_params(labels, subcats, rng):
     p["mask_stripe_angle"] = u(0, np.pi)
     p["strap"] = np.where(rng.random((n, 1)) < 0.5, p["mask_c1"] * 0.85, np.float32(0.92)).astype(_F)
 
-    # Scarves (all classes alike, so a covering below the chin is no cue) in mask-like colours.
+
+def _draw_scarves(p, rng, u, n, skin):
+    """Scarves (all classes alike, so a covering below the chin is no cue) in mask-like colours."""
     p["scarf"] = rng.random(n) < 0.22
     p["scarf_top"] = u(0.98, 1.1)
     p["scarf_c1"] = _covering_colours(rng, n, skin, p["bg1"])
     p["scarf_c2"] = _covering_colours(rng, n, skin, p["bg1"])
     p["scarf_striped"] = rng.random(n) < 0.4
 
-    # The paper's "complex" cases: beard, long hair past the face, a hand over part of the face.
-    complex_ = subcats == "complex"
+
+def _draw_complex_cases(p, rng, u, n, skin, complex_):
+    """The paper's "complex" cases: beard, long hair past the face, a hand over part of the face."""
     feats = rng.random((n, 3)) < 0.45
     none = complex_ & ~feats.any(1)
     feats[none, rng.integers(0, 3, int(none.sum()))] = True
@@ -189,7 +217,7 @@ def draw_params(labels, subcats, rng):
     p["beard_colour"] = p["beard_colour"].astype(_F)
     p["strand_side"] = rng.choice([-1.0, 0.0, 1.0], n).astype(_F)  # long hair over one cheek or neither
     p["hand_u"] = u(-0.55, 0.55)
-    p["hand_v"] = np.where(has_mask, u(-0.55, -0.1), u(-0.45, 0.7)).astype(_F)
+    p["hand_v"] = np.where(p["has_mask"], u(-0.55, -0.1), u(-0.45, 0.7)).astype(_F)
     p["hand_angle"] = u(-0.9, 0.9)
     p["hand_size"] = u(0.75, 1.0)
     gloves = rng.random(n) < 0.3
@@ -197,9 +225,10 @@ def draw_params(labels, subcats, rng):
     hand[gloves] = _covering_colours(rng, n, skin, p["bg1"])[gloves]
     p["hand_colour"] = hand.astype(_F)
 
-    # Lighting.
+
+def _draw_lighting(p, u, n):
+    """Lighting."""
     p["brightness"], p["contrast"] = u(-0.1, 0.1), u(0.75, 1.15)
     p["light"], p["light_angle"] = u(0.0, 0.4), u(0, 2 * np.pi)
     p["cast"] = u(0.9, 1.1, (n, 3))
     p["noise"] = u(0.004, 0.045)
-    return p

@@ -12,7 +12,6 @@ the copies' share of the loss set by ``ratio``. The presets:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -25,16 +24,12 @@ from robustmask._validation import check_choice, check_eps_units, check_epsilons
 from robustmask._validation import check_positive_int, check_positive_number
 from robustmask.attacks.base import Attack
 from robustmask.defenses._data import CleanBatches
-from robustmask.defenses._model_copy import copy_model, prepare_layers
-from robustmask.defenses._optimizers import build_optimizer, check_optimizer, check_schedule
-from robustmask.defenses._run_plan import EpochIndex, check_attack, check_ratio, epochs_for, plan_ramp
-from robustmask.defenses._training_step import (
-    AdversarialTrainingModel,
-    LabelAwareCrossEntropy,
-    TRADESLoss,
-    build_state,
-)
+from robustmask.defenses._optimizers import check_optimizer, check_schedule
+from robustmask.defenses._run_plan import EpochIndex, check_attack, epochs_for, plan_ramp
+from robustmask.defenses._trainer_settings import KEEP_BEST, SOURCES, check_objective, resolve_labels
+from robustmask.defenses._training_model import TrainingModelBuilder
 from robustmask.defenses.base import Defense
+from robustmask.defenses.checkpoints import EpochCheckpoint, fingerprint
 from robustmask.defenses.distributed import is_chief, train
 from robustmask.defenses.validation import (
     RobustValidation,
@@ -46,17 +41,13 @@ from robustmask.errors import RobustmaskError
 from robustmask.modelinfo import inspect_model
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import tensorflow as tf
 
-    from robustmask.modelinfo import ModelInfo
-
-SOURCES = ("original", "current")
-LABELS = ("true", "predicted", "soft")
-OBJECTIVES = ("ce", "trades")
-KEEP_BEST = ("robust", "last")
+    from robustmask.defenses._training_step import AdversarialTrainingModel
 
 
-class AdversarialTrainer(Defense):
+class AdversarialTrainer(TrainingModelBuilder, Defense):
     """Train a defended copy of a model on clean images and adversarial copies of them.
 
     Args:
@@ -145,21 +136,10 @@ class AdversarialTrainer(Defense):
         self.attack = check_attack(attack)
         self.eps, _ = check_epsilons(eps)
         check_eps_units(self.eps, self.attack.norm, self.attack.clip, error=RobustmaskError)
-        self.objective = check_choice(objective, OBJECTIVES, "objective")
-        n = len(self.eps)
-        if self.objective == "trades" and (n != 1 or ratio not in (None, 0.5)):
-            raise RobustmaskError(
-                "objective='trades' takes one epsilon and ratio None: one copy per clean image"
-            )
-        self.ratio = (
-            (0.5 if self.objective == "trades" else n / (n + 1)) if ratio is None else check_ratio(ratio)
-        )
+        self.objective, self.ratio = check_objective(objective, ratio, len(self.eps))
         self.beta = float(beta)
         self.source = check_choice(source, SOURCES, "source")
-        default_labels = (
-            "soft" if self.objective == "trades" else "true" if source == "original" else "predicted"
-        )
-        self.labels = check_choice(default_labels if labels is None else labels, LABELS, "labels")
+        self.labels = resolve_labels(labels, self.objective, source)
         self.layers = check_choice(layers, ("trainable", "all"), "layers")
         self.batchnorm = check_choice(batchnorm or "train", ("train", "frozen"), "batchnorm")
         self.subset = check_fraction_or_count(subset, "subset")
@@ -227,27 +207,10 @@ class AdversarialTrainer(Defense):
         info = inspect_model(model, self.attack.from_logits, clean.sample)
         self.validation = self._validation(clean, validation_data)
         callbacks = list(callbacks or []) + ([self.validation] if self.validation is not None else [])
-        with self._scope():
-            defended = prepare_layers(copy_model(model), self.layers, self.batchnorm)
-            if self.validation is not None:
-                self.validation.guarded = defended
-            trainer = self._wrap(model, defended, info, ramp_steps)
-            trainer.compile(
-                optimizer=self._optimizer(model, clean.steps, epochs),
-                loss=self._loss(model, info),
-                metrics=["accuracy"],
-            )
-            build_state(trainer, clean.dataset.element_spec)
+        defended, trainer = self._compiled(model, info, ramp_steps, clean, epochs)
         initial_epoch = 0
         if checkpoint_dir is not None:
-            from robustmask.defenses.checkpoints import EpochCheckpoint, fingerprint
-
-            stateful = [self.validation] if self.validation is not None else []
-            checkpoint = EpochCheckpoint(checkpoint_dir, fingerprint(self, model, epochs), stateful)
-            checkpoint.writer = is_chief(self.strategy)  # all workers read it, the chief writes it
-            initial_epoch = checkpoint.restore(trainer, clean.sample)
-            if checkpoint.stopped:  # a collapse stopped the run: it ends as it ended then
-                initial_epoch = epochs
+            checkpoint, initial_epoch = self._resume(checkpoint_dir, model, epochs, trainer, clean.sample)
             callbacks.append(checkpoint)
         clean.epoch = initial_epoch
         callbacks.append(EpochIndex(clean))
@@ -265,24 +228,25 @@ class AdversarialTrainer(Defense):
         warn_if_rising(self.validation)
         return defended, history
 
-    # ------------------------------------------------------------------ hooks presets may override
-    def _wrap(
-        self, model: keras.Model, defended: keras.Model, info: ModelInfo, ramp_steps: int
-    ) -> AdversarialTrainingModel:
-        reference = model if self.source == "original" else defended
-        return AdversarialTrainingModel(
-            defended,
-            reference,
-            self.attack,
-            self.eps,
-            labels=self.labels,
-            info=info,
-            ratio=self.ratio,
-            ramp_steps=ramp_steps,
-            seed=self.seed,
-            paired=self.objective == "trades",
-        )
+    def _resume(
+        self,
+        folder: str | os.PathLike,
+        model: keras.Model,
+        epochs: int,
+        trainer: AdversarialTrainingModel,
+        sample: np.ndarray,
+    ) -> tuple[EpochCheckpoint, int]:
+        """The run's checkpoint callback and first epoch: the one after the last checkpoint in
+        `folder`, 0 for a new run, `epochs` for a run a callback stopped (it ends as it ended)."""
+        stateful = [self.validation] if self.validation is not None else []
+        checkpoint = EpochCheckpoint(folder, fingerprint(self, model, epochs), stateful)
+        checkpoint.writer = is_chief(self.strategy)  # all workers read it, the chief writes it
+        initial_epoch = checkpoint.restore(trainer, sample)
+        if checkpoint.stopped:  # a collapse stopped the run: it ends as it ended then
+            initial_epoch = epochs
+        return checkpoint, initial_epoch
 
+    # ------------------------------------------------------------------ hooks presets may override
     def _holdout(self, validation_data: Any, train_data: Any) -> int:
         return 0
 
@@ -294,32 +258,3 @@ class AdversarialTrainer(Defense):
         attack = validation_attack(self.attack, self.seed)
         keep_best = self.keep_best == "robust"
         return RobustValidation(None, attack, max(self.eps), x, y, keep_best=keep_best, warn_rising=False)
-
-    # ------------------------------------------------------------------ compile settings
-    def _optimizer(
-        self, model: keras.Model, steps_per_epoch: int | None, epochs: int
-    ) -> keras.optimizers.Optimizer:
-        steps = steps_per_epoch or 1
-        return build_optimizer(
-            self.optimizer,
-            model,
-            learning_rate=self.learning_rate,
-            schedule=self.schedule,
-            weight_decay=self.weight_decay,
-            total_steps=max(1, steps * epochs),
-            warmup_steps=self.warmup_epochs * steps,
-            default=self.default_optimizer,
-        )
-
-    def _loss(
-        self, model: keras.Model, info: ModelInfo
-    ) -> keras.losses.Loss | str | Callable[..., tf.Tensor]:
-        if self.objective == "trades":
-            return TRADESLoss(info, self.beta)
-        if self.loss is not None:
-            return self.loss
-        existing = getattr(model, "loss", None)
-        return existing if existing is not None else LabelAwareCrossEntropy(info)
-
-    def _scope(self) -> contextlib.AbstractContextManager[Any]:
-        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from robustmask._deprecation import renamed_keywords, warn_renamed
+from robustmask._deprecation import renamed_keywords, renamed_parameters, warn_renamed
 from robustmask.defenses.base import Defense
 from robustmask.evaluation.accuracy_section import accuracy_curves as accuracy_curves  # its home; kept here
 from robustmask.evaluation.attack_sets import AttackSet
@@ -40,12 +40,13 @@ UNDEFENDED = "undefended"
 _PER_MODEL = ("robust", "seconds", "gains")
 
 
+@renamed_parameters({"epsilons": "eps"})
 def compare_defenses(
     model: keras.Model,
     train_data: Any,
     test_data: Any,
     defenses: Mapping[str, Defense],
-    epsilons: Sequence[float],
+    eps: float | Sequence[float],
     *,
     attacks: Mapping[str, Attack] | Sequence[AttackSet] | None = None,
     suite: Mapping[str, Attack] | None = None,
@@ -55,9 +56,10 @@ def compare_defenses(
 ) -> tuple[pd.DataFrame, dict[str, keras.Model]]:
     """Train each defence on `train_data` from `model`, evaluate all on `test_data`.
 
-    `attacks` run individually (default: `standard_attacks`), then `suite` (e.g. `standard_suite`)
-    as a cascade; a suite attack whose name is taken is renamed "<name> (suite)". `progress` shows
-    a bar (stderr, a terminal only) per training and per model attacked.
+    `eps`: the budgets every model is attacked at (one or several; the old name ``epsilons`` still
+    works and warns). `attacks` run individually (default: `standard_attacks`), then `suite` (e.g.
+    `standard_suite`) as a cascade; a suite attack whose name is taken is renamed "<name> (suite)".
+    `progress` shows a bar (stderr, a terminal only) per training and per model attacked.
 
     Returns ``(table, models)``: the DataFrame (columns Defense, Train time (s), Epsilon, Clean (%),
     one per attack, Worst case (%)) with the undefended model's rows first, and name -> model. The
@@ -81,7 +83,7 @@ def compare_defenses(
     for name, defended in models.items():
         log(f"  attacking {name}")
         table = robustness_table(
-            defended, test_data, sets, epsilons, progress=progress, description=f"attacking {name}"
+            defended, test_data, sets, eps, progress=progress, description=f"attacking {name}"
         )
         table.insert(0, "Train time (s)", round(times[name], 1))
         table.insert(0, "Defense", name)

@@ -24,9 +24,10 @@ import tensorflow as tf
 from robustmask._validation import check_images, check_labels, check_positive_int, check_positive_number
 from robustmask.attacks.base import Attack
 from robustmask.attacks.pgd import PGD
-from robustmask.defenses.base import Defense
 from robustmask.attacks.losses import margin_loss
-from robustmask.errors import ModelError, RobustmaskError, first_line
+from robustmask.defenses._detector_network import detector_head, feature_extractor
+from robustmask.defenses.base import Defense
+from robustmask.errors import RobustmaskError
 from robustmask.modelinfo import inspect_model
 from robustmask.predictions import predict_labels
 
@@ -130,12 +131,12 @@ class AdversarialDetector(Defense):
         x = check_images(train_data[0], self.attack.clip)
         info = inspect_model(model, self.attack.from_logits, x)
         y = check_labels(train_data[1], len(x), info.num_classes)
-        extractor = self._extractor(model)  # before the attack: a bad layer name fails fast
+        extractor = feature_extractor(model, self.features)  # before the attack: a bad layer name fails fast
         x_adv = self._attack(model, x, y)
         inputs = np.concatenate([x, x_adv]).astype(np.float32)
         features = extractor.predict(inputs, batch_size=256, verbose=0)
         labels = np.concatenate([np.zeros(len(x)), np.ones(len(x_adv))]).astype(np.float32)[:, None]
-        head = self._head(features)
+        head = detector_head(features, self.hidden, self.seed)
         head.compile(
             keras.optimizers.Adam(self.learning_rate),
             keras.losses.BinaryCrossentropy(from_logits=True),
@@ -197,50 +198,6 @@ class AdversarialDetector(Defense):
         if self.attack.eps_bounded:
             return self.attack(model, x, y, eps=self.eps)
         return self.attack(model, x, y)
-
-    def _extractor(self, model: keras.Model) -> keras.Model:
-        layers = getattr(model, "layers", None)
-        try:
-            inputs = model.inputs
-        except (AttributeError, ValueError):
-            inputs = None
-        if not layers or not inputs:
-            raise ModelError(
-                f"features={self.features!r} needs a Functional or Sequential classifier "
-                f"(got {type(model).__name__})"
-            )
-        if self.features == "penultimate":
-            if len(layers) < 2:
-                raise ModelError("the classifier has one layer: there are no penultimate features")
-            layer = layers[-2]
-        else:
-            names = [layer.name for layer in layers]
-            if self.features not in names:
-                raise ModelError(
-                    f"the classifier has no layer {self.features!r}; its layers: {', '.join(names)}"
-                )
-            layer = layers[names.index(self.features)]
-        try:
-            return keras.Model(model.inputs, layer.output, name="detector_features")
-        except (ValueError, AttributeError) as error:
-            raise ModelError(
-                f"cannot read the features of layer {layer.name!r}: {first_line(error)}"
-            ) from None
-
-    def _head(self, features: np.ndarray) -> keras.Model:
-        init = keras.initializers.GlorotUniform(seed=self.seed)
-        norm = keras.layers.Normalization(axis=-1)  # features standardised with the training statistics
-        norm.adapt(features.reshape(len(features), -1))
-        return keras.Sequential(
-            [
-                keras.Input(features.shape[1:]),
-                keras.layers.Flatten(),
-                norm,
-                keras.layers.Dense(self.hidden, activation="relu", kernel_initializer=init),
-                keras.layers.Dense(1, kernel_initializer=init),
-            ],
-            name="detector_head",
-        )
 
 
 class DetectorAwarePGD(PGD):

@@ -41,7 +41,7 @@ class SweepSettings(Protocol):
     """What a sweep needs of its `Evaluator`: the attack, epsilons (clean first), batch size, labels."""
 
     attack: Attack
-    epsilons: list[float]
+    eps: list[float]
     batch_size: int
     labels: str
 
@@ -204,7 +204,7 @@ class _Sweeper:
         attack = settings.attack
         self.attack, self.model, self.details, self.labels_from = attack, model, details, settings.labels
         # Attacks that size their own perturbations run once (a placeholder eps they ignore).
-        self.attacked = settings.epsilons[1:] if attack.eps_bounded else [0.0]
+        self.attacked = settings.eps[1:] if attack.eps_bounded else [0.0]
         # Measured with the details only: one more gradient per batch, off the fast path.
         self.measure_gradients = details and bool(self.attacked) and attack.needs_gradients
         self.measure_sizes = details or not attack.eps_bounded  # reported, not needed otherwise

@@ -4,8 +4,8 @@ Its table has the form of Tables 4 and 5 of Sheikh & Zafar (2023): columns ``Eps
 ``Accuracy (%)`` and ``Loss`` (mean categorical cross-entropy against the true labels), the first
 row (eps 0) being the clean data. It streams the data batch by batch (one batch of images at a
 time; a few numbers per image are kept, `robustmask.evaluation._sweep`) and asks the attack for
-all epsilons of a batch at once, so FGSM costs one gradient per batch for the whole sweep. The epsilons are budgets in the attack's norm (``attack.norm``: L-inf
-for the paper, L2 or L1 otherwise); the table names it in ``table.attrs["norm"]``, and
+all epsilons of a batch at once, so FGSM costs one gradient per batch for the whole sweep. The
+epsilons (``eps``) are budgets in the attack's norm (``attack.norm``: L-inf for the paper, L2 or L1 otherwise); the table names it in ``table.attrs["norm"]``, and
 `named_norm` gives the table with the norm in its Epsilon column (``Epsilon (L2)``) for writers.
 """
 
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from robustmask._deprecation import renamed_parameters, warn_renamed
 from robustmask._validation import check_epsilons, check_eps_units, check_positive_int
 from robustmask.attacks.base import Attack
 from robustmask.errors import RobustmaskError
@@ -69,10 +70,11 @@ class Evaluator:
 
     Args:
         attack: any `robustmask.Attack` (FGSM for the paper's tables).
-        epsilons: the epsilons of the sweep, in table order. The clean row (eps 0) is always
-            first: it is added when missing. Attacks that choose their own perturbation size
+        eps: the epsilons of the sweep (one or several), in table order. The clean row (eps 0) is
+            always first: it is added when missing. Attacks that choose their own perturbation size
             (``eps_bounded = False``: DeepFool, C&W L2, JSMA) take none: they run once, and the
-            second row's Epsilon is their measured mean perturbation in the attack's norm.
+            second row's Epsilon is their measured mean perturbation in the attack's norm. The old
+            name ``epsilons`` still works and warns.
         batch_size: images per batch streamed through the model and the attack.
         class_names: names for the classification reports (default: "0", "1", ...).
         labels: "true" attacks with the true labels (the paper); "predicted" with the model's own
@@ -80,15 +82,16 @@ class Evaluator:
 
     Example::
 
-        evaluator = robustmask.Evaluator(robustmask.attacks.FGSM(), epsilons=PAPER_EPSILONS)
+        evaluator = robustmask.Evaluator(robustmask.attacks.FGSM(), eps=PAPER_EPSILONS)
         table = evaluator.evaluate(model, (x_test, y_test))       # the paper's Table 4
         result = evaluator.evaluate(model, test_ds, details=True)  # + reports, confidences
     """
 
+    @renamed_parameters({"epsilons": "eps"})
     def __init__(
         self,
         attack: Attack,
-        epsilons: Epsilons | None = None,
+        eps: Epsilons | None = None,
         *,
         batch_size: int = 64,
         class_names: Iterable[object] | None = None,
@@ -104,22 +107,28 @@ class Evaluator:
             raise RobustmaskError(f"labels must be 'true' or 'predicted', got {labels!r}")
         self.attack = attack
         if not attack.eps_bounded:
-            if epsilons is not None and np.size(epsilons):  # a scalar counts too
+            if eps is not None and np.size(eps):  # a scalar counts too
                 raise RobustmaskError(
-                    f"{attack.name} chooses its own perturbation size: give no epsilons; the table's second row "
+                    f"{attack.name} chooses its own perturbation size: give no eps; the table's second row "
                     f"reports the measured mean {attack.norm.label} size in its Epsilon column"
                 )
-            self.epsilons: list[float] = [0.0, float("nan")]
+            self.eps: list[float] = [0.0, float("nan")]
         else:
-            if epsilons is None:
-                raise RobustmaskError(f"{attack.name} needs epsilons, e.g. Evaluator(attack, [0.001, 0.002])")
-            eps, _ = check_epsilons(epsilons)
-            check_eps_units(eps, attack.norm, attack.clip, error=RobustmaskError)  # 8 meant as 8/255
+            if eps is None:
+                raise RobustmaskError(f"{attack.name} needs eps, e.g. Evaluator(attack, eps=[0.001, 0.002])")
+            budgets, _ = check_epsilons(eps)
+            check_eps_units(budgets, attack.norm, attack.clip, error=RobustmaskError)  # 8 meant as 8/255
             # The clean row comes first, whatever order the epsilons came in; duplicates are dropped.
-            self.epsilons = [0.0] + [e for e in dict.fromkeys(eps) if e != 0.0]
+            self.eps = [0.0] + [e for e in dict.fromkeys(budgets) if e != 0.0]
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.labels = labels
+
+    @property
+    def epsilons(self) -> list[float]:
+        """Deprecated: `eps` (the table's epsilons, clean first)."""
+        warn_renamed("Evaluator.epsilons", "Evaluator.eps")
+        return self.eps
 
     @overload
     def evaluate(
@@ -162,7 +171,7 @@ class Evaluator:
         """
         sweep = sweep_records(self, model, data, details=details, progress=progress)
         table = accuracy_table(
-            self.epsilons,
+            self.eps,
             sweep.labels(),
             sweep.predicted(),
             sweep.loss_sums(),

@@ -3,7 +3,7 @@
 Built on `Figure` directly, never on pyplot: nothing global changes (no backend switch, no open-figure
 registry) and no display is needed; `save_figure` renders PNGs with Agg.
 
-    >>> table = robustmask.Evaluator(FGSM(), epsilons=[0.0, 0.001, 0.002]).evaluate(model, (x, y))
+    >>> table = robustmask.Evaluator(FGSM(), eps=[0.0, 0.001, 0.002]).evaluate(model, (x, y))
     >>> save_figure(accuracy_and_loss_vs_eps({"undefended": table}), "fig13.png")
 """
 
@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from robustmask._deprecation import renamed_parameters
 from robustmask.errors import RobustmaskError
 import robustmask.evaluation._plot_inputs as check
 from robustmask.evaluation._plot_inputs import ACCURACY_KEYS as ACCURACY_KEYS  # (re-exported)
@@ -96,16 +97,17 @@ def adversarial_examples(
     return figure
 
 
+@renamed_parameters({"epsilons": "eps"})
 def image_across_eps(
     image: np.ndarray,
     adversarial: np.ndarray,
-    epsilons: Sequence[float],
+    eps: Sequence[float],
     predictions: Sequence[str],
     confidences: Sequence[float],
 ) -> Figure:
     """The clean image, then its adversarial version at each epsilon, in a row (the paper's Fig. 8).
 
-    `adversarial` is (len(epsilons), H, W, C) with the image's shape; `confidences` are the top
+    `adversarial` is (len(eps), H, W, C) with the image's shape; `confidences` are the top
     probabilities in [0, 1]. Titles read "eps 0.004: with_mask 87%".
 
         >>> image_across_eps(x[0], np.stack([fgsm(model, x[:1], y[:1], eps=e)[0] for e in eps]),
@@ -117,13 +119,13 @@ def image_across_eps(
         )
     clean = check.images("image", np.asarray(image)[None])[0]
     frames = check.images("adversarial", adversarial)
-    eps = [check.number("epsilons", e) for e in check.sequence("epsilons", epsilons)]
+    budgets = [check.number("eps", e) for e in check.sequence("eps", eps)]
     labels, confidence = (
         check.sequence("predictions", predictions),
         check.sequence("confidences", confidences),
     )
     check.same_lengths(
-        adversarial=len(frames), epsilons=len(eps), predictions=len(labels), confidences=len(confidence)
+        adversarial=len(frames), eps=len(budgets), predictions=len(labels), confidences=len(confidence)
     )
     if frames.shape[1:] != clean.shape:
         raise RobustmaskError(
@@ -132,9 +134,9 @@ def image_across_eps(
     confidence = [check.number("confidences", c) for c in confidence]
     if not all(0.0 <= c <= 1.0 for c in confidence):
         raise RobustmaskError("confidences must be probabilities in [0, 1] (divide percentages by 100)")
-    figure = _grid(1, len(eps) + 1, (2.4 * (len(eps) + 1), 2.8))
+    figure = _grid(1, len(budgets) + 1, (2.4 * (len(budgets) + 1), 2.8))
     _show(figure.axes[0], clean, "clean")
-    for ax, frame, e, label, c in zip(figure.axes[1:], frames, eps, labels, confidence):
+    for ax, frame, e, label, c in zip(figure.axes[1:], frames, budgets, labels, confidence):
         _show(ax, frame, f"eps {_eps(e)}: {label} {100 * c:.0f}%")
     return figure
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +49,15 @@ import pandas as pd
 import tensorflow as tf
 
 from robustmask._batching import is_dataset
+from robustmask._deprecation import renamed_parameters, warn_renamed
 from robustmask._validation import check_epsilons
 from robustmask._validation import check_positive_int
 from robustmask.attacks.base import Attack
+from robustmask.datasets.streaming import is_stream, stream_report, stream_slice
 from robustmask.errors import RobustmaskError
+from robustmask.evaluation._shard_files import FORMAT as _FORMAT
+from robustmask.evaluation._shard_files import load_shard as _load
+from robustmask.evaluation._shard_files import shard_files as _shard_files
 from robustmask.evaluation._shard_records import (
     evaluator_records,
     merge_evaluator,
@@ -69,28 +73,36 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["RobustnessSpec", "evaluate_shard", "merge_shards", "shard_bounds", "shard_file"]
 
-_FORMAT = 1
-_NAME = re.compile(r"shard-(\d+)-of-(\d+)\.npz")
-
 
 @dataclass(frozen=True)
 class RobustnessSpec:
-    """A `robustness_table` to shard: its attacks, epsilons, protocol and the chunk shards align to.
+    """A `robustness_table` to shard: its attacks, epsilons (``eps``), protocol and chunk size.
 
-    ``chunk_size`` images are scored and attacked together (see `robustness_table`); `table` is the
-    one-process table that merged shards equal.
+    ``chunk_size`` images are scored and attacked together (see `robustness_table`; shards align to
+    chunks); `table` is the one-process table that merged shards equal. The old name ``epsilons``
+    (keyword and attribute) still works and warns.
     """
 
     attacks: Mapping[str, Attack] | Sequence[AttackSet]
-    epsilons: Sequence[float]
+    eps: Sequence[float]
     protocol: str = "individual"
     chunk_size: int = 64
+
+    @property
+    def epsilons(self) -> Sequence[float]:
+        """Deprecated: `eps`."""
+        warn_renamed("RobustnessSpec.epsilons", "RobustnessSpec.eps")
+        return self.eps
 
     def table(self, model: Model, data: tuple[Images, Labels]) -> pd.DataFrame:
         """The table in one process (what `merge_shards` of this spec's shards equals)."""
         return robustness_table(
-            model, data, self.attacks, self.epsilons, protocol=self.protocol, chunk_size=self.chunk_size
+            model, data, self.attacks, self.eps, protocol=self.protocol, chunk_size=self.chunk_size
         )
+
+
+# The dataclass writes __init__; the old keyword goes through the one decorator for renamed names.
+setattr(RobustnessSpec, "__init__", renamed_parameters({"epsilons": "eps"})(RobustnessSpec.__init__))
 
 
 def shard_bounds(units: int, shard: int, num_shards: int) -> tuple[int, int]:
@@ -119,7 +131,9 @@ def evaluate_shard(
         job: an `Evaluator` (its table) or a `RobustnessSpec` (a `robustness_table`).
         model: the Keras classifier; every shard must get the same weights (checked at the merge).
         data: the whole data set, ``(x, y)`` arrays (sliced, not copied), or for an Evaluator a
-            batched tf.data.Dataset of known length (its batches are the units).
+            batched tf.data.Dataset of known length (its batches are the units), or a folder's
+            stream (`stream_face_mask_directory`: its blocks of files are the units, and a shard
+            decodes only its own files).
         shard: which slice (0 to num_shards - 1); see the module docstring for the rule.
         num_shards: how many slices the data is cut into.
         out: a folder (the file is named ``shard-00i-of-00N.npz``) or a ``.npz`` path.
@@ -152,7 +166,12 @@ def evaluate_shard(
         a, b = lo * job.chunk_size, min(hi * job.chunk_size, len(x))
         arrays = robustness_records(job.table(model, (x[a:b], y[a:b])), b - a, meta)
     elif is_dataset(data):
-        arrays = evaluator_records(job, model, cast(tf.data.Dataset, data).skip(lo).take(hi - lo), meta)
+        part = (
+            stream_slice(data, lo, hi)
+            if is_stream(data)
+            else cast(tf.data.Dataset, data).skip(lo).take(hi - lo)
+        )
+        arrays = evaluator_records(job, model, part, meta)
     else:
         x, y = data
         a, b = lo * job.batch_size, min(hi * job.batch_size, len(x))
@@ -222,16 +241,17 @@ def _settings(job: Evaluator | RobustnessSpec, model: Model, data: Any) -> tuple
         if is_dataset(data):
             raise RobustmaskError("a RobustnessSpec shards (x, y) arrays: load the data as arrays first")
         sets, descriptions = normalise_sets(job.attacks, job.protocol)
-        settings.update(
-            kind="robustness", epsilons=check_epsilons(job.epsilons)[0], descriptions=descriptions
-        )
+        settings.update(kind="robustness", epsilons=check_epsilons(job.eps)[0], descriptions=descriptions)
         settings["attacks"] = [{c: _describe(a) for c, a in s.attacks.items()} for s in sets]
         settings["protocols"] = [s.protocol for s in sets]
         unit, size = "chunk", check_positive_int(job.chunk_size, "chunk_size")
     else:
         settings.update(kind="evaluator", attacks=_describe(job.attack), labels_from=job.labels)
-        settings["epsilons"] = [None if np.isnan(e) else e for e in job.epsilons]
+        settings["epsilons"] = [None if np.isnan(e) else e for e in job.eps]
         unit, size = "batch", job.batch_size
+    if is_stream(data):  # its batches are blocks of its files: known before any file is decoded
+        settings["data"] = f"stream of {stream_report(data).fingerprint()}"
+        return "batch", stream_report(data).batches, settings
     if is_dataset(data):
         units = int(data.cardinality())
         if units < 0:
@@ -253,36 +273,3 @@ def _settings(job: Evaluator | RobustnessSpec, model: Model, data: Any) -> tuple
 def _describe(attack: Attack) -> str:
     params = getattr(attack, "art_params", None)
     return repr(attack) + (f" {sorted((k, repr(v)) for k, v in params.items())}" if params else "")
-
-
-def _shard_files(paths: list[str | os.PathLike]) -> list[Path]:
-    if not paths:
-        raise RobustmaskError("merge_shards needs shard files or folders holding them")
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if _NAME.fullmatch(f.name))
-            if not found:
-                raise RobustmaskError(f"no shard files (shard-*-of-*.npz) in {p}: run evaluate_shard first")
-            files += found
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise RobustmaskError(f"shard file {p} does not exist: run evaluate_shard for it or leave it out")
-    return files
-
-
-def _load(file: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    try:
-        with np.load(file, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        meta = json.loads(str(arrays.pop("meta")))
-    except Exception as err:  # any unreadable file: one line naming it
-        raise RobustmaskError(
-            f"{file} is not a readable shard file ({type(err).__name__}): rerun its shard"
-        ) from None
-    if meta.get("format") != _FORMAT:
-        raise RobustmaskError(
-            f"{file} is a shard file of format {meta.get('format')}, not {_FORMAT}: rerun its shard"
-        )
-    return meta, arrays

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from robustmask._deprecation import renamed_parameters
 from robustmask._progress import progress_bar
 from robustmask._validation import check_epsilons, check_images, check_labels, check_positive_int
 from robustmask.attacks.base import Attack
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from robustmask._types import Images, Labels, Model
+    from robustmask._types import Epsilons, Images, Labels, Model
 
 WORST_CASE = "Worst case (%)"
 
@@ -61,11 +62,12 @@ def predicted_classes(model: Model, x: np.ndarray, batch_size: int = 256) -> np.
     return predict_labels(model, x, batch_size=batch_size)
 
 
+@renamed_parameters({"epsilons": "eps"})
 def robustness_table(
     model: Model,
     data: tuple[Images, Labels],
     attacks: Mapping[str, Attack] | Sequence[AttackSet],
-    epsilons: Sequence[float],
+    eps: Epsilons,
     *,
     protocol: str = "individual",
     progress: bool = False,
@@ -85,7 +87,8 @@ def robustness_table(
             (for ``"cascade"``, in the order they run: strongest first is cheapest); or several
             `AttackSet` s, each with its own protocol, e.g. the individual attacks and the standard
             suite as a cascade: one table, one worst case over all of them.
-        epsilons: the budgets, in the attacks' norm (they must share one).
+        eps: the budgets (one or several), in the attacks' norm (they must share one). The old name
+            ``epsilons`` still works and warns.
         protocol: for a mapping, ``"individual"`` (each attack on every clean-correct image) or
             ``"cascade"`` (AutoAttack's: each on the images still robust); see the module docstring.
         progress: a progress bar (stderr, a terminal only) over the epsilons and attacks.
@@ -111,7 +114,7 @@ def robustness_table(
     """
     sets, descriptions = normalise_sets(attacks, protocol)
     norm = _check_attacks({name: a for attack_set in sets for name, a in attack_set.attacks.items()})
-    epsilons, _ = check_epsilons(epsilons)
+    epsilons, _ = check_epsilons(eps)
     x = check_images(data[0], (0.0, 1.0))
     info = inspect_model(model, None, x)
     y = check_labels(data[1], len(x), info.num_classes)

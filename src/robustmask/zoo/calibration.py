@@ -31,7 +31,8 @@ which are always removed (``finally``). Masks passed to BatchNorm are ignored (i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -159,64 +160,64 @@ def recalibrate_batchnorm(model: keras.Model, x: npt.ArrayLike, batch_size: int 
             f"recalibrate_batchnorm: model {getattr(model, 'name', model)!r} has no BatchNormalization layer; "
             "nothing to recalibrate."
         )
+    recorder = _Recorder()
+    with _wrapped_calls(layers, recorder):
+        if arr.shape[0] <= batch_size:
+            done = _one_pass(model, arr, recorder)
+        else:
+            done = _layer_by_layer(model, arr, batch_size, recorder)
+        if not done:
+            raise ModelError(
+                "recalibrate_batchnorm: the forward pass reached none of the model's BatchNormalization layers."
+            )
+    return model
 
-    state: dict[str, Any] = {"mode": "order", "target": None, "order": [], "moments": {}}
 
-    def make_wrapper(
-        layer: keras.layers.BatchNormalization, original: Callable[..., Any]
+class _Recorder:
+    """What the wrapped BatchNorm calls do, by `mode`: "order" notes the order the pass reaches the
+    layers in; "single" sets each layer reached to the moments of its whole input; "stream" adds the
+    input of `target` to `moments` and cuts the pass short."""
+
+    def __init__(self) -> None:
+        self.mode = "order"
+        self.target: keras.layers.BatchNormalization | None = None
+        self.order: list[keras.layers.BatchNormalization] = []
+        self.moments: Any = {}  # {layer: _Moments} in "single" mode, one _Moments in "stream" mode
+
+    def wrap(
+        self, layer: keras.layers.BatchNormalization, original: Callable[..., Any]
     ) -> Callable[..., Any]:
         def wrapped(inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
-            mode = state["mode"]
-            if mode == "order":
-                if all(layer is not other for other in state["order"]):
-                    state["order"].append(layer)
-            elif mode == "single":
+            if self.mode == "order":
+                if all(layer is not other for other in self.order):
+                    self.order.append(layer)
+            elif self.mode == "single":
                 values = np.asarray(inputs)
                 mom = _Moments()
                 mom.update(values, _reduction_axes(layer, values.ndim))
-                if all(layer is not other for other in state["moments"]):
-                    state["moments"][layer] = mom
+                if all(layer is not other for other in self.moments):
+                    self.moments[layer] = mom
                     _assign(layer, mom)
-            elif mode == "stream" and layer is state["target"]:
+            elif self.mode == "stream" and layer is self.target:
                 values = np.asarray(inputs)
-                state["moments"].update(values, _reduction_axes(layer, values.ndim))
+                self.moments.update(values, _reduction_axes(layer, values.ndim))
                 raise _StopForward
             return original(inputs, training=False, mask=mask)
 
         return wrapped
 
+
+@contextlib.contextmanager
+def _wrapped_calls(layers: list[keras.layers.BatchNormalization], recorder: _Recorder) -> Iterator[None]:
+    """Each layer's ``call`` wrapped by `recorder` (per instance) inside the block, always unwrapped after."""
     patched: list[tuple[keras.layers.BatchNormalization, bool, Callable[..., Any]]] = []
     try:
         for layer in layers:
             had_own = "call" in vars(layer)
             original = layer.call
-            layer.call = make_wrapper(layer, original)
+            layer.call = recorder.wrap(layer, original)
             patched.append((layer, had_own, original))
-
-        n = arr.shape[0]
-        if n <= batch_size:
-            state["mode"] = "single"
-            state["moments"] = {}
-            model(arr, training=False)
-            done = list(state["moments"])
-        else:
-            state["mode"] = "order"
-            model(arr[:1], training=False)
-            done = list(state["order"])
-            for layer in done:
-                state["mode"] = "stream"
-                state["target"] = layer
-                state["moments"] = _Moments()
-                for start in range(0, n, batch_size):
-                    try:
-                        model(arr[start : start + batch_size], training=False)
-                    except _StopForward:
-                        pass
-                _assign(layer, state["moments"])
-        if not done:
-            raise ModelError(
-                "recalibrate_batchnorm: the forward pass reached none of the model's BatchNormalization layers."
-            )
+        yield
     finally:
         for layer, had_own, original in patched:
             if had_own:
@@ -226,4 +227,29 @@ def recalibrate_batchnorm(model: keras.Model, x: npt.ArrayLike, batch_size: int 
                     object.__delattr__(layer, "call")
                 except AttributeError:  # pragma: no cover - defensive
                     pass
-    return model
+
+
+def _one_pass(model: keras.Model, arr: np.ndarray, recorder: _Recorder) -> list[Any]:
+    """All of `arr` in one forward pass, each layer recalibrated when reached; the layers reached."""
+    recorder.mode = "single"
+    recorder.moments = {}
+    model(arr, training=False)
+    return list(recorder.moments)
+
+
+def _layer_by_layer(model: keras.Model, arr: np.ndarray, batch_size: int, recorder: _Recorder) -> list[Any]:
+    """One layer at a time, in the order the pass reaches them, `arr` streamed in batches; the layers."""
+    recorder.mode = "order"
+    model(arr[:1], training=False)
+    done = list(recorder.order)
+    for layer in done:
+        recorder.mode = "stream"
+        recorder.target = layer
+        recorder.moments = _Moments()
+        for start in range(0, arr.shape[0], batch_size):
+            try:
+                model(arr[start : start + batch_size], training=False)
+            except _StopForward:
+                pass
+        _assign(layer, recorder.moments)
+    return done

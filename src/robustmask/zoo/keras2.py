@@ -15,6 +15,7 @@ import os
 import re
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robustmask.errors import ModelError, first_line
@@ -147,52 +148,12 @@ def load_legacy_h5(
 
     p = check_h5_file(path, "model")
     with h5py.File(str(p), "r") as f:
-        raw = f.attrs.get("model_config")
-        if raw is None:
-            raise ModelError(
-                f"{p} holds weights only (no model_config attribute): build the architecture in code and "
-                "pass it as robustmask.zoo.load_model(path, architecture=build) to set them by layer name."
-            )
+        config = _stored_config(f, p)
         try:
-            config = json.loads(decode(raw))
-        except ValueError as exc:
-            raise ModelError(
-                f"{p}: its model_config attribute is not valid JSON ({first_line(exc)})."
-            ) from None
-
-        first_error: BaseException | None = None
-        try:
-            from keras.src.legacy.saving import legacy_h5_format
-
-            return _unwrap_single_io(
-                legacy_h5_format.load_model_from_hdf5(
-                    f, custom_objects=custom_objects, compile=False, safe_mode=safe_mode
-                )
-            )
+            return _load_with_keras(f, custom_objects, safe_mode)
         except Exception as exc:  # fall through to the patched config
             first_error = exc
-
-        config = _patch_keras2_config(config)
-        last_error: BaseException | None = None
-        dropped: list[str] = []
-        model = None
-        for _ in range(20):
-            try:
-                # Keras consumes (mutates) the config it deserialises: give it a copy.
-                model = _model_from_config(copy.deepcopy(config), custom_objects, safe_mode)
-                break
-            except Exception as exc:
-                last_error = exc
-                found = _offending_key(str(exc))
-                if found is None:
-                    break
-                key, cls = found
-                # Strip it from that class's configs; failing that (the error named an outer class),
-                # from every config that has it.
-                if not _strip_key(config, key, cls, dropped) and not (
-                    cls and _strip_key(config, key, None, dropped)
-                ):
-                    break
+        model, last_error, dropped = _rebuilt(_patch_keras2_config(config), custom_objects, safe_mode)
         if model is None:
             if _refused_as_unsafe(last_error) or _refused_as_unsafe(first_error):
                 raise ModelError(
@@ -217,6 +178,59 @@ def load_legacy_h5(
                 f"rebuilt the model in {p} but could not load its weights ({first_line(exc)})."
             ) from None
     return _unwrap_single_io(model)
+
+
+def _stored_config(f: h5py.File, p: Path) -> dict[str, Any]:
+    """The file's ``model_config`` attribute, parsed; a `ModelError` for a weights-only or broken file."""
+    raw = f.attrs.get("model_config")
+    if raw is None:
+        raise ModelError(
+            f"{p} holds weights only (no model_config attribute): build the architecture in code and "
+            "pass it as robustmask.zoo.load_model(path, architecture=build) to set them by layer name."
+        )
+    try:
+        return json.loads(decode(raw))
+    except ValueError as exc:
+        raise ModelError(f"{p}: its model_config attribute is not valid JSON ({first_line(exc)}).") from None
+
+
+def _load_with_keras(f: h5py.File, custom_objects: dict[str, Any] | None, safe_mode: bool) -> keras.Model:
+    """The model as Keras' own HDF5 loader reads it (it raises on configs Keras 3 refuses)."""
+    from keras.src.legacy.saving import legacy_h5_format
+
+    return _unwrap_single_io(
+        legacy_h5_format.load_model_from_hdf5(
+            f, custom_objects=custom_objects, compile=False, safe_mode=safe_mode
+        )
+    )
+
+
+def _rebuilt(
+    config: dict[str, Any], custom_objects: dict[str, Any] | None, safe_mode: bool
+) -> tuple[keras.Model | None, BaseException | None, list[str]]:
+    """The model rebuilt from `config`, up to 20 tries, each after removing the keyword a layer refused.
+
+    Returns ``(model or None, the last error, the non-default settings removed)``; `config` is edited.
+    """
+    last_error: BaseException | None = None
+    dropped: list[str] = []
+    for _ in range(20):
+        try:
+            # Keras consumes (mutates) the config it deserialises: give it a copy.
+            return _model_from_config(copy.deepcopy(config), custom_objects, safe_mode), last_error, dropped
+        except Exception as exc:
+            last_error = exc
+            found = _offending_key(str(exc))
+            if found is None:
+                break
+            key, cls = found
+            # Strip it from that class's configs; failing that (the error named an outer class),
+            # from every config that has it.
+            if not _strip_key(config, key, cls, dropped) and not (
+                cls and _strip_key(config, key, None, dropped)
+            ):
+                break
+    return None, last_error, dropped
 
 
 def _refused_as_unsafe(error: BaseException | None) -> bool:

@@ -44,15 +44,13 @@ Decisions (documented here because callers depend on them):
 
 from __future__ import annotations
 
-import numbers
 import os
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from robustmask._validation import check_positive_number
 from robustmask.errors import ModelError
 from robustmask.zoo import imagenet_weights
+from robustmask.zoo._mobilenetv2_args import check_alpha, check_args, check_momentum, check_weights
 from robustmask.zoo.imagenet_weights import (  # noqa: F401  (re-exported: zoo.mobilenetv2 was their home)
     ALPHAS,
     IMAGENET_SIZES,
@@ -74,85 +72,6 @@ __all__ = [
 
 PAPER_HEAD: tuple[int, ...] = (128, 62, 32)
 PAPER_DROPOUT: tuple[float, ...] = (0.6, 0.4, 0.3)
-_POOLINGS = ("avg", "max", "flatten")
-
-
-def _check_alpha(alpha: object) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or float(alpha) not in ALPHAS:
-        raise ModelError(f"alpha must be one of {ALPHAS} (MobileNetV2's published widths), got {alpha!r}.")
-    return float(alpha)
-
-
-def _check_momentum(momentum: object, *, from_scratch: bool) -> float | None:
-    """The BatchNorm momentum to set, or None to keep Keras' 0.999."""
-    if momentum is None:
-        return 0.9 if from_scratch else None
-    if (
-        isinstance(momentum, bool)
-        or not isinstance(momentum, numbers.Real)
-        or not 0.0 <= float(momentum) < 1.0
-    ):
-        raise ModelError(f"batchnorm_momentum must be a number in [0, 1) or None, got {momentum!r}.")
-    return float(momentum)
-
-
-def _check_args(
-    input_shape: Sequence[int],
-    head: Sequence[int],
-    dropout: Sequence[float],
-    num_classes: int,
-    pooling: str,
-    freeze_base: bool | str,
-    learning_rate: float,
-    epochs: int,
-    labels: str,
-) -> tuple[tuple[int, ...], tuple[int, ...], tuple[float, ...], int, int]:
-    try:
-        shape = tuple(int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        raise ModelError(f"input_shape must be (height, width, channels), got {input_shape!r}.") from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise ModelError(
-            f"input_shape must be (height, width, channels) with positive sizes, got {input_shape!r}."
-        )
-    if shape[0] < 32 or shape[1] < 32:
-        raise ModelError(f"MobileNetV2 needs inputs of at least 32x32 pixels, got input_shape={shape}.")
-    try:
-        head_t = tuple(head)
-        drop_t = tuple(dropout)
-    except TypeError:
-        raise ModelError(
-            f"head and dropout must be sequences, got head={head!r}, dropout={dropout!r}."
-        ) from None
-    if len(head_t) != len(drop_t):
-        raise ModelError(
-            f"head and dropout must have the same length (one Dropout after each Dense): "
-            f"got {len(head_t)} widths {head_t} and {len(drop_t)} rates {drop_t}."
-        )
-    for w in head_t:
-        if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1:
-            raise ModelError(f"head widths must be positive integers, got {head_t}.")
-    for r in drop_t:
-        if isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0.0 <= float(r) < 1.0:
-            raise ModelError(f"dropout rates must be numbers in [0, 1), got {drop_t}.")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
-        raise ModelError(f"num_classes must be an integer >= 2 (softmax output), got {num_classes!r}.")
-    if pooling not in _POOLINGS:
-        raise ModelError(f"pooling must be one of {_POOLINGS}, got {pooling!r}.")
-    if not (isinstance(freeze_base, bool) or (isinstance(freeze_base, str) and freeze_base == "auto")):
-        raise ModelError(f"freeze_base must be True, False or 'auto', got {freeze_base!r}.")
-    check_positive_number(learning_rate, "learning_rate", error=ModelError)
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise ModelError(f"epochs must be a positive integer (it sets the decay lr/epochs), got {epochs!r}.")
-    if labels not in ("int", "one_hot"):
-        raise ModelError(f"labels must be 'int' (sparse) or 'one_hot', got {labels!r}.")
-    return (
-        shape,
-        tuple(int(w) for w in head_t),
-        tuple(float(r) for r in drop_t),
-        int(num_classes),
-        int(epochs),
-    )
 
 
 def facemask_mobilenetv2(
@@ -207,38 +126,34 @@ def facemask_mobilenetv2(
     Raises:
         ModelError: bad arguments, missing/unloadable weights (one line that says what to do).
     """
-    import keras
-
-    shape, head_t, drop_t, num_classes, epochs = _check_args(
+    shape, head_t, drop_t, num_classes, epochs = check_args(
         input_shape, head, dropout, num_classes, pooling, freeze_base, learning_rate, epochs, labels
     )
-    if weights is not None and not isinstance(weights, (str, os.PathLike)):
-        raise ModelError(f"weights must be 'imagenet', a file path or None, got {type(weights).__name__}.")
-    weights_str = None if weights is None else os.fspath(weights)
-    if weights_str == "imagenet" and shape[2] != 3:
-        raise ModelError(
-            f"ImageNet weights need 3-channel inputs, got input_shape={shape}; pass weights=None."
-        )
-    if freeze_base == "auto":
-        freeze = weights_str is not None
-    else:
-        freeze = bool(freeze_base)
-    if weights_str is None and freeze:
-        warnings.warn(
-            "facemask_mobilenetv2: weights=None with freeze_base=True keeps the random base's BatchNorm "
-            "statistics at their initial values (degenerate features); call "
-            "robustmask.zoo.recalibrate_batchnorm(model, x) before use.",
-            stacklevel=2,
-        )
-    alpha = _check_alpha(alpha)
+    weights_str, freeze = check_weights(weights, shape, freeze_base)
+    alpha = check_alpha(alpha)
     imagenet_path = None
-    if weights_str == "imagenet":
+    if weights_str == "imagenet":  # called from here: its warnings name the caller's line
         imagenet_path = imagenet_weights.resolve_imagenet_weights(shape[0], shape[1], alpha)
+    momentum = check_momentum(batchnorm_momentum, from_scratch=weights_str is None)
+    base = _base(shape, alpha, imagenet_path, momentum)
+    model = _assemble(base, shape, mobilenet_preprocessing, pooling, head_t, drop_t, num_classes, name)
+    if weights_str is not None and weights_str != "imagenet":
+        imagenet_weights.load_weights_path(model, base, weights_str)
+    base.trainable = not freeze
+    if compile:
+        _compile(model, learning_rate, epochs, labels)
+    return model
+
+
+def _base(
+    shape: tuple[int, ...], alpha: float, imagenet_path: str | None, momentum: float | None
+) -> keras.Model:
+    """MobileNetV2 without its top: the BatchNorm `momentum` set (None: Keras'), weights from `imagenet_path`."""
+    import keras
 
     base = keras.applications.MobileNetV2(
         input_shape=shape, alpha=alpha, include_top=False, weights=None, pooling=None
     )
-    momentum = _check_momentum(batchnorm_momentum, from_scratch=weights_str is None)
     if momentum is not None:
         for layer in base.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
@@ -252,6 +167,21 @@ def facemask_mobilenetv2(
                 f"({imagenet_weights.one_line(exc)}); delete the file and "
                 "download it again, or run robustmask.zoo.seed_imagenet_weights(overwrite=True)."
             ) from None
+    return base
+
+
+def _assemble(
+    base: keras.Model,
+    shape: tuple[int, ...],
+    mobilenet_preprocessing: bool,
+    pooling: str,
+    head: tuple[int, ...],
+    dropout: tuple[float, ...],
+    num_classes: int,
+    name: str,
+) -> keras.Model:
+    """The classifier around `base`: input, optional rescaling, base, pooling, dense head, softmax."""
+    import keras
 
     inputs = keras.Input(shape=shape, name="image")
     x = inputs
@@ -264,29 +194,25 @@ def facemask_mobilenetv2(
         x = keras.layers.GlobalMaxPooling2D(name="pooling")(x)
     else:
         x = keras.layers.Flatten(name="pooling")(x)
-    for i, (width, rate) in enumerate(zip(head_t, drop_t), start=1):
+    for i, (width, rate) in enumerate(zip(head, dropout), start=1):
         x = keras.layers.Dense(width, activation="relu", name=f"head_dense_{i}")(x)
         x = keras.layers.Dropout(rate, name=f"head_dropout_{i}")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
-    model = keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, outputs, name=name)
 
-    if weights_str is not None and weights_str != "imagenet":
-        imagenet_weights.load_weights_path(model, base, weights_str)
 
-    base.trainable = not freeze
+def _compile(model: keras.Model, learning_rate: float, epochs: int, labels: str) -> None:
+    """The paper's training settings: Adam with Keras 2's decay lr / epochs, cross-entropy, accuracy."""
+    import keras
 
-    if compile:
-        schedule = keras.optimizers.schedules.InverseTimeDecay(
-            initial_learning_rate=float(learning_rate),
-            decay_steps=1,
-            decay_rate=float(learning_rate) / epochs,
-        )
-        loss = (
-            keras.losses.SparseCategoricalCrossentropy()
-            if labels == "int"
-            else keras.losses.CategoricalCrossentropy()
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=schedule), loss=loss, metrics=["accuracy"]
-        )
-    return model
+    schedule = keras.optimizers.schedules.InverseTimeDecay(
+        initial_learning_rate=float(learning_rate),
+        decay_steps=1,
+        decay_rate=float(learning_rate) / epochs,
+    )
+    loss = (
+        keras.losses.SparseCategoricalCrossentropy()
+        if labels == "int"
+        else keras.losses.CategoricalCrossentropy()
+    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule), loss=loss, metrics=["accuracy"])

@@ -13,7 +13,8 @@ only when one of its names is first used: ``robustmask.attacks.ARTPGD`` or
 * `parameters`: ART's attack classes, their parameters and robustmask's names for them.
 * `gradient`: ARTFGSM, ARTBIM, ARTPGD (the native FGSM, BIM, PGD as ART runs them).
 * `adaptive`: MIFGSM, AutoPGD (eps-bounded, white-box, adapting their steps).
-* `minimal`: JSMA, DeepFool, CarliniL2, CarliniLInf (choose their own perturbation size: no eps).
+* `minimal`: JSMA, DeepFool (choose their own perturbation size: no eps); it re-exports `carlini`'s.
+* `carlini`: CarliniL2, CarliniLInf (Carlini & Wagner; no eps either).
 * `blackbox`: SquareAttack (eps-bounded), HopSkipJump (no eps): predictions only, ``attack.queries``.
 * `universal`: UniversalPerturbation (one perturbation for all images, ``attack.apply``).
 * `patch`: AdversarialPatch (a patch on the mask region, ``attack.apply``).

@@ -17,13 +17,13 @@ refuses to run inside a tf.function.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import tensorflow as tf
 
+from robustmask.attacks.art._art_io import constructor_kwargs, finite_images
 from robustmask.attacks.art.estimator import LOSSES, art_estimator
 from robustmask.attacks.art.parameters import (
     art_capabilities,
@@ -233,21 +233,18 @@ class ARTAttack(Attack):
 
     def art_kwargs(self, eps: float | None) -> dict[str, Any]:
         """The ART constructor's keyword arguments for one eps (None for attacks without eps)."""
-        kwargs = dict(self.art_params)
-        sig = self._signature
-        if "targeted" in sig:
-            kwargs["targeted"] = self.targeted
-        if "norm" in sig:
-            kwargs["norm"] = self.norm.order
-        if "verbose" in sig and "verbose" not in kwargs:
-            kwargs["verbose"] = False
-        if "batch_size" in sig and "batch_size" not in kwargs and self._art_batch_size is not None:
-            kwargs["batch_size"] = self._art_batch_size
-        if eps is not None and "eps" in sig:
-            kwargs["eps"] = float(eps)
-            if "eps_step" in sig:
-                kwargs["eps_step"] = float(self.stepsize(eps))
-        return kwargs
+        sig, eps_step = self._signature, None
+        if eps is not None and "eps" in sig and "eps_step" in sig:
+            eps_step = float(self.stepsize(eps))
+        return constructor_kwargs(
+            sig,
+            self.art_params,
+            targeted=self.targeted,
+            norm=self.norm.order,
+            batch_size=self._art_batch_size,
+            eps=eps,
+            eps_step=eps_step,
+        )
 
     def stepsize(self, eps: float) -> float:
         """ART's eps_step for this eps: abs_stepsize, else rel_stepsize * eps."""
@@ -288,15 +285,5 @@ class ARTAttack(Attack):
 
     def _finish(self, adv: np.ndarray, x: np.ndarray, eps: float | None) -> np.ndarray:
         # ART rounds and projects in its own way: robustmask's projection makes the guarantees hold.
-        adv = np.asarray(adv, np.float32).reshape(x.shape)
-        broken = ~np.isfinite(adv).reshape(len(adv), -1).all(axis=1)
-        if broken.any():  # ART 1.20's L2 Square divides by zero on images whose pixels sit at the clip bounds
-            warnings.warn(
-                f"{self.name}: ART's {self.art_class.__name__} returned NaN/inf for {int(broken.sum())} of "
-                f"{len(adv)} images; they are returned unperturbed",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            adv[broken] = x[broken]
-        adv = tf.convert_to_tensor(adv)
+        adv = tf.convert_to_tensor(finite_images(adv, x, f"{self.name}: ART's {self.art_class.__name__}"))
         return self.project(adv, tf.convert_to_tensor(x), 0.0 if eps is None else eps).numpy()

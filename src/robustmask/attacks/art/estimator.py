@@ -1,8 +1,8 @@
 """The ART estimator robustmask builds from a Keras model: what ART sees of the model.
 
 `art_estimator(model, info, ...)` is an ART ``TensorFlowV2Classifier`` with compiled loss, gradient
-and Jacobian functions, cached per model and settings (holding the model weakly). ART itself is
-imported only when the first estimator is built.
+and Jacobian functions, cached per model and settings (holding the model weakly). Importing this
+module imports ART, as importing anything from `robustmask.attacks.art` does.
 
 ART gets a view of the model that outputs **log-probabilities**, whatever the model ends in (softmax,
 logits, a single sigmoid unit), and computes its loss with
@@ -30,14 +30,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import tensorflow as tf
+from art.estimators.classification import TensorFlowV2Classifier
 
 from robustmask._weakrefs import weak_reference
 from robustmask.errors import AttackError, ModelError
 from robustmask.modelinfo import ModelInfo, log_probabilities
 
-if TYPE_CHECKING:  # pragma: no cover - ART is imported when the first estimator is built
-    from art.estimators.classification import TensorFlowV2Classifier
-
+if TYPE_CHECKING:  # pragma: no cover
     from robustmask._types import Model
 
 __all__ = ["LOSSES", "OUTPUTS", "art_estimator"]
@@ -72,130 +71,118 @@ class _ModelView:
         return tf.exp(log_probs) if self.outputs == "probabilities" else log_probs
 
 
-def _classifier_class() -> type[TensorFlowV2Classifier]:
-    """A TensorFlowV2Classifier whose `predict` honours batching (ART's feeds everything at once)."""
-    global _KerasClassifier
-    if _KerasClassifier is None:
-        from art.estimators.classification import TensorFlowV2Classifier
+class KerasClassifier(TensorFlowV2Classifier):
+    """ART's estimator with batched predictions and compiled gradients.
 
-        class KerasClassifier(TensorFlowV2Classifier):
-            """ART's estimator with batched predictions and compiled gradients.
+    ART's TensorFlowV2Classifier feeds everything to the model at once and computes its
+    gradients eagerly, one forward pass per class; here predictions go in chunks and the
+    gradients are compiled tf.functions with one forward pass. The model is never in training
+    mode (no preprocessing or defences are attached, so none is skipped).
+    """
 
-            ART's TensorFlowV2Classifier feeds everything to the model at once and computes its
-            gradients eagerly, one forward pass per class; here predictions go in chunks and the
-            gradients are compiled tf.functions with one forward pass. The model is never in training
-            mode (no preprocessing or defences are attached, so none is skipped).
-            """
+    chunk_size = 128
 
-            chunk_size = 128
+    def __init__(
+        self,
+        *args: Any,
+        per_example_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        model, loss_object = self._model, self._loss_object
+        per_example = per_example_loss or _cross_entropy
 
-            def __init__(
-                self,
-                *args: Any,
-                per_example_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
-                **kwargs: Any,
-            ) -> None:
-                super().__init__(*args, **kwargs)
-                model, loss_object = self._model, self._loss_object
-                per_example = per_example_loss or _cross_entropy
+        def jacobian(x):  # (n, classes, ...): d output[:, k] / d x for every class k
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(x)
+                out = model(x)
+                columns = [out[:, k] for k in range(out.shape[-1])]
+            grads = tf.stack([tape.gradient(column, x) for column in columns], axis=1)
+            del tape
+            return grads
 
-                def jacobian(x):  # (n, classes, ...): d output[:, k] / d x for every class k
-                    with tf.GradientTape(persistent=True) as tape:
-                        tape.watch(x)
-                        out = model(x)
-                        columns = [out[:, k] for k in range(out.shape[-1])]
-                    grads = tf.stack([tape.gradient(column, x) for column in columns], axis=1)
-                    del tape
-                    return grads
+        def selected(x, onehot):  # (n, ...): d output[i, label_i] / d x_i
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                out = tf.reduce_sum(model(x) * onehot)
+            return tape.gradient(out, x)
 
-                def selected(x, onehot):  # (n, ...): d output[i, label_i] / d x_i
-                    with tf.GradientTape() as tape:
-                        tape.watch(x)
-                        out = tf.reduce_sum(model(x) * onehot)
-                    return tape.gradient(out, x)
+        def loss_gradient(x, y):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = loss_object(y, model(x))
+            return tape.gradient(loss, x)
 
-                def loss_gradient(x, y):
-                    with tf.GradientTape() as tape:
-                        tape.watch(x)
-                        loss = loss_object(y, model(x))
-                    return tape.gradient(loss, x)
+        def losses(x, y):
+            return per_example(y, model(x))
 
-                def losses(x, y):
-                    return per_example(y, model(x))
+        self._losses = tf.function(losses, reduce_retracing=True)
+        self._jacobian = tf.function(jacobian, reduce_retracing=True)
+        self._selected = tf.function(selected, reduce_retracing=True)
+        self._loss_gradient = tf.function(loss_gradient, reduce_retracing=True)
 
-                self._losses = tf.function(losses, reduce_retracing=True)
-                self._jacobian = tf.function(jacobian, reduce_retracing=True)
-                self._selected = tf.function(selected, reduce_retracing=True)
-                self._loss_gradient = tf.function(loss_gradient, reduce_retracing=True)
+    def predict(
+        self, x: np.ndarray, batch_size: int = 128, training_mode: bool = False, **kwargs: Any
+    ) -> np.ndarray:
+        # ART's TensorFlowV2Classifier ignores batch_size; some attacks pass batch_size=1, so
+        # the chunk size is the robustmask attack's batch_size, set before each run.
+        x = np.asarray(x)
+        step = max(int(self.chunk_size), 1)
+        parent = super().predict
+        if len(x) <= step:
+            return parent(x)
+        return np.concatenate([parent(x[i : i + step]) for i in range(0, len(x), step)])
 
-            def predict(
-                self, x: np.ndarray, batch_size: int = 128, training_mode: bool = False, **kwargs: Any
-            ) -> np.ndarray:
-                # ART's TensorFlowV2Classifier ignores batch_size; some attacks pass batch_size=1, so
-                # the chunk size is the robustmask attack's batch_size, set before each run.
-                x = np.asarray(x)
-                step = max(int(self.chunk_size), 1)
-                parent = super().predict
-                if len(x) <= step:
-                    return parent(x)
-                return np.concatenate([parent(x[i : i + step]) for i in range(0, len(x), step)])
+    def class_gradient(
+        self,
+        x: np.ndarray,
+        label: int | Sequence[int] | np.ndarray | None = None,
+        training_mode: bool = False,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        x_t = tf.convert_to_tensor(np.asarray(x, np.float32))
+        if label is None:
+            return self._jacobian(x_t).numpy()
+        labels = np.asarray(label).reshape(-1)
+        if labels.size == 1:
+            labels = np.full(len(x_t), int(labels[0]))
+        onehot = tf.one_hot(labels.astype(np.int64), self.nb_classes, dtype=tf.float32)
+        return self._selected(x_t, onehot).numpy()[:, None]
 
-            def class_gradient(
-                self,
-                x: np.ndarray,
-                label: int | Sequence[int] | np.ndarray | None = None,
-                training_mode: bool = False,
-                **kwargs: Any,
-            ) -> np.ndarray:
-                x_t = tf.convert_to_tensor(np.asarray(x, np.float32))
-                if label is None:
-                    return self._jacobian(x_t).numpy()
-                labels = np.asarray(label).reshape(-1)
-                if labels.size == 1:
-                    labels = np.full(len(x_t), int(labels[0]))
-                onehot = tf.one_hot(labels.astype(np.int64), self.nb_classes, dtype=tf.float32)
-                return self._selected(x_t, onehot).numpy()[:, None]
+    def compute_loss(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        reduction: str = "none",
+        training_mode: bool = False,
+        **kwargs: Any,
+    ) -> np.ndarray | np.floating:
+        # ART's version sets tf.keras.losses.Reduction on the loss object; this one is compiled
+        # and per example whatever the loss object is.
+        y = np.asarray(y, np.float32)
+        if y.ndim == 1:
+            y = np.eye(self.nb_classes, dtype=np.float32)[y.astype(np.int64)]
+        losses = self._losses(tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(y)).numpy()
+        if reduction == "mean":
+            return losses.mean()
+        if reduction == "sum":
+            return losses.sum()
+        return losses
 
-            def compute_loss(
-                self,
-                x: np.ndarray,
-                y: np.ndarray,
-                reduction: str = "none",
-                training_mode: bool = False,
-                **kwargs: Any,
-            ) -> np.ndarray | np.floating:
-                # ART's version sets tf.keras.losses.Reduction on the loss object; this one is compiled
-                # and per example whatever the loss object is.
-                y = np.asarray(y, np.float32)
-                if y.ndim == 1:
-                    y = np.eye(self.nb_classes, dtype=np.float32)[y.astype(np.int64)]
-                losses = self._losses(tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(y)).numpy()
-                if reduction == "mean":
-                    return losses.mean()
-                if reduction == "sum":
-                    return losses.sum()
-                return losses
-
-            def loss_gradient(
-                self,
-                x: np.ndarray | tf.Tensor,
-                y: np.ndarray | tf.Tensor,
-                training_mode: bool = False,
-                **kwargs: Any,
-            ) -> np.ndarray | tf.Tensor:
-                is_numpy = isinstance(x, np.ndarray)
-                x_t = tf.convert_to_tensor(x, tf.float32)
-                y_t = tf.convert_to_tensor(y, tf.float32)
-                if y_t.shape.rank == 1:
-                    y_t = tf.one_hot(tf.cast(y_t, tf.int64), self.nb_classes)
-                grads = self._loss_gradient(x_t, y_t)
-                return grads.numpy() if is_numpy else grads
-
-        _KerasClassifier = KerasClassifier
-    return _KerasClassifier
-
-
-_KerasClassifier: type[TensorFlowV2Classifier] | None = None
+    def loss_gradient(
+        self,
+        x: np.ndarray | tf.Tensor,
+        y: np.ndarray | tf.Tensor,
+        training_mode: bool = False,
+        **kwargs: Any,
+    ) -> np.ndarray | tf.Tensor:
+        is_numpy = isinstance(x, np.ndarray)
+        x_t = tf.convert_to_tensor(x, tf.float32)
+        y_t = tf.convert_to_tensor(y, tf.float32)
+        if y_t.shape.rank == 1:
+            y_t = tf.one_hot(tf.cast(y_t, tf.int64), self.nb_classes)
+        grads = self._loss_gradient(x_t, y_t)
+        return grads.numpy() if is_numpy else grads
 
 
 def _cached(model, key, factory):
@@ -277,7 +264,7 @@ def art_estimator(
             loss_object, per_example = keras.losses.CategoricalCrossentropy(from_logits=True), _cross_entropy
         else:
             loss_object, per_example = _MeanLoss(LOSSES[loss]), LOSSES[loss]
-        return _classifier_class()(
+        return KerasClassifier(
             model=_ModelView(model, info, outputs),
             nb_classes=info.num_classes,
             input_shape=_input_shape(model, info),

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import tensorflow as tf
+from art.attacks.evasion import AdversarialPatchTensorFlowV2
 
 from robustmask._deprecation import renamed_parameters
 from robustmask._validation import check_images
@@ -15,8 +17,7 @@ from robustmask.attacks.art.parameters import EPOCHS, check_steps
 from robustmask.attacks.art.whole_set import WholeSetAttack
 from robustmask.errors import AttackError
 
-if TYPE_CHECKING:  # pragma: no cover - ART is imported when the attack is built
-    from art.attacks.evasion import AdversarialPatchTensorFlowV2
+if TYPE_CHECKING:  # pragma: no cover
     from art.estimators.classification import TensorFlowV2Classifier
 
     from robustmask._types import Images, Model
@@ -51,87 +52,73 @@ def patch_box(
     return top, left, height, width
 
 
-_PLACED_PATCH: type[AdversarialPatchTensorFlowV2] | None = None
+class PlacedAdversarialPatch(AdversarialPatchTensorFlowV2):
+    """ART's patch optimiser (loss, Adam/PGD steps, clipping); the patch is a rectangle pasted at
+    ``box = (top, left, height, width)`` pixels, shifted at random by up to ``jitter`` pixels while
+    it is optimised (so that it survives imprecise placement), exactly at ``box`` when applied."""
 
+    def __init__(
+        self,
+        classifier: TensorFlowV2Classifier,
+        box: Sequence[int] = (0, 0, 1, 1),
+        jitter: int = 0,
+        learning_rate: float = 0.1,
+        max_iter: int = 100,
+        batch_size: int = 16,
+        optimizer: str = "Adam",
+        targeted: bool = False,
+        verbose: bool = True,
+    ) -> None:
+        top, left, height, width = (int(v) for v in box)
+        side = max(height, width)
+        channels = classifier.input_shape[-1]
+        # ART insists on a square patch; it is replaced by the rectangle right after.
+        super().__init__(
+            classifier,
+            rotation_max=0.0,
+            scale_min=0.5,
+            scale_max=1.0,
+            learning_rate=learning_rate,
+            max_iter=max_iter,
+            batch_size=batch_size,
+            patch_shape=(side, side, channels),
+            optimizer=optimizer,
+            targeted=targeted,
+            verbose=verbose,
+        )
+        self.box, self.jitter, self._jittering = (top, left, height, width), int(jitter), False
+        self.patch_shape = (height, width, channels)
+        low, high = (float(v) for v in self.estimator.clip_values)
+        self._initial_value = np.full(self.patch_shape, (low + high) / 2.0, np.float32)
+        self._patch = tf.Variable(
+            self._initial_value, dtype=tf.float32, constraint=lambda p: tf.clip_by_value(p, low, high)
+        )
 
-def _placed_patch_class() -> type[AdversarialPatchTensorFlowV2]:
-    """ART's AdversarialPatchTensorFlowV2, pasting the patch at one place instead of at random."""
-    global _PLACED_PATCH
-    if _PLACED_PATCH is not None:
-        return _PLACED_PATCH
-    import tensorflow as tf
-    from art.attacks.evasion import AdversarialPatchTensorFlowV2
+    def generate(
+        self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        self._jittering = self.jitter > 0
+        try:
+            return super().generate(x, y, **kwargs)
+        finally:
+            self._jittering = False
 
-    class PlacedAdversarialPatch(AdversarialPatchTensorFlowV2):
-        """ART's patch optimiser (loss, Adam/PGD steps, clipping); the patch is a rectangle pasted at
-        ``box = (top, left, height, width)`` pixels, shifted at random by up to ``jitter`` pixels while
-        it is optimised (so that it survives imprecise placement), exactly at ``box`` when applied."""
+    def _get_circular_patch_mask(self, nb_samples: int, sharpness: int = 40) -> tf.Tensor:
+        return tf.ones((nb_samples,) + tuple(self.patch_shape), tf.float32)
 
-        def __init__(
-            self,
-            classifier: TensorFlowV2Classifier,
-            box: Sequence[int] = (0, 0, 1, 1),
-            jitter: int = 0,
-            learning_rate: float = 0.1,
-            max_iter: int = 100,
-            batch_size: int = 16,
-            optimizer: str = "Adam",
-            targeted: bool = False,
-            verbose: bool = True,
-        ) -> None:
-            top, left, height, width = (int(v) for v in box)
-            side = max(height, width)
-            channels = classifier.input_shape[-1]
-            # ART insists on a square patch; it is replaced by the rectangle right after.
-            super().__init__(
-                classifier,
-                rotation_max=0.0,
-                scale_min=0.5,
-                scale_max=1.0,
-                learning_rate=learning_rate,
-                max_iter=max_iter,
-                batch_size=batch_size,
-                patch_shape=(side, side, channels),
-                optimizer=optimizer,
-                targeted=targeted,
-                verbose=verbose,
-            )
-            self.box, self.jitter, self._jittering = (top, left, height, width), int(jitter), False
-            self.patch_shape = (height, width, channels)
-            low, high = (float(v) for v in self.estimator.clip_values)
-            self._initial_value = np.full(self.patch_shape, (low + high) / 2.0, np.float32)
-            self._patch = tf.Variable(
-                self._initial_value, dtype=tf.float32, constraint=lambda p: tf.clip_by_value(p, low, high)
-            )
-
-        def generate(
-            self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any
-        ) -> tuple[np.ndarray, np.ndarray]:
-            self._jittering = self.jitter > 0
-            try:
-                return super().generate(x, y, **kwargs)
-            finally:
-                self._jittering = False
-
-        def _get_circular_patch_mask(self, nb_samples: int, sharpness: int = 40) -> tf.Tensor:
-            return tf.ones((nb_samples,) + tuple(self.patch_shape), tf.float32)
-
-        def _random_overlay(self, images, patch, scale=None, mask=None):
-            images = tf.convert_to_tensor(images)
-            top, left, height, width = self.box
-            rows, cols = int(images.shape[1]), int(images.shape[2])
-            if self._jittering:
-                top = int(np.clip(top + np.random.randint(-self.jitter, self.jitter + 1), 0, rows - height))
-                left = int(np.clip(left + np.random.randint(-self.jitter, self.jitter + 1), 0, cols - width))
-            paddings = [[top, rows - top - height], [left, cols - left - width], [0, 0]]
-            padded = tf.pad(tf.cast(patch, images.dtype), paddings)[None]
-            where = np.zeros((1, rows, cols, 1), np.float32)
-            where[:, top : top + height, left : left + width] = 1.0
-            where = tf.constant(where, images.dtype)
-            return images * (1.0 - where) + padded * where
-
-    _PLACED_PATCH = PlacedAdversarialPatch
-    return _PLACED_PATCH
+    def _random_overlay(self, images, patch, scale=None, mask=None):
+        images = tf.convert_to_tensor(images)
+        top, left, height, width = self.box
+        rows, cols = int(images.shape[1]), int(images.shape[2])
+        if self._jittering:
+            top = int(np.clip(top + np.random.randint(-self.jitter, self.jitter + 1), 0, rows - height))
+            left = int(np.clip(left + np.random.randint(-self.jitter, self.jitter + 1), 0, cols - width))
+        paddings = [[top, rows - top - height], [left, cols - left - width], [0, 0]]
+        padded = tf.pad(tf.cast(patch, images.dtype), paddings)[None]
+        where = np.zeros((1, rows, cols, 1), np.float32)
+        where[:, top : top + height, left : left + width] = 1.0
+        where = tf.constant(where, images.dtype)
+        return images * (1.0 - where) + padded * where
 
 
 class AdversarialPatch(WholeSetAttack, ARTAttack):
@@ -214,7 +201,7 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
                 "AdversarialPatch needs a valid input range (clip): a patch must be a printable image"
             )
         super().__init__(
-            _placed_patch_class(),
+            PlacedAdversarialPatch,
             learning_rate=float(learning_rate),
             max_iter=check_steps(epochs, "epochs"),
             jitter=int(jitter),
@@ -264,8 +251,6 @@ class AdversarialPatch(WholeSetAttack, ARTAttack):
         box = self.box_for(x_np.shape[1:])
         patch = self.patch
         if box[2:] != patch.shape[:2]:  # other image size: resize the patch to the same fractions
-            import tensorflow as tf
-
             patch = tf.image.resize(patch, box[2:], method="bilinear").numpy()
         out = self._paste(x_np.astype(np.float32), patch, box)
         return out.astype(x_np.dtype if x_np.dtype.kind == "f" else np.float32)
