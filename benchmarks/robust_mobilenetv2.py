@@ -166,6 +166,20 @@ def train_twin(args: argparse.Namespace, data: dict, out: Path) -> tuple[keras.M
     return model, seconds
 
 
+RUN_ONLY = ("out", "shards", "only_shard", "ship", "no_write")  # where and how, not what is trained
+
+
+def retrain_command(args: argparse.Namespace) -> str:
+    """The command that trains and judges this model again: every recipe setting not at its default."""
+    defaults = vars(parse([]))
+    changed = [
+        f"--{name.replace('_', '-')} {value}"
+        for name, value in vars(args).items()
+        if name not in RUN_ONLY and value != defaults[name]
+    ]
+    return " ".join(["python benchmarks/robust_mobilenetv2.py", *changed, "--ship"])
+
+
 def trainer(args: argparse.Namespace):
     from robustmask.defenses import PGDAdversarialTrainer, TRADESTrainer
 
@@ -347,7 +361,7 @@ def make_card(args, data, results, history, seconds, robust) -> dict:
             "L2, L1 or other threat models; eps above 8/255",
             "adaptive attacks beyond AutoAttack's standard suite",
         ],
-        "retrain": "python benchmarks/robust_mobilenetv2.py --ship",
+        "retrain": retrain_command(args),
     }
 
 
