@@ -147,3 +147,46 @@ def test_margin_loss_is_the_logit_margin():
     y = tf.one_hot([1, 0], 3)
     np.testing.assert_allclose(margin_loss()(y, tf.nn.log_softmax(logits)).numpy(), [-3.0, 2.5], atol=1e-6)
     np.testing.assert_allclose(margin_loss(1.0)(y, tf.nn.log_softmax(logits)).numpy(), [-3.0, 1.0], atol=1e-6)
+
+
+def test_training_batch_feeds_the_teacher_labels_and_the_student_its_soft_labels(face_data):
+    from robustmask.defenses.distillation import DistillationTrainingModel
+
+    (x, y), _ = face_data
+    teacher = face_cnn(FACE_SIZE, activation=None)
+    student = face_cnn(FACE_SIZE, activation=None)
+    info = inspect_model(teacher)
+    x_batch, labels = DistillationTrainingModel(teacher, info, 7.0).training_batch(x[:8], tf.constant(y[:8]))
+    np.testing.assert_array_equal(labels.numpy(), np.eye(info.num_classes)[y[:8]])
+    wrapper = DistillationTrainingModel(student, info, 7.0, teacher=teacher)
+    _, soft = wrapper.training_batch(x[:8], y[:8])
+    logits = teacher.predict(x[:8], verbose=0).astype(np.float64) / 7.0
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(soft.numpy(), expected / expected.sum(axis=1, keepdims=True), atol=1e-6)
+    # The loss: cross-entropy of the targets against softmax(z / T), per image.
+    z = student.predict(x[:8], verbose=0).astype(np.float64) / 7.0
+    log_q = z - z.max(axis=1, keepdims=True)
+    log_q -= np.log(np.exp(log_q).sum(axis=1, keepdims=True))
+    loss = wrapper.distillation_loss(soft, tf.constant(z * 7.0, tf.float32)).numpy()
+    np.testing.assert_allclose(loss, -(soft.numpy() * log_q).sum(axis=1), rtol=1e-5)
+    assert not any(v is w for v in wrapper.trainable_variables for w in teacher.weights)
+
+
+def test_a_streamed_dataset_trains_and_a_checkpointed_run_resumes_where_it_ended(face_data, tmp_path):
+    (x, y), _ = face_data
+    model = face_cnn(FACE_SIZE)
+    stream = tf.data.Dataset.from_tensor_slices((x[:60], y[:60])).batch(16)
+    settings = {"epochs": 2, "batch_size": 16, "learning_rate": 1e-2}
+    deployed, history = DefensiveDistillation(10, **settings).fit(model, stream, checkpoint_dir=tmp_path)
+    assert len(history.history["loss"]) == 2 and history.history["loss"][1] < history.history["loss"][0]
+    # Started again: both runs are complete in the checkpoints, so nothing trains and the weights
+    # are the ones the first call ended with.
+    again = DefensiveDistillation(10, **settings)
+    resumed, history = again.fit(model, stream, checkpoint_dir=tmp_path)
+    assert history.history == {} and again.teacher_history_.history == {}
+    for a, b in zip(deployed.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(RobustmaskError, match="temperature"):
+        DefensiveDistillation(20, **settings).fit(model, stream, checkpoint_dir=tmp_path)
+    with pytest.raises(RobustmaskError, match="labels"):
+        DefensiveDistillation(10, **settings).fit(model, (x[:8], np.full(8, 7)))

@@ -63,7 +63,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="read --data from disk batch by batch (tf.data) instead of loading it into memory: the same "
         "table for a deterministic attack such as fgsm (random starts are drawn per batch, and the "
-        "batches hold other images); with --shard, each shard decodes only its own files; not with --suite",
+        "batches hold other images); with --shard, each shard decodes only its own files; with --suite, each batch of 64 files is one "
+        "chunk of the suite",
     )
     evaluate.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -91,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.eps and args.norm not in (None, "inf"):
         raise RobustmaskError(f"--norm {args.norm}: give --eps (the paper's defaults are L-inf budgets)")
     if getattr(args, "stream", False):
-        _refuse_stream_options(args)
+        from robustmask.cli._data import check_stream_data
+
+        check_stream_data(args)  # before the model loads
+        if args.suite:
+            return _suite_stream(args, load_model(args))
         return _evaluate_stream(args, attacker, load_model(args))
     model = load_model(args)
     x, y, names = data_for(model, args)
@@ -101,10 +106,14 @@ def run(args: argparse.Namespace) -> int:
         )
     if not args.suite:
         return _print_attack_table(args, attacker, *_attack_table(attacker, args, model, x, y, names), len(x))
+    table, title = _suite_table(args, model, (x, y), len(names))
+    return _print_suite_table(args, table, title, len(names))
+
+
+def _print_suite_table(args: argparse.Namespace, table: pd.DataFrame, title: str, num_classes: int) -> int:
     from robustmask.evaluation.headline import headline, headline_lines
 
-    table, title = _suite_table(args, model, x, y, len(names))
-    warnings: list = _suite_warnings(table, len(names))
+    warnings: list = _suite_warnings(table, num_classes)
     covered = headline(table, model=args.model)
     print(title)
     print(table.to_string(index=False))
@@ -130,16 +139,22 @@ def _print_attack_table(
     return 0
 
 
-def _refuse_stream_options(args: argparse.Namespace) -> None:
-    """--stream with what needs the images in memory: one line each, before the model loads."""
-    if args.suite:
-        raise RobustmaskError(
-            "--stream is for an attack's sweep: --suite runs robustness_table, which needs the images in "
-            "memory; drop --stream"
-        )
-    from robustmask.cli._data import check_stream_data
+def _suite_stream(args: argparse.Namespace, model: Any) -> int:
+    """The standard suite over --data read batch by batch (each batch of SUITE_CHUNK files one chunk:
+    the table of the in-memory path); with --shard, this process's shard of it."""
+    import warnings as python_warnings
 
-    check_stream_data(args)
+    from robustmask.cli._data import stream_for, stream_skips_warning
+
+    stream, names = stream_for(model, args, SUITE_CHUNK)  # the class count checked here
+    with python_warnings.catch_warnings():  # reported once, after the pass, as the in-memory loader does
+        python_warnings.filterwarnings("ignore", message=r"skipped .* while streaming ")
+        if args.shard:
+            written = write_shard(args, model, stream, _shard_job(args, None, names))
+        else:
+            table, title = _suite_table(args, model, stream, len(names))
+    stream_skips_warning(stream)
+    return written if args.shard else _print_suite_table(args, table, title, len(names))
 
 
 def _evaluate_stream(args: argparse.Namespace, attacker: Attack, model: Any) -> int:
@@ -191,24 +206,27 @@ def _attack_table(
 
 
 def _suite_table(
-    args: argparse.Namespace, model: Any, x: np.ndarray, y: np.ndarray, num_classes: int
+    args: argparse.Namespace, model: Any, data: tuple[np.ndarray, np.ndarray] | Any, num_classes: int
 ) -> tuple[pd.DataFrame, str]:
+    """The suite's table on (x, y) in SUITE_CHUNK chunks, or on a stream of SUITE_CHUNK-file batches."""
     from robustmask.evaluation import named_norm, robustness_table, standard_suite
+    from robustmask.evaluation.streamed_suite import streamed_robustness_table
 
     suite = standard_suite(norm=args.norm or "inf", num_classes=num_classes, **parse_params(args.param))
-    table = robustness_table(
-        model,
-        (x, y),
-        suite,
-        args.eps or list(SUITE_EPSILONS),
-        protocol="cascade",
-        chunk_size=SUITE_CHUNK,
-        progress=not args.no_progress,
-        description="standard suite",
-    )
+    settings: dict[str, Any] = {
+        "protocol": "cascade",
+        "progress": not args.no_progress,
+        "description": "standard suite",
+    }
+    if isinstance(data, tuple):
+        table = robustness_table(
+            model, data, suite, args.eps or list(SUITE_EPSILONS), chunk_size=SUITE_CHUNK, **settings
+        )
+    else:
+        table = streamed_robustness_table(model, data, suite, args.eps or list(SUITE_EPSILONS), **settings)
     title = (
         f"standard suite ({', '.join(suite)}; {table.attrs['norm']}, each attack on the images still robust) "
-        f"on {args.model}: {len(x)} images"
+        f"on {args.model}: {table.attrs['examples']} images"
     )
     return named_norm(table), title
 

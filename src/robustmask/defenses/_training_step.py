@@ -5,7 +5,7 @@ copies of each clean batch and hands clean images and copies, weighted, to Keras
 so Keras' fit (callbacks, metrics, validation, checkpoints) works unchanged, and one step serves
 Algorithm 2, PGD and fast adversarial training and TRADES. Under a tf.distribute strategy,
 robustmask's own loop (`robustmask.defenses.distributed`) makes the same copies
-(`AdversarialTrainingModel.adversarial_batch`) on each replica's slice of the batch.
+(`AdversarialTrainingModel.training_batch`) on each replica's slice of the batch.
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ class AdversarialTrainingModel(keras.Model):
         return len(self.epsilons) if self.ratio == 1.0 else len(self.epsilons) + 1
 
     def train_step(self, data: tuple[tf.Tensor, ...]) -> dict[str, Any]:
-        return super().train_step(self.adversarial_batch(data[0], data[1]))
+        return super().train_step(self.training_batch(data[0], data[1]))
 
-    def adversarial_batch(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    def training_batch(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, ...]:
         """``(images, labels)`` or ``(images, labels, weights)``: the clean batch and its copies.
 
         Shared by Keras' fit (`train_step`) and the distributed loop (`robustmask.defenses.distributed`),
@@ -85,7 +85,7 @@ class AdversarialTrainingModel(keras.Model):
 
         Example::
 
-            x_all, y_all, *weights = trainer.adversarial_batch(x, y)   # inside a tf.function
+            x_all, y_all, *weights = trainer.training_batch(x, y)   # inside a tf.function
         """
         x = tf.cast(x, tf.float32)
         iteration = tf.cast(self.optimizer.iterations, tf.int64)
@@ -151,7 +151,7 @@ def attack_labels(model: keras.Model, x: tf.Tensor, y: tf.Tensor, labels: str, i
         if labels == "soft":
             return tf.stop_gradient(tf.exp(log_probs))
         return tf.one_hot(tf.argmax(log_probs, axis=-1), info.num_classes)
-    return _one_hot(y, info)
+    return one_hot(y, info)
 
 
 class LabelAwareCrossEntropy(keras.losses.Loss):
@@ -165,7 +165,7 @@ class LabelAwareCrossEntropy(keras.losses.Loss):
         self.info = info
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        return cross_entropy(_one_hot(y_true, self.info), log_probabilities(y_pred, self.info))
+        return cross_entropy(one_hot(y_true, self.info), log_probabilities(y_pred, self.info))
 
 
 class TRADESLoss(keras.losses.Loss):
@@ -185,13 +185,14 @@ class TRADESLoss(keras.losses.Loss):
         half = tf.shape(y_pred)[0] // 2
         log_probs = log_probabilities(y_pred, self.info)
         clean, adversarial = log_probs[:half], log_probs[half:]
-        natural = cross_entropy(_one_hot(y_true[:half], self.info), clean)
+        natural = cross_entropy(one_hot(y_true[:half], self.info), clean)
         kl = tf.reduce_sum(tf.exp(clean) * (clean - adversarial), axis=-1)
         per_image = 2.0 * (natural + self.beta * kl)
         return tf.concat([per_image, tf.zeros_like(per_image)], axis=0)
 
 
-def _one_hot(y: tf.Tensor, info: ModelInfo) -> tf.Tensor:
+def one_hot(y: tf.Tensor, info: ModelInfo) -> tf.Tensor:
+    """Labels as float one-hot rows: integer labels are encoded, one-hot rows kept."""
     if y.shape.rank == 2 and y.shape[-1] == info.num_classes and info.num_classes > 1:
         return tf.cast(y, tf.float32)
     return tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), info.num_classes)

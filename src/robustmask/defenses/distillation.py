@@ -14,28 +14,29 @@ nothing. Carlini & Wagner, "Towards Evaluating the Robustness of Neural Networks
 
 from __future__ import annotations
 
-
+import contextlib
+import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from robustmask._validation import (
-    check_choice,
-    check_images,
-    check_labels,
-    check_positive_int,
-    check_positive_number,
-)
+from robustmask._batching import is_dataset
+from robustmask._validation import check_choice, check_labels, check_positive_int, check_positive_number
+from robustmask.defenses._data import CleanBatches
+from robustmask.defenses._run_plan import EpochIndex
+from robustmask.defenses._training_step import build_state, one_hot
 from robustmask.defenses.base import Defense
+from robustmask.defenses.checkpoints import EpochCheckpoint, fingerprint
+from robustmask.defenses.distributed import is_chief, train
 from robustmask.errors import ModelError, RobustmaskError, first_line
 from robustmask.modelinfo import inspect_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from robustmask.modelinfo import ModelInfo
 
-__all__ = ["DefensiveDistillation"]
+__all__ = ["DefensiveDistillation", "DistillationTrainingModel"]
 
 INITS = ("model", "fresh")
 
@@ -55,10 +56,14 @@ class DefensiveDistillation(Defense):
         batch_size: the training batch size of both (Adam).
         learning_rate: Adam's learning rate for both.
         init: "model" or "fresh" (see above).
-        seed: seeds the order of the training examples.
+        strategy: a tf.distribute strategy (``MirroredStrategy``, ``MultiWorkerMirroredStrategy``):
+            both runs then go through robustmask's own loop (`robustmask.defenses.distributed`),
+            as every adversarial trainer's do; None: Keras' fit on one device.
+        seed: seeds the order of the training examples (a function of (seed, epoch)).
 
     After `fit`: ``teacher_`` and ``student_`` are the logit models, ``teacher_history_`` the
-    teacher's History. The deployed model returned ends in a softmax (temperature 1).
+    teacher's History. The deployed model returned ends in a softmax (temperature 1). The student
+    reads its soft labels from the teacher batch by batch, so a streamed Dataset is never held.
 
     Example::
 
@@ -77,6 +82,7 @@ class DefensiveDistillation(Defense):
         batch_size: int = 32,
         learning_rate: float = 1e-3,
         init: str = "model",
+        strategy: tf.distribute.Strategy | None = None,
         seed: int = 0,
     ) -> None:
         self.temperature = check_positive_number(temperature, "temperature")
@@ -87,32 +93,87 @@ class DefensiveDistillation(Defense):
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.learning_rate = check_positive_number(learning_rate, "learning_rate")
         self.init = check_choice(init, INITS, "init")
+        self.strategy = strategy
         self.seed = check_positive_int(seed, "seed", allow_zero=True)
         self.teacher_: keras.Model | None
         self.student_: keras.Model | None
         self.teacher_history_: keras.callbacks.History | None
         self.teacher_ = self.student_ = self.teacher_history_ = None
 
-    def fit(
-        self, model: keras.Model, train_data: Any, **kwargs: Any
+    def fit(  # type: ignore[override]  # names Defense.fit's **kwargs
+        self,
+        model: keras.Model,
+        train_data: Any,
+        *,
+        callbacks: Sequence[keras.callbacks.Callback] | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        verbose: str | int = 0,
     ) -> tuple[keras.Model, keras.callbacks.History]:
-        """Distil ``model`` on ``train_data`` = ``(x, y)``; return ``(deployed_model, student_history)``."""
-        if not isinstance(train_data, (tuple, list)) or len(train_data) != 2:
-            raise RobustmaskError("train_data must be (x, y) arrays: distillation trains teacher and student")
-        x = check_images(train_data[0]).astype(np.float32)
-        info = inspect_model(model, None, x)
+        """Distil `model` on `train_data`; return ``(deployed_model, student_history)``.
+
+        `train_data` is ``(x, y)`` arrays or a finite, batched tf.data.Dataset of (x, y) (streamed:
+        see `robustmask.datasets.stream_faces`). With `checkpoint_dir`, both runs are checkpointed
+        every epoch (in its ``teacher`` and ``student`` folders) and the same call resumes them
+        (a teacher already trained is not trained again: its history is then empty). `callbacks`
+        see both runs, the teacher's first.
+        """
+        if train_data is None or (isinstance(train_data, (tuple, list)) and len(train_data) != 2):
+            raise RobustmaskError(
+                "train_data must be (x, y) arrays or a batched tf.data.Dataset of (x, y): "
+                "distillation trains teacher and student"
+            )
+        clean = CleanBatches(train_data, 1.0, self.batch_size, None, self.seed)
+        info = inspect_model(model, None, clean.sample)
         if info.single_unit:
             raise ModelError("defensive distillation needs a softmax or logits classifier with >= 2 outputs")
-        y = np.eye(info.num_classes, dtype=np.float32)[check_labels(train_data[1], len(x), info.num_classes)]
-        self.teacher_ = self._logits_copy(model, info)
-        self.teacher_history_ = self._train(self.teacher_, x, y, self.teacher_epochs)
-        logits = self.teacher_.predict(x, batch_size=256, verbose=0)
-        soft = tf.nn.softmax(logits / self.temperature, axis=-1).numpy()
-        self.student_ = self._logits_copy(model, info)
-        history = self._train(self.student_, x, soft, self.epochs)
-        inputs = keras.Input(x.shape[1:])
+        if not is_dataset(train_data):
+            check_labels(train_data[1], len(train_data[0]), info.num_classes)
+        run = (clean, list(callbacks or []), checkpoint_dir, verbose)
+        self.teacher_, self.teacher_history_ = self._run(model, info, None, *run)
+        self.student_, history = self._run(model, info, self.teacher_, *run)
+        inputs = keras.Input(clean.sample.shape[1:])
         outputs = keras.layers.Activation("softmax", name="predictions")(self.student_(inputs))
         return keras.Model(inputs, outputs, name=f"distilled_T{self.temperature:g}"), history
+
+    def _run(
+        self,
+        model: keras.Model,
+        info: ModelInfo,
+        teacher: keras.Model | None,
+        clean: CleanBatches,
+        callbacks: list[keras.callbacks.Callback],
+        checkpoint_dir: str | os.PathLike | None,
+        verbose: str | int,
+    ) -> tuple[keras.Model, keras.callbacks.History]:
+        """Train a logits copy of `model`: the teacher on the labels (`teacher` None), else the student."""
+        role, epochs = ("teacher", self.teacher_epochs) if teacher is None else ("student", self.epochs)
+        with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
+            logits_model = self._logits_copy(model, info)
+            trainer = DistillationTrainingModel(logits_model, info, self.temperature, teacher)
+            trainer.compile(keras.optimizers.Adam(self.learning_rate), trainer.distillation_loss)
+            build_state(trainer, clean.dataset.element_spec)
+            trainer.optimizer.build(trainer.trainable_variables)  # its slots too, in the scope
+        callbacks = list(callbacks)
+        initial_epoch = 0
+        if checkpoint_dir is not None:
+            # Settings only: the fitted attributes (teacher_, ...) are not what a checkpoint must match.
+            settings = {k: v for k, v in fingerprint(self, model, epochs).items() if not k.endswith("_")}
+            checkpoint = EpochCheckpoint(os.path.join(checkpoint_dir, role), settings | {"role": role})
+            checkpoint.writer = is_chief(self.strategy)  # all workers read it, the chief writes it
+            initial_epoch = checkpoint.restore(trainer, clean.sample)
+            callbacks.append(checkpoint)
+        clean.epoch = initial_epoch
+        callbacks.append(EpochIndex(clean))
+        history = train(
+            trainer,
+            clean,
+            self.strategy,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        return logits_model, history
 
     def _logits_copy(self, model: keras.Model, info: ModelInfo) -> keras.Model:
         last = model.layers[-1] if getattr(model, "layers", None) else None
@@ -147,21 +208,48 @@ class DefensiveDistillation(Defense):
             ) from None
         return copy
 
-    def _train(
-        self, logits_model: keras.Model, x: np.ndarray, targets: np.ndarray, epochs: int
-    ) -> keras.callbacks.History:
-        temperature = self.temperature
 
-        def loss(y_true: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-            return keras.losses.categorical_crossentropy(y_true, logits / temperature, from_logits=True)
+class DistillationTrainingModel(keras.Model):
+    """Trains a logits model at temperature T: on the labels (the teacher), or on a teacher's
+    ``softmax(z / T)`` computed batch by batch (the student).
 
-        logits_model.compile(keras.optimizers.Adam(self.learning_rate), loss)
-        dataset = (
-            tf.data.Dataset.from_tensor_slices((x, targets))
-            .shuffle(len(x), seed=self.seed, reshuffle_each_iteration=True)
-            .batch(self.batch_size)
-        )
-        return logits_model.fit(dataset, epochs=epochs, shuffle=False, verbose=0)
+    Keras' fit calls its `train_step`; under a strategy robustmask's loop calls `training_batch`
+    on each replica's slice, as it does for the adversarial trainers' `AdversarialTrainingModel`.
+
+    Example::
+
+        trainer = DistillationTrainingModel(student_logits, info, 100.0, teacher=teacher_logits)
+        trainer.compile(keras.optimizers.Adam(1e-3), trainer.distillation_loss)
+    """
+
+    groups = 1  # images a step holds per clean image: no copies
+    paired = False
+
+    def __init__(
+        self, model: keras.Model, info: ModelInfo, temperature: float, teacher: keras.Model | None = None
+    ) -> None:
+        super().__init__(name=f"{model.name}_distillation")
+        self.model, self.info, self.temperature = model, info, float(temperature)
+        # Bypass Keras' attribute tracking: the frozen teacher's weights are not this model's.
+        object.__setattr__(self, "teacher", teacher)
+
+    def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        return self.model(x, training=training)
+
+    def train_step(self, data: tuple[tf.Tensor, ...]) -> dict[str, Any]:
+        return super().train_step(self.training_batch(data[0], data[1]))
+
+    def training_batch(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(images, targets)``: one-hot labels for the teacher, the teacher's soft labels for the student."""
+        x = tf.cast(x, tf.float32)
+        if self.teacher is None:
+            return x, one_hot(y, self.info)
+        soft = tf.nn.softmax(self.teacher(x, training=False) / self.temperature, axis=-1)
+        return x, tf.stop_gradient(soft)
+
+    def distillation_loss(self, targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        """Per-image cross-entropy of the targets against ``softmax(logits / T)``."""
+        return keras.losses.categorical_crossentropy(targets, logits / self.temperature, from_logits=True)
 
 
 def _activation_name(layer: keras.layers.Layer) -> str:

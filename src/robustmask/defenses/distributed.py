@@ -1,4 +1,4 @@
-"""Adversarial training under a tf.distribute strategy: a training loop of robustmask's own.
+"""Training under a tf.distribute strategy (every trainer, distillation too): a loop of robustmask's own.
 
 Why not Keras' fit: Keras 3's fit does not run under ``MultiWorkerMirroredStrategy``
 (keras-team/keras#20585: ``Attempt to convert a value (PerReplica:{...}) ... to a Tensor``), and under
@@ -10,7 +10,8 @@ images of the smaller slice more. This loop:
 - feeds every replica its slice ``[r * n // R, (r + 1) * n // R)`` of the global clean batch of n
   images (R replicas, all workers; a slice may be empty), cut from the same global batches on every
   worker (the same seed gives the same order), so any batch size and data size work;
-- has each replica make the copies of its slice (`AdversarialTrainingModel.adversarial_batch`) and
+- has each replica make the copies of its slice (`training_batch`: the adversarial
+  trainers' `AdversarialTrainingModel`, distillation's `DistillationTrainingModel`) and
   divide its per-image loss sum by the GLOBAL number of images of the step: the optimizer sums the
   replicas' gradients (an all-reduce), so the update is the one a single device makes on the whole
   batch, to float rounding (``tf.nn.compute_average_loss`` with the global batch size, generalised
@@ -31,7 +32,7 @@ Not equal to one device, by design: BatchNormalization's batch statistics are ea
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import keras
 import numpy as np
@@ -42,6 +43,10 @@ from robustmask._batching import is_dataset
 if TYPE_CHECKING:  # pragma: no cover
     from robustmask.defenses._data import CleanBatches
     from robustmask.defenses._training_step import AdversarialTrainingModel
+    from robustmask.defenses.distillation import DistillationTrainingModel
+
+    #: What the loop trains: a wrapper with ``training_batch``, ``groups``, ``paired``, ``info``, ``model``.
+    TrainingModel: TypeAlias = AdversarialTrainingModel | DistillationTrainingModel
     from robustmask.modelinfo import ModelInfo
 
 #: Validation images per forward pass.
@@ -49,7 +54,7 @@ VALIDATION_BATCH = 256
 
 
 def train(
-    trainer: AdversarialTrainingModel,
+    trainer: TrainingModel,
     clean: CleanBatches,
     strategy: tf.distribute.Strategy | None,
     **fit_args: Any,
@@ -76,7 +81,7 @@ def is_chief(strategy: tf.distribute.Strategy | None) -> bool:
 
 
 def fit_distributed(
-    trainer: AdversarialTrainingModel,
+    trainer: TrainingModel,
     clean: CleanBatches,
     strategy: tf.distribute.Strategy,
     *,
@@ -97,6 +102,9 @@ def fit_distributed(
     info: ModelInfo = trainer.info
     loss = per_example_loss(trainer.loss)
     step = make_step(trainer, loss, info, strategy)
+    if not trainer.optimizer.built:  # its slots made now: variables made inside the step's first
+        with strategy.scope():  # trace break the next call ("You must feed a value for placeholder")
+            trainer.optimizer.build(trainer.trainable_variables)
     dataset = replica_slices(clean.dataset, strategy)
     chief = is_chief(strategy)
     verbose = (1 if verbose == "auto" else int(verbose)) if chief else 0  # one progress bar per cluster
@@ -184,7 +192,7 @@ def replica_slices(dataset: tf.data.Dataset, strategy: tf.distribute.Strategy) -
 
 
 def make_step(
-    trainer: AdversarialTrainingModel,
+    trainer: TrainingModel,
     loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
     info: ModelInfo,
     strategy: tf.distribute.Strategy,
@@ -199,7 +207,7 @@ def make_step(
     replicas = strategy.num_replicas_in_sync
 
     def replica_step(x: tf.Tensor, y: tf.Tensor, n: tf.Tensor, live: tf.Tensor) -> tf.Tensor:
-        x_all, y_all, *weights = trainer.adversarial_batch(x, y)
+        x_all, y_all, *weights = trainer.training_batch(x, y)
         images = tf.cast(n * trainer.groups, tf.float32)  # the step's images on all replicas
         with tf.GradientTape() as tape:
             predictions = trainer(x_all, training=True)
@@ -257,7 +265,7 @@ def correct(y: tf.Tensor, predictions: tf.Tensor, info: ModelInfo) -> tf.Tensor:
 
 
 def validation_logs(
-    trainer: AdversarialTrainingModel,
+    trainer: TrainingModel,
     loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
     info: ModelInfo,
     data: Any,

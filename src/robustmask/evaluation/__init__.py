@@ -29,6 +29,7 @@ _LAZY = {
     "AttackSet": "attack_sets",
     "merge_worst_case": "worst_case",
     "robustness_table": "worst_case",
+    "streamed_robustness_table": "streamed_suite",
     "standard_attacks": "suites",
     "standard_suite": "suites",
     "ResultsWriter": "results",

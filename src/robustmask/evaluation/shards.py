@@ -66,6 +66,7 @@ from robustmask.evaluation._shard_records import (
 )
 from robustmask.evaluation.attack_sets import AttackSet, normalise_sets
 from robustmask.evaluation.evaluator import Evaluator
+from robustmask.evaluation.streamed_suite import streamed_robustness_table
 from robustmask.evaluation.worst_case import robustness_table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,8 +95,11 @@ class RobustnessSpec:
         warn_renamed("RobustnessSpec.epsilons", "RobustnessSpec.eps")
         return self.eps
 
-    def table(self, model: Model, data: tuple[Images, Labels]) -> pd.DataFrame:
-        """The table in one process (what `merge_shards` of this spec's shards equals)."""
+    def table(self, model: Model, data: tuple[Images, Labels] | tf.data.Dataset) -> pd.DataFrame:
+        """The table in one process (what `merge_shards` of this spec's shards equals); for a batched
+        dataset (a folder's stream), each of its batches is a chunk (`streamed_robustness_table`)."""
+        if is_dataset(data):
+            return streamed_robustness_table(model, data, self.attacks, self.eps, protocol=self.protocol)
         return robustness_table(
             model, data, self.attacks, self.eps, protocol=self.protocol, chunk_size=self.chunk_size
         )
@@ -130,10 +134,10 @@ def evaluate_shard(
     Args:
         job: an `Evaluator` (its table) or a `RobustnessSpec` (a `robustness_table`).
         model: the Keras classifier; every shard must get the same weights (checked at the merge).
-        data: the whole data set, ``(x, y)`` arrays (sliced, not copied), or for an Evaluator a
-            batched tf.data.Dataset of known length (its batches are the units), or a folder's
-            stream (`stream_face_mask_directory`: its blocks of files are the units, and a shard
-            decodes only its own files).
+        data: the whole data set, ``(x, y)`` arrays (sliced, not copied), or a batched
+            tf.data.Dataset of known length (its batches are the units, also a RobustnessSpec's
+            chunks), or a folder's stream (`stream_face_mask_directory`: its blocks of files are
+            the units, and a shard decodes only its own files).
         shard: which slice (0 to num_shards - 1); see the module docstring for the rule.
         num_shards: how many slices the data is cut into.
         out: a folder (the file is named ``shard-00i-of-00N.npz``) or a ``.npz`` path.
@@ -161,17 +165,21 @@ def evaluate_shard(
     lo, hi = shard_bounds(units, shard, num_shards)
     meta: dict[str, Any] = {"format": _FORMAT, "settings": {**settings, "num_shards": num_shards}}
     meta.update(shard=shard, units=[lo, hi])
-    if isinstance(job, RobustnessSpec):
-        x, y = data
-        a, b = lo * job.chunk_size, min(hi * job.chunk_size, len(x))
-        arrays = robustness_records(job.table(model, (x[a:b], y[a:b])), b - a, meta)
-    elif is_dataset(data):
+    if is_dataset(data):
         part = (
             stream_slice(data, lo, hi)
             if is_stream(data)
             else cast(tf.data.Dataset, data).skip(lo).take(hi - lo)
         )
-        arrays = evaluator_records(job, model, part, meta)
+        if isinstance(job, RobustnessSpec):
+            table = job.table(model, part)
+            arrays = robustness_records(table, table.attrs["examples"], meta)
+        else:
+            arrays = evaluator_records(job, model, part, meta)
+    elif isinstance(job, RobustnessSpec):
+        x, y = data
+        a, b = lo * job.chunk_size, min(hi * job.chunk_size, len(x))
+        arrays = robustness_records(job.table(model, (x[a:b], y[a:b])), b - a, meta)
     else:
         x, y = data
         a, b = lo * job.batch_size, min(hi * job.batch_size, len(x))
@@ -238,8 +246,6 @@ def _settings(job: Evaluator | RobustnessSpec, model: Model, data: Any) -> tuple
         weights.update(repr((w.shape, w.dtype.str)).encode() + np.ascontiguousarray(w).tobytes())
     settings: dict[str, Any] = {"model": weights.hexdigest()}
     if isinstance(job, RobustnessSpec):
-        if is_dataset(data):
-            raise RobustmaskError("a RobustnessSpec shards (x, y) arrays: load the data as arrays first")
         sets, descriptions = normalise_sets(job.attacks, job.protocol)
         settings.update(kind="robustness", epsilons=check_epsilons(job.eps)[0], descriptions=descriptions)
         settings["attacks"] = [{c: _describe(a) for c, a in s.attacks.items()} for s in sets]
