@@ -25,7 +25,7 @@ from robustmask._validation import check_positive_int, check_positive_number
 from robustmask.attacks.base import Attack
 from robustmask.defenses._data import CleanBatches
 from robustmask.defenses._optimizers import check_optimizer, check_schedule
-from robustmask.defenses._run_plan import EpochIndex, check_attack, epochs_for, plan_ramp
+from robustmask.defenses._run_plan import check_attack, epochs_for, plan_ramp
 from robustmask.defenses._trainer_settings import KEEP_BEST, SOURCES, check_objective, resolve_labels
 from robustmask.defenses._training_model import TrainingModelBuilder
 from robustmask.defenses.base import Defense
@@ -212,8 +212,6 @@ class AdversarialTrainer(TrainingModelBuilder, Defense):
         if checkpoint_dir is not None:
             checkpoint, initial_epoch = self._resume(checkpoint_dir, model, epochs, trainer, clean.sample)
             callbacks.append(checkpoint)
-        clean.epoch = initial_epoch
-        callbacks.append(EpochIndex(clean))
         # Keras' fit on one device; robustmask's own loop under a strategy (Keras 3's fit cannot).
         history = train(
             trainer,

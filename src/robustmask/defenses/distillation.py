@@ -25,7 +25,6 @@ import tensorflow as tf
 from robustmask._batching import is_dataset
 from robustmask._validation import check_choice, check_labels, check_positive_int, check_positive_number
 from robustmask.defenses._data import CleanBatches
-from robustmask.defenses._run_plan import EpochIndex
 from robustmask.defenses._training_step import build_state, one_hot
 from robustmask.defenses.base import Defense
 from robustmask.defenses.checkpoints import EpochCheckpoint, fingerprint
@@ -162,18 +161,8 @@ class DefensiveDistillation(Defense):
             checkpoint.writer = is_chief(self.strategy)  # all workers read it, the chief writes it
             initial_epoch = checkpoint.restore(trainer, clean.sample)
             callbacks.append(checkpoint)
-        clean.epoch = initial_epoch
-        callbacks.append(EpochIndex(clean))
-        history = train(
-            trainer,
-            clean,
-            self.strategy,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
-        return logits_model, history
+        run: dict[str, Any] = {"epochs": epochs, "initial_epoch": initial_epoch, "verbose": verbose}
+        return logits_model, train(trainer, clean, self.strategy, callbacks=callbacks, **run)
 
     def _logits_copy(self, model: keras.Model, info: ModelInfo) -> keras.Model:
         last = model.layers[-1] if getattr(model, "layers", None) else None

@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from robustmask._batching import is_dataset
+from robustmask.defenses._run_plan import EpochIndex
 
 if TYPE_CHECKING:  # pragma: no cover
     from robustmask.defenses._data import CleanBatches
@@ -57,14 +58,22 @@ def train(
     trainer: TrainingModel,
     clean: CleanBatches,
     strategy: tf.distribute.Strategy | None,
+    *,
+    initial_epoch: int = 0,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     **fit_args: Any,
 ) -> keras.callbacks.History:
     """Keras' fit without a strategy (one device, as before); `fit_distributed` with one.
+
+    Each epoch's order is set from its index before its first batch (`EpochIndex`), so a run resumed
+    at `initial_epoch` reads the batches an uninterrupted one reads.
 
     Example::
 
         history = train(wrapper, clean, strategy, epochs=3, initial_epoch=0, callbacks=[], verbose=0)
     """
+    clean.epoch = initial_epoch
+    fit_args.update(initial_epoch=initial_epoch, callbacks=[*callbacks, EpochIndex(clean)])
     if strategy is None:
         return trainer.fit(clean.dataset, shuffle=False, **fit_args)
     return fit_distributed(trainer, clean, strategy, **fit_args)
