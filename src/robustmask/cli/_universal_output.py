@@ -25,44 +25,24 @@ def write_outputs(
     target: str | None,
     seconds: float,
 ) -> None:
+    """The results folder: the patterns, the fooling-rate table and figure, report.html, summary.json."""
     from robustmask._io import replaced_folder
-    from robustmask.evaluation import plots
     from robustmask.evaluation.printable import (
         print_size_cm,
         save_printable_patch,
         save_universal_perturbation,
     )
-    from robustmask.evaluation.results import ResultsWriter
 
     with replaced_folder(args.out, overwrite=args.overwrite) as folder:
         save_universal_perturbation(pattern, folder / "universal.npy")
         save_printable_patch(patch, folder / "patch.png", width_cm=args.width_cm, dpi=args.dpi)
-        width_cm, height_cm = print_size_cm(folder / "patch.png")
-        writer = ResultsWriter(
-            folder,
-            title="A universal perturbation and a printable patch: fooling rates on unseen faces",
-            kind="universal",
-            command=shlex.join(["robustmask", *sys.argv[1:]]),
-            seed=args.seed,
-            settings={k: v for k, v in vars(args).items() if k not in ("func", "overwrite")},
-        )
-        writer.section("Fooling rates", _text(args, table, model_note, target))
-        writer.table("transfer", table, "Fooling rates (%) of each pattern on each set of faces")
-        writer.figure("patterns", plots.image_row(_shown(pattern, patch)), "The learnt patterns")
-        writer.note("A digital test: the effect of a printed patch depends on printing, lighting and pose.")
+        size_cm = print_size_cm(folder / "patch.png")
+        writer = _report(args, folder, pattern, patch, table, model_note, target)
         extra = {
             "model": model_note,
             "fooling_rate_definition": FOOLING_RATE,
             **_rates(table, target),
-            "patch": {
-                "file": "patch.png",
-                "pixels": list(patch.shape[:2]),
-                "target": target,
-                "print_width_cm": round(width_cm, 2),
-                "print_height_cm": round(height_cm, 2),
-                "dpi": args.dpi,
-                "region": "mask region of a centred face (robustmask.attacks.art.patch.MASK_REGION)",
-            },
+            "patch": _patch_summary(args, patch, target, size_cm),
             "universal": {
                 "file": "universal.npy",
                 "eps": args.eps,
@@ -72,7 +52,51 @@ def write_outputs(
             "seconds": round(seconds, 1),
         }
         writer.finish(extra)
-    print(f"wrote {args.out}/ ({', '.join(FILES)}); print patch.png at {width_cm:.1f} x {height_cm:.1f} cm")
+    print(
+        f"wrote {args.out}/ ({', '.join(FILES)}); print patch.png at {size_cm[0]:.1f} x {size_cm[1]:.1f} cm"
+    )
+
+
+def _report(
+    args: argparse.Namespace,
+    folder: Any,
+    pattern: np.ndarray,
+    patch: np.ndarray,
+    table: pd.DataFrame,
+    model_note: str,
+    target: str | None,
+) -> Any:
+    """A ResultsWriter holding report.html's sections (finished by the caller with summary.json's extras)."""
+    from robustmask.evaluation import plots
+    from robustmask.evaluation.results import ResultsWriter
+
+    writer = ResultsWriter(
+        folder,
+        title="A universal perturbation and a printable patch: fooling rates on unseen faces",
+        kind="universal",
+        command=shlex.join(["robustmask", *sys.argv[1:]]),
+        seed=args.seed,
+        settings={k: v for k, v in vars(args).items() if k not in ("func", "overwrite")},
+    )
+    writer.section("Fooling rates", _text(args, table, model_note, target))
+    writer.table("transfer", table, "Fooling rates (%) of each pattern on each set of faces")
+    writer.figure("patterns", plots.image_row(_shown(pattern, patch)), "The learnt patterns")
+    writer.note("A digital test: the effect of a printed patch depends on printing, lighting and pose.")
+    return writer
+
+
+def _patch_summary(
+    args: argparse.Namespace, patch: np.ndarray, target: str | None, size_cm: tuple[float, float]
+) -> dict[str, Any]:
+    return {
+        "file": "patch.png",
+        "pixels": list(patch.shape[:2]),
+        "target": target,
+        "print_width_cm": round(size_cm[0], 2),
+        "print_height_cm": round(size_cm[1], 2),
+        "dpi": args.dpi,
+        "region": "mask region of a centred face (robustmask.attacks.art.patch.MASK_REGION)",
+    }
 
 
 def _rates(table: pd.DataFrame, target: str | None) -> dict[str, dict[str, Any]]:
