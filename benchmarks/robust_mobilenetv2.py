@@ -375,13 +375,16 @@ def section_text(card: dict) -> str:
     table.attrs["norm"] = "L-inf"
     seconds = card["training_seconds_2_cpu_cores"]
     attack = {name: sum(times.values()) for name, times in card["attack_seconds"].items()}
+    robust_times = card["attack_seconds"]["robust"]
+    slowest = max(robust_times, key=robust_times.get)  # the attack that dominates the cost
     verdicts = "\n".join(f"- {k}: {'met' if ok else 'MISSED'}" for k, ok in card["targets"].items())
     return (
         f"{markdown_table(table, percent_digits=1)}\n{card['evaluation']}.\n\n"
         f"Recipe: {card['recipe']['defense']}. Undefended twin: {card['recipe']['undefended twin']}. "
         f"Training time on 2 CPU cores: twin {seconds['undefended']:.0f} s, defence {seconds['robust']:.0f} s; "
         f"attacks (summed over shards and runs): undefended {attack['undefended']:.0f} s, robust "
-        f"{attack['robust']:.0f} s (Square {card['attack_seconds']['robust']['Square']:.0f} s).\n\nTargets (issue 17):\n{verdicts}\n\n"
+        f"{attack['robust']:.0f} s ({slowest} {robust_times[slowest]:.0f} s of it).\n\n"
+        f"Targets (issue 17):\n{verdicts}\n\n"
         f"`{card['retrain']}`\n"
     )
 
