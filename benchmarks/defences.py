@@ -7,6 +7,10 @@ One command, rerunnable; it rewrites the table and the targets between the marke
     python benchmarks/defences.py --epochs 3 --n-per-class 60 --apgd-iter 10 --no-write   # a smoke run
     python benchmarks/defences.py --defenses distillation --append         # add one defence's rows
 
+Each model's rows are kept in --out (default runs/defences: the undefended model, then one file per
+defence) as they finish; the same command started again goes on with the models still to do (a run
+of other settings in --out is refused).
+
 Data: the embedded synthetic faces (or --data, the Kaggle folder), split 88/12 with a fixed seed.
 Model: robustmask.zoo.facemask_cnn trained from scratch (the undefended model), then each defence
 trained from it. Attacks: FGSM, PGD-20 with a random start and 3 restarts (seeded), Square (1,000
@@ -19,6 +23,7 @@ and the issue-6 targets are judged on that worst case.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -27,11 +32,19 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
 import pandas as pd
 
 from robustmask._deprecation import add_deprecated_flags
-from robustmask.defenses.comparison import markdown_table
-from robustmask.defenses.presets import DEFENSE_NAMES, robust_comparison, robust_data
+from robustmask._io import write_atomically
+from robustmask.defenses.comparison import UNDEFENDED, attack_sets, combine_rows, markdown_table, model_rows
+from robustmask.defenses.presets import (
+    DEFENSE_NAMES,
+    ROBUST_EPSILONS,
+    robust_data,
+    robust_preset,
+    train_undefended,
+)
 from robustmask.evaluation import standard_attacks, standard_suite
 from robustmask.evaluation.attack_sets import covered_attacks
 from robustmask.evaluation.results import markdown_table as plain_markdown
@@ -95,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--out",
+        default="runs/defences",
+        help="where each model's rows are kept as they finish: the same command started again goes on",
+    )
+    parser.add_argument(
         "--no-write", action="store_true", help="print the table, leave docs/defences.md alone"
     )
     parser.add_argument(
@@ -107,31 +125,76 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def measure(args: argparse.Namespace) -> tuple[pd.DataFrame, tuple[int, int]]:
-    """Train and attack every model: the comparison table, and the numbers of train and test images."""
+    """Train and attack every model: the comparison table, and the numbers of train and test images.
+
+    Each model's rows (and the undefended model) are kept in --out as they finish, so the same
+    command started again goes on with the models still to do.
+    """
     x_train, x_test, y_train, y_test = robust_data(
         args.data, image_size=args.image_size, n_per_class=args.n_per_class, seed=args.seed
     )
     print(f"data: {len(x_train)} train / {len(x_test)} test images at {args.image_size} px")
-    attacks = standard_attacks(pgd_restarts=args.pgd_restarts, square_queries=args.square_queries)
-    suite = None
-    if not args.no_suite:
-        classes = int(max(y_train.max(), y_test.max())) + 1
-        suite = standard_suite(
-            num_classes=classes, apgd_iter=args.apgd_iter, square_queries=args.suite_square_queries
-        )
-    table, _ = robust_comparison(
-        x_train,
-        x_test,
-        y_train,
-        y_test,
-        args.defenses,
-        epochs=args.epochs,
-        seed=args.seed,
-        attacks=attacks,
-        suite=suite,
-        progress=True,
+    out = _run_folder(args)
+    sets = attack_sets(
+        standard_attacks(pgd_restarts=args.pgd_restarts, square_queries=args.square_queries),
+        None if args.no_suite else _suite(args, y_train, y_test),
     )
-    return table, (len(x_train), len(x_test))
+    undefended, undefended_s = _undefended(args, out, x_train, y_train)
+    frames = []
+    for name in [UNDEFENDED, *(d for d in args.defenses if d != UNDEFENDED)]:
+        path = out / f"rows-{name}.pkl"
+        if path.is_file():
+            print(f"  {name}: reusing {path}")
+            frames.append(pd.read_pickle(path))
+            continue
+        model, seconds = undefended, undefended_s
+        if name != UNDEFENDED:
+            print(f"  training {name}")
+            started = time.perf_counter()
+            model, _ = robust_preset(name, epochs=args.epochs, seed=args.seed).fit(
+                undefended, (x_train, y_train), verbose=0
+            )
+            seconds = time.perf_counter() - started
+        print(f"  attacking {name}")
+        rows = model_rows(name, model, seconds, (x_test, y_test), sets, ROBUST_EPSILONS, progress=True)
+        write_atomically(path, rows.to_pickle, suffix=".pkl")
+        frames.append(rows)
+    return combine_rows(frames), (len(x_train), len(x_test))
+
+
+def _suite(args: argparse.Namespace, y_train, y_test) -> dict:
+    classes = int(max(y_train.max(), y_test.max())) + 1
+    return standard_suite(
+        num_classes=classes, apgd_iter=args.apgd_iter, square_queries=args.suite_square_queries
+    )
+
+
+def _run_folder(args: argparse.Namespace) -> Path:
+    """--out, holding a run of these settings (a run of other settings there is refused)."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keys = ("data", "image_size", "n_per_class", "epochs", "pgd_restarts", "square_queries", "apgd_iter")
+    settings = {key: getattr(args, key) for key in (*keys, "suite_square_queries", "no_suite", "seed")}
+    kept = out / "settings.json"
+    if kept.is_file() and json.loads(kept.read_text()) != settings:
+        raise SystemExit(f"{out} holds a run with other settings ({kept}): give another --out or delete it")
+    kept.write_text(json.dumps(settings, indent=2))
+    return out
+
+
+def _undefended(args: argparse.Namespace, out: Path, x_train, y_train) -> tuple[keras.Model, float]:
+    """The undefended CNN and its training seconds: trained once, then read from --out."""
+    path, seconds_file = out / "undefended.keras", out / "undefended-seconds.txt"
+    if path.is_file() and seconds_file.is_file():
+        print(f"  undefended: reusing {path}")
+        return keras.models.load_model(path, compile=False), float(seconds_file.read_text())
+    print(f"  training the undefended robustmask.zoo.facemask_cnn for {args.epochs} epochs")
+    started = time.perf_counter()
+    model = train_undefended(x_train, y_train, epochs=args.epochs, seed=args.seed, progress=True)
+    seconds = time.perf_counter() - started
+    write_atomically(path, model.save, suffix=".keras")
+    seconds_file.write_text(f"{seconds:.1f}\n")
+    return model, seconds
 
 
 def judge_targets(table: pd.DataFrame) -> pd.DataFrame:

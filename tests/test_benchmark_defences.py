@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -54,31 +55,68 @@ def test_the_targets_are_judged_on_the_worst_case_over_every_attack(bench):
     assert low["worst case >= 40% at 8/255"] == "missed by 3.3: 36.7%"
 
 
+def _fake_run(bench, monkeypatch, tmp_path):
+    """The benchmark with its training and attacks replaced: each model's rows come from `comparison`."""
+    calls = {"attacked": [], "trained": []}
+
+    def fake_rows(name, model, seconds, test_data, sets, eps, progress=False):
+        calls["attacked"].append(name)
+        calls["sets"] = sets
+        rows = comparison(46.8)
+        rows = rows[rows["Defense"] == (name if name == "undefended" else "pgd-at")].reset_index(drop=True)
+        rows["Defense"] = name
+        rows.attrs = {"attacks": comparison(46.8).attrs["attacks"], "robust": {name: ()}}
+        return rows
+
+    class FakePreset:
+        def __init__(self, name):
+            self.name = name
+
+        def fit(self, model, data, verbose=0):
+            calls["trained"].append(self.name)
+            return model, None
+
+    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    data = (np.zeros((6, 4, 4, 3)), np.zeros((3, 4, 4, 3)), np.array([0, 1, 2] * 2), np.array([0, 1, 2]))
+    monkeypatch.setattr(bench, "model_rows", fake_rows)
+    monkeypatch.setattr(bench, "train_undefended", lambda *args, **kwargs: model)
+    monkeypatch.setattr(bench, "robust_preset", lambda name, **kwargs: FakePreset(name))
+    monkeypatch.setattr(bench, "robust_data", lambda *args, **kwargs: data)
+    return calls
+
+
 def test_the_benchmark_runs_the_full_suite_and_writes_table_and_targets(bench, tmp_path, monkeypatch):
     doc = tmp_path / "defences.md"
     doc.write_text(
         f"intro\n{bench.BEGIN}\nold table\n{bench.END}\nmiddle\n{bench.TARGETS_BEGIN}\nold\n{bench.TARGETS_END}\n"
     )
-    calls = {}
-
-    def fake_comparison(x_train, x_test, y_train, y_test, names, **kwargs):
-        calls.update(kwargs, names=names)
-        return comparison(46.8), {}
-
-    data = (np.zeros((6, 4, 4, 3)), np.zeros((3, 4, 4, 3)), np.array([0, 1, 2] * 2), np.array([0, 1, 2]))
-    monkeypatch.setattr(bench, "robust_comparison", fake_comparison)
-    monkeypatch.setattr(bench, "robust_data", lambda *args, **kwargs: data)
+    calls = _fake_run(bench, monkeypatch, tmp_path)
     monkeypatch.setattr(bench, "DOC", doc)
-    assert bench.main(["--defenses", "pgd-at"]) == 0
-    suite = calls["suite"]
+    assert bench.main(["--defenses", "pgd-at", "--out", str(tmp_path / "run")]) == 0
+    individual, suite = (s.attacks for s in calls["sets"])
     assert list(suite) == ["APGD-CE", "APGD-DLR", "Square"]  # AutoAttack's, at full strength
     assert suite["APGD-CE"].art_params["max_iter"] == 100 and suite["Square"].art_params["max_iter"] == 5000
-    assert list(calls["attacks"]) == ["FGSM", "PGD", "Square"] and calls["names"] == ["pgd-at"]
+    assert list(individual) == ["FGSM", "PGD", "Square"] and calls["trained"] == ["pgd-at"]
     written = doc.read_text()
     assert "| pgd-at | 275.9 | 8/255 | 87.2 | 73.3 | 57.1 | 46.8 | 46.8 |" in written
     assert "| worst case >= 40% at 8/255 | met: 46.8% |" in written
     assert "Judged on the worst case over FGSM, PGD-20 (3 restarts), APGD-CE (100 iterations)." in written
     assert "old" not in written and written.startswith("intro\n") and "\nmiddle\n" in written
+
+
+def test_a_run_started_again_goes_on_with_the_models_still_to_do(bench, tmp_path, monkeypatch):
+    calls = _fake_run(bench, monkeypatch, tmp_path)
+    run = ["--out", str(tmp_path / "run"), "--no-write"]
+    assert bench.main(["--defenses", "pgd-at", *run]) == 0
+    assert calls["attacked"] == ["undefended", "pgd-at"] and calls["trained"] == ["pgd-at"]
+    assert bench.main(["--defenses", "pgd-at", "trades", *run]) == 0  # only trades is new
+    assert calls["attacked"] == ["undefended", "pgd-at", "trades"] and calls["trained"] == [
+        "pgd-at",
+        "trades",
+    ]
+    assert (tmp_path / "run" / "undefended.keras").is_file()
+    with pytest.raises(SystemExit, match="other settings"):
+        bench.main(["--defenses", "pgd-at", "--epochs", "3", *run])
 
 
 def test_append_merges_into_a_table_written_with_the_old_defence_column(bench):

@@ -82,19 +82,46 @@ def compare_defenses(
     frames = []
     for name, defended in models.items():
         log(f"  attacking {name}")
-        table = robustness_table(
-            defended, test_data, sets, eps, progress=progress, description=f"attacking {name}"
-        )
-        table.insert(0, "Train time (s)", round(times[name], 1))
-        table.insert(0, "Defense", name)
-        frames.append(table)
+        frames.append(model_rows(name, defended, times[name], test_data, sets, eps, progress=progress))
+    return combine_rows(frames), models
+
+
+def model_rows(
+    name: str,
+    model: keras.Model,
+    train_seconds: float,
+    test_data: Any,
+    sets: Sequence[AttackSet],
+    eps: float | Sequence[float],
+    *,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """One model's rows of a comparison: its `robustness_table` with Defense and Train time (s) first.
+
+    Example::
+
+        rows = model_rows("pgd-at", defended, 275.9, (x_test, y_test), attack_sets(None), [8 / 255])
+    """
+    table = robustness_table(model, test_data, sets, eps, progress=progress, description=f"attacking {name}")
+    table.insert(0, "Train time (s)", round(train_seconds, 1))
+    table.insert(0, "Defense", name)
+    return table
+
+
+def combine_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One comparison table from `model_rows` frames (of one run's attacks, test images and eps).
+
+    Example::
+
+        table = combine_rows([model_rows("undefended", ...), model_rows("pgd-at", ...)])
+    """
     combined = pd.concat(frames, ignore_index=True)
     combined.attrs = {key: value for key, value in frames[0].attrs.items() if key not in _PER_MODEL}
     combined.attrs["models"] = {
-        name: {key: frame.attrs[key] for key in _PER_MODEL if key in frame.attrs}
-        for name, frame in zip(models, frames)
+        str(frame["Defense"].iloc[0]): {key: frame.attrs[key] for key in _PER_MODEL if key in frame.attrs}
+        for frame in frames
     }
-    return combined, models
+    return combined
 
 
 def compare_defences(*args: Any, **kwargs: Any) -> tuple[pd.DataFrame, dict[str, keras.Model]]:
