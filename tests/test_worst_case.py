@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -281,3 +283,35 @@ def test_a_name_two_sets_share_is_renamed_and_every_attack_is_described(tiny_mod
         normalise_sets(
             [AttackSet({"FGSM": FGSM()}), AttackSet({"FGSM (individual)": FGSM(), "FGSM": FGSM()})]
         )
+
+
+def test_seconds_sum_each_attacks_time_over_every_eps_and_the_bar_counts_every_attack(
+    tiny_model, tiny_data, monkeypatch
+):
+    """With a clock that ticks once a reading, each attack spans one tick per eps: its seconds are
+    the number of eps. The progress bar moves once per (eps, attack), by one."""
+    from robustmask.evaluation import worst_case
+
+    x, y = tiny_data
+    ticks = iter(range(10_000))
+    # worst_case's own clock only (a SimpleNamespace in place of its `time`), not the process's.
+    monkeypatch.setattr(worst_case, "time", SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    updates = []
+
+    class Bar:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            updates.append(n)
+
+    monkeypatch.setattr(worst_case, "progress_bar", lambda *args, **kwargs: Bar())
+    attacks = {"FGSM": FGSM(), "PGD": PGD(steps=2, seed=0)}
+    for protocol in ("individual", "cascade"):
+        updates.clear()
+        table = robustness_table(tiny_model, (x[:20], y[:20]), attacks, [0.01, 0.05, 0.1], protocol=protocol)
+        assert table.attrs["seconds"] == {"FGSM": 3.0, "PGD": 3.0}
+        assert updates == [1] * 6
