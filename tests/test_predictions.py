@@ -126,3 +126,56 @@ def test_one_logit_unit_gives_both_classes_log_probabilities():
     out = log_probabilities(z, ModelInfo(num_classes=2, output="logits", single_unit=True)).numpy()
     expected = np.stack([-np.logaddexp(0, [2.0, -3.0]), -np.logaddexp(0, [-2.0, 3.0])], axis=1)
     np.testing.assert_allclose(out, expected, rtol=1e-5)
+
+
+# The walk back through a graph's ops, on raw TensorFlow ops (no Keras note of the logits): saturated
+# logits in the hundreds, where only the logits give exact log-probabilities (the floor reads -69).
+BIG = np.array([[300.0, 0.0, -200.0], [-50.0, 250.0, 10.0]], np.float32)
+SOFTMAX_INFO = ModelInfo(num_classes=3, output="probabilities")
+
+
+def _exact(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.float64)
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize(
+    "between",
+    [
+        lambda p: p,
+        lambda p: tf.identity(p),
+        lambda p: tf.cast(tf.cast(p, tf.float64), tf.float32),  # Cast, twice
+        lambda p: tf.squeeze(tf.expand_dims(p, 1), 1),  # ExpandDims, then Squeeze
+        lambda p: tf.reshape(p, [-1, 3]),
+    ],
+    ids=["softmax", "identity", "cast", "expand-squeeze", "reshape"],
+)
+def test_the_graph_walk_finds_the_logits_through_pass_through_ops(between):
+    graph = tf.function(lambda z: log_probabilities(between(tf.nn.softmax(z)), SOFTMAX_INFO))
+    np.testing.assert_allclose(graph(tf.constant(BIG)).numpy(), _exact(BIG), atol=1e-3)
+
+
+def test_the_graph_walk_stops_where_the_logits_would_not_fit_the_outputs():
+    """Outputs whose class axis is not the softmax's, another op in between, or an eager tensor
+    without Keras' note: no logits, the floored log of the probabilities."""
+    probabilities = tf.nn.softmax(BIG).numpy().astype(np.float64)
+    # A (2, 3) softmax read as (3, 2): the logits' class axis (3) does not fit the outputs' (2).
+    two = ModelInfo(num_classes=2, output="probabilities")
+    regrouped = tf.function(lambda z: log_probabilities(tf.reshape(tf.nn.softmax(z), [3, 2]), two))
+    expected = np.log(np.maximum(probabilities.reshape(3, 2), 1e-30))
+    np.testing.assert_allclose(regrouped(tf.constant(BIG)).numpy(), expected, atol=1e-4)
+    floored = np.log(np.maximum(probabilities, 1e-30))
+    scaled = tf.function(lambda z: log_probabilities(tf.nn.softmax(z) * 1.0, SOFTMAX_INFO))  # Mul: no pass
+    np.testing.assert_allclose(scaled(tf.constant(BIG)).numpy(), floored, atol=1e-4)
+    eager = log_probabilities(tf.nn.softmax(tf.constant(BIG)), SOFTMAX_INFO)  # no graph to walk
+    np.testing.assert_allclose(eager.numpy(), floored, atol=1e-4)
+
+
+def test_the_graph_walk_reads_a_sigmoids_logit_for_one_unit_outputs():
+    z = np.array([[120.0], [-90.0], [0.5]], np.float32)
+    info = ModelInfo(num_classes=2, output="probabilities", single_unit=True)
+    graph = tf.function(lambda t: log_probabilities(tf.identity(tf.sigmoid(t)), info))(tf.constant(z)).numpy()
+    zz = z[:, 0].astype(np.float64)
+    expected = np.stack([-np.logaddexp(0, zz), -np.logaddexp(0, -zz)], axis=-1)  # log(1 - s), log(s)
+    np.testing.assert_allclose(graph, expected, atol=1e-4)
