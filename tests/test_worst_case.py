@@ -262,6 +262,13 @@ def test_two_attack_sets_give_one_worst_case_per_image_not_the_smaller_column(ti
         merge_worst_case([apart[0], apart[0]])
     with pytest.raises(RobustmaskError, match="images or epsilons"):
         merge_worst_case([apart[0], robustness_table(tiny_model, (x, y), {"B": b}, [0.05])])
+    plain = apart[0].copy()
+    plain.attrs = {key: value for key, value in apart[0].attrs.items() if key != "robust"}
+    for tables in ([], [plain], [apart[0], plain]):  # no table, or one without its per-image masks
+        with pytest.raises(
+            RobustmaskError, match=r"needs robustness tables \(their attrs\['robust'\] masks\)"
+        ):
+            merge_worst_case(tables)
 
 
 def test_a_name_two_sets_share_is_renamed_and_every_attack_is_described(tiny_model, tiny_data):

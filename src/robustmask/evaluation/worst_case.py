@@ -167,7 +167,6 @@ def _set_table(
             # images no earlier attack fooled, so it is robust under every attack so far.
             row[f"{name} (%)"] = 100.0 * robust.mean()
             advance(1)
-        row[WORST_CASE] = 100.0 * robust_everywhere.mean()
         masks[eps] = tuple(robust_everywhere.tolist())
         rows.append(row)
     table = pd.DataFrame(rows)
