@@ -58,8 +58,26 @@ def test_an_empty_input_gives_an_empty_int64_array():
 
 
 def test_a_bad_batch_size_is_one_line_naming_it():
-    with pytest.raises(RobustmaskError, match="batch_size"):
+    with pytest.raises(RobustmaskError, match="^batch_size must be"):
         predict_labels(_model("softmax"), _images(4), batch_size=0)
+
+
+def test_predict_labels_reads_a_subclassed_model_from_its_sample_and_predicts_in_inference_mode():
+    """A subclassed model declares nothing: its class count comes from the first images. Dropout of
+    0.9 would scramble the labels if the model ran in training mode."""
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.flatten, self.drop = keras.layers.Flatten(), keras.layers.Dropout(0.9)
+            self.dense = keras.layers.Dense(3, kernel_initializer=keras.initializers.RandomNormal(seed=1))
+
+        def call(self, x, training=False):
+            return tf.nn.softmax(self.dense(self.drop(self.flatten(x), training=training)))
+
+    model, x = Subclassed(), _images(40)
+    expected = np.argmax(model(x, training=False).numpy(), axis=1)
+    np.testing.assert_array_equal(predict_labels(model, x, batch_size=16), expected)
 
 
 @pytest.mark.parametrize("kind", KINDS)
