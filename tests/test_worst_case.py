@@ -258,6 +258,28 @@ def test_two_attack_sets_give_one_worst_case_per_image_not_the_smaller_column(ti
     ]
     merged = merge_worst_case(apart)
     assert merged.equals(table) and merged.attrs["robust"] == table.attrs["robust"]
+    assert merged.attrs["norm"] == apart[0].attrs["norm"] and merged.attrs["examples"] == n
+    for key in ("protocols", "kinds", "attacks", "seconds"):  # each attack's, from its own table
+        assert merged.attrs[key] == {**apart[0].attrs[key], **apart[1].attrs[key]}, key
+        assert set(merged.attrs[key]) == {"A", "B"}
+    # Tables that cannot be of the same images, epsilons, model or norm are refused.
+    fewer_eps = robustness_table(tiny_model, (x, y), {"B": b}, [0.01])
+    other_eps = robustness_table(tiny_model, (x, y), {"B": b}, [0.01, 0.03])
+    for other in (fewer_eps, other_eps):
+        with pytest.raises(
+            RobustmaskError, match="^merge_worst_case: the tables differ in images or epsilons$"
+        ):
+            merge_worst_case([apart[0], other])
+    other_model = apart[1].copy()
+    other_model.attrs = dict(apart[1].attrs)
+    other_model["Clean (%)"] = other_model["Clean (%)"] - 10.0
+    other_norm = apart[1].copy()
+    other_norm.attrs = {**apart[1].attrs, "norm": "L2"}
+    for other in (other_model, other_norm):
+        with pytest.raises(
+            RobustmaskError, match="^merge_worst_case: the tables are of different models or norms$"
+        ):
+            merge_worst_case([apart[0], other])
     with pytest.raises(RobustmaskError, match="column 'A \\(%\\)' is in two tables"):
         merge_worst_case([apart[0], apart[0]])
     with pytest.raises(RobustmaskError, match="images or epsilons"):
