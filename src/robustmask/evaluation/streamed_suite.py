@@ -51,7 +51,9 @@ def streamed_robustness_table(
     Args:
         model: a Keras classifier.
         batches: a finite, batched tf.data.Dataset of (images, labels), e.g. a folder's stream.
-        attacks, eps, protocol: as `robustness_table`'s.
+        attacks: as `robustness_table`'s: name -> attack, or several `AttackSet` s.
+        eps: the budgets, as `robustness_table`'s.
+        protocol: "individual" or "cascade", as `robustness_table`'s.
         progress: a progress bar per batch (stderr, a terminal only).
         description: the bar's label.
 
