@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -106,7 +107,8 @@ def test_worst_case_is_per_image_not_the_smaller_column(tiny_model, tiny_data):
 def test_bad_suites_are_one_line_errors(tiny_model, tiny_data):
     from robustmask.attacks.art.minimal import DeepFool
 
-    with pytest.raises(RobustmaskError, match="attacks is empty"):
+    empty = "attacks is empty: give at least one, e.g. {'PGD': robustmask.attacks.PGD(seed=0)}"
+    with pytest.raises(RobustmaskError, match=f"^{re.escape(empty)}$"):
         robustness_table(tiny_model, tiny_data, {}, [0.01])
     with pytest.raises(RobustmaskError, match="'DeepFool' must be an eps-bounded"):
         robustness_table(tiny_model, tiny_data, {"DeepFool": DeepFool()}, [0.01])
@@ -172,7 +174,9 @@ def test_the_cascade_attacks_only_what_is_still_robust_and_matches_the_individua
 
 
 def test_a_suite_that_mixes_norms_or_protocols_is_refused(tiny_model, tiny_data):
-    with pytest.raises(RobustmaskError, match="mix norms"):
+    with pytest.raises(
+        RobustmaskError, match=r"^the attacks mix norms \(L-inf, L2\): one eps cannot bound them all$"
+    ):
         robustness_table(tiny_model, tiny_data, {"Linf": FGSM(), "L2": FGSM(norm=2)}, [0.1])
     with pytest.raises(RobustmaskError, match="protocol must be one of"):
         robustness_table(tiny_model, tiny_data, {"FGSM": FGSM()}, [0.1], protocol="autoattack")
