@@ -267,9 +267,9 @@ def test_two_attack_sets_give_one_worst_case_per_image_not_the_smaller_column(ti
         assert merged.attrs[key] == {**apart[0].attrs[key], **apart[1].attrs[key]}, key
         assert set(merged.attrs[key]) == {"A", "B"}
     # Tables that cannot be of the same images, epsilons, model or norm are refused.
-    fewer_eps = robustness_table(tiny_model, (x, y), {"B": b}, [0.01])
+    more_eps = robustness_table(tiny_model, (x, y), {"B": b}, [0.01, 0.02, 0.03])  # same images, 3 rows
     other_eps = robustness_table(tiny_model, (x, y), {"B": b}, [0.01, 0.03])
-    for other in (fewer_eps, other_eps):
+    for other in (more_eps, other_eps):
         with pytest.raises(
             RobustmaskError, match="^merge_worst_case: the tables differ in images or epsilons$"
         ):
@@ -292,7 +292,8 @@ def test_two_attack_sets_give_one_worst_case_per_image_not_the_smaller_column(ti
     plain.attrs = {key: value for key, value in apart[0].attrs.items() if key != "robust"}
     for tables in ([], [plain], [apart[0], plain]):  # no table, or one without its per-image masks
         with pytest.raises(
-            RobustmaskError, match=r"needs robustness tables \(their attrs\['robust'\] masks\)"
+            RobustmaskError,
+            match=r"^merge_worst_case needs robustness tables \(their attrs\['robust'\] masks\)$",
         ):
             merge_worst_case(tables)
 

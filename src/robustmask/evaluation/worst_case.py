@@ -220,7 +220,8 @@ def merge_worst_case(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
     per_eps = [[np.asarray(mask) for mask in table.attrs["robust"].values()] for table in tables]
     robust = {eps: np.logical_and.reduce(masks) for eps, masks in zip(first.attrs["robust"], zip(*per_eps))}
     merged[WORST_CASE] = [100.0 * mask.mean() for mask in robust.values()]
-    merged.attrs.update(_merged_attrs(tables), robust={eps: tuple(m.tolist()) for eps, m in robust.items()})
+    # Set, not updated: the copy carries the first table's attrs, which must not stand in for the merge's.
+    merged.attrs = {**_merged_attrs(tables), "robust": {eps: tuple(m.tolist()) for eps, m in robust.items()}}
     return merged
 
 
