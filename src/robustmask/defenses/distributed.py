@@ -44,7 +44,7 @@ from robustmask.defenses._run_plan import EpochIndex
 if TYPE_CHECKING:  # pragma: no cover
     from robustmask.defenses._data import CleanBatches
     from robustmask.defenses._training_step import AdversarialTrainingModel
-    from robustmask.defenses.distillation import DistillationTrainingModel
+    from robustmask.defenses._distillation_model import DistillationTrainingModel
 
     #: What the loop trains: a wrapper with ``training_batch``, ``groups``, ``paired``, ``info``, ``model``.
     TrainingModel: TypeAlias = AdversarialTrainingModel | DistillationTrainingModel
