@@ -174,7 +174,8 @@ def _run_folder(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keys = ("data", "image_size", "n_per_class", "epochs", "pgd_restarts", "square_queries", "apgd_iter")
-    settings = {key: getattr(args, key) for key in (*keys, "suite_square_queries", "no_suite", "seed")}
+    keys += ("suite_square_queries", "no_suite", "seed")  # what a kept model's rows depend on
+    settings = {key: getattr(args, key) for key in keys}
     kept = out / "settings.json"
     if kept.is_file() and json.loads(kept.read_text()) != settings:
         raise SystemExit(f"{out} holds a run with other settings ({kept}): give another --out or delete it")

@@ -136,12 +136,16 @@ def build_state(trainer: keras.Model, spec: Any) -> None:
     (Keras reads only shapes and dtypes). Best effort: a Keras without this hook traces twice.
     """
     build = getattr(trainer, "_symbolic_build", None)
-    if build is None:  # pragma: no cover - Keras internals moved
-        return
     try:
-        build(data_batch=tuple(spec))
-    except Exception:  # pragma: no cover - Keras then builds in the trace, as before
-        return
+        if build is not None:  # else Keras internals moved: Keras builds in the trace, as before
+            build(data_batch=tuple(spec))
+    except Exception:  # Keras then builds in the trace, as before
+        pass
+    # The optimizer's slots in any case: the symbolic build stops before them when it fails (a loss
+    # that reads labels the training step transforms, as distillation's), and slots made inside a
+    # traced step under a strategy break its next call, and cannot be restored into from a checkpoint.
+    if trainer.optimizer is not None and not trainer.optimizer.built:
+        trainer.optimizer.build(trainer.trainable_variables)
 
 
 def attack_labels(model: keras.Model, x: tf.Tensor, y: tf.Tensor, labels: str, info: ModelInfo) -> tf.Tensor:

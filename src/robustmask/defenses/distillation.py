@@ -152,7 +152,6 @@ class DefensiveDistillation(Defense):
             trainer = DistillationTrainingModel(logits_model, info, self.temperature, teacher)
             trainer.compile(keras.optimizers.Adam(self.learning_rate), trainer.distillation_loss)
             build_state(trainer, clean.dataset.element_spec)
-            trainer.optimizer.build(trainer.trainable_variables)  # its slots too, in the scope
         callbacks = list(callbacks)
         initial_epoch = 0
         if checkpoint_dir is not None:
