@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -183,3 +185,30 @@ def test_a_missing_shard_is_named(tiny_model, tiny_data, tmp_path):
         RobustnessSpec({"FGSM": FGSM()}, EPSILONS, chunk_size=0).table(tiny_model, (x, y))
     with pytest.raises(RobustmaskError, match="shard must be 0..2"):
         evaluate_shard(evaluator, tiny_model, (x, y), shard=3, num_shards=3, out=tmp_path)
+
+
+def test_the_specs_table_shows_its_progress_bar_as_asked_for_arrays_and_streams(
+    tiny_model, tiny_data, monkeypatch
+):
+    """`RobustnessSpec.table` passes ``progress`` and ``description`` on (the CLI's suite shows its bar
+    through it): the bar of each chunk is named after the description and on only when asked."""
+    from contextlib import nullcontext
+
+    from robustmask.evaluation import worst_case
+
+    bars = []
+    monkeypatch.setattr(
+        worst_case,
+        "progress_bar",
+        lambda steps, description, enabled, unit: (
+            bars.append((description, enabled)) or nullcontext(SimpleNamespace(update=lambda n: None))
+        ),
+    )
+    x, y = tiny_data
+    spec = RobustnessSpec({"FGSM": FGSM()}, [0.01], chunk_size=8)
+    spec.table(tiny_model, (x[:12], y[:12]), progress=True, description="suite")
+    assert bars == [("suite", True)]
+    bars.clear()
+    stream = tf.data.Dataset.from_tensor_slices((x[:12], y[:12])).batch(8)
+    spec.table(tiny_model, stream, description="suite")
+    assert bars == [("suite (batch 1)", False), ("suite (batch 2)", False)]

@@ -209,39 +209,35 @@ def _suite_table(
     args: argparse.Namespace, model: Any, data: tuple[np.ndarray, np.ndarray] | Any, num_classes: int
 ) -> tuple[pd.DataFrame, str]:
     """The suite's table on (x, y) in SUITE_CHUNK chunks, or on a stream of SUITE_CHUNK-file batches."""
-    from robustmask.evaluation import named_norm, robustness_table, standard_suite
-    from robustmask.evaluation.streamed_suite import streamed_robustness_table
+    from robustmask.evaluation import named_norm
 
-    suite = standard_suite(norm=args.norm or "inf", num_classes=num_classes, **parse_params(args.param))
-    settings: dict[str, Any] = {
-        "protocol": "cascade",
-        "progress": not args.no_progress,
-        "description": "standard suite",
-    }
-    if isinstance(data, tuple):
-        table = robustness_table(
-            model, data, suite, args.eps or list(SUITE_EPSILONS), chunk_size=SUITE_CHUNK, **settings
-        )
-    else:
-        table = streamed_robustness_table(model, data, suite, args.eps or list(SUITE_EPSILONS), **settings)
+    spec = _suite_spec(args, num_classes)
+    table = spec.table(model, data, progress=not args.no_progress, description="standard suite")
     title = (
-        f"standard suite ({', '.join(suite)}; {table.attrs['norm']}, each attack on the images still robust) "
-        f"on {args.model}: {table.attrs['examples']} images"
+        f"standard suite ({', '.join(spec.attacks)}; {table.attrs['norm']}, each attack on the images still "
+        f"robust) on {args.model}: {table.attrs['examples']} images"
     )
     return named_norm(table), title
+
+
+def _suite_spec(args: argparse.Namespace, num_classes: int) -> Any:
+    """The standard suite of --norm/--param at --eps, cascaded, in SUITE_CHUNK chunks: the one spec that
+    the one-process table and every --shard evaluate."""
+    from robustmask.evaluation import standard_suite
+    from robustmask.evaluation.shards import RobustnessSpec
+
+    suite = standard_suite(norm=args.norm or "inf", num_classes=num_classes, **parse_params(args.param))
+    return RobustnessSpec(suite, args.eps or list(SUITE_EPSILONS), protocol="cascade", chunk_size=SUITE_CHUNK)
 
 
 def _shard_job(args: argparse.Namespace, attacker: Attack | None, names: list[str]) -> Any:
     """What `--shard` evaluates: the Evaluator of --attack, or the suite's table in SUITE_CHUNK chunks."""
     import robustmask
-    from robustmask.evaluation import standard_suite
-    from robustmask.evaluation.shards import RobustnessSpec
     from robustmask.paper import EPSILONS as PAPER_EPSILONS
 
     if attacker is not None:
         return robustmask.Evaluator(attacker, args.eps or list(PAPER_EPSILONS), class_names=names)
-    suite = standard_suite(norm=args.norm or "inf", num_classes=len(names), **parse_params(args.param))
-    return RobustnessSpec(suite, args.eps or list(SUITE_EPSILONS), protocol="cascade", chunk_size=SUITE_CHUNK)
+    return _suite_spec(args, len(names))
 
 
 def _suite_warnings(table: pd.DataFrame, num_classes: int) -> list:

@@ -95,14 +95,21 @@ class RobustnessSpec:
         warn_renamed("RobustnessSpec.epsilons", "RobustnessSpec.eps")
         return self.eps
 
-    def table(self, model: Model, data: tuple[Images, Labels] | tf.data.Dataset) -> pd.DataFrame:
+    def table(
+        self,
+        model: Model,
+        data: tuple[Images, Labels] | tf.data.Dataset,
+        *,
+        progress: bool = False,
+        description: str = "attacks",
+    ) -> pd.DataFrame:
         """The table in one process (what `merge_shards` of this spec's shards equals); for a batched
-        dataset (a folder's stream), each of its batches is a chunk (`streamed_robustness_table`)."""
+        dataset (a folder's stream), each of its batches is a chunk (`streamed_robustness_table`).
+        ``progress`` shows a bar named ``description``."""
+        shown = {"protocol": self.protocol, "progress": progress, "description": description}
         if is_dataset(data):
-            return streamed_robustness_table(model, data, self.attacks, self.eps, protocol=self.protocol)
-        return robustness_table(
-            model, data, self.attacks, self.eps, protocol=self.protocol, chunk_size=self.chunk_size
-        )
+            return streamed_robustness_table(model, data, self.attacks, self.eps, **shown)
+        return robustness_table(model, data, self.attacks, self.eps, chunk_size=self.chunk_size, **shown)
 
 
 # The dataclass writes __init__; the old keyword goes through the one decorator for renamed names.
