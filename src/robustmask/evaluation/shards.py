@@ -106,10 +106,26 @@ class RobustnessSpec:
         """The table in one process (what `merge_shards` of this spec's shards equals); for a batched
         dataset (a folder's stream), each of its batches is a chunk (`streamed_robustness_table`).
         ``progress`` shows a bar named ``description``."""
-        shown = {"protocol": self.protocol, "progress": progress, "description": description}
         if is_dataset(data):
-            return streamed_robustness_table(model, data, self.attacks, self.eps, **shown)
-        return robustness_table(model, data, self.attacks, self.eps, chunk_size=self.chunk_size, **shown)
+            return streamed_robustness_table(
+                model,
+                data,
+                self.attacks,
+                self.eps,
+                protocol=self.protocol,
+                progress=progress,
+                description=description,
+            )
+        return robustness_table(
+            model,
+            data,
+            self.attacks,
+            self.eps,
+            protocol=self.protocol,
+            progress=progress,
+            description=description,
+            chunk_size=self.chunk_size,
+        )
 
 
 # The dataclass writes __init__; the old keyword goes through the one decorator for renamed names.
