@@ -24,15 +24,20 @@ def linear_model():
     return model
 
 
-def closed_form_fgsm(model, x, y, eps, clip=True):
-    """x + eps * sign(d CE / d x) with d CE / d x = W (p - onehot(y)), in NumPy."""
+def closed_form_gradient(model, x, y):
+    """d CE / d x = W (p - onehot(y)) of the linear model, per flattened image, in NumPy (float64)."""
     w, b = (np.asarray(v, np.float64) for v in model.layers[-1].get_weights())
     flat = x.reshape(len(x), -1).astype(np.float64)
     z = flat @ w + b
     p = np.exp(z - z.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
-    grad = (p - np.eye(3)[y]) @ w.T
-    adv = flat + eps * np.sign(grad)
+    return (p - np.eye(3)[y]) @ w.T
+
+
+def closed_form_fgsm(model, x, y, eps, clip=True):
+    """x + eps * sign(d CE / d x), in NumPy."""
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    adv = flat + eps * np.sign(closed_form_gradient(model, x, y))
     if clip:
         adv = np.clip(adv, 0, 1)
     return adv.reshape(x.shape)
@@ -69,6 +74,34 @@ def test_run_the_single_eps_path_equals_closed_form(linear_model):
         closed_form_fgsm(linear_model, x, y, 0.05, clip=False),
         atol=1e-6,
     )
+
+
+def test_fgm_steps_along_the_normalised_gradient_and_passes_its_settings_on(linear_model):
+    """FGM (L2): ``x + eps * g / ||g||_2`` per image against the closed-form gradient, through `run`
+    (what the base class's eps loop and `perturb` call) and through the call. ``clip=None`` reaches the
+    base class (the images leave [0, 1]); a custom ``loss`` and ``targeted`` reach it too: the negated
+    cross-entropy, or the targeted attack, step the other way."""
+    from robustmask.attacks import FGM
+
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 1, (10, 4, 4, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 10)
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    gradient = closed_form_gradient(linear_model, x, y)
+    unit = gradient / np.linalg.norm(gradient, axis=1, keepdims=True)
+    eps = 2.0
+    up, down = ((flat + sign * eps * unit).reshape(x.shape) for sign in (1, -1))
+
+    ran = FGM(clip=None).run(linear_model, tf.constant(x), tf.one_hot(y, 3), tf.constant(eps))
+    np.testing.assert_allclose(ran.numpy(), up, atol=1e-5)
+    called = FGM(clip=None)(linear_model, x, y, eps=eps)
+    np.testing.assert_allclose(called, up, atol=1e-5)
+    assert called.min() < 0.0 or called.max() > 1.0
+    np.testing.assert_allclose(FGM()(linear_model, x, y, eps=eps), np.clip(up, 0, 1), atol=1e-5)
+
+    negated = FGM(clip=None, loss=lambda onehot, log_probs: tf.reduce_sum(onehot * log_probs, -1))
+    np.testing.assert_allclose(negated(linear_model, x, y, eps=eps), down, atol=1e-5)
+    np.testing.assert_allclose(FGM(clip=None, targeted=True)(linear_model, x, y, eps=eps), down, atol=1e-5)
 
 
 class _LoopingFGSM(FGSM):

@@ -21,6 +21,13 @@ def losses(model, x, y):
     return -np.log(np.maximum(p[np.arange(len(y)), y], 1e-30))
 
 
+def logit_losses(logits_model, x, y):
+    """Cross-entropy from the logits in float64: no saturation, unlike ``losses``."""
+    z = logits_model.predict(x, verbose=0).astype(np.float64)
+    z -= z.max(1, keepdims=True)
+    return np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]
+
+
 ATTACKS = [pytest.param(lambda: BIM(), id="bim"), pytest.param(lambda: PGD(steps=10, seed=0), id="pgd")]
 
 
@@ -87,6 +94,32 @@ def test_pgd_restarts_never_weaker(tiny_model, tiny_data):
     assert np.all(fooled_many >= fooled_one)
     same = fooled_many == fooled_one
     assert np.all(losses(tiny_model, many, y)[same] >= losses(tiny_model, one, y)[same] - 1e-4)
+
+
+def test_restart_r_starts_from_draw_r_and_the_best_restart_is_kept_per_image(
+    tiny_model, tiny_logits_model, tiny_data
+):
+    """Independently of `run`'s loop: restart r is `iterate` from `start(x, eps, r)`; with one restart
+    PGD returns restart 0; with two, per image, a restart that fools the model over one that does not,
+    else the one with the larger loss. At this eps the data holds every case (one restart fools,
+    the other, both, neither)."""
+    x, y = tiny_data
+    eps = 0.07
+    x_t, onehot = tf.constant(x), tf.one_hot(y, 3)
+    pgd = PGD(steps=1, seed=5, restarts=2)
+    runs = [pgd.iterate(tiny_model, pgd.start(x_t, eps, r), x_t, onehot, eps).numpy() for r in (0, 1)]
+    np.testing.assert_allclose(PGD(steps=1, seed=5)(tiny_model, x, y, eps=eps), runs[0], atol=1e-6)
+
+    fooled = [np.argmax(tiny_model.predict(run, verbose=0), 1) != y for run in runs]
+    cases = [fooled[0] & ~fooled[1], fooled[1] & ~fooled[0], fooled[0] & fooled[1], ~(fooled[0] | fooled[1])]
+    assert all(case.sum() > 0 for case in cases), [int(case.sum()) for case in cases]
+    loss = [logit_losses(tiny_logits_model, run, y) for run in runs]
+    second = (fooled[1] & ~fooled[0]) | ((fooled[1] == fooled[0]) & (loss[1] > loss[0]))
+    expected = np.where(second[:, None, None, None], runs[1], runs[0])
+    # a near tie in the loss (float32 in the attack, float64 here) may go either way
+    decided = (fooled[0] != fooled[1]) | (np.abs(loss[1] - loss[0]) > 1e-5 * np.abs(loss[0]) + 1e-6)
+    assert decided.mean() > 0.9 and 0 < second[decided].sum() < decided.sum()
+    np.testing.assert_allclose(pgd(tiny_model, x, y, eps=eps)[decided], expected[decided], atol=1e-6)
 
 
 def test_pgd_seed_reproducible_and_unseeded_random(tiny_model, tiny_data):
