@@ -96,30 +96,42 @@ def test_pgd_restarts_never_weaker(tiny_model, tiny_data):
     assert np.all(losses(tiny_model, many, y)[same] >= losses(tiny_model, one, y)[same] - 1e-4)
 
 
+@pytest.mark.parametrize(
+    "targeted, dropout, eps",
+    [(False, False, 0.07), (False, True, 0.07), (True, False, 0.1)],
+    ids=["untargeted", "dropout-after-softmax", "targeted"],
+)
 def test_restart_r_starts_from_draw_r_and_the_best_restart_is_kept_per_image(
-    tiny_model, tiny_logits_model, tiny_data
+    tiny_model, tiny_logits_model, tiny_data, targeted, dropout, eps
 ):
     """Independently of `run`'s loop: restart r is `iterate` from `start(x, eps, r)`; with one restart
-    PGD returns restart 0; with two, per image, a restart that fools the model over one that does not,
-    else the one with the larger loss. At this eps the data holds every case (one restart fools,
-    the other, both, neither)."""
-    x, y = tiny_data
-    eps = 0.07
-    x_t, onehot = tf.constant(x), tf.one_hot(y, 3)
-    pgd = PGD(steps=1, seed=5, restarts=2)
-    runs = [pgd.iterate(tiny_model, pgd.start(x_t, eps, r), x_t, onehot, eps).numpy() for r in (0, 1)]
-    np.testing.assert_allclose(PGD(steps=1, seed=5)(tiny_model, x, y, eps=eps), runs[0], atol=1e-6)
+    PGD returns restart 0; with two, per image, a restart that succeeds (fools the model; targeted:
+    reaches the target) over one that does not, else the one with the larger objective (the loss;
+    targeted: minus the target's loss), judged in inference mode (a Dropout after the softmax, active
+    in training mode, must not change the choice). At these eps the data holds every case."""
+    import keras
 
-    fooled = [np.argmax(tiny_model.predict(run, verbose=0), 1) != y for run in runs]
-    cases = [fooled[0] & ~fooled[1], fooled[1] & ~fooled[0], fooled[0] & fooled[1], ~(fooled[0] | fooled[1])]
+    x, y = tiny_data
+    labels = (y + 1) % 3 if targeted else y
+    model = keras.Sequential([tiny_model, keras.layers.Dropout(0.9)]) if dropout else tiny_model
+    x_t, onehot = tf.constant(x), tf.one_hot(labels, 3)
+    pgd = PGD(steps=1, seed=5, restarts=2, targeted=targeted)
+    runs = [pgd.iterate(model, pgd.start(x_t, eps, r), x_t, onehot, eps).numpy() for r in (0, 1)]
+    one = PGD(steps=1, seed=5, targeted=targeted)
+    np.testing.assert_allclose(one(model, x, labels, eps=eps), runs[0], atol=1e-6)
+
+    reached = [np.argmax(tiny_model.predict(run, verbose=0), 1) == labels for run in runs]
+    success = reached if targeted else [~hit for hit in reached]
+    cases = [success[0] & ~success[1], success[1] & ~success[0], success[0] & success[1]]
     assert all(case.sum() > 0 for case in cases), [int(case.sum()) for case in cases]
-    loss = [logit_losses(tiny_logits_model, run, y) for run in runs]
-    second = (fooled[1] & ~fooled[0]) | ((fooled[1] == fooled[0]) & (loss[1] > loss[0]))
+    objective = [(-1 if targeted else 1) * logit_losses(tiny_logits_model, run, labels) for run in runs]
+    second = (success[1] & ~success[0]) | ((success[1] == success[0]) & (objective[1] > objective[0]))
     expected = np.where(second[:, None, None, None], runs[1], runs[0])
     # a near tie in the loss (float32 in the attack, float64 here) may go either way
-    decided = (fooled[0] != fooled[1]) | (np.abs(loss[1] - loss[0]) > 1e-5 * np.abs(loss[0]) + 1e-6)
+    gap = np.abs(objective[1] - objective[0])
+    decided = (success[0] != success[1]) | (gap > 1e-5 * np.abs(objective[0]) + 1e-6)
     assert decided.mean() > 0.9 and 0 < second[decided].sum() < decided.sum()
-    np.testing.assert_allclose(pgd(tiny_model, x, y, eps=eps)[decided], expected[decided], atol=1e-6)
+    np.testing.assert_allclose(pgd(model, x, labels, eps=eps)[decided], expected[decided], atol=1e-6)
 
 
 def test_pgd_seed_reproducible_and_unseeded_random(tiny_model, tiny_data):
@@ -203,3 +215,15 @@ def test_default_step_sizes():
     assert BIM().rel_stepsize == pytest.approx(1.25 / 10)
     assert PGD().rel_stepsize == pytest.approx(2.5 / 40) and PGD().steps == 40 and PGD().random_start
     assert PGD(steps=7, rel_stepsize=0.25).rel_stepsize == 0.25
+
+
+def test_repr_shows_the_step_size_in_use_and_every_setting():
+    """The repr (in logs and reports) names the step size the attack uses: the absolute one when given,
+    which overrides the relative one, else the relative one (1.25 / steps for BIM, 2.5 / steps for PGD)."""
+    assert repr(BIM(steps=4)) == "BIM(steps=4, rel_stepsize=0.3125, norm='inf', targeted=False)"
+    assert repr(BIM(abs_stepsize=0.004, rel_stepsize=0.5, targeted=True)) == (
+        "BIM(steps=10, abs_stepsize=0.004, norm='inf', targeted=True)"
+    )
+    assert repr(PGD(steps=5, restarts=2, seed=1, norm=2)) == (
+        "PGD(steps=5, rel_stepsize=0.5, random_start=True, restarts=2, seed=1, norm='2', targeted=False)"
+    )
