@@ -36,6 +36,7 @@ Example (one shard per job; then one merge)::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -106,17 +107,11 @@ class RobustnessSpec:
         """The table in one process (what `merge_shards` of this spec's shards equals); for a batched
         dataset (a folder's stream), each of its batches is a chunk (`streamed_robustness_table`).
         ``progress`` shows a bar named ``description``."""
-        if is_dataset(data):
-            return streamed_robustness_table(
-                model,
-                data,
-                self.attacks,
-                self.eps,
-                protocol=self.protocol,
-                progress=progress,
-                description=description,
-            )
-        return robustness_table(
+        if is_dataset(data):  # each batch is a chunk
+            table_of = streamed_robustness_table
+        else:
+            table_of = functools.partial(robustness_table, chunk_size=self.chunk_size)
+        return table_of(
             model,
             data,
             self.attacks,
@@ -124,7 +119,6 @@ class RobustnessSpec:
             protocol=self.protocol,
             progress=progress,
             description=description,
-            chunk_size=self.chunk_size,
         )
 
 
