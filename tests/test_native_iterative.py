@@ -196,24 +196,31 @@ def test_graph_is_not_unrolled_and_generate_is_graph_safe(tiny_model, tiny_data)
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: BIM(steps=0), "steps"),
-        (lambda: BIM(steps=2.5), "steps"),
-        (lambda: BIM(rel_stepsize=-0.1), "rel_stepsize"),
-        (lambda: PGD(abs_stepsize=float("nan")), "abs_stepsize"),
-        (lambda: PGD(restarts=0), "restarts"),
-        (lambda: PGD(restarts=3, random_start=False), "random_start"),
-        (lambda: PGD(seed=-1), "seed"),
+        (lambda: BIM(steps=0), "steps must be a positive integer, got 0"),
+        (lambda: BIM(steps=2.5), "steps must be a positive integer, got 2.5"),
+        (lambda: PGD(steps=0), "steps must be a positive integer, got 0"),
+        (lambda: BIM(rel_stepsize=-0.1), "rel_stepsize must be a positive number or None, got -0.1"),
+        (lambda: PGD(abs_stepsize=float("nan")), "abs_stepsize must be a positive number or None, got nan"),
+        (lambda: PGD(restarts=0), "restarts must be a positive integer, got 0"),
+        (
+            lambda: PGD(restarts=3, random_start=False),
+            "restarts > 1 needs random_start=True: without it every restart is the same",
+        ),
+        (lambda: PGD(seed=-1), "seed must be None or a non-negative integer, got -1"),
+        (lambda: PGD(seed=True), "seed must be None or a non-negative integer, got True"),
     ],
 )
 def test_bad_arguments(make, message):
-    with pytest.raises(AttackError, match=message) as error:
+    """Each refusal is one line that names the setting and the value (the whole message is checked)."""
+    with pytest.raises(AttackError) as error:
         make()
-    assert "\n" not in str(error.value)
+    assert str(error.value) == message
 
 
 def test_default_step_sizes():
     assert BIM().rel_stepsize == pytest.approx(1.25 / 10)
     assert PGD().rel_stepsize == pytest.approx(2.5 / 40) and PGD().steps == 40 and PGD().random_start
+    assert PGD().restarts == 1 and PGD().seed is None and BIM().steps == 10 and BIM().abs_stepsize is None
     assert PGD(steps=7, rel_stepsize=0.25).rel_stepsize == 0.25
 
 
