@@ -208,6 +208,11 @@ def test_graph_is_not_unrolled_and_generate_is_graph_safe(tiny_model, tiny_data)
         ),
         (lambda: PGD(seed=-1), "seed must be None or a non-negative integer, got -1"),
         (lambda: PGD(seed=True), "seed must be None or a non-negative integer, got True"),
+        (lambda: PGD(seed=2**63), f"seed must be None or a non-negative integer, got {2**63}"),
+        (
+            lambda: PGD(restarts=2, random_start=False),
+            "restarts > 1 needs random_start=True: without it every restart is the same",
+        ),
     ],
 )
 def test_bad_arguments(make, message):
@@ -222,6 +227,20 @@ def test_default_step_sizes():
     assert PGD().rel_stepsize == pytest.approx(2.5 / 40) and PGD().steps == 40 and PGD().random_start
     assert PGD().restarts == 1 and PGD().seed is None and BIM().steps == 10 and BIM().abs_stepsize is None
     assert PGD(steps=7, rel_stepsize=0.25).rel_stepsize == 0.25
+
+
+def test_one_step_of_an_absolute_or_relative_size_is_fgsm_of_that_size(tiny_model, tiny_data):
+    """One BIM step inside a larger ball is FGSM (tested against closed forms) at the step's size: the
+    absolute size whatever eps is, the relative one times eps. PGD without a random start is BIM;
+    the largest seed is accepted."""
+    x, y = tiny_data[0][:30], tiny_data[1][:30]
+    fgsm = FGSM()(tiny_model, x, y, eps=0.01)
+    np.testing.assert_allclose(BIM(steps=1, abs_stepsize=0.01)(tiny_model, x, y, eps=0.05), fgsm, atol=1e-6)
+    np.testing.assert_allclose(BIM(steps=1, rel_stepsize=0.2)(tiny_model, x, y, eps=0.05), fgsm, atol=1e-6)
+    no_start = PGD(steps=3, random_start=False, seed=2**63 - 1)(tiny_model, x, y, eps=0.05)
+    np.testing.assert_allclose(
+        no_start, BIM(steps=3, rel_stepsize=2.5 / 3)(tiny_model, x, y, eps=0.05), atol=1e-6
+    )
 
 
 def test_repr_shows_the_step_size_in_use_and_every_setting():
