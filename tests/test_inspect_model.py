@@ -63,3 +63,26 @@ def test_bad_models_are_one_line_errors_that_say_what_to_do():
         ModelError, match="cannot tell the model's number of classes: build it .* or pass sample"
     ):
         inspect_model(Counting())
+
+
+class Slotted:
+    """A callable classifier that cannot be weakly referenced (``__slots__`` without ``__weakref__``)."""
+
+    __slots__ = ("model",)
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+
+    def __call__(self, x, training=False):
+        return self.model(x, training=training)
+
+
+def test_a_classifier_that_cannot_be_weakly_referenced_is_inspected_every_time_without_a_cache():
+    """Such a callable cannot key the per-model cache: it is inspected anew on every call (no error)."""
+    counting = Counting(classes=4, softmax=False)
+    slotted = Slotted(counting)
+    first = inspect_model(slotted, sample=sample())
+    calls = counting.calls
+    again = inspect_model(slotted, sample=sample())
+    assert first == again and first.num_classes == 4 and first.output == "logits"
+    assert counting.calls > calls
