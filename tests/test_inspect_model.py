@@ -59,10 +59,21 @@ def test_one_detection_per_model_and_from_logits_and_a_sample_checks_a_decision_
 def test_bad_models_are_one_line_errors_that_say_what_to_do():
     with pytest.raises(ModelError, match="expected a Keras model \\(or a callable classifier\\), got int"):
         inspect_model(42)
-    with pytest.raises(
-        ModelError, match="cannot tell the model's number of classes: build it .* or pass sample"
-    ):
+    with pytest.raises(ModelError) as error:
         inspect_model(Counting())
+    assert str(error.value) == (
+        "cannot tell the model's number of classes: build it (call it once) or pass sample inputs"
+    )
+
+
+def test_the_users_word_with_a_sample_is_final_the_model_is_not_called_again():
+    """Given from_logits, the entry made with a sample counts as checked: later samples do not re-run
+    the model (only the class count needed it)."""
+    model = Counting(classes=5)
+    info = inspect_model(model, from_logits=True, sample=sample())
+    calls = model.calls
+    assert info.output == "logits" and info.num_classes == 5 and calls >= 1
+    assert inspect_model(model, from_logits=True, sample=sample()) is info and model.calls == calls
 
 
 class Slotted:

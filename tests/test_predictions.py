@@ -197,3 +197,25 @@ def test_the_graph_walk_reads_a_sigmoids_logit_for_one_unit_outputs():
     zz = z[:, 0].astype(np.float64)
     expected = np.stack([-np.logaddexp(0, zz), -np.logaddexp(0, -zz)], axis=-1)  # log(1 - s), log(s)
     np.testing.assert_allclose(graph, expected, atol=1e-4)
+
+
+def test_a_one_input_op_that_is_no_softmax_ends_the_walk_and_numpy_outputs_are_read():
+    """In a graph, |softmax| is one op with one input that is not the softmax: no logits behind it,
+    the floored log of its values. Outputs given as a NumPy array have no graph: the floored log too."""
+    floored = np.log(np.maximum(tf.nn.softmax(BIG).numpy().astype(np.float64), 1e-30))
+    absolute = tf.function(lambda z: log_probabilities(tf.abs(tf.nn.softmax(z)), SOFTMAX_INFO))
+    np.testing.assert_allclose(absolute(tf.constant(BIG)).numpy(), floored, atol=1e-4)
+    numpy_outputs = tf.nn.softmax(tf.constant(BIG)).numpy()
+    np.testing.assert_allclose(log_probabilities(numpy_outputs, SOFTMAX_INFO).numpy(), floored, atol=1e-4)
+
+
+def test_the_users_from_logits_true_reads_the_outputs_as_logits_even_behind_a_softmax():
+    """Told the outputs are logits, log_probabilities takes log_softmax of the outputs themselves, not of
+    the logits Keras noted behind a softmax."""
+    model = _model("softmax", 60.0)
+    x = np.random.default_rng(3).uniform(0, 1, (5, 4, 4, 1)).astype(np.float32)
+    info = inspect_model(model, from_logits=True)
+    outputs = model(x, training=False)
+    z = outputs.numpy().astype(np.float64)
+    expected = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+    np.testing.assert_allclose(log_probabilities(outputs, info).numpy(), expected, atol=1e-5)
