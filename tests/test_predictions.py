@@ -114,6 +114,12 @@ def test_probabilities_behind_a_reshape_are_read_through_it_in_a_graph():
     info = ModelInfo(num_classes=3, output="probabilities")
     graph = tf.function(lambda images: log_probabilities(model(images, training=False), info))(x).numpy()
     np.testing.assert_allclose(graph, expected, rtol=1e-4, atol=1e-2)
+    # traced for any batch size, as the attacks' compiled functions are: the batch axis is unknown
+    any_batch = tf.function(
+        lambda images: log_probabilities(model(images, training=False), info),
+        input_signature=[tf.TensorSpec([None, 4, 4, 1], tf.float32)],
+    )
+    np.testing.assert_allclose(any_batch(x).numpy(), expected, rtol=1e-4, atol=1e-2)
 
 
 def test_cross_entropy_is_per_example_against_numpy():
