@@ -64,6 +64,17 @@ class CountingLayer(keras.layers.Layer):
         return x
 
 
+def test_scores_are_taken_in_inference_mode(tiny_model, tiny_data):
+    """A Dropout after the softmax (active only in training mode) changes nothing: the table equals the
+    hand computation on the model without it."""
+    x, y = tiny_data
+    dropped = keras.Sequential([tiny_model, keras.layers.Dropout(0.9)])
+    table = robustmask.Evaluator(FGSM(), EPSILONS, batch_size=32).evaluate(dropped, (x, y))
+    expected = hand_table(tiny_model, x, y, EPSILONS)
+    np.testing.assert_allclose(table["Accuracy (%)"], expected["Accuracy (%)"])
+    np.testing.assert_allclose(table["Loss"], expected["Loss"], rtol=1e-4)
+
+
 def test_one_gradient_per_batch_for_all_epsilons(tiny_model, tiny_data):
     x, y = tiny_data
     counter = CountingLayer()
@@ -204,6 +215,30 @@ def test_predicted_labels_option(tiny_model, tiny_data):
             tiny_model, (x, flipped)
         )
     assert with_predicted["Loss"].iloc[1] < with_true["Loss"].iloc[1]
+
+
+def test_predicted_labels_attack_each_images_own_answer_and_scores_count_the_given_labels(
+    tiny_model, tiny_data
+):
+    """labels="predicted": FGSM pushes each image away from the model's own answer (a NumPy argmax
+    here), whatever y holds; accuracy and loss are still counted against y. Batches of 32 over 120."""
+    x, y = tiny_data
+    flipped = (y + 1) % 3
+    own = np.argmax(tiny_model.predict(x, verbose=0), 1)
+
+    def scores(images):
+        p = tiny_model.predict(images, verbose=0).astype(np.float64)
+        return 100 * np.mean(p.argmax(1) == flipped), np.mean(-np.log(p[np.arange(len(y)), flipped]))
+
+    accuracy, loss = scores(FGSM()(tiny_model, x, own, eps=0.05))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = robustmask.Evaluator(FGSM(), [0.05], labels="predicted", batch_size=32).evaluate(
+            tiny_model, (x, flipped)
+        )
+    assert table["Accuracy (%)"].iloc[1] == pytest.approx(accuracy)
+    assert table["Loss"].iloc[1] == pytest.approx(loss, rel=1e-4)
+    assert abs(scores(FGSM()(tiny_model, x, flipped, eps=0.05))[1] - loss) > 0.5  # y's own attack differs
 
 
 def test_unbounded_attack_reports_its_measured_size(tiny_model, tiny_data):
