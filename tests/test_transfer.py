@@ -150,6 +150,15 @@ def test_transfer_table_target_rates(tiny_model, tiny_data):
     clean, fooled = _predicted(tiny_model, x), _predicted(tiny_model, np.clip(x + pattern, 0, 1))
     assert table.loc[0, "Clean target rate (%)"] == pytest.approx(100 * np.mean(clean == 2))
     assert table.loc[0, "Target rate (%)"] == pytest.approx(100 * np.mean(fooled == 2))
+    # A bright square in class 2's corner pushes images to class 2: before and after now differ.
+    half = x.shape[1] // 2
+    pushing = np.zeros(x.shape[1:], np.float32)
+    pushing[half:, :half] = 0.6
+    table = transfer_table(pushing, tiny_model, {"s": (x, y)}, target=2)
+    clean, pushed = _predicted(tiny_model, x), _predicted(tiny_model, np.clip(x + pushing, 0, 1))
+    assert np.mean(pushed == 2) > np.mean(clean == 2) + 0.2
+    assert table.loc[0, "Clean target rate (%)"] == pytest.approx(100 * np.mean(clean == 2))
+    assert table.loc[0, "Target rate (%)"] == pytest.approx(100 * np.mean(pushed == 2))
     with pytest.raises(RobustmaskError, match="not a class") as error:
         transfer_table(pattern, tiny_model, {"s": x}, target=3)
     _one_line(error)
