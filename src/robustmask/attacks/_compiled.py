@@ -79,8 +79,9 @@ def _compile(
 def settings_key(attack: object) -> Hashable | None:
     """What the compiled graph depends on: the class and every public setting; None if unhashable.
 
-    A norm is keyed by its own settings (L1's percentile), not by its name only. A setting that
-    cannot be hashed (a tensor) keeps the compiled function to this instance.
+    A norm is keyed by its own settings (L1's percentile), not by its name only; an eager tensor (a
+    trainer's per-update seed) by its value. A setting that cannot be hashed (a symbolic tensor)
+    keeps the compiled function to this instance.
     """
     items: list[tuple[str, type, object]] = []
     for name, value in sorted(vars(attack).items()):
@@ -88,6 +89,8 @@ def settings_key(attack: object) -> Hashable | None:
             continue
         if isinstance(value, Norm):
             value = (type(value), tuple(sorted(vars(value).items())))
+        elif isinstance(value, tf.__internal__.EagerTensor):  # keyed by its value: a later value is a new key
+            value = (value.dtype.name, tuple(value.shape), value.numpy().tobytes())
         try:
             hash(value)
         except TypeError:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import keras
 import tensorflow as tf
 
-from robustmask._weakrefs import PerModelCache
 from robustmask.modelinfo import ModelInfo, cross_entropy, log_probabilities
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,9 +93,6 @@ class AdversarialTrainingModel(keras.Model):
             # Read while this step is traced (generate runs inline in a graph): the random start
             # becomes a function of the update number.
             self.attack.seed = self.seed * 1_000_003 + iteration
-            if tf.executing_eagerly() and hasattr(self.attack, "_compiled"):
-                # Eagerly, generate runs a compiled function that would keep its first trace's seed.
-                self.attack._compiled = PerModelCache()
         epsilons = self.epsilons * self._ramp(iteration)
         y_attack = attack_labels(self.reference, x, y, self.labels, self.info)
         adversarial = tf.stop_gradient(self.attack.generate(self.reference, x, y_attack, epsilons))
@@ -214,5 +210,7 @@ def _seeded(attack: Attack, seed: int | None) -> Attack:
 
     clone: Any = copy.copy(attack)  # Any: `_compiled` belongs to the native attacks, not to every Attack
     if hasattr(clone, "_compiled"):
+        from robustmask._weakrefs import PerModelCache
+
         clone._compiled = PerModelCache()
     return clone
