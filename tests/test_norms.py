@@ -103,6 +103,68 @@ def test_random_starts_are_in_the_ball_reproducible_and_spread(name):
     assert abs(float(np.mean(sample))) < 0.01  # no direction preferred
 
 
+@pytest.mark.parametrize("name", ["inf", "2", "1"])
+@pytest.mark.parametrize("seeded", [True, False], ids=["seeded", "fresh"])
+@pytest.mark.parametrize("shape", [(20_000, 2), (20_000, 3, 1)], ids=["2-d", "3-d"])
+def test_random_starts_are_uniform_in_the_ball(name, seeded, shape):
+    # Uniform in a d-dimensional ball of any norm: the share inside the ball of radius r * eps is r^d
+    # (its volume), whatever the norm; and no coordinate leans to one sign. Low d makes the radius law
+    # visible (in 48 dimensions nearly every draw is near the surface).
+    norm, eps = norms.get(name), 0.5
+    seed = tf.constant([5, 0], tf.int64) if seeded else None
+    sample = norm.random(tf.constant(shape), eps, seed).numpy()
+    assert sample.shape == shape
+    sizes = numpy_sizes(sample, ORDERS[name])
+    dims = int(np.prod(shape[1:]))
+    assert np.all(sizes <= eps * (1 + 1e-5))
+    for r in (0.5, 0.8):
+        assert abs(np.mean(sizes <= r * eps) - r**dims) < 0.015, (r, np.mean(sizes <= r * eps))
+    positive = np.mean(sample.reshape(len(sample), -1) > 0, axis=0)
+    np.testing.assert_allclose(positive, 0.5, atol=0.015)
+    if not seeded:  # fresh noise: another draw differs
+        assert not np.array_equal(sample, norm.random(tf.constant(shape), eps, seed).numpy())
+
+
+@pytest.mark.parametrize("eps", [8 / 255, [0.0, 0.01, 0.03, 0.1, 0.5, 1.0]], ids=["scalar", "per-image"])
+def test_linf_clips_the_images_themselves_to_the_box_around_x(eps):
+    # x + clip(x_adv - x) can land one float32 ulp outside [x - eps, x + eps]; clipping x_adv itself
+    # cannot: the result equals NumPy's clip of x_adv to that box, bit for bit.
+    x = rng.uniform(0, 1, size=(6, 5, 5, 3)).astype(np.float32)
+    x_adv = (x + rng.normal(0, 0.2, size=x.shape)).astype(np.float32)
+    e = np.reshape(np.asarray(eps, np.float32), (-1, 1, 1, 1))
+    clipped = norms.LInf().clip_to_ball(tf.constant(x_adv), tf.constant(x), tf.constant(eps, tf.float32))
+    np.testing.assert_array_equal(clipped.numpy(), np.clip(x_adv, x - e, x + e))
+
+
+def test_an_l1_projection_keeps_each_image_inside_its_ball_even_when_the_batch_sums_beyond_it():
+    delta = np.zeros((2, 4), np.float32)
+    delta[:, :3] = [[0.3, -0.2, 0.1], [-0.1, 0.2, 0.3]]  # each of L1 size 0.6, the batch 1.2
+    projected = norms.get(1).project(tf.constant(delta), 1.0).numpy()
+    np.testing.assert_array_equal(projected, delta)
+
+
+def test_slide_moves_at_least_one_coordinate_and_never_a_zero_one():
+    # l1_percentile 99 of 10 coordinates: ceil(0.1) = 1 coordinate, the largest, by its whole sign.
+    g = tf.constant([[0.1, -0.9, 0.3, 0.2, 0.05, 0.6, -0.4, 0.7, 0.0, 0.8]])
+    np.testing.assert_array_equal(norms.L1(99).step(g).numpy(), [[0, -1, 0, 0, 0, 0, 0, 0, 0, 0]])
+    # Every coordinate above percentile 0, but a zero gradient gives no direction: not moved, and
+    # the step's L1 size is still 1.
+    g = tf.constant([[3.0, 0.0, 0.0, 1.0, 0.0, -2.0]])
+    np.testing.assert_allclose(norms.L1(0).step(g).numpy(), [[1 / 3, 0, 0, 1 / 3, 0, -1 / 3]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("good", [0, 0.0, 0.5, 50, 99.99])
+def test_l1_percentile_in_0_to_100_is_kept(good):
+    assert norms.L1(good).l1_percentile == float(good)
+
+
+@pytest.mark.parametrize("bad", [True, False, -0.5, 100, 100.0, 100.5, 150, "99", None])
+def test_l1_percentile_outside_0_to_100_is_a_one_line_error(bad):
+    with pytest.raises(AttackError) as error:
+        norms.L1(bad)
+    assert str(error.value) == f"l1_percentile must be a number in [0, 100), got {bad!r}"
+
+
 @pytest.mark.parametrize(
     "given,expected",
     [
