@@ -16,7 +16,7 @@ from sklearn.metrics import classification_report
 import robustmask
 from robustmask.attacks import FGSM
 from robustmask.errors import DataError, RobustmaskError
-from robustmask.evaluation import TABLE_COLUMNS, sanity_warnings
+from robustmask.evaluation import TABLE_COLUMNS, classification_report_frame, named_norm, sanity_warnings
 
 EPSILONS = [0.02, 0.05, 0.1]
 
@@ -313,3 +313,40 @@ def test_details_report_the_share_of_exactly_zero_gradients(tiny_model, tiny_dat
         .zero_gradient_share
         is None
     )  # no gradient, no share
+
+
+def test_the_classification_report_has_a_row_for_every_class_even_one_never_seen():
+    y_true, y_pred = np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0])
+    frame = classification_report_frame(y_true, y_pred, ["a", "b", "c"])
+    assert list(frame.index) == ["a", "b", "c", "macro avg", "weighted avg", "accuracy"]
+    # By hand: a 1 of 2 predicted right, 1 of 2 found; b 2 of 3 and 2 of 3; c neither present nor
+    # predicted: zeros (not NaN, not a missing row), and it counts in the macro average.
+    np.testing.assert_allclose(frame.loc["a", ["precision", "recall"]].to_numpy(float), [1 / 2, 1 / 2])
+    np.testing.assert_allclose(frame.loc["b", ["precision", "recall"]].to_numpy(float), [2 / 3, 2 / 3])
+    np.testing.assert_array_equal(frame.loc["c"].to_numpy(float), [0, 0, 0, 0])
+    assert frame.loc["macro avg", "precision"] == pytest.approx((1 / 2 + 2 / 3) / 3)
+    accuracy = frame.loc["accuracy"]
+    assert np.isnan(accuracy["precision"]) and np.isnan(accuracy["recall"])
+    assert accuracy["f1-score"] == pytest.approx(3 / 5) and accuracy["support"] == 5
+    assert frame["support"].dtype.kind == "i"
+
+
+def test_named_norm_puts_the_norm_in_the_epsilon_column_of_a_copy():
+    table = pd.DataFrame({"Epsilon": [0.0, 0.1], "Accuracy (%)": [90.0, 50.0]})
+    table.attrs["norm"] = "L2"
+    named = named_norm(table)
+    assert list(named.columns) == ["Epsilon (L2)", "Accuracy (%)"]
+    assert list(table.columns) == ["Epsilon", "Accuracy (%)"]  # the caller's table is left as it was
+    np.testing.assert_array_equal(named["Epsilon (L2)"], table["Epsilon"])
+    made_by_hand = pd.DataFrame({"Epsilon": [0.1]})  # no norm in its attrs
+    assert list(named_norm(made_by_hand).columns) == ["Epsilon"]
+    no_epsilon = pd.DataFrame({"eps": [0.1]})
+    no_epsilon.attrs["norm"] = "L2"
+    assert list(named_norm(no_epsilon).columns) == ["eps"]
+
+
+def test_details_name_the_classes_by_number_without_class_names(tiny_model, tiny_data):
+    x, y = tiny_data[0][:30], tiny_data[1][:30]
+    result = robustmask.Evaluator(FGSM(), [0.1]).evaluate(tiny_model, (x, y), details=True)
+    assert list(result.predicted_classes.columns) == ["0", "1", "2"]
+    assert list(result.reports[0.1].index[:3]) == ["0", "1", "2"]

@@ -12,8 +12,15 @@ from conftest import make_images
 
 from robustmask.attacks import PGD
 from robustmask.defenses import TRADESTrainer
-from robustmask.defenses._training_step import AdversarialTrainingModel, attack_labels
-from robustmask.modelinfo import inspect_model
+from robustmask.defenses._training_step import (
+    AdversarialTrainingModel,
+    LabelAwareCrossEntropy,
+    TRADESLoss,
+    attack_labels,
+    build_state,
+    one_hot,
+)
+from robustmask.modelinfo import ModelInfo, inspect_model
 
 
 def test_the_attacks_labels_are_the_true_ones_the_models_answers_or_its_probabilities(tiny_model, tiny_data):
@@ -63,3 +70,244 @@ def test_trades_validation_loss_is_the_plain_cross_entropy(tiny_model, tiny_data
     p = model.predict(x_val, verbose=0).astype(np.float64)
     expected = np.mean(-np.log(p[np.arange(len(y_val)), y_val]))
     assert history.history["val_loss"][0] == pytest.approx(expected, rel=1e-3)
+
+
+# ------------------------------------------------------------------------------ the losses, on logits
+LOGITS = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0], [40.0, -40.0, 0.0], [-1.0, -1.0, 4.0]], np.float32)
+LOGITS_INFO = ModelInfo(num_classes=3, output="logits")
+
+
+def numpy_log_softmax(z):
+    z = np.asarray(z, np.float64)
+    return z - z.max(-1, keepdims=True) - np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True))
+
+
+@pytest.mark.parametrize("labels", ["integer", "column", "one-hot"])
+def test_the_cross_entropy_takes_integer_or_one_hot_labels(labels):
+    y = np.array([0, 1, 1, 2])
+    given = {"integer": y, "column": y[:, None], "one-hot": np.eye(3, dtype=np.float32)[y]}[labels]
+    loss = LabelAwareCrossEntropy(LOGITS_INFO, reduction=None)(tf.constant(given), tf.constant(LOGITS))
+    np.testing.assert_allclose(loss.numpy(), -numpy_log_softmax(LOGITS)[np.arange(4), y], rtol=1e-5)
+
+
+def test_the_cross_entropy_reads_the_logits_behind_a_softmax():
+    # Image 2's true class has probability e^-80: only the logits give its loss (80); the floored
+    # log of the probability would read 69.
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Activation("softmax")(inputs))
+    y = np.array([0, 1, 1, 2])
+    loss = LabelAwareCrossEntropy(inspect_model(model), reduction=None)(tf.constant(y), model(LOGITS))
+    np.testing.assert_allclose(loss.numpy(), -numpy_log_softmax(LOGITS)[np.arange(4), y], rtol=1e-5)
+
+
+@pytest.mark.parametrize("beta", [0.0, 6.0])
+def test_the_trades_loss_is_cross_entropy_plus_beta_kl_on_the_clean_half(beta):
+    """Rows 0-1 clean, rows 2-3 their copies: per clean image 2 (CE + beta KL(clean || copy)), then zeros."""
+    y = np.array([0, 1, 0, 1])
+    loss = TRADESLoss(LOGITS_INFO, beta=beta, reduction=None)(tf.constant(y), tf.constant(LOGITS)).numpy()
+    clean, copy = numpy_log_softmax(LOGITS[:2]), numpy_log_softmax(LOGITS[2:])
+    natural = -clean[np.arange(2), y[:2]]
+    kl = np.sum(np.exp(clean) * (clean - copy), axis=1)
+    np.testing.assert_allclose(loss, np.concatenate([2 * (natural + beta * kl), [0.0, 0.0]]), rtol=1e-5)
+
+
+def test_one_hot_encodes_integer_labels_and_keeps_one_hot_rows():
+    three, binary = ModelInfo(3, "logits"), ModelInfo(2, "probabilities", single_unit=True)
+    np.testing.assert_array_equal(one_hot(tf.constant([2, 0]), three).numpy(), [[0, 0, 1], [1, 0, 0]])
+    np.testing.assert_array_equal(one_hot(tf.constant([[1], [0]]), binary).numpy(), [[0, 1], [1, 0]])
+    rows = np.array([[0.2, 0.8], [1.0, 0.0]], np.float32)  # soft rows are kept as they are
+    np.testing.assert_array_equal(one_hot(tf.constant(rows), binary).numpy(), rows)
+    assert one_hot(tf.constant([1]), three).dtype == tf.float32
+
+
+# ------------------------------------------------------------------------------ the wrapper and its state
+def _step(model, **settings):
+    options = {"labels": "true", "info": inspect_model(model), "ratio": 1.0, **settings}
+    return AdversarialTrainingModel(model, model, PGD(steps=1, seed=0), [0.05], **options)
+
+
+def test_the_wrapper_calls_the_model_in_the_mode_it_is_given(tiny_data):
+    inputs = keras.Input((8,))
+    model = keras.Model(
+        inputs, keras.layers.Dropout(0.9)(keras.layers.Dense(3, activation="softmax")(inputs))
+    )
+    x = np.ones((4, 8), np.float32)
+    step = _step(model)
+    np.testing.assert_array_equal(step(x, training=False).numpy(), model(x, training=False).numpy())
+    np.testing.assert_array_equal(step(x).numpy(), model(x, training=False).numpy())  # inference by default
+    assert not np.allclose(step(x, training=True).numpy(), model(x, training=False).numpy())
+
+
+def test_an_unpaired_wrapper_validates_on_the_plain_cross_entropy(tiny_model, tiny_data):
+    x, y = tiny_data[0][:24], tiny_data[1][:24]
+    step = _step(tiny_model)
+    step.compile(optimizer=keras.optimizers.SGD(0.0), loss=LabelAwareCrossEntropy(inspect_model(tiny_model)))
+    p = tiny_model.predict(x, verbose=0).astype(np.float64)
+    expected = np.mean(-np.log(p[np.arange(len(y)), y]))
+    assert step.evaluate(x, y, batch_size=24, verbose=0) == pytest.approx(expected, rel=1e-4)
+    # Unpaired unless asked: a validation batch is evaluated as given (a paired one is doubled).
+    step.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        loss=lambda _, p: tf.fill(tf.shape(p)[:1], tf.cast(tf.shape(p)[0], tf.float32)),
+    )
+    assert step.evaluate(x, y, batch_size=24, verbose=0) == 24
+
+
+class _CountingStep(AdversarialTrainingModel):
+    traces = 0
+
+    def training_batch(self, x, y):
+        type(self).traces += 1  # Python runs here only while the step is traced
+        return super().training_batch(x, y)
+
+
+def test_built_state_lets_fit_trace_its_step_once(tiny_model, tiny_data):
+    """Without `build_state` Keras makes the optimizer's and metrics' variables in the first trace,
+    and TensorFlow traces the step a second time."""
+    x, y = tiny_data[0][:32], tiny_data[1][:32]
+    model = keras.models.clone_model(tiny_model)
+    model.set_weights(tiny_model.get_weights())
+    step = _CountingStep(
+        model, model, PGD(steps=1, seed=0), [0.05], labels="true", info=inspect_model(model), ratio=1.0
+    )
+    step.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=LabelAwareCrossEntropy(inspect_model(model)),
+        metrics=["accuracy"],  # a metric's variables too: made in the trace without build_state
+    )
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True)
+    build_state(step, data.element_spec)
+    assert step.optimizer.built
+    _CountingStep.traces = 0
+    step.fit(data, epochs=1, shuffle=False, verbose=0)
+    assert _CountingStep.traces == 1
+
+
+def test_build_state_is_best_effort_and_still_builds_the_optimizers_slots(tiny_model):
+    step = _step(tiny_model)
+    step.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss=LabelAwareCrossEntropy(inspect_model(tiny_model))
+    )
+    build_state(step, ())  # Keras' symbolic build fails on an empty spec: nothing raised, slots made
+    assert step.optimizer.built and len(step.optimizer.variables) > 2
+
+
+# ------------------------------------------------------------------------------ the batch a step trains on
+class ShiftAttack:
+    """Copy k of x is x + eps_k, and the labels it was given are kept: the step's layout, eps schedule
+    and attack labels read straight off its output."""
+
+    def generate(self, model, x, y, epsilons):
+        self.labels = y
+        return x[None] + tf.reshape(epsilons, [-1, 1, 1, 1, 1])
+
+
+def _shift_step(model, ratio, ramp_steps=0, labels="true", epsilons=(0.1, 0.2)):
+    step = AdversarialTrainingModel(
+        model,
+        model,
+        ShiftAttack(),
+        list(epsilons),
+        labels=labels,
+        info=inspect_model(model),
+        ratio=ratio,
+        ramp_steps=ramp_steps,
+    )
+    step.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    step.optimizer.build(step.trainable_variables)
+    return step
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2 / 3, 0.4, 0.0])
+def test_a_step_trains_on_the_clean_batch_then_one_copy_per_eps_weighted_by_ratio(
+    tiny_model, tiny_data, ratio
+):
+    x, y = tiny_data[0][:4], tiny_data[1][:4]
+    x_all, y_all, *weights = _shift_step(tiny_model, ratio).training_batch(tf.constant(x), tf.constant(y))
+    copies = [x + 0.1, x + 0.2]
+    groups = copies if ratio == 1.0 else [x, *copies]
+    np.testing.assert_allclose(x_all.numpy(), np.concatenate(groups), atol=1e-6)
+    np.testing.assert_array_equal(y_all.numpy(), np.tile(y, len(groups)))
+    if ratio in (1.0, 2 / 3):  # every image weighs the same: no weights
+        assert weights == []
+        return
+    # Mean 1: the clean batch carries (1 - ratio) of the loss, the two copies ratio between them.
+    expected = np.concatenate([np.full(4, (1 - ratio) * 3), np.full(8, ratio * 3 / 2)])
+    np.testing.assert_allclose(weights[0].numpy(), expected, rtol=1e-6)
+
+
+def test_the_eps_ramp_grows_linearly_from_the_first_update(tiny_model, tiny_data):
+    x, y = tf.constant(tiny_data[0][:2]), tf.constant(tiny_data[1][:2])
+    for ramp_steps, scales in ((4, [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]), (0, [1.0, 1.0]), (1, [1.0, 1.0])):
+        step = _shift_step(tiny_model, 1.0, ramp_steps=ramp_steps, epsilons=(0.2,))
+        for update, scale in enumerate(scales):
+            step.optimizer.iterations.assign(update)
+            shift = step.training_batch(x, y)[0].numpy() - x.numpy()
+            np.testing.assert_allclose(
+                shift, 0.2 * scale, atol=1e-6, err_msg=f"ramp {ramp_steps}, update {update}"
+            )
+
+
+def test_predicted_attack_labels_are_the_models_answers_in_inference_mode():
+    inputs = keras.Input((2, 2, 1))
+    hidden = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dropout(0.99)(hidden))  # training mode would scramble them
+    x = tf.constant(np.random.default_rng(3).uniform(size=(16, 2, 2, 1)).astype(np.float32))
+    step = _shift_step(model, 1.0, labels="predicted")
+    step.training_batch(x, tf.zeros(16, tf.int32))
+    expected = np.eye(3)[model.predict(x, verbose=0).argmax(1)]
+    np.testing.assert_array_equal(step.attack.labels.numpy(), expected)
+
+
+def test_a_seeded_step_seeds_its_own_copy_of_a_random_start_attack():
+    user_pgd = PGD(steps=1, seed=0)
+    model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    info = inspect_model(model)
+    step = AdversarialTrainingModel(
+        model, model, user_pgd, [0.1], labels="true", info=info, ratio=1.0, seed=5
+    )
+    assert step.attack is not user_pgd and step.attack.seed == user_pgd.seed
+    step.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    step.optimizer.build(step.trainable_variables)
+    tf.function(step.training_batch)(tf.zeros((2, 2, 2, 1)), tf.zeros(2, tf.int32))
+    step.training_batch(tf.zeros((2, 2, 2, 1)), tf.zeros(2, tf.int32))  # and eagerly
+    # The user's attack keeps its seed and its own compiled-function cache: training adds nothing to it.
+    assert user_pgd.seed == 0 and user_pgd._compiled._entries == {}
+    # Nothing to seed: without a seed, without a random start, or with no seed attribute, the attack itself.
+    for attack, seed in ((user_pgd, None), (PGD(steps=1, random_start=False), 5), (ShiftAttack(), 5)):
+        kept = AdversarialTrainingModel(
+            model, model, attack, [0.1], labels="true", info=info, ratio=1.0, seed=seed
+        )
+        assert kept.attack is attack
+    no_seed = ShiftAttack()
+    no_seed.random_start = True  # a random start, but no `seed` to set
+    assert (
+        AdversarialTrainingModel(
+            model, model, no_seed, [0.1], labels="true", info=info, ratio=1.0, seed=5
+        ).attack
+        is no_seed
+    )
+
+
+class NotedPGD(PGD):
+    """A PGD with a public setting that cannot be hashed: its compiled functions are kept per instance."""
+
+    def __init__(self, **settings):
+        super().__init__(**settings)
+        self.notes: list[str] = []
+
+
+def test_a_seeded_copy_never_reuses_the_users_compiled_functions(tiny_model, tiny_data):
+    # The user's attack has compiled (and kept) a function for its own seed; the step's copy shares
+    # every setting but the seed, so a shared per-instance cache would hand it the user's random start.
+    x, y = tiny_data[0][:8], tiny_data[1][:8]
+    user = NotedPGD(steps=1, seed=0)
+    user.generate(tiny_model, x, np.eye(3)[y], [0.05])
+    step = AdversarialTrainingModel(
+        tiny_model, tiny_model, user, [0.05], labels="true", info=inspect_model(tiny_model), ratio=1.0, seed=5
+    )
+    step.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    step.optimizer.build(step.trainable_variables)
+    images = step.training_batch(tf.constant(x), tf.constant(y))[0].numpy()
+    expected = PGD(steps=1, seed=5 * 1_000_003).generate(tiny_model, x, np.eye(3)[y], [0.05])[0]
+    np.testing.assert_allclose(images, expected, atol=1e-6)
