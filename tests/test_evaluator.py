@@ -350,3 +350,67 @@ def test_details_name_the_classes_by_number_without_class_names(tiny_model, tiny
     result = robustmask.Evaluator(FGSM(), [0.1]).evaluate(tiny_model, (x, y), details=True)
     assert list(result.predicted_classes.columns) == ["0", "1", "2"]
     assert list(result.reports[0.1].index[:3]) == ["0", "1", "2"]
+
+
+def test_details_frames_are_whole_and_named(tiny_model, tiny_data):
+    """Every details frame against one computed here from FGSM's own images."""
+    x, y = tiny_data[0][:30], tiny_data[1][:30]
+    eps = [0.05, 0.1]
+    result = robustmask.Evaluator(FGSM(), eps).evaluate(tiny_model, (x, y), details=True)
+    assert result.table.attrs["attack"] == FGSM().name and result.table.attrs["norm"] == "L-inf"
+    assert list(result.table["Epsilon"]) == [0.0, *eps] and result.warnings == []
+    deltas = [np.abs(FGSM()(tiny_model, x, y, eps=e) - x).reshape(len(x), -1) for e in eps]
+    expected = pd.DataFrame(
+        {
+            "Epsilon": [0.0, *eps],
+            "Linf (mean)": [0.0] + [d.max(1).mean() for d in deltas],
+            "Linf (max)": [0.0] + [d.max() for d in deltas],
+            "L2 (mean)": [0.0] + [np.sqrt((d.astype(np.float64) ** 2).sum(1)).mean() for d in deltas],
+        }
+    )
+    pd.testing.assert_frame_equal(result.perturbation, expected, rtol=1e-4)
+    assert result.wrong_confidence.name == "wrong_confidence"
+    assert list(result.wrong_confidence.index) == [0.0, *eps]
+    assert result.predicted_classes.index.name == "Epsilon"
+    assert list(result.predicted_classes.index) == [0.0, *eps]
+
+
+def test_a_model_that_answers_one_class_and_has_no_gradient_is_reported_and_warned(tiny_data):
+    x, y = tiny_data[0][:12], tiny_data[1][:12]
+    model = keras.Sequential(
+        [
+            keras.Input(x.shape[1:]),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros", bias_initializer="ones"),
+        ]
+    )
+    model.layers[-1].bias.assign([5.0, 0.0, 0.0])  # always class 0: classes 1 and 2 never predicted
+    with pytest.warns(RuntimeWarning) as caught:
+        result = robustmask.Evaluator(FGSM(), [0.1]).evaluate(model, (x, y), details=True)
+    # Counted for all three classes; the zero gradient named, in the result and as a warning
+    # pointing at the caller's line (stacklevel).
+    np.testing.assert_array_equal(result.predicted_classes.to_numpy(), [[12, 0, 0], [12, 0, 0]])
+    # The table's check (the loss never moved) and the evidence's (every input gradient exactly zero).
+    assert {str(m).split(":")[0] for m in result.warnings} == {"loss-unchanged", "zero-gradients"}
+    assert result.zero_gradient_share == 100.0
+    assert {w.filename for w in caught} == {__file__}
+    assert result.table is not None and len(result.table) == 2
+
+
+def test_one_scorer_per_model_and_image_size_traced_once_for_every_batch_size():
+    from robustmask.evaluation._scoring import compiled_scorer
+    from robustmask.modelinfo import inspect_model
+
+    inputs = keras.Input((None, None, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(pooled))
+    rng = np.random.default_rng(0)
+    for size, batches in ((12, (5, 8, 13)), (16, (5, 7))):  # one model, two image sizes
+        x, y = rng.uniform(size=(13, size, size, 3)).astype(np.float32), rng.integers(0, 3, 13)
+        for n in batches:
+            table = robustmask.Evaluator(FGSM(), [0.1], batch_size=n).evaluate(model, (x[:n], y[:n]))
+            assert table["Accuracy (%)"].iloc[0] == pytest.approx(
+                100 * np.mean(model.predict(x[:n], verbose=0).argmax(1) == y[:n])
+            )
+        scorer = compiled_scorer(model, inspect_model(model), (size, size, 3))
+        assert scorer.score.experimental_get_tracing_count() == 1

@@ -279,6 +279,14 @@ def test_a_seeded_step_seeds_its_own_copy_of_a_random_start_attack():
             model, model, attack, [0.1], labels="true", info=info, ratio=1.0, seed=seed
         )
         assert kept.attack is attack
+    seed_only = ShiftAttack()
+    seed_only.seed = 0  # a seed, but no random start to seed
+    assert (
+        AdversarialTrainingModel(
+            model, model, seed_only, [0.1], labels="true", info=info, ratio=1.0, seed=5
+        ).attack
+        is seed_only
+    )
     no_seed = ShiftAttack()
     no_seed.random_start = True  # a random start, but no `seed` to set
     assert (
