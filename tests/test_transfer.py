@@ -53,8 +53,11 @@ def test_predict_classes_is_a_deprecated_name_of_predict_labels(tiny_model, tiny
     from robustmask.predictions import predict_labels
 
     x, _ = tiny_data
-    with pytest.warns(DeprecationWarning, match="predict_labels"):
+    with pytest.warns(DeprecationWarning) as caught:
         labels = predict_classes(tiny_model, x, batch_size=7)
+    message = "robustmask.evaluation.predict_classes is deprecated; use robustmask.predictions.predict_labels"
+    assert [str(w.message) for w in caught] == [message]
+    assert caught[0].filename == __file__  # points at the caller's line
     np.testing.assert_array_equal(labels, _predicted(tiny_model, x))
     np.testing.assert_array_equal(labels, predict_labels(tiny_model, x))
 
@@ -64,8 +67,13 @@ def test_fooling_rate_refuses_mismatched_inputs(tiny_model, tiny_data):
     with pytest.raises(DataError) as error:
         fooling_rate(tiny_model, x, x[:-1])
     assert "x_adv" in _one_line(error)
-    with pytest.raises(DataError):
+    # Each refusal names the argument that is wrong.
+    with pytest.raises(DataError) as error:
         fooling_rate(tiny_model, x, np.full_like(x, np.nan))
+    assert _one_line(error).startswith("x_adv holds")
+    with pytest.raises(DataError) as error:
+        fooling_rate(tiny_model, np.full_like(x, np.nan), x)
+    assert _one_line(error).startswith("x holds")
 
 
 # ---------------------------------------------------------------------------------------------- transfer table
