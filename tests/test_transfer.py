@@ -190,6 +190,34 @@ def test_transfer_table_bad_inputs_give_one_line_errors(tiny_model, perturbation
     _one_line(error)
 
 
+def _set(value):
+    return {"a": np.full((2, 12, 12, 3), value, np.float32)}
+
+
+@pytest.mark.parametrize(
+    "sets, options, message",
+    [
+        ({}, {}, "sets must be a non-empty mapping of name -> images or (images, labels)"),
+        (
+            _set(1.5),
+            {},
+            "set 'a' has values in [1.5, 1.5], outside the valid range [0, 1] (scale 8-bit images: divide by 255)",
+        ),
+        (
+            _set(-0.5),
+            {},
+            "set 'a' has values in [-0.5, -0.5], outside the valid range [0, 1] (scale 8-bit images: divide by 255)",
+        ),
+        (_set(np.nan), {}, "set 'a' holds 864 NaN/inf values (first in example 0)"),
+        (_set(0.5), {"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    ],
+)
+def test_transfer_table_refusals_name_the_set_and_the_fix(tiny_model, sets, options, message):
+    with pytest.raises(RobustmaskError) as error:
+        transfer_table(np.zeros((12, 12, 3), np.float32), tiny_model, sets, **options)
+    assert str(error.value) == message
+
+
 # ---------------------------------------------------------------------------------------------- the transfer claim
 def test_a_universal_perturbation_transfers_to_unseen_images_better_than_noise(tiny_model, tiny_data):
     x, _ = tiny_data
