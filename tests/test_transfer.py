@@ -210,6 +210,7 @@ def _set(value):
         ),
         (_set(np.nan), {}, "set 'a' holds 864 NaN/inf values (first in example 0)"),
         (_set(0.5), {"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        (_set(0.5), {"target": -1}, "target must be a non-negative integer, got -1"),
     ],
 )
 def test_transfer_table_refusals_name_the_set_and_the_fix(tiny_model, sets, options, message):
