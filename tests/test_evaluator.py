@@ -414,3 +414,13 @@ def test_one_scorer_per_model_and_image_size_traced_once_for_every_batch_size():
             )
         scorer = compiled_scorer(model, inspect_model(model), (size, size, 3))
         assert scorer.score.experimental_get_tracing_count() == 1
+
+
+def test_evaluate_is_silent_by_default_and_the_report_warns_nothing(tiny_model, tiny_data, capsys):
+    x, y = tiny_data[0][:10], tiny_data[1][:10]
+    robustmask.Evaluator(FGSM(), [0.1]).evaluate(tiny_model, (x, y))
+    assert capsys.readouterr() == ("", "")  # no progress bar unless asked
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        classification_report_frame(np.array([0, 0]), np.array([0, 0]), ["a", "b"])  # b: 0 / 0
+    assert caught == []
