@@ -20,6 +20,7 @@ from robustmask.evaluation import named_norm, robustness_table
 from robustmask.evaluation.sanity import (
     SanityWarning,
     attack_kind,
+    check_below_chance,
     check_loss_unchanged,
     check_no_convergence,
     check_non_monotonic,
@@ -378,3 +379,66 @@ def test_suite_stronger_stays_silent_within_the_allowance_or_without_a_suite():
     # one image of 10 is 10 points: a lead of one image is within the allowance
     tiny = mixed_table(pgd=[80.0, 50.0], apgd_ce=[80.0, 40.0], apgd_dlr=[80.0, 40.0], examples=10)
     assert suite_warnings(tiny) == []
+
+
+# ---------------------------------------------------------------------------------------------- below chance
+def test_below_chance_means_beyond_two_standard_errors_below_100_over_classes():
+    # 2 classes, 100 images: chance 50%, noise 2 * 100 * sqrt(0.25 / 100) = 10 points: warned below 40.
+    assert check_below_chance(40.0, 2, 100) is None and check_below_chance(45.0, 2, 100) is None
+    assert check_below_chance(55.0, 2, 100) is None
+    warning = check_below_chance(39.9, 2, 100, model="mobilenetv2")
+    assert str(warning) == (
+        "below-chance: mobilenetv2's clean accuracy is 39.90%, below chance (50% for 2 classes): "
+        "the labels or the class names are probably in another order than the model's outputs; "
+        "pass --class-names (class_names=) in the model's label order"
+    )
+    assert warning.evidence == {
+        "accuracy": 39.9,
+        "chance": 50.0,
+        "noise": 10.0,
+        "examples": 100,
+        "model": "mobilenetv2",
+    }
+    # Many images: the noise floor of 1 point; no count: the floor too. No model: "the".
+    assert check_below_chance(48.9, 2, 1_000_000).evidence["noise"] == 1.0
+    assert str(check_below_chance(20.0, 3)).startswith(
+        "below-chance: the clean accuracy is 20.00%, below chance (33% for 3 classes)"
+    )
+
+
+@pytest.mark.parametrize(
+    "epsilons, accuracies, warned",
+    [
+        ([0.1, 0.0], [90.0, 10.0], True),  # the clean row is found wherever it is
+        ([0.0, 0.1], [90.0, 10.0], False),
+        ([0.1, 0.2], [10.0, 5.0], False),  # no clean row: nothing to judge, no error
+    ],
+)
+def test_sanity_warnings_judge_chance_on_the_clean_row(epsilons, accuracies, warned):
+    table = pd.DataFrame({"Epsilon": epsilons, "Accuracy (%)": accuracies, "Loss": [1.0, 2.0]})
+    table.attrs["norm"] = "L2"
+    for given in (table, named_norm(table)):  # "Epsilon (L2)" is the eps column too
+        codes = [str(w).split(":")[0] for w in sanity_warnings(given, 2, 100)]
+        assert ("below-chance" in codes) is warned
+
+
+@pytest.mark.parametrize(
+    "code, classes, epsilons, accuracies, examples",
+    [
+        ("non-monotonic", 3, [0.0, 0.1, 0.2], [90.0, 50.0, 55.0], 100),  # a 5-point rise; noise 10 points
+        ("no-convergence", 3, [0.0, 0.3], [90.0, 50.0], 25),  # 50% at 0.3, chance 33%; noise 20 points
+        ("below-chance", 2, [0.0, 0.1], [45.0, 40.0], 100),  # 45% against chance 50%; noise 10 points
+    ],
+)
+def test_the_noise_allowance_follows_the_number_of_images(code, classes, epsilons, accuracies, examples):
+    table = pd.DataFrame(
+        {"Epsilon": epsilons, "Accuracy (%)": accuracies, "Loss": np.arange(len(epsilons)) + 1.0}
+    )
+
+    def codes(*count):
+        return [str(w).split(":")[0] for w in sanity_warnings(table, classes, *count)]
+
+    assert code not in codes(examples)  # within the noise of that many images
+    assert code in codes()  # no count: the 1-point floor
+    table.attrs["examples"] = examples
+    assert code not in codes()  # the count read from the table

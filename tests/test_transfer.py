@@ -211,12 +211,32 @@ def _set(value):
         (_set(np.nan), {}, "set 'a' holds 864 NaN/inf values (first in example 0)"),
         (_set(0.5), {"batch_size": 0}, "batch_size must be a positive integer, got 0"),
         (_set(0.5), {"target": -1}, "target must be a non-negative integer, got -1"),
+        (_set(0.5), {"target": 3}, "target 3 is not a class of the model (0..2)"),
+        ({"": _set(0.5)["a"]}, {}, "set names must be non-empty strings, got ''"),
+        ({5: _set(0.5)["a"]}, {}, "set names must be non-empty strings, got 5"),
+        (
+            {"a": (_set(0.5)["a"], [0, 7])},
+            {},
+            "labels of 'a' holds label 7 but the model has 3 classes (labels 0..2)",
+        ),
     ],
 )
 def test_transfer_table_refusals_name_the_set_and_the_fix(tiny_model, sets, options, message):
     with pytest.raises(RobustmaskError) as error:
         transfer_table(np.zeros((12, 12, 3), np.float32), tiny_model, sets, **options)
     assert str(error.value) == message
+
+
+def test_transfer_table_accuracies_are_shares_of_the_given_labels(tiny_model, tiny_data):
+    x, y = tiny_data
+    wrong = y.copy()
+    wrong[::3] = (wrong[::3] + 1) % 3  # a third of the labels moved: accuracies well below 100%
+    pattern = np.random.default_rng(2).uniform(-0.2, 0.2, x.shape[1:]).astype(np.float32)
+    row = transfer_table(pattern, tiny_model, {"s": (x, wrong)}).iloc[0]
+    clean, fooled = _predicted(tiny_model, x), _predicted(tiny_model, np.clip(x + pattern, 0, 1))
+    assert row["Clean accuracy (%)"] == pytest.approx(100 * np.mean(clean == wrong))
+    assert row["Adversarial accuracy (%)"] == pytest.approx(100 * np.mean(fooled == wrong))
+    assert row["Clean accuracy (%)"] < 90
 
 
 # ---------------------------------------------------------------------------------------------- the transfer claim
