@@ -7,6 +7,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import scipy.special
 import tensorflow as tf
 from conftest import make_images
 
@@ -21,6 +22,13 @@ from robustmask.defenses._training_step import (
     one_hot,
 )
 from robustmask.modelinfo import ModelInfo, inspect_model
+
+
+def _ready(step):
+    """Compiled with a learning rate of 0, its optimizer's slots built: a step that trains nothing."""
+    step.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    step.optimizer.build(step.trainable_variables)
+    return step
 
 
 def test_the_attacks_labels_are_the_true_ones_the_models_answers_or_its_probabilities(tiny_model, tiny_data):
@@ -45,8 +53,7 @@ def test_each_update_draws_its_own_random_start_from_the_seed_and_the_update(tin
     step = AdversarialTrainingModel(
         tiny_model, tiny_model, PGD(steps=1, seed=0), [eps], labels="true", info=info, ratio=1.0, seed=7
     )
-    step.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
-    step.optimizer.build(step.trainable_variables)
+    _ready(step)
     # In a graph, as Keras' fit and the distributed loop call it (its docstring's example), and eagerly.
     graph = tf.function(lambda images, labels: step.training_batch(images, labels)[0])
     eager = lambda images, labels: step.training_batch(images, labels)[0]  # noqa: E731
@@ -78,8 +85,7 @@ LOGITS_INFO = ModelInfo(num_classes=3, output="logits")
 
 
 def numpy_log_softmax(z):
-    z = np.asarray(z, np.float64)
-    return z - z.max(-1, keepdims=True) - np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True))
+    return scipy.special.log_softmax(np.asarray(z, np.float64), axis=-1)
 
 
 @pytest.mark.parametrize("labels", ["integer", "column", "one-hot"])
@@ -213,9 +219,7 @@ def _shift_step(model, ratio, ramp_steps=0, labels="true", epsilons=(0.1, 0.2)):
         ratio=ratio,
         ramp_steps=ramp_steps,
     )
-    step.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
-    step.optimizer.build(step.trainable_variables)
-    return step
+    return _ready(step)
 
 
 @pytest.mark.parametrize("ratio", [1.0, 2 / 3, 0.4, 0.0])
@@ -267,8 +271,7 @@ def test_a_seeded_step_seeds_its_own_copy_of_a_random_start_attack():
         model, model, user_pgd, [0.1], labels="true", info=info, ratio=1.0, seed=5
     )
     assert step.attack is not user_pgd and step.attack.seed == user_pgd.seed
-    step.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
-    step.optimizer.build(step.trainable_variables)
+    _ready(step)
     tf.function(step.training_batch)(tf.zeros((2, 2, 2, 1)), tf.zeros(2, tf.int32))
     step.training_batch(tf.zeros((2, 2, 2, 1)), tf.zeros(2, tf.int32))  # and eagerly
     # The user's attack keeps its seed and its own compiled-function cache: training adds nothing to it.
@@ -314,8 +317,7 @@ def test_a_seeded_copy_never_reuses_the_users_compiled_functions(tiny_model, tin
     step = AdversarialTrainingModel(
         tiny_model, tiny_model, user, [0.05], labels="true", info=inspect_model(tiny_model), ratio=1.0, seed=5
     )
-    step.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
-    step.optimizer.build(step.trainable_variables)
+    _ready(step)
     images = step.training_batch(tf.constant(x), tf.constant(y))[0].numpy()
     expected = PGD(steps=1, seed=5 * 1_000_003).generate(tiny_model, x, np.eye(3)[y], [0.05])[0]
     np.testing.assert_allclose(images, expected, atol=1e-6)
