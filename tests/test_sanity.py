@@ -24,6 +24,7 @@ from robustmask.evaluation.sanity import (
     check_loss_unchanged,
     check_no_convergence,
     check_non_monotonic,
+    evaluation_warnings,
     sanity_warnings,
 )
 from robustmask.evaluation.sanity_suite import (
@@ -197,6 +198,60 @@ def test_loss_unchanged():
     assert warning.check == "loss-unchanged" and "FGSM did not change the loss" in warning
     assert warning.evidence["attacked_losses"] == [0.25, 0.25] and warning.evidence["max_epsilon"] == 0.2
     assert check_loss_unchanged(sweep([95.0, 90.0, 80.0])) is None
+
+
+def test_loss_unchanged_within_a_millionth_of_the_clean_loss_with_its_whole_message_and_evidence():
+    # The tolerance is 1e-6 of the clean loss, or 1e-6 below a loss of 1, and every attacked eps is
+    # compared with the clean row's loss (the first), not with its neighbour.
+    big = (1000.0, 1000.0009, 999.9991)
+    warning = check_loss_unchanged(sweep([95.0] * 3, loss=big, eps=(0, 0.1, 0.3), attack="PGD"))
+    assert warning.evidence == {
+        "attack": "PGD",
+        "clean_loss": 1000.0,
+        "attacked_losses": [1000.0009, 999.9991],
+        "max_epsilon": 0.3,
+    }
+    small = check_loss_unchanged(sweep([95.0] * 3, loss=(0.25, 0.2500009, 0.25), attack="FGSM"))
+    assert str(small) == (
+        "loss-unchanged: FGSM did not change the loss (0.25) at any eps up to 0.2: the gradients are zero "
+        "or masked (a stop_gradient, a rounding or otherwise non-differentiable input transform); check "
+        "with a gradient-free attack"
+    )
+    assert small.evidence["clean_loss"] == 0.25
+    # Just beyond the tolerance at one eps: the attack moved the loss.
+    assert check_loss_unchanged(sweep([95.0] * 3, loss=(1000.0, 1000.0, 1000.002))) is None
+    assert check_loss_unchanged(sweep([95.0] * 3, loss=(0.25, 0.25, 0.2500015))) is None
+    assert check_loss_unchanged(sweep([95.0] * 3, loss=(-1000.0, -1000.0005, -1000.0))) is not None
+    # The tolerance scales with the clean loss, not an attacked one: 999.9991 would make it 9.999991e-4.
+    assert check_loss_unchanged(sweep([95.0] * 3, loss=(1000.0, 999.9991, 1000.00099999955))) is not None
+    # Exactly at it (a clean loss of 0, a change of 1e-6): still unchanged.
+    assert check_loss_unchanged(sweep([95.0] * 3, loss=(0.0, 1e-6, 0.0))) is not None
+    # No attacked eps, nothing to judge.
+    assert check_loss_unchanged(sweep([95.0], loss=(0.25,), eps=(0,))) is None
+
+
+def test_loss_unchanged_names_the_attack_given_else_the_tables_else_the_attack():
+    flat = sweep([95.0] * 3, loss=(0.25, 0.25, 0.25), attack="Square")
+    assert check_loss_unchanged(flat, attack="PGD").evidence["attack"] == "PGD"
+    assert check_loss_unchanged(flat).evidence["attack"] == "Square"
+    unnamed = check_loss_unchanged(sweep([95.0] * 3, loss=(0.25, 0.25, 0.25)))
+    assert unnamed.evidence["attack"] == "the attack" and str(unnamed).startswith(
+        "loss-unchanged: the attack did not change"
+    )
+
+
+class _Evidence:
+    def warnings(self):
+        return [SanityWarning("zero-gradients", "a model check", {})]
+
+
+def test_evaluation_warnings_are_the_table_checks_then_the_models_when_there_is_evidence():
+    table = sweep([95.0, 80.0, 90.0], loss=(0.3, 0.3, 0.3), eps=(0, 0.3, 0.5))
+    assert evaluation_warnings(table, 3) == sanity_warnings(table, 3) != []
+    assert evaluation_warnings(table, 3, _Evidence()) == [
+        *sanity_warnings(table, 3),
+        "zero-gradients: a model check",
+    ]
 
 
 def test_sanity_warnings_names_the_table_checks():
