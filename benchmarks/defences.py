@@ -57,8 +57,7 @@ WORST = "Worst case (%)"
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    started = time.perf_counter()
-    table, sizes = measure(args)
+    table, sizes, seconds = measure(args)
     text = markdown_table(table)
     covers = covered_attacks(list(table.attrs["attacks"].values()))
     targets = plain_markdown(judge_targets(table)) + f"\nJudged on the worst case over {covers}.\n"
@@ -66,7 +65,8 @@ def main(argv=None) -> int:
     command = "python benchmarks/defences.py " + " ".join(argv if argv is not None else sys.argv[1:])
     footer = (
         f"\n`{command.strip()}`: {sizes[0]} train / {sizes[1]} test images, {args.image_size} px, "
-        f"{args.epochs} epochs, {time.perf_counter() - started:.0f} s in all on this machine.\n"
+        f"{args.epochs} epochs; training and attacks {seconds:.0f} s on this machine, every model's summed "
+        "(a resumed run counts the models it reused).\n"
     )
     print(text + footer)
     if args.append:  # the kept rows keep the commands that measured them
@@ -124,8 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def measure(args: argparse.Namespace) -> tuple[pd.DataFrame, tuple[int, int]]:
-    """Train and attack every model: the comparison table, and the numbers of train and test images.
+def measure(args: argparse.Namespace) -> tuple[pd.DataFrame, tuple[int, int], float]:
+    """Train and attack every model: the comparison table, the numbers of train and test images, and
+    the seconds every model took to train and attack (kept with its rows, so a resumed run counts them).
 
     Each model's rows (and the undefended model) are kept in --out as they finish, so the same
     command started again goes on with the models still to do.
@@ -159,7 +160,12 @@ def measure(args: argparse.Namespace) -> tuple[pd.DataFrame, tuple[int, int]]:
         rows = model_rows(name, model, seconds, (x_test, y_test), sets, ROBUST_EPSILONS, progress=True)
         write_atomically(path, rows.to_pickle, suffix=".pkl")
         frames.append(rows)
-    return combine_rows(frames), (len(x_train), len(x_test))
+    return combine_rows(frames), (len(x_train), len(x_test)), sum(map(_measured_seconds, frames))
+
+
+def _measured_seconds(rows: pd.DataFrame) -> float:
+    """One model's training seconds (the undefended model's for its rows) plus every attack's."""
+    return float(rows["Train time (s)"].iloc[0]) + sum(rows.attrs.get("seconds", {}).values())
 
 
 def _suite(args: argparse.Namespace, y_train, y_test) -> dict:
