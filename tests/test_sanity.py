@@ -183,6 +183,44 @@ def test_non_monotonic():
     assert check_non_monotonic(sweep([95.0, 40.0, 40.5], examples=1000)) is None  # noise
 
 
+def test_non_monotonic_reads_rows_of_one_eps_in_the_tables_order():
+    # Two rows at eps 0.2 (two runs, say) given as 50% then 30%: read in that order accuracy only
+    # falls. NumPy's default (unstable) sort swaps that pair in this table and would report a rise.
+    table = sweep(
+        [60.0, 55.0, 50.0, 30.0, 95.0, 95.0, 30.0, 30.0],
+        loss=[0.1] * 8,
+        eps=(0.1, 0.1, 0.2, 0.2, 0.0, 0.0, 0.2, 0.2),
+        examples=1000,
+    )
+    assert check_non_monotonic(table) is None
+    risen = table.copy()
+    risen.loc[3, "Accuracy (%)"], risen.loc[2, "Accuracy (%)"] = 50.0, 30.0  # now 30% then 50%
+    assert check_non_monotonic(risen).evidence["accuracy"] == 50.0
+
+
+def test_no_convergence_beyond_chance_plus_ten_points_with_its_whole_message_and_evidence():
+    # 10,000 images: two standard errors are 1 point, so the allowance is its floor of 10 points.
+    at_bound = sweep([95.0, 60.0], loss=(0.1, 1.0), eps=(0, 0.3), examples=10_000)
+    assert check_no_convergence(at_bound, 2) is None  # 50% chance + 10 points: not above it
+    above = sweep([95.0, 60.5], loss=(0.1, 1.0), eps=(0, 0.3), examples=10_000, attack="PGD")
+    warning = check_no_convergence(above, 2)
+    assert str(warning) == (
+        "no-convergence: accuracy is 60.50% at eps 0.3, far above chance (50%): an L-inf budget that large "
+        "can turn any image into mid-grey, so an attack that converges should reach chance; PGD is too "
+        "weak here or the gradients are masked: give it more steps and restarts and add a gradient-free attack"
+    )
+    assert warning.evidence == {
+        "attack": "PGD",
+        "epsilon": 0.3,
+        "accuracy": 60.5,
+        "chance": 50.0,
+        "allowance": 10.0,
+    }
+    assert check_no_convergence(above, 2, attack="APGD").evidence["attack"] == "APGD"
+    above.attrs.pop("attack")
+    assert check_no_convergence(above, 2).evidence["attack"] == "the attack"
+
+
 def test_no_convergence_at_a_large_linf_eps():
     stuck = sweep([95.0, 80.0, 75.0], eps=(0, 0.3, 0.5), examples=1000, norm="L-inf")
     warning = check_no_convergence(stuck, 3)
