@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 import robustmask
+from robustmask.errors import RobustmaskError
 from robustmask.attacks import BIM, FGM, FGSM, PGD
 from robustmask.evaluation import named_norm, robustness_table
 from robustmask.evaluation.sanity import (
@@ -513,6 +514,19 @@ def test_sanity_warnings_judge_chance_on_the_clean_row(epsilons, accuracies, war
     for given in (table, named_norm(table)):  # "Epsilon (L2)" is the eps column too
         codes = [str(w).split(":")[0] for w in sanity_warnings(given, 2, 100)]
         assert ("below-chance" in codes) is warned
+
+
+def test_a_table_without_an_epsilon_column_is_refused_by_name():
+    for name in ("epsilon", "Epsilons", "EPSILON", "eps"):
+        table = pd.DataFrame({name: [0.0, 0.1], "Accuracy (%)": [90.0, 10.0], "Loss": [1.0, 2.0]})
+        expected = (
+            "a robustness table needs an Epsilon column (one row per eps); this one has "
+            f"['{name}', 'Accuracy (%)', 'Loss']"
+        )
+        for check in (check_non_monotonic, check_loss_unchanged, lambda t: sanity_warnings(t, 2, 100)):
+            with pytest.raises(RobustmaskError) as caught:
+                check(table)
+            assert str(caught.value) == expected
 
 
 @pytest.mark.parametrize(

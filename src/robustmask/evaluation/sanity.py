@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from robustmask.errors import RobustmaskError
 from robustmask.evaluation.sanity_warning import SanityWarning
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,8 +69,11 @@ def _noise(examples: int | None, floor: float = 1.0) -> float:
 
 def _eps_column(table: pd.DataFrame) -> str:
     """``Epsilon``, or ``Epsilon (L2)`` for a table that names its norm (`named_norm`)."""
-    return next(
-        (c for c in table.columns if str(c) == "Epsilon" or str(c).startswith("Epsilon (")), "Epsilon"
+    for column in table.columns:
+        if str(column) == "Epsilon" or str(column).startswith("Epsilon ("):
+            return column
+    raise RobustmaskError(
+        f"a robustness table needs an Epsilon column (one row per eps); this one has {list(table.columns)}"
     )
 
 
