@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 from conftest import make_images
 from PIL import Image
 
@@ -21,7 +22,13 @@ from robustmask.evaluation.printable import (
     save_printable_patch,
     save_universal_perturbation,
 )
-from robustmask.evaluation.transfer import TARGET_COLUMNS, TRANSFER_COLUMNS, fooling_rate, transfer_table
+from robustmask.evaluation.transfer import (
+    TARGET_COLUMNS,
+    TRANSFER_COLUMNS,
+    apply_perturbation,
+    fooling_rate,
+    transfer_table,
+)
 
 
 def _predicted(model, x):
@@ -481,3 +488,60 @@ def test_universal_command_on_an_image_folder(tmp_path, capsys):
     assert set(table.loc[table["Set"] == "unseen faces", "n"]) == {10}
     # The model trained here sees every image but the 10 unseen ones.
     assert "on 35 images" in json.loads((out / "summary.json").read_text())["model"]
+
+
+def test_apply_perturbation_adds_a_float32_pattern_however_it_is_given():
+    x = np.full((2, 6, 4, 3), 0.5)  # float64 images and pattern: the sum is float32, as the attacks'
+    pattern = np.full((6, 4, 3), 0.25)
+    added = apply_perturbation(pattern, x)
+    assert added.dtype == np.float32
+    np.testing.assert_array_equal(added, np.full(x.shape, 0.75, np.float32))
+    for same in (tf.constant(pattern), pattern[None], np.full((1, 4, 3), 0.25)):  # one pixel high: resized
+        np.testing.assert_array_equal(apply_perturbation(same, x), added)
+    applied = apply_perturbation(_AddsInFloat64(), x.astype(np.float32))  # an attack's apply, any dtype
+    assert applied.dtype == np.float32 and np.allclose(applied, 0.75)
+    # The caller's clip range is the images' valid range too.
+    np.testing.assert_allclose(apply_perturbation(pattern, x - 1.0, clip=(-1.0, 1.0)), -0.25)
+    with pytest.raises(DataError, match="outside the valid range"):
+        apply_perturbation(pattern, x + 1.0)
+
+
+class _AddsInFloat64:
+    def apply(self, x):
+        return x.astype(np.float64) + 0.25
+
+
+class _DropsAnImage:
+    def apply(self, x):
+        return x[:1]
+
+
+@pytest.mark.parametrize(
+    "perturbation, error, message",
+    [
+        (
+            _DropsAnImage(),
+            RobustmaskError,
+            "_DropsAnImage.apply returned shape (1, 6, 4, 3) for images of shape (2, 6, 4, 3)",
+        ),
+        (
+            np.zeros((6, 4, 1)),
+            DataError,
+            "a pattern of shape (6, 4, 1) needs images (n, H, W, 1), got (2, 6, 4, 3)",
+        ),
+        (
+            "noise",
+            RobustmaskError,
+            "perturbation must have an apply(x) method or be a NumPy pattern (H, W, C), got str",
+        ),
+        (
+            np.full((6, 4, 3), np.nan),
+            DataError,
+            "a perturbation pattern must be a finite (H, W, C) array, got shape (6, 4, 3)",
+        ),
+    ],
+)
+def test_apply_perturbation_refusals_name_the_problem(perturbation, error, message):
+    with pytest.raises(error) as caught:
+        apply_perturbation(perturbation, np.full((2, 6, 4, 3), 0.5, np.float32))
+    assert str(caught.value) == message
