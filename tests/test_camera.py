@@ -24,6 +24,7 @@ from robustmask.camera import (
     crop_box,
     differentiable_crops,
     draw_detections,
+    judge,
     load_patch,
     load_universal,
     mask_region_box,
@@ -248,9 +249,9 @@ def test_attack_keeps_its_budget_range_and_region(face_model, eight_faces, regio
 
 
 def test_mask_region_is_the_lower_middle_of_each_box():
-    box = mask_region_box(FaceBox(100, 200, 100, 200))
-    # MASK_REGION: centre (0.64, 0.5), size (0.22, 0.36) of the box's (height, width)
-    assert (box.x, box.y, box.w, box.h) == (100 + 32, 200 + 106, 36, 44)
+    box = mask_region_box(FaceBox(100, 200, 100, 200, 0.7))
+    # MASK_REGION: centre (0.64, 0.5), size (0.22, 0.36) of the box's (height, width); the face's score
+    assert (box.x, box.y, box.w, box.h, box.score) == (100 + 32, 200 + 106, 36, 44, 0.7)
 
 
 def test_fgsm_moves_every_free_pixel_by_eps(face_model, eight_faces):
@@ -273,14 +274,17 @@ def test_fgsm_moves_every_free_pixel_by_eps(face_model, eight_faces):
 def test_attack_changes_most_faces_of_a_trained_model(face_model, eight_faces):
     frame, boxes, labels = eight_faces
     pipeline = FacePipeline(face_model, fixed(boxes), CLASS_NAMES, margin=0.0)
-    result = SceneAttack("pgd", eps=8 / 255, region="faces", steps=10, seed=0)(pipeline, frame)
+    result = SceneAttack("pgd", eps=8 / 255, region="faces", steps=10, seed=0)(pipeline, frame, 5)
     assert [d.label for d in result.before] == labels.tolist()  # the model knows these faces
+    assert {d.frame for d in result.before + result.after} == {5}  # the frame's index, before and after
     assert result.comparison.faces == 8 and result.comparison.lost == result.comparison.gained == 0
     assert result.comparison.changed >= 6  # 8 of 8 measured
     again = pipeline(result.frame)  # the reported classes are the model's on the returned frame
     assert [d.label for d in again] == [d.label for d in result.after]
     weak = SceneAttack("bim", eps=1 / 255, region="faces", steps=2)(pipeline, frame)
     assert weak.comparison.changed < result.comparison.changed
+    assert {d.frame for d in weak.before + weak.after} == {0}  # frame 0 unless told
+    assert {d.frame for d in judge(pipeline, result.frame, result.before).after} == {0}
 
 
 def _detection(face, x, y, label, w=40, h=40):
