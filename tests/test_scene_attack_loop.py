@@ -164,3 +164,57 @@ def test_scene_attack_settings_are_one_line_errors(args, kwargs, message):
     with pytest.raises(AttackError, match=message) as error:
         SceneAttack(*args, **kwargs)
     assert "\n" not in str(error.value)
+
+
+LINF_BUDGET = "eps is an L-inf budget on [0, 1] pixels, in (0, 1]; got "
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        (("pgd",), {"region": "face"}, "region must be one of frame, faces, mask, got 'face'"),
+        (("pgd",), {"eps": 0}, LINF_BUDGET + "0"),
+        (("pgd",), {"eps": 1.0001}, LINF_BUDGET + "1.0001"),
+        (("pgd",), {"eps": True}, LINF_BUDGET + "True"),
+        (("pgd",), {"eps": "0.1"}, LINF_BUDGET + "'0.1'"),
+        ((FGM(),), {"eps": 0.0}, "eps is an L2 budget > 0; got 0.0"),
+        (
+            ("pgd",),
+            {"restarts": 2},
+            "a scene attack keeps one frame, not the best restart of each face: give restarts=1",
+        ),
+        ((FGSM(clip=None),), {}, "frames are [0, 1] images: the attack must clip to (0, 1), not None"),
+        (
+            (FGSM(clip=(0.0, 255.0)),),
+            {},
+            "frames are [0, 1] images: the attack must clip to (0, 1), not (0.0, 255.0)",
+        ),
+        (
+            (PGD(),),
+            {"steps": 3, "seed": 1},
+            "parameters steps, seed go to the attack's constructor, not to SceneAttack",
+        ),
+        (
+            (3,),
+            {},
+            "a scene attack is a native, eps-bounded gradient attack (a robustmask.GradientAttack: fgsm, fgm, bim, "
+            "pgd, ...); 3 is int",
+        ),
+    ],
+)
+def test_scene_attack_refusals_are_whole_sentences(args, kwargs, message):
+    with pytest.raises(AttackError) as error:
+        SceneAttack(*args, **kwargs)
+    assert str(error.value) == message
+
+
+def test_a_scene_attack_is_built_from_a_name_and_its_settings_and_shows_them():
+    attack = SceneAttack("bim", eps=1, region="mask", steps=4)  # eps 1: an unbounded patch, the bound itself
+    assert attack.eps == 1.0 and isinstance(attack.eps, float) and attack.region == "mask"
+    assert repr(attack) == (
+        "SceneAttack(BIM(steps=4, rel_stepsize=0.3125, norm='inf', targeted=False), eps=1, region='mask')"
+    )
+    assert SceneAttack().attack.name == "PGD" and (SceneAttack().eps, SceneAttack().region) == (
+        0.008,
+        "frame",
+    )
