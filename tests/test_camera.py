@@ -320,6 +320,8 @@ def test_compare_counts_changed_lost_and_gained_in_a_hand_made_case():
     ]
     assert (comparison.faces, comparison.changed, comparison.lost, comparison.gained) == (4, 1, 1, 2)
     assert compare_detections(before, after, min_iou=0.4).lost == 0
+    at_bound = compare_detections(before, after, min_iou=before[1].box.iou(after[1].box))
+    assert at_bound.changed == 1 and at_bound.lost == 1  # an IoU equal to min_iou still matches
 
 
 # ----------------------------------------------------------------------------------- fixed perturbations
