@@ -184,6 +184,18 @@ def test_non_monotonic():
     assert check_non_monotonic(sweep([95.0, 40.0, 40.5], examples=1000)) is None  # noise
 
 
+def test_non_monotonic_from_the_first_attacked_row_at_its_noise_bound():
+    # A rise right after the clean row counts (50% clean, 70% at 0.1); the attack named "the attack".
+    first = check_non_monotonic(sweep([50.0, 70.0, 60.0], examples=1000))
+    assert first.evidence["epsilon"] == 0.1 and first.evidence["lowest_before"] == 50.0
+    assert first.evidence["attack"] == "the attack" and "so the attack is not converging" in first
+    # A second clean row is no attack: its accuracy may differ (70% and 50% at eps 0).
+    assert check_non_monotonic(sweep([50.0, 70.0, 40.0], eps=(0, 0, 0.1), examples=1000)) is None
+    # 10,000 images: the noise is exactly 1 point, and a rise of exactly 1 point is noise.
+    assert check_non_monotonic(sweep([95.0, 40.0, 41.0], examples=10_000)) is None
+    assert check_non_monotonic(sweep([95.0, 40.0, 41.5], examples=10_000)).evidence["noise"] == 1.0
+
+
 def test_non_monotonic_reads_rows_of_one_eps_in_the_tables_order():
     # Two rows at eps 0.2 (two runs, say) given as 50% then 30%: read in that order accuracy only
     # falls. NumPy's default (unstable) sort swaps that pair in this table and would report a rise.
