@@ -186,9 +186,20 @@ def test_non_monotonic():
 
 def test_non_monotonic_from_the_first_attacked_row_at_its_noise_bound():
     # A rise right after the clean row counts (50% clean, 70% at 0.1); the attack named "the attack".
-    first = check_non_monotonic(sweep([50.0, 70.0, 60.0], examples=1000))
-    assert first.evidence["epsilon"] == 0.1 and first.evidence["lowest_before"] == 50.0
-    assert first.evidence["attack"] == "the attack" and "so the attack is not converging" in first
+    first = check_non_monotonic(sweep([50.0, 70.0, 60.0], examples=10_000))
+    assert str(first) == (
+        "non-monotonic: accuracy rose from 50.00% to 70.00% as eps grew to 0.1: a correct attack only gets "
+        "stronger with eps, so the attack is not converging or the gradients are masked; evaluate with an "
+        "iterative (PGD) and a gradient-free attack"
+    )
+    assert first.evidence == {
+        "attack": "the attack",
+        "epsilon": 0.1,
+        "accuracy": 70.0,
+        "lowest_before": 50.0,
+        "noise": 1.0,
+        "examples": 10_000,
+    }
     # A second clean row is no attack: its accuracy may differ (70% and 50% at eps 0).
     assert check_non_monotonic(sweep([50.0, 70.0, 40.0], eps=(0, 0, 0.1), examples=1000)) is None
     # 10,000 images: the noise is exactly 1 point, and a rise of exactly 1 point is noise.
