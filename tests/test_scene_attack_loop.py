@@ -6,6 +6,8 @@ scene attack must give the crops the plain attack gives: same start, same steps,
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -218,3 +220,20 @@ def test_a_scene_attack_is_built_from_a_name_and_its_settings_and_shows_them():
         0.008,
         "frame",
     )
+
+
+def test_attack_detections_attacks_the_labels_it_is_given_and_judges_at_the_frame_index(model):
+    """`before` may come from elsewhere (a tracker, an earlier frame): its labels are the ones
+    attacked, not the model's answers on this frame; the detections after carry the frame index."""
+    frame = np.random.default_rng(1).uniform(size=(32, 64, 3)).astype(np.float32)
+    pipeline = pipeline_for(model, BOXES)
+    before = pipeline(frame, 3)
+    answers = [d.label for d in before]
+    other = [(label + 1) % 3 for label in answers]
+    relabelled = [dataclasses.replace(d, label=k) for d, k in zip(before, other)]
+    scene = SceneAttack(BIM(steps=2), eps=0.05, region="faces")
+    result = scene.attack_detections(pipeline, frame, relabelled, 3)
+    np.testing.assert_array_equal(result.frame, scene.perturb(pipeline, frame, BOXES, other))
+    assert not np.array_equal(result.frame, scene.perturb(pipeline, frame, BOXES, answers))
+    assert {d.frame for d in result.after} == {3}
+    assert {d.frame for d in scene.attack_detections(pipeline, frame, before).after} == {0}
