@@ -13,7 +13,7 @@ import pytest
 
 from robustmask.attacks import BIM, FGM, FGSM, PGD, available, get
 from robustmask.attacks.gradient_attack import GradientAttack
-from robustmask.camera import FaceBox, FacePipeline, FrameView, SceneAttack
+from robustmask.camera import FaceBox, FacePipeline, FrameView, SceneAttack, region_mask
 from robustmask.errors import AttackError
 
 SIZE = 24
@@ -237,3 +237,24 @@ def test_attack_detections_attacks_the_labels_it_is_given_and_judges_at_the_fram
     assert not np.array_equal(result.frame, scene.perturb(pipeline, frame, BOXES, answers))
     assert {d.frame for d in result.after} == {3}
     assert {d.frame for d in scene.attack_detections(pipeline, frame, before).after} == {0}
+
+
+def test_region_mask_is_float32_ones_where_pixels_may_change_and_refuses_other_regions():
+    whole = region_mask((32, 64, 3), BOXES)  # the whole frame unless told
+    assert whole.dtype == np.float32 and whole.shape == (32, 64, 1) and np.all(whole == 1)
+    faces = region_mask((32, 64, 3), BOXES, "faces")
+    assert faces.dtype == np.float32 and faces.sum() == 2 * SIZE * SIZE
+    assert region_mask((32, 64, 3), BOXES, "mask").dtype == np.float32
+    with pytest.raises(AttackError) as error:
+        region_mask((32, 64, 3), BOXES, "face")
+    assert str(error.value) == "region must be one of frame, faces, mask, got 'face'"
+
+
+def test_a_targeted_scene_attack_needs_its_targets_and_moves_towards_them(model):
+    frame = np.random.default_rng(2).uniform(size=(32, 64, 3)).astype(np.float32)
+    scene = SceneAttack(PGD(steps=3, seed=0, targeted=True), eps=0.05, region="faces")
+    with pytest.raises(AttackError) as error:
+        scene.perturb(pipeline_for(model, BOXES), frame, BOXES)
+    assert str(error.value) == "PGD is targeted: pass the target classes as labels"
+    moved = scene.perturb(pipeline_for(model, BOXES), frame, BOXES, [2, 2])
+    assert np.abs(moved - frame).max() > 0.04
