@@ -14,7 +14,7 @@ import pytest
 from robustmask.attacks import BIM, FGM, FGSM, PGD, available, get
 from robustmask.attacks.gradient_attack import GradientAttack
 from robustmask.camera import FaceBox, FacePipeline, FrameView, SceneAttack, region_mask
-from robustmask.errors import AttackError
+from robustmask.errors import AttackError, RobustmaskError
 
 SIZE = 24
 # Two faces at the classifier's input size in a 32 x 64 frame (4 px of background around each).
@@ -258,3 +258,35 @@ def test_a_targeted_scene_attack_needs_its_targets_and_moves_towards_them(model)
     assert str(error.value) == "PGD is targeted: pass the target classes as labels"
     moved = scene.perturb(pipeline_for(model, BOXES), frame, BOXES, [2, 2])
     assert np.abs(moved - frame).max() > 0.04
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([5, 0], "labels holds label 5 but the model has 3 classes (labels 0..2)"),
+        ([0], "labels has 1 labels for 2 inputs"),
+        ([0.5, 1], "labels must be integer class labels or one-hot rows; got non-integer values"),
+    ],
+)
+def test_scene_attack_labels_are_checked_by_name(model, labels, message):
+    frame = np.zeros((32, 64, 3), np.float32)
+    with pytest.raises(RobustmaskError) as error:
+        SceneAttack("pgd", steps=1).perturb(pipeline_for(model, BOXES), frame, BOXES, labels)
+    assert str(error.value) == message
+
+
+def test_the_output_kind_is_read_off_the_crops_for_a_softmax_without_a_softmax_layer():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    # Probabilities from a Lambda layer: no softmax activation to read, only a sample tells.
+    inputs = keras.Input((SIZE, SIZE, 3))
+    logits = keras.layers.Dense(3)(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Lambda(keras.ops.softmax)(logits))
+    frame = np.random.default_rng(3).uniform(size=(SIZE, SIZE, 3)).astype(np.float32)
+    boxes, labels = [FaceBox(0, 0, SIZE, SIZE, 1.0)], np.array([1])
+    got = SceneAttack(PGD(steps=3, seed=0), eps=0.05, region="faces").perturb(
+        pipeline_for(model, boxes), frame, boxes, labels
+    )
+    expected = PGD(steps=3, seed=0)(model, crops_of(frame, boxes), labels, eps=0.05)
+    np.testing.assert_allclose(got[None], expected, atol=1e-6)
