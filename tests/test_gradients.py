@@ -58,3 +58,15 @@ def test_zero_gradient_share_refuses_what_it_cannot_measure(tiny_model, tiny_dat
         zero_gradient_share(SquareAttack(), tiny_model, x, y)
     with pytest.raises(AttackError, match="loss must be None, 'keras' or a callable"):
         FGSM(loss="keras2")
+
+
+def test_an_input_that_does_not_reach_the_loss_has_a_zero_gradient_not_none():
+    # A preprocessing step that cuts the input off (a stop_gradient): zeros, and FGSM does nothing.
+    inputs = keras.Input((4, 4, 3))
+    cut = keras.layers.Lambda(lambda t: tf.stop_gradient(t))(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(cut)))
+    x, labels = make_images(2, size=4, seed=0)
+    gradient = FGSM().loss_gradient(model, tf.constant(x), tf.one_hot(labels, 3))
+    assert gradient is not None and gradient.shape == x.shape
+    np.testing.assert_array_equal(gradient.numpy(), 0.0)
+    np.testing.assert_array_equal(FGSM()(model, x, labels, eps=0.03), x)
