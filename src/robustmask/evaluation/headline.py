@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from robustmask.evaluation.attack_sets import covered_attacks
 from robustmask.evaluation.labels import eps_label
+from robustmask.evaluation.sanity import _eps_column
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -89,7 +90,3 @@ def _headline(
         "notes": list(notes),
         "rows": rows,
     }
-
-
-def _eps_column(table: pd.DataFrame) -> str:
-    return next(str(c) for c in table.columns if str(c) == "Epsilon" or str(c).startswith("Epsilon ("))
