@@ -151,18 +151,13 @@ def test_every_registered_gradient_attack_is_a_scene_attack_and_no_other():
 @pytest.mark.parametrize(
     "args, kwargs, message",
     [
-        (("cw",), {}, "unknown attack"),
-        (("pgd",), {"region": "face"}, "region must be one of frame, faces, mask"),
-        (("pgd",), {"eps": 0}, "eps is an L-inf budget"),
+        (("cw",), {}, "unknown attack"),  # the registry's and the attack's own refusals, passed on
         (("pgd",), {"eps": 2}, "eps is an L-inf budget"),
         (("pgd",), {"steps": 0}, "steps"),
-        (("pgd",), {"restarts": 2}, "restarts=1"),
-        ((FGSM(clip=None),), {}, "clip to"),
-        ((PGD(),), {"steps": 3}, "go to the attack's constructor"),
-        ((FGM(),), {"eps": 0.0}, "an L2 budget > 0"),
     ],
 )
 def test_scene_attack_settings_are_one_line_errors(args, kwargs, message):
+    # SceneAttack's own refusals are checked whole in test_scene_attack_refusals_are_whole_sentences.
     with pytest.raises(AttackError, match=message) as error:
         SceneAttack(*args, **kwargs)
     assert "\n" not in str(error.value)
