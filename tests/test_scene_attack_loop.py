@@ -102,6 +102,27 @@ def test_perturb_on_a_plain_model_equals_the_compiled_attack(model):
     assert np.mean(masked[:, 5:15, 3:20] != x[:, 5:15, 3:20]) > 0.9
 
 
+def test_perturb_takes_numpy_of_any_dtype_and_works_in_float32(model):
+    """A float64 frame, integer one-hot labels, a bool or uint8 mask and a NumPy float64 eps (what a
+    script hands over) give the float32 attack's pixels, as float32; a loss of the user's own gets
+    the float32 one-hot labels `run`'s contract promises (``y * log_probs`` needs them)."""
+    import tensorflow as tf
+
+    x = np.random.default_rng(5).uniform(size=(2, SIZE, SIZE, 3)).astype(np.float32)
+    y = tf.one_hot([0, 2], 3)
+    mask = np.zeros((SIZE, SIZE, 1), np.float32)
+    mask[2:20, 4:16] = 1.0
+    bim = BIM(steps=2, loss=lambda y_onehot, log_probs: -tf.reduce_sum(y_onehot * log_probs, axis=-1))
+    expected = bim.perturb(model, x, y, 0.03, mask=mask).numpy()
+    for mask_as in (mask.astype(bool), mask.astype(np.uint8)):
+        got = bim.perturb(
+            model, x.astype(np.float64), np.eye(3, dtype=np.int64)[[0, 2]], np.float64(0.03), mask_as
+        )
+        assert got.dtype == tf.float32
+        np.testing.assert_allclose(got.numpy(), expected, atol=1e-6)
+    assert np.abs(expected - x).max() > 0.02  # it moved
+
+
 def test_the_loss_gradient_is_compiled_once_for_any_number_of_faces(model):
     frame = np.random.default_rng(3).uniform(size=(32, 64, 3)).astype(np.float32)
     attack = BIM(steps=2)
