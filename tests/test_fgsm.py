@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import robustmask
-from robustmask.attacks import FGSM, GradientAttack
+from robustmask.attacks import BIM, FGSM, GradientAttack
 from robustmask.errors import AttackError, DataError, ModelError
 
 
@@ -341,3 +341,15 @@ def test_generate_runs_inside_a_tf_function(tiny_model, tiny_data):
 
     out = inside(tf.constant(x), tf.constant(y))
     np.testing.assert_allclose(out.numpy(), fgsm(tiny_model, x, y, eps=[0.01, 0.02]), atol=1e-7)
+
+
+def test_generate_takes_numpy_of_any_dtype_and_returns_float32(tiny_model, tiny_data):
+    """Eagerly, `generate` converts a float64 batch, integer one-hot labels and float64 epsilons to the
+    float32 its compiled function is traced for: the same adversarial batch as float32 inputs give."""
+    x, y = tiny_data[0][:6], tiny_data[1][:6]
+    bim = BIM(steps=2)
+    expected = bim.generate(tiny_model, x.astype(np.float32), tf.one_hot(y, 3), [0.02, 0.05]).numpy()
+    got = bim.generate(tiny_model, x.astype(np.float64), np.eye(3, dtype=np.int64)[y], np.array([0.02, 0.05]))
+    assert got.dtype == tf.float32 and got.shape == (2, *x.shape)
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-6)
+    assert np.abs(expected[1] - x).max() > 0.04  # it moved

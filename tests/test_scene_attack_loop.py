@@ -13,6 +13,7 @@ import pytest
 
 from robustmask.attacks import BIM, FGM, FGSM, PGD, available, get
 from robustmask.attacks.gradient_attack import GradientAttack
+from robustmask.attacks.model_view import ModelView
 from robustmask.camera import FaceBox, FacePipeline, FrameView, SceneAttack, region_mask
 from robustmask.errors import AttackError, RobustmaskError
 
@@ -121,6 +122,38 @@ def test_perturb_takes_numpy_of_any_dtype_and_works_in_float32(model):
         assert got.dtype == tf.float32
         np.testing.assert_allclose(got.numpy(), expected, atol=1e-6)
     assert np.abs(expected - x).max() > 0.02  # it moved
+
+
+def test_an_l2_step_under_a_mask_spends_its_whole_budget_inside_the_mask(model):
+    """The gradient is zeroed outside the mask before FGM normalises it, so the L2 step of size eps
+    lies inside the mask (a gradient normalised over the whole image would leave a shorter step)."""
+    import tensorflow as tf
+
+    x = np.random.default_rng(6).uniform(0.3, 0.7, size=(2, SIZE, SIZE, 3)).astype(np.float32)
+    mask = np.zeros((SIZE, SIZE, 1), np.float32)
+    mask[4:12, 6:18] = 1.0
+    delta = FGM(norm=2).perturb(model, x, tf.one_hot([1, 2], 3), 0.5, mask=mask).numpy() - x
+    assert np.all(delta[:, mask[..., 0] == 0] == 0)
+    np.testing.assert_allclose(np.sqrt((delta**2).sum(axis=(1, 2, 3))), [0.5, 0.5], rtol=1e-4)
+
+
+class Quantized(ModelView):
+    """The classifier sees the frame rounded to 8 bits: no gradient flows back through the rounding."""
+
+    def inputs(self, x):
+        import tensorflow as tf
+
+        return tf.round(x * 255.0) / 255.0
+
+
+def test_a_view_with_no_gradient_path_gives_a_zero_gradient_and_leaves_the_frame(model):
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(7).uniform(size=(2, SIZE, SIZE, 3)).astype(np.float32))
+    y = tf.one_hot([0, 1], 3)
+    gradient = FGSM().gradient(Quantized(model), x, y)
+    assert gradient.shape == x.shape and not np.any(gradient.numpy())
+    np.testing.assert_array_equal(FGSM().perturb(Quantized(model), x, y, 0.03).numpy(), x.numpy())
 
 
 def test_the_loss_gradient_is_compiled_once_for_any_number_of_faces(model):
