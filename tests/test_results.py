@@ -103,6 +103,24 @@ def test_eps_labels(eps, label):
     assert eps_label(eps) == label
 
 
+def test_eps_column_finds_the_epsilons_wherever_they_are_and_however_the_norm_is_named():
+    from robustmask.evaluation.headline import headline
+    from robustmask.evaluation.labels import eps_column
+
+    for name in ("Epsilon", "Epsilon (L2)", "Epsilon (L-inf)"):
+        table = pd.DataFrame({"Defense": ["a"], "Epsilons seen": [3], name: [0.1], "Clean (%)": [90.0]})
+        assert eps_column(table) == name
+    table = pd.DataFrame({"Epsilon (L2)": [0.5], "Clean (%)": [90.0], "Worst case (%)": [40.0]})
+    assert headline(table)["rows"][0]["epsilon"] == 0.5
+    no_eps = pd.DataFrame({"Epsilons": [0.5], "Clean (%)": [90.0], "Worst case (%)": [40.0]})
+    with pytest.raises(RobustmaskError) as caught:
+        headline(no_eps)
+    assert str(caught.value) == (
+        "a robustness table needs an Epsilon column (one row per eps); this one has "
+        "['Epsilons', 'Clean (%)', 'Worst case (%)']"
+    )
+
+
 def test_markdown_leaves_missing_values_empty():
     table = paper.beside_paper(small_table(), paper.TABLE4)
     lines = markdown_table(table).splitlines()

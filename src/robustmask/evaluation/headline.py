@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from robustmask.evaluation.attack_sets import covered_attacks
 from robustmask.evaluation.labels import eps_label
-from robustmask.evaluation.sanity import _eps_column
+from robustmask.evaluation.labels import eps_column
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -37,11 +37,11 @@ def headline(table: pd.DataFrame, *, model: str = "model", notes: Sequence[str] 
     """The headline of a `robustness_table` or a comparison (a ``Defense`` column names the models;
     otherwise `model` does): what its worst case covers (``attrs["attacks"]``) and one row per
     model and eps."""
-    eps_column = _eps_column(table)
+    column = eps_column(table)
     rows = [
         {
             "model": str(row["Defense"]) if "Defense" in table.columns else model,
-            "epsilon": float(row[eps_column]),
+            "epsilon": float(row[column]),
             "clean": float(row["Clean (%)"]),
             "worst_case": float(row[WORST_CASE]),
         }
@@ -58,11 +58,11 @@ def sweep_headline(
 ) -> dict[str, Any]:
     """The headline of one attack's sweep (an Evaluator table, the clean row first): with one attack
     run, its accuracy is the worst case."""
-    eps_column = _eps_column(table)
+    column = eps_column(table)
     clean = float(table["Accuracy (%)"].iloc[0])
     rows = [
         {"model": model, "epsilon": float(eps), "clean": clean, "worst_case": float(accuracy)}
-        for eps, accuracy in zip(table[eps_column].iloc[1:], table["Accuracy (%)"].iloc[1:])
+        for eps, accuracy in zip(table[column].iloc[1:], table["Accuracy (%)"].iloc[1:])
     ]
     return _headline(attack, rows, table.attrs, notes)
 

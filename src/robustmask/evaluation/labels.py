@@ -1,8 +1,16 @@
-"""How results write an epsilon: one function shared by tables, figures, the headline and report.html."""
+"""How results write an epsilon, and where a table keeps it: shared by tables, figures, the sanity
+checks, the headline and report.html."""
 
 from __future__ import annotations
 
-__all__ = ["eps_label"]
+from typing import TYPE_CHECKING
+
+from robustmask.errors import RobustmaskError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["eps_column", "eps_label"]
 
 
 def eps_label(eps: float) -> str:
@@ -19,3 +27,21 @@ def eps_label(eps: float) -> str:
     if abs(levels - round(levels)) < 1e-6 and round(levels) > 0:
         return f"{round(levels)}/255"
     return f"{eps:.4f}".rstrip("0").rstrip(".")
+
+
+def eps_column(table: pd.DataFrame) -> str:
+    """The column of a robustness table that holds its epsilons: ``Epsilon``, or ``Epsilon (L2)`` for a
+    table that names its norm (`robustmask.evaluation.named_norm`).
+
+    Example::
+
+        >>> import pandas as pd
+        >>> eps_column(pd.DataFrame({"Epsilon (L2)": [0.0, 0.5], "Accuracy (%)": [90.0, 40.0]}))
+        'Epsilon (L2)'
+    """
+    for column in table.columns:
+        if str(column) == "Epsilon" or str(column).startswith("Epsilon ("):
+            return column
+    raise RobustmaskError(
+        f"a robustness table needs an Epsilon column (one row per eps); this one has {list(table.columns)}"
+    )

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from robustmask.errors import RobustmaskError
+from robustmask.evaluation.labels import eps_column
 from robustmask.evaluation.sanity_warning import SanityWarning
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,16 +67,6 @@ def _noise(examples: int | None, floor: float = 1.0) -> float:
     return max(2 * 100 * math.sqrt(0.25 / examples), floor) if examples else floor
 
 
-def _eps_column(table: pd.DataFrame) -> str:
-    """``Epsilon``, or ``Epsilon (L2)`` for a table that names its norm (`named_norm`)."""
-    for column in table.columns:
-        if str(column) == "Epsilon" or str(column).startswith("Epsilon ("):
-            return column
-    raise RobustmaskError(
-        f"a robustness table needs an Epsilon column (one row per eps); this one has {list(table.columns)}"
-    )
-
-
 def _examples(table: pd.DataFrame, examples: int | None) -> int | None:
     return examples or table.attrs.get("examples") or None
 
@@ -91,10 +81,8 @@ def check_non_monotonic(
 ) -> SanityWarning | None:
     """``non-monotonic``: accuracy rises with eps beyond sampling noise (a correct attack only gets stronger)."""
     n = _examples(table, examples)
-    order = np.argsort(
-        table[_eps_column(table)].to_numpy(dtype=float), kind="stable"
-    )  # rows in any eps order
-    eps = table[_eps_column(table)].to_numpy(dtype=float)[order]
+    order = np.argsort(table[eps_column(table)].to_numpy(dtype=float), kind="stable")  # rows in any eps order
+    eps = table[eps_column(table)].to_numpy(dtype=float)[order]
     acc = table[column].to_numpy(dtype=float)[order]
     attack = attack or table.attrs.get("attack", "the attack")
     noise = _noise(n)
@@ -122,7 +110,7 @@ def check_non_monotonic(
 
 def check_loss_unchanged(table: pd.DataFrame, *, attack: str | None = None) -> SanityWarning | None:
     """``loss-unchanged``: the mean loss is the clean loss at every attacked eps (the attack did nothing)."""
-    eps = table[_eps_column(table)].to_numpy(dtype=float)
+    eps = table[eps_column(table)].to_numpy(dtype=float)
     loss = table["Loss"].to_numpy(dtype=float)
     attacked = loss[eps > 0]
     attack = attack or table.attrs.get("attack", "the attack")
@@ -160,7 +148,7 @@ def check_no_convergence(
     """
     if table.attrs.get("norm", "L-inf") != "L-inf":
         return None
-    eps = table[_eps_column(table)].to_numpy(dtype=float)
+    eps = table[eps_column(table)].to_numpy(dtype=float)
     acc = table[column].to_numpy(dtype=float)
     chance = 100.0 / num_classes
     allowance = _noise(_examples(table, examples), floor=10.0)
@@ -215,7 +203,7 @@ def _clean_accuracy(table: pd.DataFrame, column: str = "Accuracy (%)") -> float 
     """The accuracy of the clean (eps 0) row of a sweep, or None where the table has none."""
     if column not in table.columns:
         return None
-    clean = table[table[_eps_column(table)].to_numpy(dtype=float) == 0]
+    clean = table[table[eps_column(table)].to_numpy(dtype=float) == 0]
     return float(clean[column].iloc[0]) if len(clean) else None
 
 

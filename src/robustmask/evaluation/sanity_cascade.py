@@ -19,7 +19,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from robustmask.evaluation.sanity import _GRADIENT, SanityWarning, _eps_column, _examples
+from robustmask.evaluation.labels import eps_column
+from robustmask.evaluation.sanity import _GRADIENT, SanityWarning, _examples
 
 __all__ = ["SUITE_GAP", "check_suite_stronger", "gradient_free_gains"]
 
@@ -103,7 +104,7 @@ def check_suite_stronger(
     suite attack that already beats PGD by more than `gap` (a cascade's column k is the accuracy
     after its first k attacks), or None.
     """
-    eps = table[_eps_column(table)].to_numpy(dtype=float)
+    eps = table[eps_column(table)].to_numpy(dtype=float)
     columns = [str(c)[:-4] for c in table.columns if str(c).endswith(" (%)")]
     pgd = [n for n in columns if kinds.get(n) == "iterative" and protocols.get(n) == "individual"]
     suite = [n for n in columns if protocols.get(n) == "cascade"]

@@ -26,10 +26,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from robustmask.evaluation.labels import eps_column
 from robustmask.evaluation.sanity import (
     _GRADIENT,
     SanityWarning,
-    _eps_column,
     _examples,
     _noise,
     check_no_convergence,
@@ -86,7 +86,7 @@ def check_iterative_weaker(
     """
     n = _examples(table, examples)
     noise = _noise(n)
-    eps = table[_eps_column(table)].to_numpy(dtype=float)
+    eps = table[eps_column(table)].to_numpy(dtype=float)
     single, iterative = _accuracies(table, kinds, ("single-step",)), _accuracies(table, kinds, ("iterative",))
     found = _largest_gap(eps, iterative, single, noise)
     if found is None:
@@ -126,7 +126,7 @@ def check_gradient_free_stronger(
     """
     n = _examples(table, examples)
     noise = _noise(n)
-    eps = table[_eps_column(table)].to_numpy(dtype=float)
+    eps = table[eps_column(table)].to_numpy(dtype=float)
     free, gradient = _accuracies(table, kinds, ("gradient-free",)), _accuracies(table, kinds, _GRADIENT)
     if not free or not gradient:
         return None
