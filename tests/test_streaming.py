@@ -117,6 +117,23 @@ def test_shuffle_and_cache(folder, tmp_path):
         assert list(tmp_path.glob("cache*")), "the cache was not written"
 
 
+@pytest.mark.parametrize("split", [1.0, -0.1, True, False, "0.1", None])
+def test_both_loaders_refuse_a_bad_split_and_a_file_for_a_folder_with_one_message(tmp_path, folder, split):
+    """One check (`check_test_split`, `_class_root`) serves the loader and the stream: the same words."""
+    stream = lambda path, **kw: stream_face_mask_directory(path, 20, 8, **kw)  # noqa: E731
+    for load in (load_face_mask_directory, stream):
+        kwargs = {"subset": "train"} if load is stream else {}
+        with pytest.raises(RobustmaskError) as caught:
+            load(folder, split=split, **kwargs)
+        assert str(caught.value) == f"split must be a test fraction with 0 <= split < 1, got {split!r}"
+        (tmp_path / "faces.png").write_bytes(b"x")
+        with pytest.raises(DataError) as caught:
+            load(tmp_path / "faces.png")
+        assert str(caught.value) == (
+            f"data folder {tmp_path / 'faces.png'} is not a folder (expected one sub-folder per class)"
+        )
+
+
 def test_errors_are_one_line(tmp_path, folder):
     with pytest.raises(DataError, match="does not exist"):
         stream_face_mask_directory(tmp_path / "nothing")

@@ -141,6 +141,13 @@ def check_fraction_or_count(value: object, name: str) -> float | int:
     return int(value)
 
 
+def check_test_split(split: object) -> float:
+    """The test fraction of a data folder: 0 <= split < 1 (0 keeps every image for training)."""
+    if isinstance(split, bool) or not isinstance(split, numbers.Real) or not 0.0 <= float(split) < 1.0:
+        raise RobustmaskError(f"split must be a test fraction with 0 <= split < 1, got {split!r}")
+    return float(split)
+
+
 def check_positive_int(
     value: object, name: str, *, allow_zero: bool = False, error: type[Exception] = RobustmaskError
 ) -> int:

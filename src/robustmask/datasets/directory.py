@@ -35,7 +35,6 @@ This module finds the files (the layout); `_decoding` reads each one (the rules 
 
 from __future__ import annotations
 
-import numbers
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -44,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robustmask._validation import check_test_split
 from robustmask.datasets._decoding import _check_dtype, _check_size, _decode_all, _read_rgb, _Unreadable
 from robustmask.datasets._splitting import _gather_rows_in_place, _stratified_split
 from robustmask.errors import DataError, RobustmaskError
@@ -142,17 +142,9 @@ def load_face_mask_directory(
             is missing, or a class has no readable image.
     """
     size = _check_size(image_size)
-    if isinstance(split, bool) or not isinstance(split, numbers.Real) or not 0.0 <= split < 1.0:
-        raise RobustmaskError(f"split must be a test fraction with 0 <= split < 1, got {split!r}")
+    check_test_split(split)
     out_dtype = _check_dtype(dtype)
-    root = _existing_path(
-        path,
-        Path.is_dir,
-        "data folder {path} does not exist",
-        "data folder {path} is not a folder (expected one sub-folder per class)",
-    )
-
-    names, root_files = _class_folders(root, class_names)
+    root, names, root_files = _class_root(path, class_names)
     outside = "file in the root folder, not inside a class folder"
     skipped: list[tuple[str, str]] = [(str(f), outside) for f in root_files]
     files: list[str] = []
@@ -246,6 +238,20 @@ def _existing_path(
     if not is_kind(found):
         raise DataError(wrong_kind.format(path=found))
     return found
+
+
+def _class_root(
+    path: str | os.PathLike, class_names: Sequence[str] | None
+) -> tuple[Path, list[str], list[Path]]:
+    """The data folder as a Path, its class folder names in label order and the files in its root."""
+    root = _existing_path(
+        path,
+        Path.is_dir,
+        "data folder {path} does not exist",
+        "data folder {path} is not a folder (expected one sub-folder per class)",
+    )
+    names, root_files = _class_folders(root, class_names)
+    return root, names, root_files
 
 
 def _class_folders(root: Path, class_names: Sequence[str] | None) -> tuple[list[str], list[Path]]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import numbers
 import os
 import threading
 import warnings
@@ -44,10 +43,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from robustmask._validation import check_choice, check_positive_int
+from robustmask._validation import check_choice, check_positive_int, check_test_split
 from robustmask.datasets._decoding import _check_size, _read_rgb, _Unreadable
 from robustmask.datasets._splitting import _stratified_split
-from robustmask.datasets.directory import _class_folders, _empty_class, _existing_path, _walk_images
+from robustmask.datasets.directory import _class_root, _empty_class, _walk_images
 from robustmask.errors import RobustmaskError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -221,19 +220,12 @@ def _listing(
     seed: int,
 ) -> StreamReport:
     """The report of the files the stream reads: every file of each class, or one share of `split`."""
-    if isinstance(split, bool) or not isinstance(split, numbers.Real) or not 0.0 <= split < 1.0:
-        raise RobustmaskError(f"split must be a test fraction with 0 <= split < 1, got {split!r}")
+    check_test_split(split)
     if subset is not None:
         check_choice(subset, SUBSETS, "subset")
     elif split:
         raise RobustmaskError(f"split={split} needs subset='train' or subset='test' (which share to read)")
-    root = _existing_path(
-        path,
-        Path.is_dir,
-        "data folder {path} does not exist",
-        "data folder {path} is not a folder (expected one sub-folder per class)",
-    )
-    names, root_files = _class_folders(root, class_names)
+    root, names, root_files = _class_root(path, class_names)
     files: list[str] = []
     labels: list[int] = []
     for label, name in enumerate(names):
