@@ -11,7 +11,7 @@ from conftest import build_cnn, make_images, train
 from robustmask.attacks import FGSM, PGD
 from robustmask.errors import AttackError, RobustmaskError
 from robustmask.evaluation.gradients import zero_gradient_share
-from robustmask.modelinfo import clipped_cross_entropy, inspect_model
+from robustmask.modelinfo import ModelInfo, clipped_cross_entropy, inspect_model
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,50 @@ def test_keras_loss_equals_keras2_clipped_cross_entropy(tiny_model, tiny_data):
     expected = -np.log(np.clip(probs / probs.sum(1, keepdims=True), 1e-7, 1 - 1e-7))[np.arange(16), y[:16]]
     got = clipped_cross_entropy(tf.one_hot(y[:16], 3), tiny_model(x[:16]), inspect_model(tiny_model)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "info, outputs, probabilities",
+    [
+        # three logits: the softmax
+        (
+            ModelInfo(3, "logits"),
+            [[2.0, -1.0, 0.5], [0.0, 30.0, 0.0]],
+            lambda o: np.exp(o) / np.exp(o).sum(1, keepdims=True),
+        ),
+        # probabilities that do not sum to 1: normalised, as Keras 2 did
+        (
+            ModelInfo(3, "probabilities"),
+            [[0.2, 0.2, 0.4], [0.5, 0.25, 0.25]],
+            lambda o: o / o.sum(1, keepdims=True),
+        ),
+        # one sigmoid unit: class 1's probability and its complement
+        (ModelInfo(2, "probabilities", single_unit=True), [[0.8], [0.1]], lambda o: np.hstack([1 - o, o])),
+        # one unit of logits: its sigmoid (a softmax over one logit is 1 whatever the logit)
+        (
+            ModelInfo(2, "logits", single_unit=True),
+            [[2.0], [-1.0]],
+            lambda o: np.hstack([1 - 1 / (1 + np.exp(-o)), 1 / (1 + np.exp(-o))]),
+        ),
+    ],
+    ids=["softmax-logits", "unnormalised", "sigmoid", "one-logit"],
+)
+def test_the_clipped_loss_of_every_output_kind_equals_numpy(info, outputs, probabilities):
+    outputs = np.array(outputs)
+    y = np.eye(info.num_classes)[[0, 1]]
+    expected = -np.sum(y * np.log(np.clip(probabilities(outputs), 1e-7, 1 - 1e-7)), axis=1)
+    got = clipped_cross_entropy(tf.constant(y, tf.float32), tf.constant(outputs, tf.float32), info).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=5e-8)  # 1 - 1e-7 in float32: 1.19e-7
+
+
+def test_the_keras_loss_moves_a_one_unit_logits_model():
+    """FGSM on the paper's clipped loss against a binary model without a sigmoid layer: not a zero gradient."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    x = np.random.default_rng(0).uniform(0.2, 0.8, size=(6, 4, 4, 3)).astype(np.float32)
+    gradient = FGSM(loss="keras").gradient(model, tf.constant(x), tf.one_hot([0, 1, 0, 1, 0, 1], 2)).numpy()
+    assert np.abs(gradient).reshape(6, -1).max(axis=1).min() > 0  # every image has a direction
+    assert zero_gradient_share(FGSM(loss="keras"), model, x, np.array([0, 1, 0, 1, 0, 1])) == 0.0
 
 
 def test_saturated_images_have_zero_gradients_under_the_keras_loss_only(saturating_model):

@@ -151,10 +151,11 @@ def clipped_cross_entropy(
     masked gradient). robustmask's default loss (`cross_entropy` of `log_probabilities`) is not clipped.
     """
     outputs = tf.cast(_as_output_tensor(outputs), tf.float32)
-    if info.output == "logits":
+    if info.single_unit:  # one unit scores class 1: its sigmoid, whether the model applies it or not
+        class_1 = tf.sigmoid(outputs) if info.output == "logits" else outputs
+        probs = tf.concat([1.0 - class_1, class_1], axis=-1)
+    elif info.output == "logits":
         probs = tf.nn.softmax(outputs, axis=-1)
-    elif info.single_unit:
-        probs = tf.concat([1.0 - outputs, outputs], axis=-1)
     else:
         probs = outputs / tf.reduce_sum(outputs, axis=-1, keepdims=True)
     probs = tf.clip_by_value(probs, epsilon, 1.0 - epsilon)
