@@ -22,8 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from robustmask.evaluation.attack_sets import covered_attacks
-from robustmask.evaluation.labels import eps_label
-from robustmask.evaluation.labels import eps_column
+from robustmask.evaluation.labels import eps_column, eps_label
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

@@ -81,8 +81,9 @@ def check_non_monotonic(
 ) -> SanityWarning | None:
     """``non-monotonic``: accuracy rises with eps beyond sampling noise (a correct attack only gets stronger)."""
     n = _examples(table, examples)
-    order = np.argsort(table[eps_column(table)].to_numpy(dtype=float), kind="stable")  # rows in any eps order
-    eps = table[eps_column(table)].to_numpy(dtype=float)[order]
+    eps = table[eps_column(table)].to_numpy(dtype=float)
+    order = np.argsort(eps, kind="stable")  # rows in any eps order
+    eps = eps[order]
     acc = table[column].to_numpy(dtype=float)[order]
     attack = attack or table.attrs.get("attack", "the attack")
     noise = _noise(n)
