@@ -36,7 +36,7 @@ from robustmask.attacks.art import (
     CarliniLInf,
     DeepFool,
     HopSkipJump,
-    SquareAttack,
+    ARTSquareAttack,
     UniversalPerturbation,
 )
 from robustmask.errors import AttackError
@@ -96,7 +96,7 @@ BOUNDED = {
     "ARTPGD": lambda: ARTPGD(steps=5, restarts=1),
     "MIFGSM": lambda: MIFGSM(steps=5),
     "AutoPGD": lambda: AutoPGD(steps=5),
-    "SquareAttack": lambda: SquareAttack(steps=10),
+    "SquareAttack": lambda: ARTSquareAttack(steps=10),
     "UniversalPerturbation": lambda: UniversalPerturbation(attacker="fgsm", epochs=1),
 }
 
@@ -260,12 +260,12 @@ MAPPINGS = {
         {art_evasion.AutoProjectedGradientDescent: dict(eps=EPS, eps_step=0.5 * EPS, max_iter=3)},
     ),
     "SquareAttack": (
-        lambda: SquareAttack(steps=5),
+        lambda: ARTSquareAttack(steps=5),
         art_evasion.SquareAttack,
         {art_evasion.SquareAttack: dict(eps=EPS, max_iter=5, norm=INF)},
     ),
     "SquareAttack-restarts": (
-        lambda: SquareAttack(steps=5, restarts=2),
+        lambda: ARTSquareAttack(steps=5, restarts=2),
         art_evasion.SquareAttack,
         {art_evasion.SquareAttack: dict(eps=EPS, max_iter=5, nb_restarts=2)},
     ),
@@ -538,7 +538,7 @@ def test_untargeted_jsma_never_aims_at_the_label(tiny_model, batch):
     assert np.all(np.argmax(tiny_model.predict(adv, verbose=0), 1) != y)
 
 
-@pytest.mark.parametrize("cls", [DeepFool, SquareAttack, UniversalPerturbation])
+@pytest.mark.parametrize("cls", [DeepFool, ARTSquareAttack, UniversalPerturbation])
 def test_attacks_without_targeted_mode_refuse_it(cls):
     with pytest.raises(AttackError, match="no targeted mode"):
         cls(targeted=True)
@@ -556,7 +556,7 @@ def test_binary_models(binary_model, binary_data):
     assert accuracy(binary_model, x, y) > 0.9
     for attack, eps in (
         (ARTPGD(steps=10), 0.2),
-        (SquareAttack(steps=50), 0.3),
+        (ARTSquareAttack(steps=50), 0.3),
         (DeepFool(steps=20), None),
         (JSMA(gamma=0.3), None),
     ):
@@ -587,7 +587,7 @@ def test_single_unit_sigmoid_model(binary_data):
 @pytest.mark.parametrize(
     "make,eps",
     [
-        (lambda: SquareAttack(steps=20), 0.1),
+        (lambda: ARTSquareAttack(steps=20), 0.1),
         (lambda: HopSkipJump(steps=3, max_eval=100, init_eval=10), None),
     ],
     ids=["SquareAttack", "HopSkipJump"],
@@ -788,7 +788,7 @@ def test_lazy_names_and_registry():
         DeepFool,
         CarliniL2,
         CarliniLInf,
-        SquareAttack,
+        ARTSquareAttack,
         HopSkipJump,
         UniversalPerturbation,
         AdversarialPatch,

@@ -30,7 +30,8 @@ FAST = {
     "deepfool": {"steps": 5},
     "hopskipjump": {"steps": 2, "max_eval": 40, "init_eval": 10, "init_size": 10},
     "patch": {"epochs": 3},
-    "square": {"steps": 20},
+    "square": {"steps": 20, "seed": 0},
+    "art-square": {"steps": 20},
     "universal": {"epochs": 2},
     "universal-sgd": {"epochs": 2},
 }
@@ -78,12 +79,12 @@ def test_shape_dtype_range_and_budget(name, dtype, tiny_model, tiny_data):
     check_contract(name, build(name), x, y, tiny_model, EPSILONS)
 
 
-# Every attack that takes a norm, in the norms it has (ART's Square has L-inf and L2 only).
+# Every attack that takes a norm, in the norms it has (Square: L-inf natively, L-inf and L2 through ART).
 NORMED = [
     (name, norm)
     for name in ("fgsm", "fgm", "bim", "pgd", "art-fgsm", "art-pgd", "autopgd")
     for norm in ("2", "1")
-] + [("square", "2"), ("fgm", "inf")]
+] + [("art-square", "2"), ("fgm", "inf")]
 
 
 @pytest.mark.parametrize("name,norm", NORMED)

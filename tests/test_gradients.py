@@ -95,7 +95,7 @@ def test_saturated_images_have_zero_gradients_under_the_keras_loss_only(saturati
 
 
 def test_zero_gradient_share_refuses_what_it_cannot_measure(tiny_model, tiny_data):
-    from robustmask.attacks.art.blackbox import SquareAttack
+    from robustmask.attacks.square import SquareAttack
 
     x, y = tiny_data
     with pytest.raises(RobustmaskError, match="uses no gradients"):

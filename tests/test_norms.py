@@ -235,7 +235,7 @@ def test_art_gets_the_norm_and_l2_pgd_equals_native(tiny_model, tiny_data):
 
 def test_nan_from_art_is_reported_and_never_returned(tiny_model, tiny_data, monkeypatch):
     x, y = tiny_data[0][:4], tiny_data[1][:4]
-    square = robustmask.attacks.SquareAttack(steps=5, norm=2)
+    square = robustmask.attacks.ARTSquareAttack(steps=5, norm=2)
 
     def broken(model, info, images, labels, eps):
         out = images.copy()

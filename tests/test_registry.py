@@ -55,6 +55,7 @@ BUILTINS = {
     "cw-l2": "CarliniL2",
     "cw-linf": "CarliniLInf",
     "square": "SquareAttack",
+    "art-square": "ARTSquareAttack",
     "hopskipjump": "HopSkipJump",
     "universal": "UniversalPerturbation",
     "universal-sgd": "SGDUniversalPerturbation",

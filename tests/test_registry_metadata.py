@@ -38,6 +38,7 @@ EXPECTED = {
     "cw-l2": ("self-sized", "2", "iterative", "self-sized"),
     "cw-linf": ("self-sized", "inf", "iterative", "self-sized"),
     "square": ("gradient-free", "inf", "iterative", "gradient-free"),
+    "art-square": ("gradient-free", "inf", "iterative", "gradient-free"),
     "hopskipjump": ("gradient-free", "inf", "iterative", "gradient-free"),
     "universal": ("universal", "inf", "iterative", "iterative"),
     "universal-sgd": ("universal", "inf", "iterative", "iterative"),

@@ -83,7 +83,7 @@ def test_a_sanity_warning_is_its_sentence():
 
 
 def test_attack_kinds():
-    from robustmask.attacks.art.blackbox import SquareAttack
+    from robustmask.attacks.square import SquareAttack
     from robustmask.attacks.art.gradient import ARTFGSM, ARTPGD, AutoPGD
     from robustmask.attacks.art.minimal import DeepFool
 
@@ -433,7 +433,7 @@ def test_an_honest_evaluation_trips_no_check(tiny_model, tiny_logits_model, tiny
     assert (
         model_sanity_warnings(FGSM(loss="keras"), tiny_model, x, y) == []
     )  # not saturated: the paper's loss is fine
-    from robustmask.attacks.art.blackbox import SquareAttack
+    from robustmask.attacks.square import SquareAttack
 
     suite = {"FGSM": FGSM(), "PGD": PGD(steps=5, seed=0), "Square": SquareAttack(steps=30)}
     table = robustness_table(tiny_model, (x, y), suite, [0.01, 0.03, 0.1])

@@ -265,7 +265,7 @@ RENAMED = [
     ("CarliniL2", {"steps": 3}, {"max_iter": 3}, {"max_iter": 3}),
     ("CarliniLInf", {"steps": 3}, {"max_iter": 3}, {"max_iter": 3}),
     (
-        "SquareAttack",
+        "ARTSquareAttack",
         {"steps": 3, "restarts": 2},
         {"max_iter": 3, "nb_restarts": 2},
         {"max_iter": 3, "nb_restarts": 2},
@@ -304,13 +304,14 @@ def test_an_old_and_a_new_name_together_are_a_one_line_error(cls_name, new, old,
 
 
 def test_restarts_count_runs_as_native_pgd_does_and_random_start_false_is_one_run_from_x():
-    from robustmask.attacks import ARTFGSM, ARTPGD, PGD, AutoPGD, SquareAttack
+    from robustmask.attacks import ARTFGSM, ARTPGD, PGD, ARTSquareAttack, AutoPGD, SquareAttack
     from robustmask.errors import AttackError
 
     assert PGD(restarts=3).restarts == 3  # native: three runs
     assert ARTPGD(restarts=3).art_params["num_random_init"] == 3  # ART runs max(1, n) times
     assert AutoPGD(restarts=3).art_params["nb_random_init"] == 3
-    assert SquareAttack(restarts=3).art_params["nb_restarts"] == 3
+    assert ARTSquareAttack(restarts=3).art_params["nb_restarts"] == 3
+    assert SquareAttack(restarts=3).restarts == 3  # native: three runs
     assert ARTPGD(random_start=False).art_params["num_random_init"] == 0
     assert ARTFGSM().art_params["num_random_init"] == 0  # the plain FGSM by default
     for make in (lambda: ARTPGD(restarts=2, random_start=False), lambda: PGD(restarts=2, random_start=False)):
@@ -322,7 +323,7 @@ def test_restarts_count_runs_as_native_pgd_does_and_random_start_false_is_one_ru
 
 
 def test_the_new_names_give_the_same_images_as_the_old_with_the_same_seed(tiny_model, tiny_data):
-    from robustmask.attacks import ARTPGD, SGDUniversalPerturbation, SquareAttack
+    from robustmask.attacks import ARTPGD, ARTSquareAttack, SGDUniversalPerturbation
 
     x, y = tiny_data[0][:12], tiny_data[1][:12]
 
@@ -336,9 +337,9 @@ def test_the_new_names_give_the_same_images_as_the_old_with_the_same_seed(tiny_m
     np.testing.assert_array_equal(new, old)
     assert not np.array_equal(new, run(ARTPGD(steps=3, random_start=False)))  # the seed is what matches them
 
-    new = run(SquareAttack(steps=5, restarts=2))
+    new = run(ARTSquareAttack(steps=5, restarts=2))
     with pytest.warns(DeprecationWarning):
-        np.testing.assert_array_equal(new, run(SquareAttack(max_iter=5, nb_restarts=2)))
+        np.testing.assert_array_equal(new, run(ARTSquareAttack(max_iter=5, nb_restarts=2)))
 
     uap = SGDUniversalPerturbation(epochs=1, rel_stepsize=0.2, seed=0)
     with pytest.warns(
@@ -395,7 +396,7 @@ def test_no_attack_or_trainer_lists_an_old_name_among_its_parameters():
     } == {}
     # the generic adapter's ART class is passed by the named adapters themselves: not a --param key
     assert all("art_attack_class" not in names for names in listed.values())
-    for name in ("art-pgd", "autopgd", "square"):
+    for name in ("art-pgd", "autopgd", "square", "art-square"):
         assert {"steps", "restarts"} <= set(listed[name])
     assert (
         "epochs" in listed["universal"]
@@ -505,8 +506,10 @@ def _classes_by_kind():
 
 def test_every_adapter_carries_the_art_prefix_exactly_when_a_native_attack_has_its_name():
     adapters, natives = _classes_by_kind()
-    assert {"ARTAttack", "ARTFGSM", "ARTBIM", "ARTPGD", "MIFGSM", "DeepFool", "SquareAttack"} <= set(adapters)
-    assert {"Attack", "FGSM", "BIM", "PGD", "SGDUniversalPerturbation"} <= set(natives)
+    assert {"ARTAttack", "ARTFGSM", "ARTBIM", "ARTPGD", "MIFGSM", "DeepFool", "ARTSquareAttack"} <= set(
+        adapters
+    )
+    assert {"Attack", "FGSM", "BIM", "PGD", "SquareAttack", "SGDUniversalPerturbation"} <= set(natives)
     assert prefix_rule_violations(adapters, natives) == []
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from robustmask.attacks import FGSM, PGD
+from robustmask.attacks import FGSM, PGD, ARTSquareAttack, SquareAttack
 from robustmask.errors import RobustmaskError
 from robustmask.evaluation import robustness_table, standard_attacks, standard_suite
 from robustmask.evaluation.worst_case import predicted_classes
@@ -118,7 +118,8 @@ def test_standard_attacks_are_fgsm_pgd_with_restarts_and_square():
     suite = standard_attacks(pgd_steps=7, pgd_restarts=2, square_queries=50, seed=3)
     assert list(suite) == ["FGSM", "PGD", "Square"]
     assert (suite["PGD"].steps, suite["PGD"].restarts) == (7, 2)
-    assert suite["Square"].needs_gradients is False and suite["Square"].art_params["max_iter"] == 50
+    assert isinstance(suite["Square"], SquareAttack)  # the native one, seeded as PGD is
+    assert (suite["Square"].steps, suite["Square"].seed, suite["Square"].needs_gradients) == (50, 3, False)
 
 
 # ---------------------------------------------------------------------------------------------- the cascade
@@ -188,7 +189,7 @@ def test_a_suite_that_mixes_norms_or_protocols_is_refused(tiny_model, tiny_data)
         ("inf", 3, ["APGD-CE", "APGD-DLR", "Square"]),
         ("inf", 2, ["APGD-CE", "Square"]),  # DLR needs a third class
         (2, 3, ["APGD-CE", "APGD-DLR", "Square"]),
-        (1, 3, ["APGD-CE", "APGD-DLR"]),  # ART's Square has no L1 form
+        (1, 3, ["APGD-CE", "APGD-DLR"]),  # Square has no L1 form
     ],
 )
 def test_the_standard_suite_is_autoattacks(norm, classes, names):
@@ -198,8 +199,13 @@ def test_the_standard_suite_is_autoattacks(norm, classes, names):
     assert list(suite) == names
     assert all(attack.norm == get(norm) for attack in suite.values())
     assert suite["APGD-CE"].art_params["max_iter"] == 7 and suite["APGD-CE"].loss_type == "ce"
-    if "Square" in suite:
-        assert suite["Square"].art_params["max_iter"] == 30 and not suite["Square"].needs_gradients
+    if "Square" in suite:  # native in L-inf, ART's in L2
+        square = suite["Square"]
+        native = get(norm).name == "inf"
+        assert isinstance(square, SquareAttack if native else ARTSquareAttack)
+        assert (
+            square.steps if native else square.art_params["max_iter"]
+        ) == 30 and not square.needs_gradients
 
 
 def test_the_standard_suite_runs_in_cascade_on_a_small_model(tiny_model, tiny_data):

@@ -195,6 +195,15 @@ def check_positive_number(
     return float(value)
 
 
+def check_seed(seed: object, *, error: type[Exception] = RobustmaskError) -> int | None:
+    """None, or an integer in [0, 2**63) for a random generator (bools refused)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2**63:
+        raise error(f"seed must be None or a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def check_choice(
     value: str, choices: Sequence[str], name: str, *, error: type[Exception] = RobustmaskError
 ) -> str:

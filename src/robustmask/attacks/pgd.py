@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
+from robustmask._validation import check_seed
 from robustmask.attacks.bim import BIM, check_steps
 from robustmask.errors import AttackError
 from robustmask.modelinfo import log_probabilities
@@ -78,11 +78,7 @@ class PGD(BIM):
         self.restarts = check_steps(restarts, "restarts")
         if self.restarts > 1 and not self.random_start:
             raise AttackError("restarts > 1 needs random_start=True: without it every restart is the same")
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63
-        ):
-            raise AttackError(f"seed must be None or a non-negative integer, got {seed!r}")
-        self.seed = None if seed is None else int(seed)
+        self.seed = check_seed(seed, error=AttackError)
 
     def __repr__(self) -> str:
         return (

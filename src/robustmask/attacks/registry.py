@@ -82,6 +82,7 @@ _REGISTRY = Registry(
         "fgm": ("robustmask.attacks.fgsm:FGM", AttackInfo("gradient", "2", "single-step")),
         "bim": ("robustmask.attacks.bim:BIM", _GRADIENT_LINF),
         "pgd": ("robustmask.attacks.pgd:PGD", _GRADIENT_LINF),
+        "square": ("robustmask.attacks.square:SquareAttack", AttackInfo("gradient-free", "inf", "iterative")),
         # adapters over IBM's adversarial-robustness-toolbox
         "art-fgsm": ("robustmask.attacks.art.gradient:ARTFGSM", _GRADIENT_LINF_1),
         "art-bim": ("robustmask.attacks.art.gradient:ARTBIM", _GRADIENT_LINF),
@@ -95,8 +96,8 @@ _REGISTRY = Registry(
             "robustmask.attacks.art.carlini:CarliniLInf",
             AttackInfo("self-sized", "inf", "iterative"),
         ),
-        "square": (
-            "robustmask.attacks.art.blackbox:SquareAttack",
+        "art-square": (
+            "robustmask.attacks.art.blackbox:ARTSquareAttack",
             AttackInfo("gradient-free", "inf", "iterative"),
         ),
         "hopskipjump": (

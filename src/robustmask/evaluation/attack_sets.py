@@ -81,7 +81,7 @@ def describe_attack(name: str, attack: Attack) -> str:
     kind = attack_kind(attack)
     params = getattr(attack, "art_params", None) or {}
     if kind == "gradient-free":
-        queries = params.get("max_iter")
+        queries = params.get("max_iter") or getattr(attack, "steps", None)
         return f"{name} ({int(queries):,} queries)" if queries else name
     if kind != "iterative":
         return name

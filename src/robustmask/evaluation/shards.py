@@ -18,7 +18,7 @@ or a batched dataset's own batches; the ``chunk_size`` chunks of a `RobustnessSp
 matters: a seeded attack's random start depends on an image's position in its batch (PGD(seed=0)
 draws the same noise tensor for every batch of one shape), so a slice that cut a batch in two would
 give other per-image results. Attacks that draw from NumPy's global generator (ART's APGD and
-Square) give per-image results that depend on what ran before them in the process: their sharded
+`ARTSquareAttack`) give per-image results that depend on what ran before them in the process: their sharded
 numbers are as valid but not bitwise those of one process.
 
 Example (one shard per job; then one merge)::

@@ -5,7 +5,7 @@ not fit in memory: each batch of the stream is scored and attacked as one chunk 
 `robustness_table`, its per-image results are kept (a few booleans an image), its images are not,
 and the batches' results are merged as shards are (`robustmask.evaluation.shards`). The table equals
 `robustness_table` on the same images held in memory with ``chunk_size`` the stream's batch size,
-number for number (attacks that draw from NumPy's global generator, ART's APGD and Square, give
+number for number (attacks that draw from NumPy's global generator, ART's APGD and `ARTSquareAttack`, give
 as valid but not bitwise the same results, as for shards).
 
 Example::

@@ -26,17 +26,17 @@ def standard_attacks(
 ) -> dict[str, Attack]:
     """The suite every robustness claim in robustmask is checked with: FGSM, PGD, and Square.
 
-    PGD with a random start (seeded) and `pgd_restarts` restarts, and Square, a gradient-free
-    attack that a masked gradient does not stop. Run it with ``protocol="individual"``, so each
+    PGD with a random start (seeded) and `pgd_restarts` restarts, and Square (robustmask's native
+    L-inf one, seeded too), a gradient-free attack that a masked gradient does not stop. Run it with ``protocol="individual"``, so each
     attack's own accuracy can be compared (FGSM above PGD is expected; below it is a warning).
     """
     from robustmask.attacks import FGSM, PGD
-    from robustmask.attacks.art.blackbox import SquareAttack
+    from robustmask.attacks.square import SquareAttack
 
     return {
         "FGSM": FGSM(),
         "PGD": PGD(steps=pgd_steps, restarts=pgd_restarts, seed=seed),
-        "Square": SquareAttack(steps=square_queries),
+        "Square": SquareAttack(steps=square_queries, seed=seed),
     }
 
 
@@ -47,25 +47,28 @@ def standard_suite(
 
     Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
     parameter-free attacks", ICML 2020, https://arxiv.org/abs/2003.01690: 100 APGD iterations and
-    5,000 Square queries. Run it with ``protocol="cascade"``. APGD's random start and Square draw
-    from NumPy's global generator (ART's choice): seed it (``keras.utils.set_random_seed``) for a
+    5,000 Square queries. Run it with ``protocol="cascade"``. Square is seeded (seed 0, as AutoAttack
+    seeds its own); APGD's random start draws from NumPy's global generator (ART's choice): seed it (``keras.utils.set_random_seed``) for a
     repeatable run. DLR needs a third-largest logit, so
-    a 2-class model gets APGD-CE and Square only. Square has L-inf and L2 forms; in L1 the suite is
-    APGD-CE and APGD-DLR (APGD-L1, through ART).
+    a 2-class model gets APGD-CE and Square only. Square is robustmask's native attack in L-inf and
+    ART's in L2 (`ARTSquareAttack`); in L1 the suite is APGD-CE and APGD-DLR (APGD-L1, through ART).
 
     Example::
 
         suite = standard_suite(num_classes=3)
         table = robustness_table(model, (x_test, y_test), suite, [8 / 255], protocol="cascade")
     """
-    from robustmask.attacks.art.blackbox import SquareAttack
+    from robustmask.attacks.art.blackbox import ARTSquareAttack
     from robustmask.attacks.art.gradient import AutoPGD
+    from robustmask.attacks.square import SquareAttack
     from robustmask.attacks.norms import get as get_norm
 
     norm_name = get_norm(norm).name
     suite: dict[str, Attack] = {"APGD-CE": AutoPGD(loss_type="ce", steps=apgd_iter, norm=norm_name)}
     if num_classes >= 3:
         suite["APGD-DLR"] = AutoPGD(loss_type="dlr", steps=apgd_iter, norm=norm_name)
-    if norm_name != "1":
-        suite["Square"] = SquareAttack(steps=square_queries, norm=norm_name)
+    if norm_name == "inf":
+        suite["Square"] = SquareAttack(steps=square_queries, seed=0)
+    elif norm_name == "2":
+        suite["Square"] = ARTSquareAttack(steps=square_queries, norm=norm_name)
     return suite

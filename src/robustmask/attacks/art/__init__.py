@@ -15,7 +15,7 @@ only when one of its names is first used: ``robustmask.attacks.ARTPGD`` or
 * `adaptive`: MIFGSM, AutoPGD (eps-bounded, white-box, adapting their steps).
 * `minimal`: JSMA, DeepFool (choose their own perturbation size: no eps); it re-exports `carlini`'s.
 * `carlini`: CarliniL2, CarliniLInf (Carlini & Wagner; no eps either).
-* `blackbox`: SquareAttack (eps-bounded), HopSkipJump (no eps): predictions only, ``attack.queries``.
+* `blackbox`: ARTSquareAttack (eps-bounded), HopSkipJump (no eps): predictions only, ``attack.queries``.
 * `universal`: UniversalPerturbation (one perturbation for all images, ``attack.apply``).
 * `patch`: AdversarialPatch (a patch on the mask region, ``attack.apply``).
 
@@ -24,7 +24,7 @@ Names
 An adapter carries the ``ART`` prefix exactly when robustmask has a native attack of the same name:
 ``ARTFGSM``, ``ARTBIM`` and ``ARTPGD`` are ART's runs of the native `FGSM`, `BIM` and `PGD` (and the
 generic ``ARTAttack`` stands to the native base `Attack` as they do); ``MIFGSM``, ``AutoPGD``,
-``DeepFool``, ``SquareAttack``... have no native namesake and no prefix. A prefixed adapter is
+``DeepFool``, ``HopSkipJump``... have no native namesake and no prefix. A prefixed adapter is
 registered as ``"art-"`` plus its namesake's registry name (``art-pgd`` for ``pgd``), an unprefixed
 one never starts with ``"art-"``. So the prefix says "there is a native one: this is ART's", and a
 native attack added under an adapter's name renames the adapter (``ART`` + the name, ``art-`` + the

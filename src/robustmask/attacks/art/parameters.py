@@ -6,7 +6,7 @@ parameters; the ``eps_step / eps`` ratio it defaults to; and the parameters robu
 
 One vocabulary
 --------------
-The named adapters (`ARTPGD`, `AutoPGD`, `SquareAttack`...) take the names of robustmask's native
+The named adapters (`ARTPGD`, `AutoPGD`, `ARTSquareAttack`...) take the names of robustmask's native
 attacks, which mean the same there; the generic ``ARTAttack(cls, **params)`` passes ART's own names
 through unchanged. robustmask's name -> ART's:
 
