@@ -5,6 +5,7 @@ No timing is asserted: the suite's figures belong to docs/benchmarks.md, measure
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -266,3 +267,32 @@ def test_a_memory_row_too_small_to_resolve_fails_unmeasured(monkeypatch):
 
     r = _trainers._memory_row("TRADES", (6, 24), [None, None], (0.1, 0.3))
     assert r["met"] == "failed" and "not measured" in r["text"] and r["rss"] == ""
+
+
+def test_bench_square_times_native_against_art_and_its_limit_and_judges_both():
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_square.py"),
+            "--steps",
+            "3",
+            "--batch",
+            "4",
+            "--repeats",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT / "benchmarks",
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    native = re.search(r"\| native SquareAttack \| [\d.]+ \| [\d.]+% \| (\d+) \|", out)
+    art = re.search(r"\| ARTSquareAttack \| [\d.]+ \| [\d.]+% \| (\d+) \|", out)
+    assert native and art, out
+    assert (
+        int(native.group(1)) <= 4 * (1 + 3) < int(art.group(1))
+    )  # one query per image and step, ART's three
+    assert re.search(r"ART / native: [\d.]+x \(target >= 2\.0x: (yes|no)\)", out), out
+    assert re.search(r"native / limit [\d.]+ \(target <= 1\.25: (yes|no|limit wrong)\)", out), out

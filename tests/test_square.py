@@ -119,6 +119,15 @@ def test_an_unbreakable_batch_spends_the_whole_budget_and_the_same_seed_repeats(
     np.testing.assert_array_equal(a, SquareAttack(steps=25)(model, x, labels, eps=0.03))
 
 
+def test_queries_count_every_batch_of_a_call_and_the_labels_it_asked_for(linear):
+    model, x, labels = linear
+    square = SquareAttack(steps=5, seed=0, batch_size=4)  # three batches: 4, 4, 2
+    square(model, x, labels, eps=1e-5)
+    assert square.queries == len(x) * (1 + 5)
+    square(model, x, eps=1e-5)  # a new call starts from 0; the predicted labels cost one query an image
+    assert square.queries == len(x) * (1 + 5) + len(x)
+
+
 def test_fools_a_model_whose_gradient_is_hidden_where_pgd_cannot(tiny_model, tiny_data):
     x, y = tiny_data[0][:24], tiny_data[1][:24]
     hidden = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Lambda(tf.stop_gradient), tiny_model])

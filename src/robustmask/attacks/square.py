@@ -34,7 +34,7 @@ from robustmask.modelinfo import ModelInfo, log_probabilities
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable, Sequence
 
-    from robustmask._types import Model
+    from robustmask._types import Epsilons, Images, Labels, Model
 
 __all__ = ["SquareAttack"]
 
@@ -49,8 +49,9 @@ class SquareAttack(Attack):
     Andriushchenko et al., ECCV 2020, https://arxiv.org/abs/1912.00049, as AutoAttack runs it
     (margin loss on the logits, p halved on AutoAttack's schedule). Score-based: it reads the
     model's outputs, never its gradients, so a model that masks its gradients does not stop it.
-    ``attack.queries``: the images the model was asked about in the last call (one per image and
-    step, plus one per image and restart for the start).
+    ``attack.queries``: the images the model was asked about in the last call, over all its batches
+    (one per image and step, one per image and restart for the start, and one per image for the
+    labels when ``y`` is None).
 
     Args:
         steps: the query budget per image and restart (AutoAttack: 5,000).
@@ -108,6 +109,16 @@ class SquareAttack(Attack):
             f"seed={self.seed}, targeted={self.targeted})"
         )
 
+    def __call__(
+        self, model: Model, x: Images, y: Labels | None = None, eps: Epsilons | None = None
+    ) -> np.ndarray:
+        self.queries = 0
+        return super().__call__(model, x, y, eps)
+
+    def predict_labels(self, model: Model, x: np.ndarray) -> np.ndarray:
+        self.queries += len(x)  # the labels of y=None are queries too
+        return super().predict_labels(model, x)
+
     def generate(
         self, model: Model, x: tf.Tensor, y: tf.Tensor, epsilons: Sequence[float] | tf.Tensor
     ) -> tf.Tensor:
@@ -120,7 +131,6 @@ class SquareAttack(Attack):
         margin_of, step = self._functions(model, x.shape, y.shape)
         seed = self.seed if self.seed is not None else int(np.random.randint(2**31 - 1))
         rng = np.random.default_rng(seed)
-        self.queries = 0
         eps_values = np.asarray(epsilons, np.float32).reshape(-1)
         return tf.stack([self._attack(margin_of, step, x, y, float(eps), rng) for eps in eps_values])
 
