@@ -119,6 +119,19 @@ def test_an_unbreakable_batch_spends_the_whole_budget_and_the_same_seed_repeats(
     np.testing.assert_array_equal(a, SquareAttack(steps=25)(model, x, labels, eps=0.03))
 
 
+def test_restarts_run_on_what_is_left_even_one_image_and_stop_when_nothing_is(linear):
+    model, x, labels = linear
+    one = SquareAttack(steps=4, restarts=3, seed=0)
+    one(model, x[:1], labels[:1], eps=1e-5)
+    assert one.queries == 3 * (1 + 4)  # a batch of one image gets its three runs
+    square = SquareAttack(steps=200, restarts=3, seed=0)
+    out = square(model, x, labels, eps=0.5)  # eps 0.5 fools every image in the first run
+    assert not np.any(np.argmax(model.predict(out, verbose=0), 1) == labels)
+    single = SquareAttack(steps=200, seed=0)
+    np.testing.assert_array_equal(out, single(model, x, labels, eps=0.5))
+    assert square.queries == single.queries  # the later runs had nothing to attack
+
+
 def test_queries_count_every_batch_of_a_call_and_the_labels_it_asked_for(linear):
     model, x, labels = linear
     square = SquareAttack(steps=5, seed=0, batch_size=4)  # three batches: 4, 4, 2
