@@ -24,6 +24,13 @@ def linear_model(shape=(8, 8, 3), classes=3, seed=0):
     return model
 
 
+def autoattack_side(p_init, i, steps, h, w):
+    """AutoAttack's p_selection (schedule rescaled to the run) and square side, capped at h - 1."""
+    progress = int(i / steps * 10000)
+    p = p_init / 2 ** sum(progress > t for t in HALVINGS)
+    return min(max(round(math.sqrt(p * h * w)), 1), min(h, w) - 1)
+
+
 def reference_square(model, x, labels, eps, steps, p_init, seed, restarts=1, targeted=False):
     """AutoAttack's square.py (L-inf, margin loss) in NumPy, drawing from the generator in the same order:
     the stripes of a run, then per step the square's corner (row, column) and its signs."""
@@ -53,9 +60,7 @@ def reference_square(model, x, labels, eps, steps, p_init, seed, restarts=1, tar
             idx = np.flatnonzero(m > 0)
             if idx.size == 0:
                 break
-            progress = int(i / steps * 10000)
-            p = p_init / 2 ** sum(progress > t for t in HALVINGS)
-            s = min(max(round(math.sqrt(p * h * wd)), 1), min(h, wd) - 1)
+            s = autoattack_side(p_init, i, steps, h, wd)
             vh, vw = rng.integers(0, h - s), rng.integers(0, wd - s)
             delta = np.zeros((h, wd, c), np.float32)
             delta[vh : vh + s, vw : vw + s] = 2 * eps * rng.choice([-1.0, 1.0], c)
@@ -91,6 +96,31 @@ def test_matches_autoattacks_loop_image_for_image_and_query_for_query(linear, re
     assert square.queries == queries
     fooled = np.argmax(model.predict(got, verbose=0), 1)
     assert 0 < np.mean(fooled == y if targeted else fooled != y) < 1  # the run was neither empty nor trivial
+
+
+def test_the_squares_shrink_on_autoattacks_schedule_and_never_fill_the_image():
+    square = SquareAttack(steps=5000)
+    sides = [square._square_side(i, 96, 96) for i in (0, 5, 6, 25, 26, 100, 101, 4000, 4999)]
+    assert sides == [autoattack_side(0.8, i, 5000, 96, 96) for i in (0, 5, 6, 25, 26, 100, 101, 4000, 4999)]
+    assert sides[:3] == [86, 86, 61] and sides[-1] == 4  # 0.8 of 96x96 first; p_init / 512 at the end
+    assert SquareAttack(p_init=1.0)._square_side(0, 8, 8) == 7  # a whole-image square leaves no room
+    assert SquareAttack(p_init=1.0)._square_side(0, 2, 2) == 1
+
+
+def test_one_trace_per_function_however_the_batch_shrinks_and_a_new_image_size_gets_its_own(linear):
+    model, x, labels = linear
+    square = SquareAttack(steps=60, seed=0)
+    square(model, x, labels, eps=0.15)  # images fall one by one: the active batch takes many sizes
+    margin_of, step = square._functions(model, tf.TensorShape(x.shape), tf.TensorShape((len(x), 3)))
+    assert margin_of.experimental_get_tracing_count() == 1 and step.experimental_get_tracing_count() == 1
+    keras.utils.set_random_seed(0)
+    any_size = keras.Sequential(
+        [keras.Input((None, None, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)]
+    )
+    for shape in ((4, 8, 12, 3), (4, 12, 12, 3)):  # differ in height only
+        images = np.random.default_rng(0).uniform(size=shape).astype(np.float32)
+        out = square(any_size, images, [0, 1, 2, 0], eps=0.05)
+        assert out.shape == shape and np.abs(out - images).max() <= 0.05 + 1e-6
 
 
 def test_budget_range_shape_and_dtype_for_every_eps(tiny_model, tiny_data):

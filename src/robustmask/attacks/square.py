@@ -179,7 +179,7 @@ class SquareAttack(Attack):
         margin = margin_of(best, y)
         self.queries += int(x.shape[0])
         active = np.flatnonzero(margin.numpy() > 0)  # the images still to fool, by position in x
-        while_active = _Active(x, y, best, margin, active)
+        images = _Active(x, y, best, margin, active)
         for i in range(self.steps):
             if active.size == 0:
                 break
@@ -189,11 +189,11 @@ class SquareAttack(Attack):
             move[corner[0] : corner[0] + side, corner[1] : corner[1] + side] = (
                 2 * eps * rng.choice([-1.0, 1.0], channels)
             )
-            fooled = while_active.step(step, tf.constant(move), eps)
+            fooled = images.step(step, tf.constant(move), eps)
             self.queries += int(active.size)
             if fooled:
-                active = while_active.drop_fooled()
-        return while_active.results()
+                active = images.drop_fooled()
+        return images.results()
 
     def _square_side(self, i: int, height: int, width: int) -> int:
         """The side of step i's square: sqrt(p * pixels), p_init halved on AutoAttack's schedule."""
