@@ -201,7 +201,7 @@ def test_single_unit_sigmoid_models(binary_data):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"norm": 2}, r"L-inf attack.*ARTSquareAttack\(norm=2\)"),
+        ({"norm": 2}, r"L-inf attack.*; for L2 use robustmask\.attacks\.ARTSquareAttack\(norm=2\)$"),
         ({"p_init": 1.5}, r"p_init is a fraction"),
         ({"p_init": 0}, r"p_init must be a positive number"),
         ({"steps": 0}, r"steps must be a positive integer"),
@@ -213,9 +213,40 @@ def test_bad_settings_are_one_line_errors(kwargs, match):
         SquareAttack(**kwargs)
 
 
+def test_defaults_are_autoattacks():
+    square = SquareAttack()
+    assert (square.steps, square.p_init, square.restarts, square.seed) == (5000, 0.8, 1, None)
+    assert SquareAttack(p_init=1.0).p_init == 1.0  # a whole-image first square is allowed
+
+
+def test_it_attacks_the_model_in_inference_mode(linear):
+    """Dropout in front of the same weights changes nothing in inference: nor may it change the attack."""
+    model, x, labels = linear
+    dropped = keras.Sequential(
+        [keras.Input(x.shape[1:]), keras.layers.Flatten(), keras.layers.Dropout(0.9), keras.layers.Dense(3)]
+    )
+    dropped.layers[-1].set_weights(model.layers[-1].get_weights())
+    np.testing.assert_array_equal(
+        SquareAttack(steps=40, seed=1)(dropped, x, labels, eps=0.15),
+        SquareAttack(steps=40, seed=1)(model, x, labels, eps=0.15),
+    )
+
+
+@pytest.mark.parametrize("shape", [(4, 2, 2, 3), (4, 8, 8, 1), (4, 8, 2, 3)])
+def test_any_image_of_two_by_two_pixels_or_more_and_any_channels(shape):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape[1:]), keras.layers.Flatten(), keras.layers.Dense(3)])
+    x = np.random.default_rng(0).uniform(size=shape).astype(np.float32)
+    out = SquareAttack(steps=10, seed=0)(model, x, [0, 1, 2, 0], eps=0.1)
+    assert out.shape == shape and np.abs(out - x).max() <= 0.1 + 1e-6
+
+
 def test_inputs_that_are_not_images_are_refused_in_one_line():
     keras.utils.set_random_seed(0)
     flat = keras.Sequential([keras.Input((12,)), keras.layers.Dense(3)])
     x = np.random.default_rng(0).uniform(size=(4, 12)).astype(np.float32)
     with pytest.raises(AttackError, match=r"needs images \(batch, height, width, channels\).*\(4, 12\)"):
         SquareAttack(steps=2)(flat, x, [0, 1, 2, 0], eps=0.1)
+    row = keras.Sequential([keras.Input((1, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    with pytest.raises(AttackError, match=r"at least 2x2, got inputs of shape \(4, 1, 8, 3\)$"):
+        SquareAttack(steps=2)(row, np.zeros((4, 1, 8, 3), np.float32), [0, 1, 2, 0], eps=0.1)
