@@ -92,7 +92,7 @@ class SquareAttack(Attack):
         if self.norm.name != "inf":
             raise AttackError(
                 f"the native SquareAttack is the L-inf attack, got norm={self.norm.name!r}; for L2 use "
-                "robustmask.attacks.ARTSquareAttack(norm=2)"
+                "robustmask.attacks.ARTSquareAttack(norm=2) (registry name 'art-square')"
             )
         self.steps = check_steps(steps, "steps")
         self.p_init = check_positive_number(p_init, "p_init", error=AttackError)
