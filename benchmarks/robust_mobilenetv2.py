@@ -15,7 +15,8 @@ Square) at full strength plus PGD-20 with 3 restarts and FGSM; at the paper's ot
 5's rows) PGD-20 (one restart) and FGSM. Each stage is kept in --out (the twin, the training
 checkpoints, the robust model, each model's evaluation), so a command started again resumes where it
 stopped. The full suite on the robust model takes hours on 2 CPU cores (Square's 5,000 queries: about
-3-4 hours for 300 faces, docs/defences.md), so it runs in --shards shards of 64 faces, each written
+3-4 hours for 300 faces with ART's Square, docs/defences.md; the native SquareAttack it runs now took
+0.38x of ART's time in benchmarks/bench_square.py), so it runs in --shards shards of 64 faces, each written
 when it finishes (robustmask.evaluation.shards): rerun the command to go on, or give each task of a
 job array its own --only-shard I.
 """
