@@ -205,6 +205,7 @@ def test_single_unit_sigmoid_models(binary_data):
         ({"p_init": 1.5}, r"p_init is a fraction"),
         ({"p_init": 0}, r"p_init must be a positive number"),
         ({"steps": 0}, r"steps must be a positive integer"),
+        ({"restarts": 0}, r"^restarts must be a positive integer"),
         ({"seed": True}, r"seed must be None or a non-negative integer"),
     ],
 )
