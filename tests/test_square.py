@@ -217,6 +217,7 @@ def test_bad_settings_are_one_line_errors(kwargs, match):
 def test_defaults_are_autoattacks():
     square = SquareAttack()
     assert (square.steps, square.p_init, square.restarts, square.seed) == (5000, 0.8, 1, None)
+    assert square.queries == 0  # no call yet
     assert SquareAttack(p_init=1.0).p_init == 1.0  # a whole-image first square is allowed
 
 
