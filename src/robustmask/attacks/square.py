@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -132,18 +133,10 @@ class SquareAttack(Attack):
         seed = self.seed if self.seed is not None else int(np.random.randint(2**31 - 1))
         rng = np.random.default_rng(seed)
         eps_values = np.asarray(epsilons, np.float32).reshape(-1)
-        return tf.stack([self._attack(margin_of, step, x, y, float(eps), rng) for eps in eps_values])
+        return tf.stack([self._attack(_Search(margin_of, step, float(eps), rng), x, y) for eps in eps_values])
 
     # ------------------------------------------------------------------ one eps
-    def _attack(
-        self,
-        margin_of: Callable,
-        step: Callable,
-        x: tf.Tensor,
-        y: tf.Tensor,
-        eps: float,
-        rng: np.random.Generator,
-    ) -> tf.Tensor:
+    def _attack(self, search: _Search, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         """The best images over `restarts` runs: each run attacks the images no run has fooled yet."""
         best, best_margin = x, tf.fill(tf.shape(x)[:1], math.inf)
         for _ in range(self.restarts):
@@ -151,9 +144,7 @@ class SquareAttack(Attack):
             if todo.size == 0:
                 break
             index = tf.constant(todo[:, None])
-            x_run, margin = self._run(
-                margin_of, step, tf.gather_nd(x, index), tf.gather_nd(y, index), eps, rng
-            )
+            x_run, margin = self._run(search, tf.gather_nd(x, index), tf.gather_nd(y, index))
             better = margin < tf.gather_nd(best_margin, index)
             best = tf.tensor_scatter_nd_update(
                 best, index, tf.where(_per_image(better), x_run, tf.gather_nd(best, index))
@@ -163,20 +154,13 @@ class SquareAttack(Attack):
             )
         return best
 
-    def _run(
-        self,
-        margin_of: Callable,
-        step: Callable,
-        x: tf.Tensor,
-        y: tf.Tensor,
-        eps: float,
-        rng: np.random.Generator,
-    ) -> tuple[tf.Tensor, tf.Tensor]:
+    def _run(self, search: _Search, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """One run: the stripes start, then `steps` square moves on the images not yet fooled."""
+        eps, rng = search.eps, search.rng
         height, width, channels = (int(d) for d in x.shape[1:])
         stripes = rng.choice(np.array([-eps, eps], np.float32), size=(x.shape[0], 1, width, channels))
         best = self.project(x + stripes, x, eps)
-        margin = margin_of(best, y)
+        margin = search.margin_of(best, y)
         self.queries += int(x.shape[0])
         active = np.flatnonzero(margin.numpy() > 0)  # the images still to fool, by position in x
         images = _Active(x, y, best, margin, active)
@@ -189,7 +173,7 @@ class SquareAttack(Attack):
             move[corner[0] : corner[0] + side, corner[1] : corner[1] + side] = (
                 2 * eps * rng.choice([-1.0, 1.0], channels)
             )
-            fooled = images.step(step, tf.constant(move), eps)
+            fooled = images.step(search.step, tf.constant(move), eps)
             self.queries += int(active.size)
             if fooled:
                 active = images.drop_fooled()
@@ -229,6 +213,16 @@ class SquareAttack(Attack):
             return margin_of, step
 
         return cast("tuple[Callable, Callable]", self._steps_compiled.get(model, key, make))
+
+
+@dataclass(frozen=True)
+class _Search:
+    """What every run at one eps shares: the two compiled functions, the budget, the random draws."""
+
+    margin_of: Callable
+    step: Callable
+    eps: float
+    rng: np.random.Generator
 
 
 class _Active:
