@@ -201,7 +201,10 @@ def test_single_unit_sigmoid_models(binary_data):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"norm": 2}, r"L-inf attack.*; for L2 use robustmask\.attacks\.ARTSquareAttack\(norm=2\) \(registry name 'art-square'\)$"),
+        (
+            {"norm": 2},
+            r"L-inf attack.*; for L2 use robustmask\.attacks\.ARTSquareAttack\(norm=2\) \(registry name 'art-square'\)$",
+        ),
         ({"p_init": 1.5}, r"p_init is a fraction"),
         ({"p_init": 0}, r"p_init must be a positive number"),
         ({"steps": 0}, r"steps must be a positive integer"),
