@@ -12,7 +12,7 @@ Why a native one beside ART's (`robustmask.attacks.art.blackbox.ARTSquareAttack`
 model three times per step (the whole batch's predictions, the current loss and the new one), in
 NumPy, through a function that retraces as the batch shrinks. Here each step is one compiled call on
 the images still correctly classified, their margins kept between steps; the query counts of the
-paper hold, and the suite's Square costs several times less (benchmarks/bench_attacks.py).
+paper hold, and the suite's Square costs several times less (benchmarks/bench_square.py).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from robustmask._validation import check_positive_number, check_seed
 from robustmask._weakrefs import PerModelCache
 from robustmask.attacks.base import Attack
 from robustmask.attacks.bim import check_steps
+from robustmask.attacks.losses import margin_loss
 from robustmask.errors import AttackError
 from robustmask.modelinfo import ModelInfo, log_probabilities
 
@@ -42,6 +43,7 @@ __all__ = ["SquareAttack"]
 # AutoAttack's schedule of p, the fraction of the image one square covers: p_init halves at these
 # points of the run, given per 10,000 steps and rescaled to the run's length.
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+_MARGIN = margin_loss()  # max_{j != y} log p_j - log p_y per image, uncapped
 
 
 class SquareAttack(Attack):
@@ -160,12 +162,10 @@ class SquareAttack(Attack):
         height, width, channels = (int(d) for d in x.shape[1:])
         stripes = rng.choice(np.array([-eps, eps], np.float32), size=(x.shape[0], 1, width, channels))
         best = self.project(x + stripes, x, eps)
-        margin = search.margin_of(best, y)
+        images = _Active(x, y, best, search.margin_of(best, y))
         self.queries += int(x.shape[0])
-        active = np.flatnonzero(margin.numpy() > 0)  # the images still to fool, by position in x
-        images = _Active(x, y, best, margin, active)
         for i in range(self.steps):
-            if active.size == 0:
+            if images.remaining == 0:
                 break
             side = self._square_side(i, height, width)
             corner = (rng.integers(0, height - side), rng.integers(0, width - side))
@@ -174,9 +174,9 @@ class SquareAttack(Attack):
                 2 * eps * rng.choice([-1.0, 1.0], channels)
             )
             fooled = images.step(search.step, tf.constant(move), eps)
-            self.queries += int(active.size)
+            self.queries += images.remaining
             if fooled:
-                active = images.drop_fooled()
+                images.drop_fooled()
         return images.results()
 
     def _square_side(self, i: int, height: int, width: int) -> int:
@@ -228,13 +228,18 @@ class _Search:
 class _Active:
     """A run's images and, compacted, the ones still to fool: each step runs on those alone."""
 
-    def __init__(
-        self, x: tf.Tensor, y: tf.Tensor, best: tf.Tensor, margin: tf.Tensor, active: np.ndarray
-    ) -> None:
+    def __init__(self, x: tf.Tensor, y: tf.Tensor, best: tf.Tensor, margin: tf.Tensor) -> None:
         self.x, self.y, self.best, self.margin = x, y, best, margin
-        self._gather(active)
+        self._gather()
 
-    def _gather(self, active: np.ndarray) -> None:
+    @property
+    def remaining(self) -> int:
+        """How many images are still to fool (each is queried once per step)."""
+        return int(self.index.shape[0])
+
+    def _gather(self) -> None:
+        """Keep the images still correctly classified (margin > 0), by position in x."""
+        active = np.flatnonzero(self.margin.numpy() > 0)
         self.index = tf.constant(active[:, None], tf.int64)
         self.xa, self.ya = tf.gather_nd(self.x, self.index), tf.gather_nd(self.y, self.index)
         self.best_a, self.margin_a = (
@@ -251,12 +256,10 @@ class _Active:
         self.best = tf.tensor_scatter_nd_update(self.best, self.index, self.best_a)
         self.margin = tf.tensor_scatter_nd_update(self.margin, self.index, self.margin_a)
 
-    def drop_fooled(self) -> np.ndarray:
+    def drop_fooled(self) -> None:
         """Write the active images back and keep only those still correctly classified."""
         self._scatter()
-        active = np.flatnonzero(self.margin.numpy() > 0)
-        self._gather(active)
-        return active
+        self._gather()
 
     def results(self) -> tuple[tf.Tensor, tf.Tensor]:
         self._scatter()
@@ -269,11 +272,8 @@ def _margin(
     """How far each image is from the attack's goal (<= 0: reached): the true class's log-probability
     over the best other's (untargeted), or the best other's over the target's. On log-probabilities
     it is the logit margin AutoAttack uses, since log p_i - log p_j = z_i - z_j."""
-    log_probs = log_probabilities(model_ref()(x, training=False), info)
-    is_label = y > 0.5
-    label = tf.reduce_sum(tf.where(is_label, log_probs, tf.zeros_like(log_probs)), axis=-1)
-    other = tf.reduce_max(tf.where(is_label, tf.fill(tf.shape(log_probs), -math.inf), log_probs), axis=-1)
-    return other - label if targeted else label - other
+    best_other_over_label = _MARGIN(y, log_probabilities(model_ref()(x, training=False), info))
+    return best_other_over_label if targeted else -best_other_over_label
 
 
 def _square_step(
