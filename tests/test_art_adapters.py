@@ -31,7 +31,7 @@ from robustmask.attacks.art import (
     JSMA,
     AdversarialPatch,
     ARTAttack,
-    AutoPGD,
+    ARTAutoPGD,
     CarliniL2,
     CarliniLInf,
     DeepFool,
@@ -95,7 +95,7 @@ BOUNDED = {
     "ARTBIM": lambda: ARTBIM(steps=5),
     "ARTPGD": lambda: ARTPGD(steps=5, restarts=1),
     "MIFGSM": lambda: MIFGSM(steps=5),
-    "AutoPGD": lambda: AutoPGD(steps=5),
+    "ARTAutoPGD": lambda: ARTAutoPGD(steps=5),
     "SquareAttack": lambda: ARTSquareAttack(steps=10),
     "UniversalPerturbation": lambda: UniversalPerturbation(attacker="fgsm", epochs=1),
 }
@@ -245,8 +245,8 @@ MAPPINGS = {
             ),
         },
     ),
-    "AutoPGD": (
-        lambda: AutoPGD(steps=4, restarts=2),
+    "ARTAutoPGD": (
+        lambda: ARTAutoPGD(steps=4, restarts=2),
         art_evasion.AutoProjectedGradientDescent,
         {
             art_evasion.AutoProjectedGradientDescent: dict(
@@ -254,8 +254,8 @@ MAPPINGS = {
             )
         },
     ),
-    "AutoPGD-dlr-rel": (
-        lambda: AutoPGD(loss_type="dlr", steps=3, rel_stepsize=0.5),
+    "ARTAutoPGD-dlr-rel": (
+        lambda: ARTAutoPGD(loss_type="dlr", steps=3, rel_stepsize=0.5),
         art_evasion.AutoProjectedGradientDescent,
         {art_evasion.AutoProjectedGradientDescent: dict(eps=EPS, eps_step=0.5 * EPS, max_iter=3)},
     ),
@@ -340,7 +340,7 @@ def test_art_gets_the_documented_eps_and_step_and_its_own_output_stays_in_the_ba
         assert call.x.min() - EPS >= 0.0 and call.x.max() + EPS <= 1.0  # the range clip cannot hide anything
         moved = linf(call.out, call.x)
         assert moved.max() <= EPS + 1e-6, f"{name}: ART moved an image by {moved.max():.5f} > eps {EPS}"
-        # (AutoPGD's momentum steps land just short of the surface: within 2%)
+        # (ARTAutoPGD's momentum steps land just short of the surface: within 2%)
         assert moved.max() >= 0.98 * EPS, (
             f"{name}: ART moved the images by at most {moved.max():.5f} < eps {EPS}"
         )
@@ -482,8 +482,8 @@ def test_strong_gradient_attacks_misclassify_most_images(tiny_model, tiny_logits
             ARTBIM(steps=10),
             ARTPGD(steps=10),
             MIFGSM(steps=10),
-            AutoPGD(steps=10),
-            AutoPGD(loss_type="dlr", steps=10),
+            ARTAutoPGD(steps=10),
+            ARTAutoPGD(loss_type="dlr", steps=10),
         ):
             assert accuracy(tiny_model, attack(model, x, y, eps=0.1), y) <= 0.25, attack
 
@@ -501,9 +501,9 @@ def test_iterative_beats_single_step(tiny_model, tiny_data):
         lambda: ARTPGD(steps=10, targeted=True),
         lambda: ARTBIM(steps=10, targeted=True),
         lambda: MIFGSM(steps=10, targeted=True),
-        lambda: AutoPGD(steps=10, targeted=True),
+        lambda: ARTAutoPGD(steps=10, targeted=True),
     ],
-    ids=["ARTPGD", "ARTBIM", "MIFGSM", "AutoPGD"],
+    ids=["ARTPGD", "ARTBIM", "MIFGSM", "ARTAutoPGD"],
 )
 def test_targeted_gradient_attacks_reach_the_target(make, tiny_model, batch):
     x, y = batch
@@ -566,11 +566,11 @@ def test_binary_models(binary_model, binary_data):
 
 
 def test_autopgd_dlr_refuses_two_classes_at_call_time(binary_model, binary_data):
-    attack = AutoPGD(loss_type="dlr", steps=2)  # the model is unknown at construction
+    attack = ARTAutoPGD(loss_type="dlr", steps=2)  # the model is unknown at construction
     with pytest.raises(AttackError, match="at least 3 classes.*loss_type='ce'"):
         attack(binary_model, binary_data[0][:4], binary_data[1][:4], eps=0.1)
     with pytest.raises(AttackError, match="loss_type"):
-        AutoPGD(loss_type="hinge")
+        ARTAutoPGD(loss_type="hinge")
 
 
 def test_single_unit_sigmoid_model(binary_data):
@@ -783,7 +783,7 @@ def test_lazy_names_and_registry():
         ARTBIM,
         ARTPGD,
         MIFGSM,
-        AutoPGD,
+        ARTAutoPGD,
         JSMA,
         DeepFool,
         CarliniL2,

@@ -21,7 +21,8 @@ from robustmask.errors import RobustmaskError
 FAST = {
     "art-bim": {"steps": 3},
     "art-pgd": {"steps": 3},
-    "autopgd": {"steps": 3},
+    "autopgd": {"steps": 3, "seed": 0},
+    "art-autopgd": {"steps": 3},
     "bim": {"steps": 3},
     "mifgsm": {"steps": 3},
     "pgd": {"steps": 3, "seed": 0},
@@ -79,10 +80,11 @@ def test_shape_dtype_range_and_budget(name, dtype, tiny_model, tiny_data):
     check_contract(name, build(name), x, y, tiny_model, EPSILONS)
 
 
-# Every attack that takes a norm, in the norms it has (Square: L-inf natively, L-inf and L2 through ART).
+# Every attack that takes a norm, in the norms it has (Square and AutoPGD: L-inf natively, the others
+# through ART).
 NORMED = [
     (name, norm)
-    for name in ("fgsm", "fgm", "bim", "pgd", "art-fgsm", "art-pgd", "autopgd")
+    for name in ("fgsm", "fgm", "bim", "pgd", "art-fgsm", "art-pgd", "art-autopgd")
     for norm in ("2", "1")
 ] + [("art-square", "2"), ("fgm", "inf")]
 

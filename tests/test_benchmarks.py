@@ -269,6 +269,39 @@ def test_a_memory_row_too_small_to_resolve_fails_unmeasured(monkeypatch):
     assert r["met"] == "failed" and "not measured" in r["text"] and r["rss"] == ""
 
 
+def test_bench_apgd_times_native_against_art_and_its_limit_and_judges_both():
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_apgd.py"),
+            "--steps",
+            "3",
+            "--batch",
+            "4",
+            "--repeats",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT / "benchmarks",
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    for name in ("AutoPGD, CE", "AutoPGD, DLR", "ARTAutoPGD, CE", "ARTAutoPGD, DLR"):
+        assert re.search(rf"\| {name} \| [\d.]+ \| [\d.]+% \|", out), out
+    per_image = [
+        float(re.search(rf"\| {row} \| \| ([\d.]+)% \|", out).group(1))
+        for row in ("native: robust to CE and DLR, per image", "ART: robust to CE and DLR, per image")
+    ]
+    every = float(re.search(r"\| robust to all four, per image \| \| ([\d.]+)% \|", out).group(1))
+    assert every <= min(per_image)  # an image robust to all four is robust to each pair
+    assert re.search(r"ART / native \(APGD-CE\): [\d.]+x \(target >= 1\.5x: (yes|no)\)", out), out
+    assert re.search(
+        r"\(4 loss-gradient passes\).*native / limit [\d.]+ \(target <= 1\.25: (yes|no|limit wrong)\)", out
+    ), out
+
+
 def test_bench_square_times_native_against_art_and_its_limit_and_judges_both():
     done = subprocess.run(
         [

@@ -50,6 +50,7 @@ BUILTINS = {
     "art-pgd": "ARTPGD",
     "mifgsm": "MIFGSM",
     "autopgd": "AutoPGD",
+    "art-autopgd": "ARTAutoPGD",
     "jsma": "JSMA",
     "deepfool": "DeepFool",
     "cw-l2": "CarliniL2",

@@ -33,6 +33,7 @@ EXPECTED = {
     "art-pgd": ("gradient", "inf", "iterative", "iterative"),
     "mifgsm": ("gradient", "inf", "iterative", "iterative"),
     "autopgd": ("gradient", "inf", "iterative", "iterative"),
+    "art-autopgd": ("gradient", "inf", "iterative", "iterative"),
     "jsma": ("self-sized", "inf", "iterative", "self-sized"),
     "deepfool": ("self-sized", "2", "iterative", "self-sized"),
     "cw-l2": ("self-sized", "2", "iterative", "self-sized"),

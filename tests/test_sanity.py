@@ -84,13 +84,13 @@ def test_a_sanity_warning_is_its_sentence():
 
 def test_attack_kinds():
     from robustmask.attacks.square import SquareAttack
-    from robustmask.attacks.art.gradient import ARTFGSM, ARTPGD, AutoPGD
+    from robustmask.attacks.art.gradient import ARTFGSM, ARTPGD, ARTAutoPGD
     from robustmask.attacks.art.minimal import DeepFool
 
     assert [attack_kind(a) for a in (FGSM(), FGM(), ARTFGSM(), PGD(steps=1), BIM(steps=1))] == [
         "single-step"
     ] * 5
-    assert [attack_kind(a) for a in (PGD(), BIM(), AutoPGD(steps=10), ARTPGD())] == ["iterative"] * 4
+    assert [attack_kind(a) for a in (PGD(), BIM(), ARTAutoPGD(steps=10), ARTPGD())] == ["iterative"] * 4
     assert attack_kind(SquareAttack()) == "gradient-free" and attack_kind(DeepFool()) == "self-sized"
 
 

@@ -256,7 +256,7 @@ RENAMED = [
     ("ARTPGD", {"random_start": False}, {"num_random_init": 0}, {"num_random_init": 0}),
     ("MIFGSM", {"steps": 3}, {"max_iter": 3}, {"max_iter": 3}),
     (
-        "AutoPGD",
+        "ARTAutoPGD",
         {"steps": 3, "restarts": 2},
         {"max_iter": 3, "nb_random_init": 2},
         {"max_iter": 3, "nb_random_init": 2},
@@ -304,12 +304,13 @@ def test_an_old_and_a_new_name_together_are_a_one_line_error(cls_name, new, old,
 
 
 def test_restarts_count_runs_as_native_pgd_does_and_random_start_false_is_one_run_from_x():
-    from robustmask.attacks import ARTFGSM, ARTPGD, PGD, ARTSquareAttack, AutoPGD, SquareAttack
+    from robustmask.attacks import ARTFGSM, ARTPGD, PGD, ARTAutoPGD, ARTSquareAttack, AutoPGD, SquareAttack
     from robustmask.errors import AttackError
 
     assert PGD(restarts=3).restarts == 3  # native: three runs
     assert ARTPGD(restarts=3).art_params["num_random_init"] == 3  # ART runs max(1, n) times
-    assert AutoPGD(restarts=3).art_params["nb_random_init"] == 3
+    assert ARTAutoPGD(restarts=3).art_params["nb_random_init"] == 3
+    assert AutoPGD(restarts=3).restarts == 3  # native: three runs
     assert ARTSquareAttack(restarts=3).art_params["nb_restarts"] == 3
     assert SquareAttack(restarts=3).restarts == 3  # native: three runs
     assert ARTPGD(random_start=False).art_params["num_random_init"] == 0
@@ -396,7 +397,7 @@ def test_no_attack_or_trainer_lists_an_old_name_among_its_parameters():
     } == {}
     # the generic adapter's ART class is passed by the named adapters themselves: not a --param key
     assert all("art_attack_class" not in names for names in listed.values())
-    for name in ("art-pgd", "autopgd", "square", "art-square"):
+    for name in ("art-pgd", "autopgd", "art-autopgd", "square", "art-square"):
         assert {"steps", "restarts"} <= set(listed[name])
     assert (
         "epochs" in listed["universal"]

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from robustmask.attacks import FGSM, PGD, ARTSquareAttack, SquareAttack
+from robustmask.attacks import FGSM, PGD, ARTAutoPGD, ARTSquareAttack, AutoPGD, SquareAttack
 from robustmask.errors import RobustmaskError
 from robustmask.evaluation import robustness_table, standard_attacks, standard_suite
 from robustmask.evaluation.worst_case import predicted_classes
@@ -198,10 +198,14 @@ def test_the_standard_suite_is_autoattacks(norm, classes, names):
     suite = standard_suite(norm=norm, num_classes=classes, apgd_iter=7, square_queries=30)
     assert list(suite) == names
     assert all(attack.norm == get(norm) for attack in suite.values())
-    assert suite["APGD-CE"].art_params["max_iter"] == 7 and suite["APGD-CE"].loss_type == "ce"
-    if "Square" in suite:  # native in L-inf, ART's in L2
+    native = get(norm).name == "inf"  # native attacks in L-inf, ART's in L2 and L1
+    apgd = suite["APGD-CE"]
+    assert isinstance(apgd, AutoPGD if native else ARTAutoPGD) and apgd.loss_type == "ce"
+    assert (apgd.steps if native else apgd.art_params["max_iter"]) == 7
+    if native:  # seeded, as AutoAttack seeds its attacks: a shard gets the whole set's results
+        assert all(attack.seed == 0 for attack in suite.values())
+    if "Square" in suite:
         square = suite["Square"]
-        native = get(norm).name == "inf"
         assert isinstance(square, SquareAttack if native else ARTSquareAttack)
         assert (
             square.steps if native else square.art_params["max_iter"]

@@ -87,9 +87,11 @@ def describe_attack(name: str, attack: Attack) -> str:
         return name
     details = []
     steps = getattr(attack, "steps", None)
-    label = name if not steps or re.search(rf"-{steps}\b", name) else f"{name}-{steps}"
-    if not steps and params.get("max_iter"):
-        details.append(f"{int(params['max_iter']):,} iterations")
+    variant = re.search(r"-[A-Za-z]+$", name)  # APGD-CE, APGD-DLR: the count goes in the details
+    label = name if not steps or variant or re.search(rf"-{steps}\b", name) else f"{name}-{steps}"
+    iterations = params.get("max_iter") if not steps else steps if variant else None
+    if iterations:
+        details.append(f"{int(iterations):,} iterations")
     restarts = (
         getattr(attack, "restarts", None) or params.get("num_random_init") or params.get("nb_random_init")
     )

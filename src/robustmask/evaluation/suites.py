@@ -47,28 +47,36 @@ def standard_suite(
 
     Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
     parameter-free attacks", ICML 2020, https://arxiv.org/abs/2003.01690: 100 APGD iterations and
-    5,000 Square queries. Run it with ``protocol="cascade"``. Square is seeded (seed 0, as AutoAttack
-    seeds its own); APGD's random start draws from NumPy's global generator (ART's choice): seed it (``keras.utils.set_random_seed``) for a
-    repeatable run. DLR needs a third-largest logit, so
-    a 2-class model gets APGD-CE and Square only. Square is robustmask's native attack in L-inf and
-    ART's in L2 (`ARTSquareAttack`); in L1 the suite is APGD-CE and APGD-DLR (APGD-L1, through ART).
+    5,000 Square queries. Run it with ``protocol="cascade"``. In L-inf every attack is robustmask's
+    native one (`AutoPGD`, `SquareAttack`), seeded with 0 as AutoAttack seeds its own, so a shard of
+    the images gets the results the whole set gives them. DLR needs a third-largest logit, so a
+    2-class model gets APGD-CE and Square only. In L2 APGD and Square are ART's (`ARTAutoPGD`,
+    `ARTSquareAttack`; their random starts draw from NumPy's global generator: seed it with
+    ``keras.utils.set_random_seed``); in L1 the suite is ART's APGD-CE and APGD-DLR.
 
     Example::
 
         suite = standard_suite(num_classes=3)
         table = robustness_table(model, (x_test, y_test), suite, [8 / 255], protocol="cascade")
     """
-    from robustmask.attacks.art.blackbox import ARTSquareAttack
-    from robustmask.attacks.art.gradient import AutoPGD
-    from robustmask.attacks.square import SquareAttack
     from robustmask.attacks.norms import get as get_norm
 
     norm_name = get_norm(norm).name
-    suite: dict[str, Attack] = {"APGD-CE": AutoPGD(loss_type="ce", steps=apgd_iter, norm=norm_name)}
-    if num_classes >= 3:
-        suite["APGD-DLR"] = AutoPGD(loss_type="dlr", steps=apgd_iter, norm=norm_name)
     if norm_name == "inf":
+        from robustmask.attacks.apgd import AutoPGD
+        from robustmask.attacks.square import SquareAttack
+
+        suite: dict[str, Attack] = {"APGD-CE": AutoPGD("ce", steps=apgd_iter, seed=0)}
+        if num_classes >= 3:
+            suite["APGD-DLR"] = AutoPGD("dlr", steps=apgd_iter, seed=0)
         suite["Square"] = SquareAttack(steps=square_queries, seed=0)
-    elif norm_name == "2":
+        return suite
+    from robustmask.attacks.art.adaptive import ARTAutoPGD
+    from robustmask.attacks.art.blackbox import ARTSquareAttack
+
+    suite = {"APGD-CE": ARTAutoPGD(loss_type="ce", steps=apgd_iter, norm=norm_name)}
+    if num_classes >= 3:
+        suite["APGD-DLR"] = ARTAutoPGD(loss_type="dlr", steps=apgd_iter, norm=norm_name)
+    if norm_name == "2":
         suite["Square"] = ARTSquareAttack(steps=square_queries, norm=norm_name)
     return suite

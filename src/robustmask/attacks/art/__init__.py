@@ -12,7 +12,7 @@ only when one of its names is first used: ``robustmask.attacks.ARTPGD`` or
 * `queries`: the query-counting black box that black-box attacks get.
 * `parameters`: ART's attack classes, their parameters and robustmask's names for them.
 * `gradient`: ARTFGSM, ARTBIM, ARTPGD (the native FGSM, BIM, PGD as ART runs them).
-* `adaptive`: MIFGSM, AutoPGD (eps-bounded, white-box, adapting their steps).
+* `adaptive`: MIFGSM, ARTAutoPGD (eps-bounded, white-box, adapting their steps).
 * `minimal`: JSMA, DeepFool (choose their own perturbation size: no eps); it re-exports `carlini`'s.
 * `carlini`: CarliniL2, CarliniLInf (Carlini & Wagner; no eps either).
 * `blackbox`: ARTSquareAttack (eps-bounded), HopSkipJump (no eps): predictions only, ``attack.queries``.
@@ -22,9 +22,9 @@ only when one of its names is first used: ``robustmask.attacks.ARTPGD`` or
 Names
 -----
 An adapter carries the ``ART`` prefix exactly when robustmask has a native attack of the same name:
-``ARTFGSM``, ``ARTBIM`` and ``ARTPGD`` are ART's runs of the native `FGSM`, `BIM` and `PGD` (and the
-generic ``ARTAttack`` stands to the native base `Attack` as they do); ``MIFGSM``, ``AutoPGD``,
-``DeepFool``, ``HopSkipJump``... have no native namesake and no prefix. A prefixed adapter is
+``ARTFGSM``, ``ARTBIM``, ``ARTPGD``, ``ARTAutoPGD`` and ``ARTSquareAttack`` are ART's runs of the
+native `FGSM`, `BIM`, `PGD`, `AutoPGD` and `SquareAttack` (and the generic ``ARTAttack`` stands to the
+native base `Attack` as they do); ``MIFGSM``, ``DeepFool``, ``HopSkipJump``... have no native namesake and no prefix. A prefixed adapter is
 registered as ``"art-"`` plus its namesake's registry name (``art-pgd`` for ``pgd``), an unprefixed
 one never starts with ``"art-"``. So the prefix says "there is a native one: this is ART's", and a
 native attack added under an adapter's name renames the adapter (``ART`` + the name, ``art-`` + the

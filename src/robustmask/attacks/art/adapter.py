@@ -57,7 +57,7 @@ class ARTAttack(Attack):
     ``params`` go to the ART attack's constructor (checked against its signature); the estimator is
     built from the Keras model at call time. How ``eps`` reaches ART:
 
-    * the ART attack has an ``eps`` parameter (FGSM, BIM, PGD, MI-FGSM, AutoPGD, Square, universal
+    * the ART attack has an ``eps`` parameter (FGSM, BIM, PGD, MI-FGSM, ARTAutoPGD, Square, universal
       perturbation...): it is eps-bounded, ``attack(model, x, y, eps=...)`` sets ART's ``eps``, and, where
       ART also has ``eps_step``, ``eps_step = abs_stepsize`` if given, else ``rel_stepsize * eps``, else
       ART's own default ratio (its default ``eps_step / eps``, 0.1 / 0.3 for most attacks). ``norm``

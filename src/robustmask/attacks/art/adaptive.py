@@ -1,9 +1,9 @@
-"""Gradient attacks from ART that adapt their steps: MI-FGSM (momentum) and AutoPGD (the step size).
+"""Gradient attacks from ART that adapt their steps: MI-FGSM (momentum) and ARTAutoPGD (the step size).
 
 Both are eps-bounded, L-inf by default: ``attack(model, x, y, eps=...)`` sets ART's ``eps`` and
 derives its ``eps_step`` from eps (each class says how; ``abs_stepsize`` overrides with a step in
 input units). They take the native attacks' names: ``steps`` (ART's ``max_iter``), ``restarts``
-(AutoPGD: ART's ``nb_random_init``), ``rel_stepsize``; see `robustmask.attacks.art.parameters`.
+(ARTAutoPGD: ART's ``nb_random_init``), ``rel_stepsize``; see `robustmask.attacks.art.parameters`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from robustmask._types import Model
     from robustmask.modelinfo import ModelInfo
 
-__all__ = ["MIFGSM", "AutoPGD"]
+__all__ = ["MIFGSM", "ARTAutoPGD"]
 
 
 class MIFGSM(ARTAttack):
@@ -112,12 +112,14 @@ _APGD_LOSSES = {
 }
 
 
-class AutoPGD(ARTAttack):
+class ARTAutoPGD(ARTAttack):
     """Auto-PGD, ART's ``AutoProjectedGradientDescent``: PGD with a step size it adapts by itself.
 
     Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
     parameter-free attacks", ICML 2020, https://arxiv.org/abs/2003.01690 (APGD-CE and APGD-DLR of
-    AutoAttack).
+    AutoAttack), in L-inf, L2 or L1. For L-inf use the native `robustmask.attacks.AutoPGD`: ART's
+    loop keeps only its last iterate, so an image the search fooled and then left counts as robust
+    here (the paper's attack counts it as fooled), and it runs in NumPy.
 
     eps -> ART ``eps``; ``eps_step = 2 * eps`` (the paper's initial step, which APGD then halves as
     needed), or ``rel_stepsize * eps``.
@@ -155,7 +157,7 @@ class AutoPGD(ARTAttack):
 
     Example::
 
-        apgd = robustmask.attacks.AutoPGD(loss_type="dlr", steps=100)
+        apgd = robustmask.attacks.ARTAutoPGD(loss_type="dlr", steps=100, norm=2)
         x_adv = apgd(model, x_test, y_test, eps=0.004)
     """
 
@@ -171,7 +173,7 @@ class AutoPGD(ARTAttack):
         from art.attacks.evasion import AutoProjectedGradientDescent
 
         if loss_type not in _APGD_LOSSES:
-            raise AttackError(f"AutoPGD: loss_type must be 'ce' or 'dlr', got {loss_type!r}")
+            raise AttackError(f"ARTAutoPGD: loss_type must be 'ce' or 'dlr', got {loss_type!r}")
         self.loss_type = loss_type
         self._loss = _APGD_LOSSES[loss_type]
         super().__init__(
@@ -192,6 +194,6 @@ class AutoPGD(ARTAttack):
     def check_model(self, model: Model, info: ModelInfo) -> None:
         if self._loss == "difference_logits_ratio" and info.num_classes < 3:
             raise AttackError(
-                f"AutoPGD(loss_type='dlr') needs a model with at least 3 classes (DLR divides by the gap between "
+                f"ARTAutoPGD(loss_type='dlr') needs a model with at least 3 classes (DLR divides by the gap between "
                 f"the largest and third-largest logit); this model has {info.num_classes}: use loss_type='ce'"
             )

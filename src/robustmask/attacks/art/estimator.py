@@ -12,7 +12,7 @@ them gives back the probabilities) and differ from the model's own logits by one
 * the cross-entropy, its gradient, and hence FGSM/BIM/PGD are exactly those of the native attacks
   (which use the same `robustmask.modelinfo.log_probabilities`), with no 1e-7 probability clipping
   that zeroes the gradient on confidently classified images of a softmax model;
-* attacks that work on logit *differences* -- DeepFool, Carlini & Wagner, the DLR loss of AutoPGD,
+* attacks that work on logit *differences* -- DeepFool, Carlini & Wagner, the DLR loss of ARTAutoPGD,
   Square's margin -- see exactly the logit differences of the model, as their papers assume, even
   for a softmax model (Keras 3 keeps the logits behind a softmax layer; see `modelinfo`);
 * single-unit (sigmoid) binary models appear to ART as ordinary 2-class models.
@@ -244,7 +244,7 @@ def art_estimator(
     that need them). With the default cross-entropy its loss object is
     ``keras.losses.CategoricalCrossentropy(from_logits=True)`` (``from_logits=False`` on
     probabilities), the model's own cross-entropy (see the module docstring);
-    ``loss="difference_logits_ratio"`` gives AutoPGD's DLR loss instead.
+    ``loss="difference_logits_ratio"`` gives ARTAutoPGD's DLR loss instead.
     """
     import keras
 

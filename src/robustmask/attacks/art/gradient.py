@@ -4,7 +4,7 @@ All are eps-bounded: ``attack(model, x, y, eps=...)`` sets ART's ``eps`` and der
 from eps (each class says how; ``abs_stepsize`` overrides with a step in input units). They take the
 native attacks' names and step-size rules: ``steps`` (ART's ``max_iter``), ``restarts`` and
 ``random_start`` (ART's ``num_random_init``), ``rel_stepsize``; see `robustmask.attacks.art.parameters`.
-MI-FGSM and AutoPGD, which adapt their steps, are in `robustmask.attacks.art.adaptive` (and importable
+MI-FGSM and ARTAutoPGD, which adapt their steps, are in `robustmask.attacks.art.adaptive` (and importable
 from here as before).
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 
 from robustmask._deprecation import renamed_parameters
 from robustmask.attacks.art.adapter import ARTAttack
-from robustmask.attacks.art.adaptive import MIFGSM, AutoPGD
+from robustmask.attacks.art.adaptive import MIFGSM, ARTAutoPGD
 from robustmask.attacks.art.parameters import RANDOM_INITS, STEPS, check_steps, num_random_init
 
-__all__ = ["ARTFGSM", "ARTBIM", "ARTPGD", "MIFGSM", "AutoPGD"]
+__all__ = ["ARTFGSM", "ARTBIM", "ARTPGD", "MIFGSM", "ARTAutoPGD"]
 
 
 class ARTFGSM(ARTAttack):

@@ -6,14 +6,14 @@ parameters; the ``eps_step / eps`` ratio it defaults to; and the parameters robu
 
 One vocabulary
 --------------
-The named adapters (`ARTPGD`, `AutoPGD`, `ARTSquareAttack`...) take the names of robustmask's native
+The named adapters (`ARTPGD`, `ARTAutoPGD`, `ARTSquareAttack`...) take the names of robustmask's native
 attacks, which mean the same there; the generic ``ARTAttack(cls, **params)`` passes ART's own names
 through unchanged. robustmask's name -> ART's:
 
 * ``eps`` -> ``eps`` (given at call time); ``rel_stepsize`` -> ``eps_step / eps``; ``abs_stepsize``
   -> ``eps_step`` (in input units).
 * ``steps`` -> ``max_iter``: iterations on each image (per run).
-* ``restarts`` -> ``num_random_init`` (FGSM, PGD), ``nb_random_init`` (AutoPGD), ``nb_restarts``
+* ``restarts`` -> ``num_random_init`` (FGSM, PGD), ``nb_random_init`` (ARTAutoPGD), ``nb_restarts``
   (Square): runs, a successful one kept. ART's three loops each run ``max(1, n)`` times and native
   `robustmask.attacks.PGD` runs ``restarts`` times, so ``restarts=3`` is three runs everywhere.
 * ``random_start`` -> ``num_random_init > 0`` (FGSM, PGD): ART's ``num_random_init=0`` (one run from
