@@ -190,6 +190,26 @@ def test_matches_autoattacks_loop_image_for_image(mlp, loss_type, restarts, eps)
     np.testing.assert_array_equal(got[standing], expected[standing])
 
 
+def test_restarts_go_on_while_a_single_image_stands(mlp):
+    model, weights, x, y = mlp
+    attack = AutoPGD("ce", steps=10, restarts=3, seed=5)
+    evaluate = _native_evaluate(attack, model)
+
+    def oracle(x_, y_):
+        loss, grad, _ = evaluate(tf.constant(x_), tf.one_hot(y_, CLASSES))
+        return _forward(x_, weights)[0], loss.numpy(), grad.numpy()
+
+    for i in range(len(x)):  # the first image that survives all three restarts alone
+        expected, standing = _reference(
+            x[i : i + 1], y[i : i + 1], 0.02, 10, 3, oracle, np.random.default_rng(5)
+        )
+        if standing[0]:
+            break
+    else:
+        pytest.fail("no image survives: make the case harder")
+    np.testing.assert_array_equal(attack(model, x[i : i + 1], y[i : i + 1], eps=0.02), expected)
+
+
 def test_checkpoints_are_autoattacks():
     for steps in (1, 10, 30, 100, 250):
         k, n_min, decr = max(int(0.22 * steps), 1), max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
@@ -368,20 +388,66 @@ def test_a_one_unit_sigmoid_model_takes_ce_and_refuses_dlr():
     )
     x = np.random.default_rng(1).random((16, 4, 4, 1), dtype=np.float32)
     y = (model.predict(x, verbose=0)[:, 0] > 0.5).astype(int)
-    x_adv = AutoPGD(steps=20, seed=0)(model, x, y, eps=1.0)
+    x_adv = AutoPGD(steps=20, restarts=2, seed=0)(model, x, y, eps=1.0)  # all fall in the first run
     assert ((model.predict(x_adv, verbose=0)[:, 0] > 0.5).astype(int) != y).all()
     with pytest.raises(AttackError, match="at least 3 classes"):
         AutoPGD("dlr", steps=2)(model, x, y, eps=0.1)
 
 
+def test_defaults_are_autoattacks():
+    attack = AutoPGD()
+    assert (attack.loss_type, attack.steps, attack.restarts, attack.seed) == ("ce", 100, 1, None)
+
+
+def test_an_unseeded_attack_draws_from_numpys_generator(small_cnn):
+    model, x, y = small_cnn
+    runs = []
+    for _ in range(2):
+        np.random.seed(3)
+        runs.append(AutoPGD(steps=3)(model, x, y, eps=0.05))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], AutoPGD(steps=3)(model, x, y, eps=0.05))
+
+
+def test_a_hidden_gradient_leaves_the_random_start_where_it_is(small_cnn):
+    # Zeros, not None, where the input does not reach the loss: no crash, and no move (a zero
+    # gradient has sign 0, even a -0.0 one), so the images stay exactly at their random start.
+    model, x, y = small_cnn
+    hidden = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Lambda(tf.stop_gradient), model])
+    out = AutoPGD(steps=5, seed=0)(hidden, x, y, eps=0.05)
+    t = 2 * np.random.default_rng(0).random(x.shape, dtype=np.float32) - 1  # AutoAttack's start, seed 0
+    start = np.clip(x + 0.05 * t / np.abs(t.reshape(len(t), -1)).max(1).reshape(-1, 1, 1, 1), 0, 1)
+    np.testing.assert_allclose(out, start, atol=1e-6)
+
+
+def test_a_model_of_any_image_size(small_cnn):
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(CLASSES),
+        ]
+    )
+    attack = AutoPGD(steps=3, seed=0)
+    for shape in ((8, 8, 3), (12, 8, 3), (12, 10, 3)):
+        x = np.random.default_rng(0).random((4, *shape), dtype=np.float32)
+        assert attack(model, x, model.predict(x, verbose=0).argmax(1), eps=0.1).shape == x.shape
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"norm": 2}, "ARTAutoPGD"),
-        ({"loss_type": "hinge"}, "loss_type must be"),
-        ({"loss_type": "dlr", "targeted": True}, "untargeted"),
-        ({"steps": 0}, "steps"),
-        ({"restarts": 0}, "restarts"),
+        ({"norm": 2}, r"use robustmask\.attacks\.ARTAutoPGD\(norm=2\) \(registry name 'art-autopgd'\)$"),
+        ({"loss_type": "hinge"}, r"^AutoPGD: loss_type must be 'ce' or 'dlr', got 'hinge'$"),
+        (
+            {"loss_type": "dlr", "targeted": True},
+            r"^AutoPGD\(loss_type='dlr'\) is untargeted \(AutoAttack's targeted DLR needs the true labels as "
+            r"well as the targets\); use loss_type='ce' for a targeted attack$",
+        ),
+        ({"steps": 0}, r"^steps "),
+        ({"restarts": 0}, r"^restarts "),
         ({"seed": -1}, "seed"),
     ],
 )

@@ -269,25 +269,21 @@ def test_a_memory_row_too_small_to_resolve_fails_unmeasured(monkeypatch):
     assert r["met"] == "failed" and "not measured" in r["text"] and r["rss"] == ""
 
 
-def test_bench_apgd_times_native_against_art_and_its_limit_and_judges_both():
+def run_attack_benchmark(script: str) -> str:
+    """A native-against-ART benchmark at smoke size (3 steps, 4 faces, one race round): its stdout."""
     done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_apgd.py"),
-            "--steps",
-            "3",
-            "--batch",
-            "4",
-            "--repeats",
-            "1",
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--steps", "3", "--batch", "4", "--repeats", "1"],
         capture_output=True,
         text=True,
         timeout=600,
         cwd=ROOT / "benchmarks",
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    out = done.stdout
+    return done.stdout
+
+
+def test_bench_apgd_times_native_against_art_and_its_limit_and_judges_both():
+    out = run_attack_benchmark("bench_apgd.py")
     for name in ("AutoPGD, CE", "AutoPGD, DLR", "ARTAutoPGD, CE", "ARTAutoPGD, DLR"):
         assert re.search(rf"\| {name} \| [\d.]+ \| [\d.]+% \|", out), out
     per_image = [
@@ -303,24 +299,7 @@ def test_bench_apgd_times_native_against_art_and_its_limit_and_judges_both():
 
 
 def test_bench_square_times_native_against_art_and_its_limit_and_judges_both():
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_square.py"),
-            "--steps",
-            "3",
-            "--batch",
-            "4",
-            "--repeats",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT / "benchmarks",
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    out = done.stdout
+    out = run_attack_benchmark("bench_square.py")
     native = re.search(r"\| native SquareAttack \| [\d.]+ \| [\d.]+% \| (\d+) \|", out)
     art = re.search(r"\| ARTSquareAttack \| [\d.]+ \| [\d.]+% \| (\d+) \|", out)
     assert native and art, out
