@@ -96,7 +96,7 @@ def test_the_benchmark_runs_the_full_suite_and_writes_table_and_targets(bench, t
     assert bench.main(["--defenses", "pgd-at", "--out", str(tmp_path / "run")]) == 0
     individual, suite = (s.attacks for s in calls["sets"])
     assert list(suite) == ["APGD-CE", "APGD-DLR", "Square"]  # AutoAttack's, at full strength
-    assert suite["APGD-CE"].art_params["max_iter"] == 100 and suite["Square"].steps == 5000
+    assert suite["APGD-CE"].steps == 100 and suite["Square"].steps == 5000
     assert list(individual) == ["FGSM", "PGD", "Square"] and calls["trained"] == ["pgd-at"]
     written = doc.read_text()
     assert "| pgd-at | 275.9 | 8/255 | 87.2 | 73.3 | 57.1 | 46.8 | 46.8 |" in written
