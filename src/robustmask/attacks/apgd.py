@@ -18,7 +18,6 @@ image's result: every quantity is per image).
 from __future__ import annotations
 
 import functools
-import math
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -29,6 +28,7 @@ from robustmask._weakrefs import PerModelCache
 from robustmask.attacks.apgd_run import Run
 from robustmask.attacks.base import Attack
 from robustmask.attacks.bim import check_steps
+from robustmask.attacks.losses import margin_loss
 from robustmask.errors import AttackError
 from robustmask.modelinfo import ModelInfo, log_probabilities
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["AutoPGD"]
 
 LOSS_TYPES = ("ce", "dlr")
+_MARGIN = margin_loss()  # max_{j != y} log p_j - log p_y: DLR's numerator, -(z_y - max_{j != y} z_j)
 
 
 class AutoPGD(Attack):
@@ -206,10 +207,7 @@ def _dlr(y: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:
     """Croce & Hein's eq. 5 on log-probabilities, which equal the logits up to one constant per
     image: DLR only reads differences of them, so it is the DLR of the model's logits."""
     ranked = tf.sort(log_probs, axis=-1, direction="DESCENDING")
-    is_true = y > 0.5
-    true = tf.reduce_sum(tf.where(is_true, log_probs, tf.zeros_like(log_probs)), axis=-1)
-    other = tf.reduce_max(tf.where(is_true, tf.fill(tf.shape(log_probs), -math.inf), log_probs), axis=-1)
-    return -(true - other) / (ranked[:, 0] - ranked[:, 2] + 1e-12)
+    return _MARGIN(y, log_probs) / (ranked[:, 0] - ranked[:, 2] + 1e-12)
 
 
 def _evaluate(
