@@ -58,6 +58,26 @@ def test_every_trainer_logs_robust_validation_accuracy(name, tiny_model, tiny_da
     assert trainer.validation.history == robust
 
 
+@pytest.mark.parametrize("name", sorted(TRAINERS))
+def test_a_users_callbacks_see_and_can_stop_on_robust_accuracy(
+    name, monkeypatch, tiny_model, tiny_data, validation
+):
+    """As Keras' own val_ metrics: a user's callback reads val_robust_accuracy at every epoch's end, and
+    Keras' EarlyStopping on it stops the run (best at epoch 2, then one epoch of patience)."""
+    scripted(monkeypatch, [0.30, 0.60, 0.50, 0.40, 0.90])
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append(logs.get("val_robust_accuracy"))
+    )
+    stop = keras.callbacks.EarlyStopping(monitor="val_robust_accuracy", mode="max", patience=1)
+    trainer = TRAINERS[name](epochs=5, batch_size=40, keep_best="last")
+    _, history = trainer.fit(
+        tiny_model, tiny_data, validation_data=validation, callbacks=[record, stop], verbose=0
+    )
+    assert seen == [0.30, 0.60, 0.50]
+    assert history.history["val_robust_accuracy"] == seen and stop.stopped_epoch == 2
+
+
 def test_the_logged_value_is_an_independent_count_and_the_best_epoch_is_kept(
     tiny_model, tiny_data, validation
 ):

@@ -206,7 +206,9 @@ class AdversarialTrainer(TrainingModelBuilder, Defense):
         ramp_steps = plan_ramp(self.eps_ramp, clean.steps, epochs)
         info = inspect_model(model, self.attack.from_logits, clean.sample)
         self.validation = self._validation(clean, validation_data)
-        callbacks = list(callbacks or []) + ([self.validation] if self.validation is not None else [])
+        # Robust validation first, as Keras' own val_ metrics are in the logs before any callback: a user's
+        # EarlyStopping, ModelCheckpoint or CSVLogger can then monitor val_robust_accuracy.
+        callbacks = ([self.validation] if self.validation is not None else []) + list(callbacks or [])
         defended, trainer = self._compiled(model, info, ramp_steps, clean, epochs)
         initial_epoch = 0
         if checkpoint_dir is not None:

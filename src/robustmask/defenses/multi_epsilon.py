@@ -155,7 +155,7 @@ class MultiEpsilonAdversarialTrainer(AdversarialTrainer):
         self.validation = self._validation(clean, validation_data)
         if self.validation is not None:  # the head trains the defended copy's own layers
             self.validation.guarded = defended
-            callbacks = [*(callbacks or []), self.validation]
+            callbacks = [self.validation, *(callbacks or [])]  # first: other callbacks see its metric
         history = fit_on_features(
             self,
             model,
