@@ -7,7 +7,7 @@ section (``--base scratch --alpha 0.35`` trains the small width from nothing ins
 
     python benchmarks/robust_mobilenetv2.py --ship      # train, judge, write the doc, ship the zoo model
     python benchmarks/robust_mobilenetv2.py --n-per-class 40 --test-per-class 10 --epochs 1 \\
-        --clean-epochs 1 --apgd-iter 5 --square-queries 20 --no-write --out runs/mnv2-smoke   # a smoke run
+        --clean-epochs 1 --apgd-iter 5 --square-queries 20 --shards 1 --no-write --out runs/mnv2-smoke  # a smoke run
 
 The worst case per eps is counted per image over every attack run at that eps (one number): at the
 headline budgets (0.009, the paper's largest, and 8/255) AutoAttack's cascade (APGD-CE, APGD-DLR,
@@ -39,6 +39,7 @@ import pandas as pd  # noqa: E402
 from robustmask import paper  # noqa: E402
 from robustmask.attacks import FGSM, PGD  # noqa: E402
 from robustmask.datasets import synthetic_face_masks  # noqa: E402
+from robustmask.defenses import run_history  # noqa: E402
 from robustmask.evaluation import robustness_table, standard_suite  # noqa: E402
 from robustmask.evaluation.results import markdown_table  # noqa: E402
 from robustmask.evaluation.shards import RobustnessSpec, evaluate_shard, merge_shards, shard_file  # noqa: E402
@@ -206,13 +207,15 @@ def train_robust(
     if path.is_file() and "robust" in recorded:
         print(f"robust model: reusing {path}")
         return keras.models.load_model(path), recorded["robust"], recorded.get("history", {})
-    started = time.perf_counter()
-    robust, history = trainer(args).fit(
+    robust, _ = trainer(args).fit(
         twin, data["train"], validation_data=data["validation"], checkpoint_dir=out / "checkpoints", verbose=2
     )
-    seconds = round(time.perf_counter() - started, 1)
     robust.save(path)
-    logs = {k: [round(float(v), 4) for v in values] for k, values in history.history.items()}
+    # Every epoch, those of earlier (killed or stopped) starts included: fit's History has this start's only.
+    record = run_history(out / "checkpoints")
+    seconds = round(sum(record.pop("seconds")), 1)
+    record.pop("epoch")
+    logs = {k: [round(float(v), 4) for v in values] for k, values in record.items()}
     times.write_text(json.dumps({**recorded, "robust": seconds, "history": logs}))
     return robust, seconds, logs
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 
 import keras
 import numpy as np
 import pytest
 
-from robustmask.defenses import FastAdversarialTrainer, PGDAdversarialTrainer
+from robustmask.defenses import FastAdversarialTrainer, PGDAdversarialTrainer, run_history
 from robustmask.defenses.validation import RobustValidation
+from robustmask.errors import RobustmaskError
 
 
 class Interrupted(Exception):
@@ -89,3 +91,33 @@ def test_the_best_epoch_survives_an_interruption(monkeypatch, tmp_path, tiny_mod
     assert_same(defended.get_weights(), after_epoch[1])
     saved = sorted(p.name for p in tmp_path.iterdir())
     assert saved == ["callback-0-epoch-0002.npz", "epoch-0004.weights.h5", "state.json"]
+
+
+def test_the_run_history_holds_every_epoch_of_every_start(monkeypatch, tmp_path, tiny_model, tiny_data):
+    """Killed after 2 of 3 epochs and started again: fit's History has the third epoch only (as Keras'
+    after BackupAndRestore); run_history has all three, each as the start that trained it logged it."""
+    x, y = tiny_data
+    settings = {"eps": 0.1, "steps": 1, "epochs": 3, "batch_size": 40, "eps_ramp": 0, "seed": 0}
+    scripted(monkeypatch, [0.50, 0.90, 0.60])
+    logged = []
+
+    def log(epoch, logs):
+        logged.append(dict(logs))
+        time.sleep(0.3)  # inside the epoch: its seconds must count it
+
+    keep = keras.callbacks.LambdaCallback(on_epoch_end=log)
+    fit = {"validation_data": (x[:24], y[:24]), "checkpoint_dir": tmp_path, "verbose": 0}
+    first = PGDAdversarialTrainer(**settings)
+    started = time.perf_counter()
+    with pytest.raises(Interrupted):
+        first.fit(tiny_model, (x, y), callbacks=[keep, *snapshots(first, [], stop_before=2)], **fit)
+    _, history = PGDAdversarialTrainer(**settings).fit(tiny_model, (x, y), callbacks=[keep], **fit)
+    wall = time.perf_counter() - started
+    record = run_history(tmp_path)
+    assert history.history["val_robust_accuracy"] == [0.60]
+    assert record["epoch"] == [1, 2, 3] and record["val_robust_accuracy"] == [0.50, 0.90, 0.60]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert record[key] == pytest.approx([entry[key] for entry in logged]), key
+    assert all(seconds >= 0.3 for seconds in record["seconds"]) and sum(record["seconds"]) < wall
+    with pytest.raises(RobustmaskError, match="holds no checkpointed run"):
+        run_history(tmp_path / "nothing")

@@ -3,6 +3,7 @@ input transforms, an adversarial-input detector and defensive distillation (the 
 
 from robustmask.defenses.adversarial_training import AdversarialTrainer
 from robustmask.defenses.base import Defense
+from robustmask.defenses.checkpoints import run_history
 from robustmask.defenses.detector import AdversarialDetector, DetectionRates, DetectorAwarePGD
 from robustmask.defenses.distillation import DefensiveDistillation
 from robustmask.defenses.fast_training import FastAdversarialTrainer
@@ -45,4 +46,5 @@ __all__ = [
     "get",
     "eot_model",
     "register",
+    "run_history",
 ]

@@ -8,12 +8,15 @@ random start depend only on (seed, epoch, update), it ends with the weights an u
 would have had. Callbacks that keep a record across epochs (robust validation and its best epoch,
 the fast-AT guard) are checkpointed with the weights, and a run that one of them stopped (a collapse
 rolled back) is not trained further when started again: it ends with the weights it ended with.
+Every epoch's logs and wall-clock seconds are checkpointed too (`run_history`): a resumed run's
+`History`, as Keras', holds only the epochs that call trained.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -68,6 +71,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.stateful, self.stopped = list(stateful), False
         self.writer = True  # False on a cluster's non-chief workers: they restore, the chief writes
         self._written: dict[int, tuple[list[int], str]] = {}  # callback -> (ids of its arrays, file)
+        self.epochs: list[dict[str, Any]] = []  # every checkpointed epoch's seconds and logs
+        self._started = time.perf_counter()
 
     def restore(self, model: keras.Model, sample: np.ndarray | tf.Tensor) -> int:
         """Load the last checkpoint into `model` (built on `sample`); return the epoch to start at."""
@@ -98,13 +103,24 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 self._written[index] = ([id(a) for a in arrays], saved["arrays"])  # not written again
             callback.set_state(saved["record"], arrays)
         self.stopped = bool(state.get("stopped", False))
+        self.epochs = list(state.get("epochs", []))  # absent from checkpoints written before 0.1.0
         return int(state["epoch"])
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not self.writer:
             return
         name = f"epoch-{epoch + 1:04d}.weights.h5"
         write_atomically(self.folder / name, self.model.save_weights, suffix=".weights.h5")
+        seconds = round(time.perf_counter() - self._started, 3)
+        record = {
+            "epoch": epoch + 1,
+            "seconds": seconds,
+            "logs": {k: float(v) for k, v in (logs or {}).items()},
+        }
+        self.epochs = [*self.epochs, record]
         state = {
             "epoch": epoch + 1,
             "weights": name,
@@ -113,6 +129,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             "logs": {k: float(v) for k, v in (logs or {}).items()},
             "callbacks": [self._save_callback(i, epoch) for i in range(len(self.stateful))],
             "stopped": bool(self.model.stop_training),
+            "epochs": self.epochs,
         }
         write_text_atomically(self.folder / STATE_FILE, json.dumps(state, indent=2))
         keep = {name, *(saved["arrays"] for saved in state["callbacks"] if saved["arrays"])}
@@ -133,6 +150,31 @@ class EpochCheckpoint(keras.callbacks.Callback):
         write_atomically(self.folder / name, lambda tmp: _save_arrays(tmp, arrays), suffix=".npz")
         self._written[index] = (ids, name)
         return {"record": record, "arrays": name}
+
+
+def run_history(folder: str | os.PathLike) -> dict[str, list[float]]:
+    """Every checkpointed epoch of the run in `folder`, those of earlier (killed) starts included.
+
+    Returns each metric of the logs as a list with one value per epoch (Keras' ``History.history``
+    form), ``epoch`` (1, 2, ...) and ``seconds``: each epoch's wall-clock time, its validation
+    included; their sum is what the run cost, however many times it was started. (A run resumed from
+    a checkpoint written before robustmask kept this record has its later epochs only: see ``epoch``.)
+
+    Example::
+
+        defended, history = trainer.fit(model, data, checkpoint_dir="runs/ckpt")  # killed, then again
+        record = run_history("runs/ckpt")
+        sum(record["seconds"]), record["val_robust_accuracy"]
+    """
+    state_path = Path(folder) / STATE_FILE
+    if not state_path.is_file():
+        raise RobustmaskError(f"{folder} holds no checkpointed run ({STATE_FILE} is missing)")
+    epochs = json.loads(state_path.read_text(encoding="utf-8")).get("epochs", [])
+    record: dict[str, list[float]] = {key: [epoch[key] for epoch in epochs] for key in ("epoch", "seconds")}
+    for epoch in epochs:
+        for key, value in epoch["logs"].items():
+            record.setdefault(key, []).append(value)
+    return record
 
 
 def fingerprint(trainer: Any, model: keras.Model, epochs: int) -> dict[str, Any]:
