@@ -41,14 +41,11 @@ from robustmask.attacks import FGSM, PGD  # noqa: E402
 from robustmask.datasets import synthetic_face_masks  # noqa: E402
 from robustmask.defenses import run_history  # noqa: E402
 from robustmask.evaluation import robustness_table, standard_suite  # noqa: E402
-from robustmask.evaluation.results import markdown_table  # noqa: E402
 from robustmask.evaluation.shards import RobustnessSpec, evaluate_shard, merge_shards, shard_file  # noqa: E402
 from robustmask.zoo import facemask_mobilenetv2  # noqa: E402
-from robustmask.zoo.robust import SHIPPED_MODELS, WEIGHTS_DIR  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "defences.md"
-BEGIN, END = "<!-- mobilenetv2 table: begin -->", "<!-- mobilenetv2 table: end -->"
+from _mobilenetv2_card import make_card, section_text, ship, write_section  # noqa: E402
+
 HEADLINE_EPS = (0.009, 8 / 255)
 PAPER_EPS = tuple(float(e) for e in paper.TABLE5["Epsilon"] if e > 0)
 CHUNK = 64  # faces attacked together; shards are whole chunks
@@ -102,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if any(result is None for result in results.values()):
         return 0  # shards still to run: said above
-    card = make_card(args, data, results, history, {"undefended": twin_s, "robust": robust_s}, robust)
+    seconds = {"undefended": twin_s, "robust": robust_s}
+    card = make_card(args, data, results, history, seconds, robust, retrain_command(args))
     # This command's own time; a resumed run reuses earlier stages, so the card's attack_seconds
     # (summed over every shard and run) is what the suite cost.
     card["total_seconds"] = round(time.perf_counter() - started, 1)
@@ -307,107 +305,6 @@ def sample_check(model: keras.Model, data: dict) -> dict:
 
 def correct(model: keras.Model, x: np.ndarray, y: np.ndarray) -> int:
     return int(np.sum(np.argmax(model.predict(x, verbose=0), axis=1) == y))
-
-
-def make_card(args, data, results, history, seconds, robust) -> dict:
-    rows = {name: result["rows"] for name, result in results.items()}
-    twin_clean = rows["undefended"][0]["Clean (%)"]
-    by_eps = {round(r["Epsilon"], 6): r for r in rows["robust"]}
-    robust_009, robust_8 = by_eps[round(0.009, 6)], by_eps[round(8 / 255, 6)]
-    targets = {  # plain bools: NumPy bools are not JSON
-        "clean within 5 points of the twin": bool(robust_009["Clean (%)"] >= twin_clean - 5),
-        "worst case >= 75% at 0.009": bool(robust_009["Worst case (%)"] >= 75),
-        "worst case >= 45% at 8/255": bool(robust_8["Worst case (%)"] >= 45),
-        "worst case within 3 points of APGD-CE": bool(
-            all(r["APGD-CE (%)"] - r["Worst case (%)"] <= 3 for r in (robust_009, robust_8))
-        ),
-    }
-    return {
-        "name": "robust_mobilenetv2",
-        "architecture": f"MobileNetV2 alpha {args.alpha} (Keras applications; "
-        + (
-            "ImageNet base fine-tuned, inputs mapped to [-1, 1] inside the model"
-            if args.base == "imagenet"
-            else "from scratch"
-        )
-        + f"; BatchNorm momentum 0.9), global average pooling, Dense(64, relu), Dropout(0.2), Dense(3, softmax); "
-        f"{args.image_size}x{args.image_size}x3 inputs in [0, 1]",
-        "alpha": args.alpha,
-        "classes": ["incorrect_mask", "with_mask", "without_mask"],
-        "parameters": int(robust.count_params()),
-        "data": {
-            "train": f"synthetic_face_masks(n_per_class={args.n_per_class}, image_size={args.image_size}, seed=0)",
-            "validation": f"synthetic_face_masks(n_per_class={args.val_per_class}, image_size={args.image_size}, seed=2)",
-            "test": f"synthetic_face_masks(n_per_class={args.test_per_class}, image_size={args.image_size}, seed=1)",
-        },
-        "recipe": {
-            "undefended twin": f"every layer, clean images, Adam "
-            f"{args.clean_learning_rate if args.base == 'imagenet' else 1e-3} cosine to 0, batch {args.batch_size}, "
-            f"{args.clean_epochs} epochs",
-            "defense": f"{args.trainer} from the twin: eps 8/255, PGD-{args.train_steps} "
-            f"(step 2.5 eps / {args.train_steps}, random start), "
-            f"true labels, {args.epochs} epochs, eps ramp {args.eps_ramp} epochs, Adam {args.learning_rate} "
-            f"cosine to 0, batch {args.batch_size}, every layer trained, BatchNorm in training mode",
-        },
-        "training_seconds_2_cpu_cores": seconds,
-        "history": history,
-        "results": rows,
-        "attack_seconds": {name: result["seconds"] for name, result in results.items()},
-        "evaluation": f"{len(data['test'][1])} test faces; at 0.009 and 8/255 the worst case is per image "
-        f"over APGD-CE and APGD-DLR ({args.apgd_iter} iterations), Square ({args.square_queries} queries), "
-        "PGD-20 with 3 restarts and FGSM (AutoAttack's cascade); at Table 5's other epsilons over "
-        "PGD-20 (one restart) and FGSM",
-        "targets": targets,
-        "sample_check": results["robust"]["sample"],
-        "not_tested_against": [
-            "real photographs (only robustmask's synthetic faces)",
-            "physical attacks: printed perturbations, patches, stickers, lighting",
-            "L2, L1 or other threat models; eps above 8/255",
-            "adaptive attacks beyond AutoAttack's standard suite",
-        ],
-        "retrain": retrain_command(args),
-    }
-
-
-def section_text(card: dict) -> str:
-    frames = []
-    for name, rows in card["results"].items():
-        frame = pd.DataFrame([{k: v for k, v in row.items() if k != "attacks"} for row in rows])
-        frame.insert(0, "Model", name)
-        frames.append(frame.sort_values("Epsilon", kind="stable"))
-    table = pd.concat(frames, ignore_index=True)
-    table.attrs["norm"] = "L-inf"
-    seconds = card["training_seconds_2_cpu_cores"]
-    attack = {name: sum(times.values()) for name, times in card["attack_seconds"].items()}
-    robust_times = card["attack_seconds"]["robust"]
-    slowest = max(robust_times, key=robust_times.get)  # the attack that dominates the cost
-    verdicts = "\n".join(f"- {k}: {'met' if ok else 'MISSED'}" for k, ok in card["targets"].items())
-    return (
-        f"{markdown_table(table, percent_digits=1)}\n{card['evaluation']}.\n\n"
-        f"Recipe: {card['recipe']['defense']}. Undefended twin: {card['recipe']['undefended twin']}. "
-        f"Training time on 2 CPU cores: twin {seconds['undefended']:.0f} s, defence {seconds['robust']:.0f} s; "
-        f"attacks (summed over shards and runs): undefended {attack['undefended']:.0f} s, robust "
-        f"{attack['robust']:.0f} s ({slowest} {robust_times[slowest]:.0f} s of it).\n\n"
-        f"Targets (issue 17):\n{verdicts}\n\n"
-        f"`{card['retrain']}`\n"
-    )
-
-
-def ship(robust: keras.Model, card: dict) -> None:
-    stem = SHIPPED_MODELS["robust_mobilenetv2"]
-    WEIGHTS_DIR.mkdir(exist_ok=True)
-    # Without the optimizer's state (Adam's moments would triple the file: 28 MB against 9 for alpha 1.0).
-    path = WEIGHTS_DIR / f"{stem}.keras"
-    robust.save(path)
-    keras.models.load_model(path, compile=False).save(path)
-    (WEIGHTS_DIR / f"{stem}.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    print(f"shipped {WEIGHTS_DIR / stem}.keras ({(WEIGHTS_DIR / f'{stem}.keras').stat().st_size} bytes)")
-
-
-def write_section(text: str) -> None:
-    from defences import write_between  # the one writer of docs/defences.md's marked tables
-
-    write_between(BEGIN, END, text)
 
 
 if __name__ == "__main__":

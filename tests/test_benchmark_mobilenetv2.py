@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,13 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "robust_mobilenetv
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_robust_mobilenetv2", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(SCRIPT.parent))  # its helper modules, as when the script is run
+    try:
+        spec = importlib.util.spec_from_file_location("bench_robust_mobilenetv2", SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
     return module
 
 
@@ -31,3 +36,89 @@ def test_a_changed_recipe_is_in_the_command_and_where_it_ran_is_not(bench):
     again = bench.parse(command.split()[2:])
     for name in ("epochs", "train_steps", "eps_ramp", "trainer"):
         assert getattr(again, name) == getattr(bench.parse(argv), name)
+
+
+def _results(robust_8, robust_009=(96.0, 96.0), clean=(93.0, 97.0)):
+    """evaluate()'s form for the twin and the robust model: (APGD-CE alone, worst case) per eps."""
+
+    def row(eps, clean, apgd, worst):
+        return {"Epsilon": eps, "Clean (%)": clean, "FGSM (%)": 99.0, "PGD-20 (%)": 99.0,
+                "APGD-CE (%)": apgd, "Worst case (%)": worst, "attacks": ["iterative"]}  # fmt: skip
+
+    return {
+        "undefended": {
+            "rows": [row(0.009, clean[0], 0.0, 0.0), row(8 / 255, clean[0], 0.0, 0.0)],
+            "seconds": {"APGD-CE": 1.0},
+            "sample": {},
+        },
+        "robust": {
+            "rows": [row(0.009, clean[1], *robust_009), row(8 / 255, clean[1], *robust_8)],
+            "seconds": {"APGD-CE": 2.0, "Square": 5.0},
+            "sample": {"images": 60},
+        },
+    }
+
+
+def _card(bench, results):
+    import keras
+    import numpy as np
+
+    card_module = sys.modules["_mobilenetv2_card"]
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)  # a trained model carries its optimizer's state
+    data = {"test": (np.zeros((300, 4)), np.zeros(300, int))}
+    history = {"loss": [1.0, 0.5]}
+    seconds = {"undefended": 10.0, "robust": 20.0}
+    card = card_module.make_card(bench.parse([]), data, results, history, seconds, model, "python x --ship")
+    return card_module, model, card
+
+
+@pytest.mark.parametrize(
+    "robust_8, robust_009, clean, missed",
+    [
+        ((75.0, 73.7), (96.0, 96.0), (93.0, 97.0), []),
+        ((75.0, 72.0), (96.0, 96.0), (93.0, 88.0), []),  # 3.0 points under APGD-CE, 5.0 under the twin
+        ((45.0, 45.0), (75.0, 75.0), (93.0, 97.0), []),  # exactly at both thresholds
+        ((71.0, 67.7), (96.0, 96.0), (93.0, 97.0), ["worst case within 3 points of APGD-CE"]),  # run 13
+        ((75.0, 73.7), (96.0, 92.9), (93.0, 97.0), ["worst case within 3 points of APGD-CE"]),
+        ((45.5, 44.9), (96.0, 96.0), (93.0, 97.0), ["worst case >= 45% at 8/255"]),
+        ((75.0, 73.7), (76.0, 74.9), (93.0, 97.0), ["worst case >= 75% at 0.009"]),
+        ((75.0, 73.7), (96.0, 96.0), (93.0, 87.9), ["clean within 5 points of the twin"]),
+    ],
+)
+def test_the_card_judges_each_target_at_its_threshold(bench, robust_8, robust_009, clean, missed):
+    _, _, card = _card(bench, _results(robust_8, robust_009, clean))
+    assert len(card["targets"]) == 4
+    assert sorted(name for name, met in card["targets"].items() if not met) == missed
+
+
+def test_ship_writes_a_loadable_model_and_its_card_and_the_section_only_between_markers(
+    bench, tmp_path, monkeypatch
+):
+    import json
+
+    import keras
+    import numpy as np
+
+    card_module, model, card = _card(bench, _results((75.0, 73.7)))
+    monkeypatch.setattr(card_module, "WEIGHTS_DIR", tmp_path / "weights")
+    card_module.ship(model, card)
+    stem = card_module.SHIPPED_MODELS["robust_mobilenetv2"]
+    assert json.loads((tmp_path / "weights" / f"{stem}.json").read_text()) == card
+    loaded = keras.models.load_model(tmp_path / "weights" / f"{stem}.keras")
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert getattr(model, "optimizer", None) is not None
+    assert getattr(loaded, "optimizer", None) is None  # shipped without the optimizer's state
+
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    import defences  # the one writer of docs/defences.md's marked tables
+
+    doc = tmp_path / "defences.md"
+    doc.write_text(f"before\n{card_module.BEGIN}\nold\n{card_module.END}\nafter\n")
+    monkeypatch.setattr(defences, "DOC", doc)
+    text = card_module.section_text(card)
+    card_module.write_section(text)
+    assert doc.read_text() == f"before\n{card_module.BEGIN}\n{text}{card_module.END}\nafter\n"
+    assert "- worst case within 3 points of APGD-CE: met" in text and "`python x --ship`" in text
