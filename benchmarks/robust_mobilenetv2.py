@@ -58,18 +58,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--base", choices=("imagenet", "scratch"), default="imagenet")
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--image-size", type=int, default=96)
-    parser.add_argument("--n-per-class", type=int, default=700, help="training faces per class")
+    parser.add_argument("--n-per-class", type=int, default=1000, help="training faces per class")
     parser.add_argument("--test-per-class", type=int, default=100, help="test faces per class (unseen)")
     parser.add_argument("--val-per-class", type=int, default=40, help="robust-validation faces per class")
     parser.add_argument("--clean-epochs", type=int, default=5)
     parser.add_argument("--clean-learning-rate", type=float, default=1e-4)
-    parser.add_argument("--epochs", type=int, default=15, help="adversarial-training epochs")
-    parser.add_argument("--eps-ramp", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=21, help="adversarial-training epochs")
+    parser.add_argument("--eps-ramp", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--trainer", choices=("pgd-at", "trades"), default="pgd-at")
     parser.add_argument(
-        "--train-steps", type=int, default=7, help="PGD steps of the inner attack in training"
+        "--train-steps", type=int, default=10, help="PGD steps of the inner attack in training"
     )
     parser.add_argument("--apgd-iter", type=int, default=100)
     parser.add_argument("--square-queries", type=int, default=5000)
