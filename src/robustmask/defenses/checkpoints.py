@@ -115,18 +115,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
         name = f"epoch-{epoch + 1:04d}.weights.h5"
         write_atomically(self.folder / name, self.model.save_weights, suffix=".weights.h5")
         seconds = round(time.perf_counter() - self._started, 3)
-        record = {
-            "epoch": epoch + 1,
-            "seconds": seconds,
-            "logs": {k: float(v) for k, v in (logs or {}).items()},
-        }
-        self.epochs = [*self.epochs, record]
+        values = {k: float(v) for k, v in (logs or {}).items()}
+        self.epochs = [*self.epochs, {"epoch": epoch + 1, "seconds": seconds, "logs": values}]
         state = {
             "epoch": epoch + 1,
             "weights": name,
             "fingerprint": self.fingerprint,
             "random_states": [v.numpy().tolist() for v in _random_states(self.model)],
-            "logs": {k: float(v) for k, v in (logs or {}).items()},
+            "logs": values,
             "callbacks": [self._save_callback(i, epoch) for i in range(len(self.stateful))],
             "stopped": bool(self.model.stop_training),
             "epochs": self.epochs,
