@@ -7,14 +7,26 @@ the doc, the zoo card and `robustmask reproduce`'s "Table 5, as it should read" 
 from __future__ import annotations
 
 import json
+import math
+import warnings
 
 import keras
 import pandas as pd
 
+from robustmask.defenses._run_plan import plan_ramp
 from robustmask.evaluation.results import markdown_table
 from robustmask.zoo.robust import SHIPPED_MODELS, WEIGHTS_DIR
 
 BEGIN, END = "<!-- mobilenetv2 table: begin -->", "<!-- mobilenetv2 table: end -->"
+
+
+def ramp_epochs(args, n_train: int) -> str:
+    """The eps ramp the trainer ran (``plan_ramp`` cuts one longer than half the run), in words."""
+    steps = math.ceil(n_train / args.batch_size)
+    with warnings.catch_warnings():  # the trainer already warned when it cut the ramp
+        warnings.simplefilter("ignore")
+        epochs = plan_ramp(args.eps_ramp, steps, args.epochs) / steps
+    return f"{epochs:g} epoch{'' if epochs == 1 else 's'}"
 
 
 def make_card(args, data, results, history, seconds, robust, retrain: str) -> dict:
@@ -55,7 +67,7 @@ def make_card(args, data, results, history, seconds, robust, retrain: str) -> di
             f"{args.clean_epochs} epochs",
             "defense": f"{args.trainer} from the twin: eps 8/255, PGD-{args.train_steps} "
             f"(step 2.5 eps / {args.train_steps}, random start), "
-            f"true labels, {args.epochs} epochs, eps ramp {args.eps_ramp} epochs, Adam {args.learning_rate} "
+            f"true labels, {args.epochs} epochs, eps ramp {ramp_epochs(args, len(data['train'][1]))}, Adam {args.learning_rate} "
             f"cosine to 0, batch {args.batch_size}, every layer trained, BatchNorm in training mode",
         },
         "training_seconds_2_cpu_cores": seconds,

@@ -67,7 +67,10 @@ def _card(bench, results):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
     model.optimizer.build(model.trainable_variables)  # a trained model carries its optimizer's state
-    data = {"test": (np.zeros((300, 4)), np.zeros(300, int))}
+    data = {
+        "train": (np.zeros((3000, 4)), np.zeros(3000, int)),
+        "test": (np.zeros((300, 4)), np.zeros(300, int)),
+    }
     history = {"loss": [1.0, 0.5]}
     seconds = {"undefended": 10.0, "robust": 20.0}
     card = card_module.make_card(bench.parse([]), data, results, history, seconds, model, "python x --ship")
@@ -122,3 +125,22 @@ def test_ship_writes_a_loadable_model_and_its_card_and_the_section_only_between_
     card_module.write_section(text)
     assert doc.read_text() == f"before\n{card_module.BEGIN}\n{text}{card_module.END}\nafter\n"
     assert "- worst case within 3 points of APGD-CE: met" in text and "`python x --ship`" in text
+
+
+@pytest.mark.parametrize(
+    "argv, n_train, ramp",
+    [
+        ([], 3000, "4 epochs"),  # the shipped recipe: 21 epochs, a ramp of 4
+        (["--epochs", "2"], 30, "1 epoch"),  # the smoke run: the trainer cuts a 4-epoch ramp to half the run
+        (["--epochs", "3", "--batch-size", "10"], 30, "1.33333 epochs"),  # 3 updates a epoch: 4 of 9 updates
+        (["--eps-ramp", "0"], 3000, "0 epochs"),
+    ],
+)
+def test_the_card_states_the_ramp_the_trainer_ran(bench, argv, n_train, ramp):
+    card_module = sys.modules["_mobilenetv2_card"]
+    assert card_module.ramp_epochs(bench.parse(argv), n_train) == ramp
+
+
+def test_the_cards_recipe_names_that_ramp(bench):
+    _, _, card = _card(bench, _results((75.0, 73.7), (96.0, 96.0), (93.0, 97.0)))
+    assert "21 epochs, eps ramp 4 epochs, Adam" in card["recipe"]["defense"]

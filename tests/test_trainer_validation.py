@@ -106,10 +106,18 @@ def test_keep_best_last_returns_the_last_epoch_measured_exactly(tiny_model, tiny
     assert not trainer.validation.restored
 
 
-def test_keep_best_restores_the_best_epoch_by_robust_accuracy(monkeypatch, tiny_model, tiny_data, validation):
+@pytest.mark.parametrize(
+    ("script", "best"),
+    [([0.30, 0.60, 0.40], 1), ([0.30, 0.60, 0.60, 0.40], 2)],
+    ids=["one-best", "tied-later-kept"],
+)
+def test_keep_best_restores_the_best_epoch_by_robust_accuracy(
+    monkeypatch, tiny_model, tiny_data, validation, script, best
+):
+    # Among equal epochs the later one is kept: it trained longer at the same robust accuracy.
     x, y = tiny_data
-    scripted(monkeypatch, [0.30, 0.60, 0.40])
-    trainer = PGDAdversarialTrainer(eps=EPS, steps=1, epochs=3, batch_size=40, eps_ramp=0)
+    scripted(monkeypatch, script)
+    trainer = PGDAdversarialTrainer(eps=EPS, steps=1, epochs=len(script), batch_size=40, eps_ramp=0)
     weights = []
     snapshot = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: weights.append(trainer.validation.guarded.get_weights())
@@ -117,10 +125,11 @@ def test_keep_best_restores_the_best_epoch_by_robust_accuracy(monkeypatch, tiny_
     defended, history = trainer.fit(
         tiny_model, (x, y), validation_data=validation, verbose=0, callbacks=[snapshot]
     )
-    assert history.history["val_robust_accuracy"] == [0.30, 0.60, 0.40] and trainer.validation.best_epoch == 1
-    for a, b in zip(defended.get_weights(), weights[1]):
+    assert history.history["val_robust_accuracy"] == script and trainer.validation.best_epoch == best
+    for a, b in zip(defended.get_weights(), weights[best]):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(defended.get_weights()[0], weights[2][0])
+    assert not np.array_equal(defended.get_weights()[0], weights[best - 1][0])
+    assert not np.array_equal(defended.get_weights()[0], weights[-1][0])
 
 
 def test_still_rising_is_defined_on_the_last_epochs():
