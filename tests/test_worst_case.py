@@ -359,3 +359,25 @@ def test_seconds_sum_each_attacks_time_over_every_eps_and_the_bar_counts_every_a
         table = robustness_table(tiny_model, (x[:20], y[:20]), attacks, [0.01, 0.05, 0.1], protocol=protocol)
         assert table.attrs["seconds"] == {"FGSM": 3.0, "PGD": 3.0}
         assert updates == [1] * 6
+
+
+@pytest.mark.parametrize(
+    "descriptions, phrase",
+    [
+        (["APGD-CE (100 iterations)", "APGD-DLR (100 iterations)"], "APGD-CE, APGD-DLR (100 iterations)"),
+        (["FGSM", "Square (300 queries)", "Square (5,000 queries)"], "FGSM, Square (300 queries), Square (5,000 queries)"),
+        # reproduce's quick preset: Square alone and again in the suite's cascade, at the same settings
+        (
+            ["FGSM", "PGD-20", "Square (300 queries)", "APGD-CE (100 iterations)", "APGD-DLR (100 iterations)",
+             "Square (300 queries)"],
+            "FGSM, PGD-20, Square (300 queries) twice, APGD-CE, APGD-DLR (100 iterations)",
+        ),
+        (["A (s)", "B (s)", "A (s)", "A (s)"], "A (s) 3 times, B (s)"),  # never "A, B (s) 3 times"
+        (["A (s)", "B (s)", "B (s)"], "A (s), B (s) twice"),
+        ([], ""),
+    ],
+)  # fmt: skip
+def test_the_covered_attacks_name_each_attack_once(descriptions, phrase):
+    from robustmask.evaluation.attack_sets import covered_attacks
+
+    assert covered_attacks(descriptions) == phrase

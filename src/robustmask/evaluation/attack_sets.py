@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -101,13 +102,23 @@ def describe_attack(name: str, attack: Attack) -> str:
 
 
 def covered_attacks(descriptions: Sequence[str]) -> str:
-    """The attacks in one phrase, neighbours with the same settings grouped:
-    ["APGD-CE (100 iterations)", "APGD-DLR (100 iterations)"] -> "APGD-CE, APGD-DLR (100 iterations)"."""
+    """The attacks in one phrase, neighbours with the same settings grouped and an attack run more
+    than once (alone and in a suite, at the same settings) named once with its count:
+    ["APGD-CE (100 iterations)", "APGD-DLR (100 iterations)"] -> "APGD-CE, APGD-DLR (100 iterations)";
+    ["Square (300 queries)", "FGSM", "Square (300 queries)"] -> "Square (300 queries) twice, FGSM"."""
+    runs = Counter(descriptions)
+    unique = list(runs)  # first-seen order
     parts: list[str] = []
-    for i, text in enumerate(descriptions):
+    for i, text in enumerate(unique):
         name, settings = _split(text)
-        following = _split(descriptions[i + 1])[1] if i + 1 < len(descriptions) else None
-        parts.append(name if settings and settings == following else text)
+        following = unique[i + 1] if i + 1 < len(unique) else None
+        grouped = bool(settings) and following is not None and _split(following)[1] == settings
+        if runs[text] > 1 or (following is not None and runs[following] > 1):
+            grouped = False  # "A, B (s) twice" would not say which ran twice
+        part = name if grouped else text
+        parts.append(
+            part if runs[text] == 1 else f"{part} {'twice' if runs[text] == 2 else f'{runs[text]} times'}"
+        )
     return ", ".join(parts)
 
 
