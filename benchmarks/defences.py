@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import pandas as pd
+
+import _doc_markers
 
 from robustmask._deprecation import add_deprecated_flags
 from robustmask._io import write_atomically
@@ -304,13 +305,7 @@ def write_table(text: str) -> None:
 
 
 def write_between(begin: str, end: str, text: str) -> None:
-    document = DOC.read_text(encoding="utf-8")
-    if begin not in document or end not in document:
-        raise SystemExit(f"{DOC} has no '{begin}' ... '{end}' markers to write between")
-    updated = re.sub(
-        re.escape(begin) + ".*?" + re.escape(end), lambda _: f"{begin}\n{text}{end}", document, flags=re.S
-    )
-    DOC.write_text(updated, encoding="utf-8")
+    _doc_markers.write_between(DOC, begin, end, text)
     print(f"wrote {begin[5:-4].strip()} into {DOC}")
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 import time
@@ -24,6 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
+
+from _doc_markers import write_between
 
 from robustmask import reproduce
 from robustmask.attacks import FGSM, PGD
@@ -121,18 +122,7 @@ def main(argv=None) -> int:
     )
     print(text)
     if not args.no_write:
-        document = DOC.read_text(encoding="utf-8")
-        if BEGIN not in document:
-            document += f"\n{BEGIN}\n{END}\n"
-        DOC.write_text(
-            re.sub(
-                re.escape(BEGIN) + ".*?" + re.escape(END),
-                lambda _: f"{BEGIN}\n{text}{END}",
-                document,
-                flags=re.S,
-            ),
-            encoding="utf-8",
-        )
+        write_between(DOC, BEGIN, END, text, add_missing=True)
     return 0
 
 

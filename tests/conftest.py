@@ -19,6 +19,24 @@ import pytest
 IMAGE = 12
 
 
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(script: str, name: str):
+    """A benchmarks/ script as a module, importing its helper modules as when it is run."""
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
 def make_images(n_per_class: int, num_classes: int = 3, size: int = IMAGE, seed: int = 0):
     """Noisy images whose class is a bright square in a class-specific corner, in [0, 1]."""
     rng = np.random.default_rng(seed)

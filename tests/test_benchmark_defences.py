@@ -3,23 +3,20 @@ on the one worst case. No training here: the comparison itself is replaced by a 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_benchmark
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "defences.py"
 
 
 @pytest.fixture
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_defences", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("defences.py", "bench_defences")
 
 
 def comparison(pgd_at_worst_8: float) -> pd.DataFrame:

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "robust_mobilenetv2.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(SCRIPT.parent))  # its helper modules, as when the script is run
-    try:
-        spec = importlib.util.spec_from_file_location("bench_robust_mobilenetv2", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return module
+    return load_benchmark("robust_mobilenetv2.py", "bench_robust_mobilenetv2")
 
 
 def test_the_default_recipe_retrains_with_the_bare_command(bench):
