@@ -116,7 +116,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         write_atomically(self.folder / name, self.model.save_weights, suffix=".weights.h5")
         seconds = round(time.perf_counter() - self._started, 3)
         values = {k: float(v) for k, v in (logs or {}).items()}
-        self.epochs = [*self.epochs, {"epoch": epoch + 1, "seconds": seconds, "logs": values}]
+        self.epochs.append({"epoch": epoch + 1, "seconds": seconds, "logs": values})
         state = {
             "epoch": epoch + 1,
             "weights": name,

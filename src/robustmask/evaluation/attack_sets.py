@@ -112,9 +112,13 @@ def covered_attacks(descriptions: Sequence[str]) -> str:
     for i, text in enumerate(unique):
         name, settings = _split(text)
         following = unique[i + 1] if i + 1 < len(unique) else None
-        grouped = bool(settings) and following is not None and _split(following)[1] == settings
-        if runs[text] > 1 or (following is not None and runs[following] > 1):
-            grouped = False  # "A, B (s) twice" would not say which ran twice
+        # Only attacks run once are grouped: "A, B (s) twice" would not say which ran twice.
+        grouped = (
+            bool(settings)
+            and following is not None
+            and _split(following)[1] == settings
+            and runs[text] == runs[following] == 1
+        )
         part = name if grouped else text
         parts.append(
             part if runs[text] == 1 else f"{part} {'twice' if runs[text] == 2 else f'{runs[text]} times'}"
